@@ -1,0 +1,47 @@
+# Front door of the build. Everything lands in build/ (programs in build/bin/);
+# the sanitizer build in build-asan/, libFuzzer targets in build-fuzz/.
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+FUZZ_SECONDS ?= 30
+
+.PHONY: all deps test test-release test-asan fuzz-smoke demo bench clean format
+
+all:
+	cmake -S . -B build $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j $(JOBS)
+
+deps:
+	./scripts/install-deps.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) test-release
+	$(MAKE) test-asan
+	$(MAKE) fuzz-smoke
+	@echo "make test: all suites passed"
+
+test-release: all
+	ctest --test-dir build --output-on-failure -j $(JOBS)
+
+test-asan:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) -LE nosan
+
+fuzz-smoke:
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKILN_FUZZ=ON >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+	./scripts/fuzz-smoke.sh build-fuzz $(FUZZ_SECONDS)
+
+demo: deps all
+	./scripts/demo.sh
+
+bench: all
+	./scripts/bench.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz
