@@ -1,0 +1,51 @@
+/* The Linux port of the device library: a directory storage backend, a root key kept in a
+ * 0600 file, entropy from the kernel. */
+#ifndef KILN_PORT_LINUX_H
+#define KILN_PORT_LINUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/device.h"
+#include "kiln/kv.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One file per record in a directory (created 0700). Every commit is atomic: values are
+ * written to temporary files and fsynced, a journal naming the whole change is renamed into
+ * place (the commit point), then applied; an interrupted commit is completed on open. */
+typedef struct kiln_dir_kv {
+    char dir[4096];
+    kiln_kv_backend backend;
+} kiln_dir_kv;
+
+/** Opens (creating if needed) a directory store and finishes any interrupted commit. */
+int kiln_dir_kv_open(kiln_dir_kv *kv, const char *dir);
+
+/** Root key callback: ctx is the path of a 32-byte key file, created 0600 when absent. */
+int kiln_linux_root_key(void *ctx, uint8_t key[32]);
+/** Entropy callback (getrandom); ctx unused. */
+int kiln_linux_entropy(void *ctx, uint8_t *buf, size_t len);
+
+/** A device on a directory: storage in dir, root key in dir/.rootkey. */
+typedef struct kiln_linux_device {
+    kiln_device dev;
+    kiln_dir_kv kv;
+    char root_key_path[4200];
+} kiln_linux_device;
+
+int kiln_linux_device_open_dir(kiln_linux_device *d, const char *dir);
+/** A device on any backend with its root key in root_key_path. */
+void kiln_linux_device_setup(kiln_linux_device *d, const kiln_kv_backend *kv,
+                             const char *root_key_path);
+
+/** Where kiln_default_device() keeps its storage (default: $KILN_STORAGE_DIR or
+ *  ./kiln-storage). Call before the first fcc_/kcm_ call. */
+void kiln_linux_set_default_storage(const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

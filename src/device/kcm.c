@@ -1,0 +1,870 @@
+/* Key and Configuration Manager: items, names, transactions, sealing at rest. */
+#include "kcm_internal.h"
+
+#include <mbedtls/gcm.h>
+#include <mbedtls/hkdf.h>
+#include <mbedtls/md.h>
+#include <mbedtls/platform_util.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char seal_salt[] = "kiln kcm storage v1";
+
+void kcm_secure_free(void *p, size_t len)
+{
+    if (p != NULL) {
+        mbedtls_platform_zeroize(p, len);
+        free(p);
+    }
+}
+
+static int entropy_trampoline(void *ctx, unsigned char *buf, size_t len)
+{
+    kiln_device *dev = ctx;
+    return dev->cfg.entropy(dev->cfg.entropy_ctx, buf, len) == 0 ? 0 : -1;
+}
+
+void kiln_device_setup(kiln_device *dev, const kiln_device_config *cfg)
+{
+    memset(dev, 0, sizeof(*dev));
+    dev->cfg = *cfg;
+    dev->session_finished = true;
+}
+
+kcm_status_e kiln_kcm_init(kiln_device *dev)
+{
+    if (dev->kcm_ready) {
+        return KCM_STATUS_SUCCESS;
+    }
+    if (dev->cfg.kv == NULL || dev->cfg.root_key == NULL || dev->cfg.entropy == NULL) {
+        return KCM_STATUS_NOT_INITIALIZED;
+    }
+    uint8_t root[32];
+    if (dev->cfg.root_key(dev->cfg.root_key_ctx, root) != 0) {
+        mbedtls_platform_zeroize(root, sizeof(root));
+        return KCM_STATUS_STORAGE_ERROR;
+    }
+    int rc = mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+                          (const unsigned char *)seal_salt, sizeof(seal_salt) - 1, root,
+                          sizeof(root), (const unsigned char *)"aes-256-gcm", 11,
+                          dev->storage_key, sizeof(dev->storage_key));
+    mbedtls_platform_zeroize(root, sizeof(root));
+    if (rc != 0) {
+        return KCM_STATUS_ERROR;
+    }
+    if (!dev->drbg_ready) {
+        mbedtls_ctr_drbg_init(&dev->drbg);
+        static const char pers[] = "kiln device drbg";
+        if (mbedtls_ctr_drbg_seed(&dev->drbg, entropy_trampoline, dev,
+                                  (const unsigned char *)pers, sizeof(pers) - 1) != 0) {
+            mbedtls_ctr_drbg_free(&dev->drbg);
+            return KCM_CRYPTO_STATUS_ENTROPY_MISSING;
+        }
+        dev->drbg_ready = true;
+    }
+    dev->kcm_ready = true;
+    /* The device clock survives restarts the way the original's saved time does. */
+    uint8_t saved[8];
+    size_t saved_len = 0;
+    char key[KILN_KV_MAX_KEY];
+    kcm_make_key(key, KCM_NS_INTERNAL, KCM_T_INTERNAL, (const uint8_t *)KCM_SLOT_SAVED_TIME,
+                 strlen(KCM_SLOT_SAVED_TIME));
+    if (kcm_record_read(dev, key, saved, sizeof(saved), &saved_len) == KCM_STATUS_SUCCESS &&
+        saved_len == 8 && dev->time == 0) {
+        uint64_t t = 0;
+        for (int i = 7; i >= 0; i--) {
+            t = (t << 8) | saved[i];
+        }
+        dev->time = t;
+    }
+    return KCM_STATUS_SUCCESS;
+}
+
+kcm_status_e kiln_kcm_finalize(kiln_device *dev)
+{
+    kcm_txn_abort(dev);
+    if (dev->chain.buf != NULL) {
+        kcm_secure_free(dev->chain.buf, dev->chain.buf_cap);
+        memset(&dev->chain, 0, sizeof(dev->chain));
+    }
+    if (dev->drbg_ready) {
+        mbedtls_ctr_drbg_free(&dev->drbg);
+        dev->drbg_ready = false;
+    }
+    mbedtls_platform_zeroize(dev->storage_key, sizeof(dev->storage_key));
+    dev->kcm_ready = false;
+    return KCM_STATUS_SUCCESS;
+}
+
+kcm_status_e kcm_check_name(const uint8_t *name, size_t name_len)
+{
+    if (name == NULL || name_len == 0) {
+        return KCM_STATUS_INVALID_PARAMETER;
+    }
+    if (name_len > KCM_MAX_FILENAME_SIZE) {
+        return KCM_STATUS_FILE_NAME_TOO_LONG;
+    }
+    for (size_t i = 0; i < name_len; i++) {
+        uint8_t c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == '_';
+        if (!ok) {
+            return KCM_STATUS_FILE_NAME_INVALID;
+        }
+    }
+    return KCM_STATUS_SUCCESS;
+}
+
+void kcm_make_key(char *key, char ns, char type, const uint8_t *name, size_t name_len)
+{
+    if (name_len > KILN_KV_MAX_KEY - 4) {
+        name_len = KILN_KV_MAX_KEY - 4;
+    }
+    key[0] = ns;
+    key[1] = type;
+    key[2] = '_';
+    memcpy(key + 3, name, name_len);
+    key[3 + name_len] = '\0';
+}
+
+/* The associated data binds a sealed value to its item (type and name) but not to its
+ * namespace, so a factory copy can be restored to the working copy byte for byte. */
+static const char *seal_aad(const char *key)
+{
+    return key + 1;
+}
+
+static kcm_status_e seal_in_place(kiln_device *dev, const char *key, uint8_t *buf, size_t len)
+{
+    /* buf holds len plaintext bytes followed by KCM_SEAL_OVERHEAD spare bytes. */
+    memmove(buf + 1 + KCM_SEAL_NONCE, buf, len);
+    buf[0] = KCM_SEAL_VERSION;
+    if (mbedtls_ctr_drbg_random(&dev->drbg, buf + 1, KCM_SEAL_NONCE) != 0) {
+        return KCM_STATUS_ERROR;
+    }
+    mbedtls_gcm_context gcm;
+    mbedtls_gcm_init(&gcm);
+    const char *aad = seal_aad(key);
+    int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, dev->storage_key, 256);
+    if (rc == 0) {
+        uint8_t *body = buf + 1 + KCM_SEAL_NONCE;
+        rc = mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, len, buf + 1, KCM_SEAL_NONCE,
+                                       (const unsigned char *)aad, strlen(aad), body, body,
+                                       KCM_SEAL_TAG, body + len);
+    }
+    mbedtls_gcm_free(&gcm);
+    return rc == 0 ? KCM_STATUS_SUCCESS : KCM_STATUS_ERROR;
+}
+
+static kcm_status_e open_sealed(kiln_device *dev, const char *key, const uint8_t *sealed,
+                                size_t sealed_len, uint8_t *out)
+{
+    if (sealed_len < KCM_SEAL_OVERHEAD) {
+        return KCM_STATUS_FILE_CORRUPTED;
+    }
+    if (sealed[0] != KCM_SEAL_VERSION) {
+        return KCM_STATUS_INVALID_FILE_VERSION;
+    }
+    size_t len = sealed_len - KCM_SEAL_OVERHEAD;
+    const char *aad = seal_aad(key);
+    mbedtls_gcm_context gcm;
+    mbedtls_gcm_init(&gcm);
+    int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, dev->storage_key, 256);
+    if (rc == 0) {
+        rc = mbedtls_gcm_auth_decrypt(&gcm, len, sealed + 1, KCM_SEAL_NONCE,
+                                      (const unsigned char *)aad, strlen(aad),
+                                      sealed + 1 + KCM_SEAL_NONCE + len, KCM_SEAL_TAG,
+                                      sealed + 1 + KCM_SEAL_NONCE, out);
+    }
+    mbedtls_gcm_free(&gcm);
+    if (rc != 0) {
+        mbedtls_platform_zeroize(out, len);
+        return KCM_STATUS_FILE_CORRUPTED;
+    }
+    return KCM_STATUS_SUCCESS;
+}
+
+static kcm_status_e kv_status_to_kcm(int kv)
+{
+    switch (kv) {
+    case KILN_KV_OK:
+        return KCM_STATUS_SUCCESS;
+    case KILN_KV_NOT_FOUND:
+        return KCM_STATUS_ITEM_NOT_FOUND;
+    case KILN_KV_CORRUPT:
+        return KCM_STATUS_FILE_CORRUPTED;
+    case KILN_KV_TOO_SMALL:
+        return KCM_STATUS_INSUFFICIENT_BUFFER;
+    case KILN_KV_INVALID:
+        return KCM_STATUS_INVALID_PARAMETER;
+    default:
+        return KCM_STATUS_STORAGE_ERROR;
+    }
+}
+
+/* ---- transactions ---- */
+
+kcm_status_e kcm_txn_begin(kiln_device *dev)
+{
+    if (dev->txn != NULL) {
+        return KCM_STATUS_NOT_PERMITTED;
+    }
+    dev->txn = calloc(1, sizeof(*dev->txn));
+    return dev->txn ? KCM_STATUS_SUCCESS : KCM_STATUS_OUT_OF_MEMORY;
+}
+
+void kcm_txn_abort(kiln_device *dev)
+{
+    struct kiln_txn *txn = dev->txn;
+    if (txn == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < txn->count; i++) {
+        kcm_secure_free(txn->entries[i].value, txn->entries[i].len + KCM_SEAL_OVERHEAD);
+    }
+    free(txn->entries);
+    free(txn);
+    dev->txn = NULL;
+}
+
+kcm_status_e kcm_txn_commit(kiln_device *dev)
+{
+    struct kiln_txn *txn = dev->txn;
+    if (txn == NULL) {
+        return KCM_STATUS_SUCCESS;
+    }
+    kcm_status_e st = KCM_STATUS_SUCCESS;
+    kiln_kv_op *ops = NULL;
+    if (txn->count > 0) {
+        ops = calloc(txn->count, sizeof(*ops));
+        if (ops == NULL) {
+            st = KCM_STATUS_OUT_OF_MEMORY;
+        }
+    }
+    for (size_t i = 0; st == KCM_STATUS_SUCCESS && i < txn->count; i++) {
+        kiln_txn_entry *e = &txn->entries[i];
+        ops[i].key = e->key;
+        if (!e->deleted) {
+            st = seal_in_place(dev, e->key, e->value, e->len);
+            ops[i].value = e->value;
+            ops[i].value_len = e->len + KCM_SEAL_OVERHEAD;
+        }
+    }
+    if (st == KCM_STATUS_SUCCESS && txn->count > 0) {
+        st = kv_status_to_kcm(dev->cfg.kv->commit(dev->cfg.kv->ctx, ops, txn->count));
+    }
+    free(ops);
+    kcm_txn_abort(dev);
+    return st;
+}
+
+static kiln_txn_entry *txn_find(kiln_device *dev, const char *key)
+{
+    struct kiln_txn *txn = dev->txn;
+    if (txn == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < txn->count; i++) {
+        if (strcmp(txn->entries[i].key, key) == 0) {
+            return &txn->entries[i];
+        }
+    }
+    return NULL;
+}
+
+static kcm_status_e txn_set(kiln_device *dev, const char *key, const uint8_t *a, size_t alen,
+                            const uint8_t *b, size_t blen, bool deleted)
+{
+    struct kiln_txn *txn = dev->txn;
+    kiln_txn_entry *e = txn_find(dev, key);
+    if (e == NULL) {
+        if (txn->count == txn->cap) {
+            size_t cap = txn->cap ? txn->cap * 2 : 16;
+            kiln_txn_entry *grown = realloc(txn->entries, cap * sizeof(*grown));
+            if (grown == NULL) {
+                return KCM_STATUS_OUT_OF_MEMORY;
+            }
+            txn->entries = grown;
+            txn->cap = cap;
+        }
+        e = &txn->entries[txn->count++];
+        memset(e, 0, sizeof(*e));
+        strncpy(e->key, key, sizeof(e->key) - 1);
+    } else {
+        kcm_secure_free(e->value, e->len + KCM_SEAL_OVERHEAD);
+        e->value = NULL;
+        e->len = 0;
+    }
+    e->deleted = deleted;
+    if (!deleted) {
+        e->value = malloc(alen + blen + KCM_SEAL_OVERHEAD);
+        if (e->value == NULL) {
+            e->deleted = true; /* leave a harmless entry rather than a half-written one */
+            return KCM_STATUS_OUT_OF_MEMORY;
+        }
+        if (alen) {
+            memcpy(e->value, a, alen);
+        }
+        if (blen) {
+            memcpy(e->value + alen, b, blen);
+        }
+        e->len = alen + blen;
+    }
+    return KCM_STATUS_SUCCESS;
+}
+
+/* ---- records ---- */
+
+kcm_status_e kcm_record_size(kiln_device *dev, const char *key, size_t *len)
+{
+    kiln_txn_entry *e = txn_find(dev, key);
+    if (e != NULL) {
+        if (e->deleted) {
+            return KCM_STATUS_ITEM_NOT_FOUND;
+        }
+        *len = e->len;
+        return KCM_STATUS_SUCCESS;
+    }
+    size_t sealed_len = 0;
+    int rc = dev->cfg.kv->get(dev->cfg.kv->ctx, key, NULL, 0, &sealed_len);
+    if (rc != KILN_KV_OK && rc != KILN_KV_TOO_SMALL) {
+        return kv_status_to_kcm(rc);
+    }
+    if (sealed_len < KCM_SEAL_OVERHEAD) {
+        return KCM_STATUS_FILE_CORRUPTED;
+    }
+    *len = sealed_len - KCM_SEAL_OVERHEAD;
+    return KCM_STATUS_SUCCESS;
+}
+
+bool kcm_record_exists(kiln_device *dev, const char *key)
+{
+    size_t len;
+    return kcm_record_size(dev, key, &len) == KCM_STATUS_SUCCESS;
+}
+
+kcm_status_e kcm_record_read(kiln_device *dev, const char *key, uint8_t *buf, size_t cap,
+                             size_t *len)
+{
+    kiln_txn_entry *e = txn_find(dev, key);
+    if (e != NULL) {
+        if (e->deleted) {
+            return KCM_STATUS_ITEM_NOT_FOUND;
+        }
+        *len = e->len;
+        if (e->len > cap) {
+            return KCM_STATUS_INSUFFICIENT_BUFFER;
+        }
+        if (e->len) {
+            memcpy(buf, e->value, e->len);
+        }
+        return KCM_STATUS_SUCCESS;
+    }
+    size_t sealed_len = 0;
+    int rc = dev->cfg.kv->get(dev->cfg.kv->ctx, key, NULL, 0, &sealed_len);
+    if (rc != KILN_KV_OK && rc != KILN_KV_TOO_SMALL) {
+        return kv_status_to_kcm(rc);
+    }
+    if (sealed_len < KCM_SEAL_OVERHEAD) {
+        return KCM_STATUS_FILE_CORRUPTED;
+    }
+    *len = sealed_len - KCM_SEAL_OVERHEAD;
+    if (*len > cap) {
+        return KCM_STATUS_INSUFFICIENT_BUFFER;
+    }
+    uint8_t *sealed = malloc(sealed_len);
+    if (sealed == NULL) {
+        return KCM_STATUS_OUT_OF_MEMORY;
+    }
+    size_t got = 0;
+    rc = dev->cfg.kv->get(dev->cfg.kv->ctx, key, sealed, sealed_len, &got);
+    kcm_status_e st = kv_status_to_kcm(rc);
+    if (st == KCM_STATUS_SUCCESS && got != sealed_len) {
+        st = KCM_STATUS_FILE_CORRUPTED;
+    }
+    if (st == KCM_STATUS_SUCCESS) {
+        st = open_sealed(dev, key, sealed, sealed_len, buf);
+    }
+    free(sealed);
+    return st;
+}
+
+kcm_status_e kcm_record_read_alloc(kiln_device *dev, const char *key, uint8_t **buf, size_t *len)
+{
+    size_t size = 0;
+    kcm_status_e st = kcm_record_size(dev, key, &size);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    *buf = malloc(size ? size : 1);
+    if (*buf == NULL) {
+        return KCM_STATUS_OUT_OF_MEMORY;
+    }
+    st = kcm_record_read(dev, key, *buf, size, len);
+    if (st != KCM_STATUS_SUCCESS) {
+        kcm_secure_free(*buf, size);
+        *buf = NULL;
+    }
+    return st;
+}
+
+/* Writes outside a bundle are single-record transactions of their own. */
+static kcm_status_e with_txn(kiln_device *dev, bool *own)
+{
+    *own = false;
+    if (dev->txn != NULL) {
+        return KCM_STATUS_SUCCESS;
+    }
+    *own = true;
+    return kcm_txn_begin(dev);
+}
+
+static kcm_status_e end_txn(kiln_device *dev, bool own, kcm_status_e st)
+{
+    if (!own) {
+        return st;
+    }
+    if (st != KCM_STATUS_SUCCESS) {
+        kcm_txn_abort(dev);
+        return st;
+    }
+    return kcm_txn_commit(dev);
+}
+
+kcm_status_e kcm_record_put2(kiln_device *dev, const char *key, const uint8_t *a, size_t alen,
+                             const uint8_t *b, size_t blen)
+{
+    bool own;
+    kcm_status_e st = with_txn(dev, &own);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    return end_txn(dev, own, txn_set(dev, key, a, alen, b, blen, false));
+}
+
+kcm_status_e kcm_record_put(kiln_device *dev, const char *key, const uint8_t *data, size_t len)
+{
+    return kcm_record_put2(dev, key, data, len, NULL, 0);
+}
+
+kcm_status_e kcm_record_delete(kiln_device *dev, const char *key)
+{
+    bool own;
+    kcm_status_e st = with_txn(dev, &own);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    return end_txn(dev, own, txn_set(dev, key, NULL, 0, NULL, 0, true));
+}
+
+/* ---- items ---- */
+
+static char type_letter(kcm_item_type_e type)
+{
+    switch (type) {
+    case KCM_PRIVATE_KEY_ITEM:
+        return KCM_T_PRIVATE;
+    case KCM_PUBLIC_KEY_ITEM:
+        return KCM_T_PUBLIC;
+    case KCM_SYMMETRIC_KEY_ITEM:
+        return KCM_T_SYMMETRIC;
+    case KCM_CERTIFICATE_ITEM:
+        return KCM_T_CERT;
+    case KCM_CONFIG_ITEM:
+        return KCM_T_CONFIG;
+    default:
+        return 0;
+    }
+}
+
+static kcm_status_e ready(kiln_device *dev)
+{
+    return dev->kcm_ready ? KCM_STATUS_SUCCESS : kiln_kcm_init(dev);
+}
+
+static kcm_status_e put_item(kiln_device *dev, char type, const uint8_t *name, size_t name_len,
+                             bool is_factory, const uint8_t *a, size_t alen, const uint8_t *b,
+                             size_t blen)
+{
+    char key[KILN_KV_MAX_KEY];
+    kcm_make_key(key, KCM_NS_WORKING, type, name, name_len);
+    bool own;
+    kcm_status_e st = with_txn(dev, &own);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    st = txn_set(dev, key, a, alen, b, blen, false);
+    if (st == KCM_STATUS_SUCCESS && is_factory) {
+        key[0] = KCM_NS_FACTORY;
+        st = txn_set(dev, key, a, alen, b, blen, false);
+    }
+    return end_txn(dev, own, st);
+}
+
+static bool cert_name_taken(kiln_device *dev, const uint8_t *name, size_t name_len)
+{
+    char key[KILN_KV_MAX_KEY];
+    kcm_make_key(key, KCM_NS_WORKING, KCM_T_CERT, name, name_len);
+    if (kcm_record_exists(dev, key)) {
+        return true;
+    }
+    key[1] = KCM_T_CHAIN;
+    return kcm_record_exists(dev, key);
+}
+
+kcm_status_e kcm_store_checked(kiln_device *dev, const uint8_t *name, size_t name_len,
+                               kcm_item_type_e type, bool is_factory, const uint8_t *data,
+                               size_t len)
+{
+    kcm_status_e st = kcm_check_name(name, name_len);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    char letter = type_letter(type);
+    if (letter == 0 || (data == NULL && len > 0)) {
+        return KCM_STATUS_INVALID_PARAMETER;
+    }
+    if (len == 0 && type != KCM_CONFIG_ITEM) {
+        return KCM_STATUS_ITEM_IS_EMPTY;
+    }
+    switch (type) {
+    case KCM_PRIVATE_KEY_ITEM:
+        st = kcm_crypto_check_private_key(data, len);
+        break;
+    case KCM_PUBLIC_KEY_ITEM:
+        st = kcm_crypto_check_public_key(data, len);
+        break;
+    case KCM_CERTIFICATE_ITEM:
+        st = kcm_crypto_check_cert(data, len);
+        break;
+    default:
+        break;
+    }
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    char key[KILN_KV_MAX_KEY];
+    kcm_make_key(key, KCM_NS_WORKING, letter, name, name_len);
+    if (type == KCM_CERTIFICATE_ITEM ? cert_name_taken(dev, name, name_len)
+                                     : kcm_record_exists(dev, key)) {
+        return KCM_STATUS_FILE_EXIST;
+    }
+    return put_item(dev, letter, name, name_len, is_factory, data, len, NULL, 0);
+}
+
+kcm_status_e kcm_store_chain_record(kiln_device *dev, const uint8_t *name, size_t name_len,
+                                    bool is_factory, const uint8_t *record, size_t len)
+{
+    kcm_status_e st = kcm_check_name(name, name_len);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    if (cert_name_taken(dev, name, name_len)) {
+        return KCM_STATUS_FILE_EXIST;
+    }
+    return put_item(dev, KCM_T_CHAIN, name, name_len, is_factory, record, len, NULL, 0);
+}
+
+size_t kcm_chain_record_count(const uint8_t *record, size_t len)
+{
+    return len > 0 ? record[0] : 0;
+}
+
+int kcm_chain_record_get(const uint8_t *record, size_t len, size_t idx, const uint8_t **der,
+                         size_t *der_len)
+{
+    if (len == 0 || idx >= record[0]) {
+        return -1;
+    }
+    size_t pos = 1;
+    for (size_t i = 0;; i++) {
+        if (pos + 2 > len) {
+            return -1;
+        }
+        size_t n = ((size_t)record[pos] << 8) | record[pos + 1];
+        pos += 2;
+        if (pos + n > len) {
+            return -1;
+        }
+        if (i == idx) {
+            *der = record + pos;
+            *der_len = n;
+            return 0;
+        }
+        pos += n;
+    }
+}
+
+kcm_status_e kcm_load_chain(kiln_device *dev, const uint8_t *name, size_t name_len,
+                            uint8_t **record, size_t *len)
+{
+    char key[KILN_KV_MAX_KEY];
+    kcm_make_key(key, KCM_NS_WORKING, KCM_T_CHAIN, name, name_len);
+    kcm_status_e st = kcm_record_read_alloc(dev, key, record, len);
+    if (st != KCM_STATUS_ITEM_NOT_FOUND) {
+        if (st == KCM_STATUS_SUCCESS) {
+            size_t n = kcm_chain_record_count(*record, *len);
+            const uint8_t *der;
+            size_t der_len;
+            if (n == 0 || n > KCM_MAX_NUMBER_OF_CERTITICATES_IN_CHAIN ||
+                kcm_chain_record_get(*record, *len, n - 1, &der, &der_len) != 0) {
+                kcm_secure_free(*record, *len);
+                *record = NULL;
+                return KCM_STATUS_CORRUPTED_CHAIN_FILE;
+            }
+        }
+        return st;
+    }
+    key[1] = KCM_T_CERT;
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    st = kcm_record_read_alloc(dev, key, &der, &der_len);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    if (der_len > 0xFFFF) {
+        free(der);
+        return KCM_STATUS_CORRUPTED_CHAIN_FILE;
+    }
+    *record = malloc(der_len + 3);
+    if (*record == NULL) {
+        free(der);
+        return KCM_STATUS_OUT_OF_MEMORY;
+    }
+    (*record)[0] = 1;
+    (*record)[1] = (uint8_t)(der_len >> 8);
+    (*record)[2] = (uint8_t)der_len;
+    memcpy(*record + 3, der, der_len);
+    *len = der_len + 3;
+    free(der);
+    return KCM_STATUS_SUCCESS;
+}
+
+kcm_status_e kiln_kcm_item_store(kiln_device *dev, const uint8_t *name, size_t name_len,
+                                 kcm_item_type_e type, bool is_factory, const uint8_t *data,
+                                 size_t data_size)
+{
+    kcm_status_e st = ready(dev);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    return kcm_store_checked(dev, name, name_len, type, is_factory, data, data_size);
+}
+
+/* A certificate item reads as its (leaf) DER whether it was stored alone or as a chain. */
+static kcm_status_e item_read(kiln_device *dev, const uint8_t *name, size_t name_len,
+                              kcm_item_type_e type, uint8_t *buf, size_t cap, size_t *len)
+{
+    kcm_status_e st = ready(dev);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    st = kcm_check_name(name, name_len);
+    char letter = type_letter(type);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    if (letter == 0 || len == NULL) {
+        return KCM_STATUS_INVALID_PARAMETER;
+    }
+    char key[KILN_KV_MAX_KEY];
+    kcm_make_key(key, KCM_NS_WORKING, letter, name, name_len);
+    if (type != KCM_CERTIFICATE_ITEM || kcm_record_exists(dev, key)) {
+        if (buf == NULL) {
+            return kcm_record_size(dev, key, len);
+        }
+        return kcm_record_read(dev, key, buf, cap, len);
+    }
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    st = kcm_load_chain(dev, name, name_len, &record, &record_len);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    const uint8_t *der;
+    size_t der_len;
+    kcm_chain_record_get(record, record_len, 0, &der, &der_len);
+    *len = der_len;
+    if (buf != NULL) {
+        if (der_len > cap) {
+            st = KCM_STATUS_INSUFFICIENT_BUFFER;
+        } else {
+            memcpy(buf, der, der_len);
+        }
+    }
+    free(record);
+    return st;
+}
+
+kcm_status_e kiln_kcm_item_get_data_size(kiln_device *dev, const uint8_t *name, size_t name_len,
+                                         kcm_item_type_e type, size_t *data_size_out)
+{
+    return item_read(dev, name, name_len, type, NULL, 0, data_size_out);
+}
+
+kcm_status_e kiln_kcm_item_get_data(kiln_device *dev, const uint8_t *name, size_t name_len,
+                                    kcm_item_type_e type, uint8_t *buf, size_t buf_size,
+                                    size_t *data_size_out)
+{
+    if (buf == NULL && buf_size > 0) {
+        return KCM_STATUS_INVALID_PARAMETER;
+    }
+    uint8_t dummy;
+    return item_read(dev, name, name_len, type, buf ? buf : &dummy, buf_size, data_size_out);
+}
+
+kcm_status_e kiln_kcm_item_delete(kiln_device *dev, const uint8_t *name, size_t name_len,
+                                  kcm_item_type_e type)
+{
+    kcm_status_e st = ready(dev);
+    if (st == KCM_STATUS_SUCCESS) {
+        st = kcm_check_name(name, name_len);
+    }
+    char letter = type_letter(type);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    if (letter == 0) {
+        return KCM_STATUS_INVALID_PARAMETER;
+    }
+    char key[KILN_KV_MAX_KEY];
+    kcm_make_key(key, KCM_NS_WORKING, letter, name, name_len);
+    if (!kcm_record_exists(dev, key)) {
+        if (type != KCM_CERTIFICATE_ITEM) {
+            return KCM_STATUS_ITEM_NOT_FOUND;
+        }
+        key[1] = KCM_T_CHAIN;
+        if (!kcm_record_exists(dev, key)) {
+            return KCM_STATUS_ITEM_NOT_FOUND;
+        }
+    }
+    /* The factory copy stays: kcm_factory_reset() brings the item back. */
+    return kcm_record_delete(dev, key);
+}
+
+/* ---- listing and factory reset ---- */
+
+typedef struct key_list {
+    char (*keys)[KILN_KV_MAX_KEY];
+    size_t count, cap;
+    int oom;
+} key_list;
+
+static int collect_key(void *arg, const char *key, size_t value_len)
+{
+    (void)value_len;
+    key_list *l = arg;
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        void *grown = realloc(l->keys, cap * sizeof(*l->keys));
+        if (grown == NULL) {
+            l->oom = 1;
+            return 1;
+        }
+        l->keys = grown;
+        l->cap = cap;
+    }
+    strncpy(l->keys[l->count], key, KILN_KV_MAX_KEY - 1);
+    l->keys[l->count][KILN_KV_MAX_KEY - 1] = '\0';
+    l->count++;
+    return 0;
+}
+
+static kcm_status_e list_keys(kiln_device *dev, key_list *l)
+{
+    memset(l, 0, sizeof(*l));
+    int rc = dev->cfg.kv->list(dev->cfg.kv->ctx, collect_key, l);
+    if (l->oom) {
+        free(l->keys);
+        return KCM_STATUS_OUT_OF_MEMORY;
+    }
+    if (rc != KILN_KV_OK) {
+        free(l->keys);
+        return kv_status_to_kcm(rc);
+    }
+    return KCM_STATUS_SUCCESS;
+}
+
+kcm_status_e kiln_kcm_factory_reset(kiln_device *dev)
+{
+    kcm_status_e st = ready(dev);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    key_list l;
+    st = list_keys(dev, &l);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    bool own;
+    st = with_txn(dev, &own);
+    /* One transaction: a power cut leaves either the old or the restored state. */
+    for (size_t i = 0; st == KCM_STATUS_SUCCESS && i < l.count; i++) {
+        if (l.keys[i][0] == KCM_NS_WORKING) {
+            st = txn_set(dev, l.keys[i], NULL, 0, NULL, 0, true);
+        }
+    }
+    for (size_t i = 0; st == KCM_STATUS_SUCCESS && i < l.count; i++) {
+        if (l.keys[i][0] != KCM_NS_FACTORY) {
+            continue;
+        }
+        uint8_t *value = NULL;
+        size_t len = 0;
+        st = kcm_record_read_alloc(dev, l.keys[i], &value, &len);
+        if (st == KCM_STATUS_SUCCESS) {
+            char working[KILN_KV_MAX_KEY];
+            memcpy(working, l.keys[i], KILN_KV_MAX_KEY);
+            working[0] = KCM_NS_WORKING;
+            st = txn_set(dev, working, value, len, NULL, 0, false);
+            kcm_secure_free(value, len);
+        }
+    }
+    free(l.keys);
+    return own ? end_txn(dev, own, st) : st;
+}
+
+kcm_status_e kiln_kcm_item_list(kiln_device *dev, kiln_item_cb cb, void *arg)
+{
+    kcm_status_e st = ready(dev);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    key_list l;
+    st = list_keys(dev, &l);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    for (size_t i = 0; i < l.count; i++) {
+        const char *k = l.keys[i];
+        if (k[0] != KCM_NS_WORKING || strlen(k) < 4) {
+            continue;
+        }
+        kcm_item_type_e type;
+        switch (k[1]) {
+        case KCM_T_PRIVATE:
+            type = KCM_PRIVATE_KEY_ITEM;
+            break;
+        case KCM_T_PUBLIC:
+            type = KCM_PUBLIC_KEY_ITEM;
+            break;
+        case KCM_T_SYMMETRIC:
+            type = KCM_SYMMETRIC_KEY_ITEM;
+            break;
+        case KCM_T_CERT:
+        case KCM_T_CHAIN:
+            type = KCM_CERTIFICATE_ITEM;
+            break;
+        default:
+            type = KCM_CONFIG_ITEM;
+            break;
+        }
+        size_t size = 0;
+        kcm_record_size(dev, k, &size);
+        if (cb(arg, type, k + 3, size) != 0) {
+            break;
+        }
+    }
+    free(l.keys);
+    return KCM_STATUS_SUCCESS;
+}

@@ -1,0 +1,307 @@
+/* Key and certificate checks, key generation and CSRs (Mbed TLS). */
+#include "kcm_internal.h"
+
+#include <mbedtls/ecp.h>
+#include <mbedtls/error.h>
+#include <mbedtls/md.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/x509_csr.h>
+
+#include <string.h>
+
+int kcm_drbg_random(void *ctx, unsigned char *out, size_t len)
+{
+    kiln_device *dev = ctx;
+    return mbedtls_ctr_drbg_random(&dev->drbg, out, len);
+}
+
+/* Mbed TLS adds a low-level code to a high-level one; the high-level part tells the cause. */
+static int high_level(int rc)
+{
+    return -((-rc) & 0xFF80);
+}
+
+static kcm_status_e key_parse_status(int rc, bool private_key)
+{
+    switch (high_level(rc)) {
+    case MBEDTLS_ERR_PK_KEY_INVALID_FORMAT:
+        return KCM_CRYPTO_STATUS_PK_KEY_INVALID_FORMAT;
+    case MBEDTLS_ERR_PK_KEY_INVALID_VERSION:
+        return KCM_CRYPTO_STATUS_PK_KEY_INVALID_VERSION;
+    case MBEDTLS_ERR_PK_PASSWORD_REQUIRED:
+    case MBEDTLS_ERR_PK_PASSWORD_MISMATCH:
+        return KCM_CRYPTO_STATUS_PK_PASSWORD_REQUIRED;
+    case MBEDTLS_ERR_PK_UNKNOWN_PK_ALG:
+    case MBEDTLS_ERR_PK_INVALID_ALG:
+        return KCM_CRYPTO_STATUS_PK_UNKNOWN_PK_ALG;
+    case MBEDTLS_ERR_PK_INVALID_PUBKEY:
+        return KCM_CRYPTO_STATUS_INVALID_PK_PUBKEY;
+    case MBEDTLS_ERR_ECP_INVALID_KEY:
+        return KCM_CRYPTO_STATUS_ECP_INVALID_KEY;
+    case MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE:
+    case MBEDTLS_ERR_ECP_FEATURE_UNAVAILABLE:
+        return KCM_CRYPTO_STATUS_UNSUPPORTED_CURVE;
+    default:
+        return private_key ? KCM_CRYPTO_STATUS_PARSING_DER_PRIVATE_KEY
+                           : KCM_CRYPTO_STATUS_PARSING_DER_PUBLIC_KEY;
+    }
+}
+
+static kcm_status_e require_p256(const mbedtls_pk_context *pk, kcm_status_e not_ec)
+{
+    if (!mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY)) {
+        return not_ec;
+    }
+    if (mbedtls_pk_ec(*pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+        return KCM_CRYPTO_STATUS_UNSUPPORTED_CURVE;
+    }
+    return KCM_STATUS_SUCCESS;
+}
+
+kcm_status_e kcm_crypto_check_private_key(const uint8_t *der, size_t len)
+{
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    int rc = mbedtls_pk_parse_key(&pk, der, len, NULL, 0);
+    kcm_status_e st = rc != 0 ? key_parse_status(rc, true)
+                              : require_p256(&pk, KCM_CRYPTO_STATUS_PK_UNKNOWN_PK_ALG);
+    if (st == KCM_STATUS_SUCCESS &&
+        mbedtls_ecp_check_privkey(&mbedtls_pk_ec(pk)->grp, &mbedtls_pk_ec(pk)->d) != 0) {
+        st = KCM_CRYPTO_STATUS_INVALID_PK_PRIVKEY;
+    }
+    mbedtls_pk_free(&pk);
+    return st;
+}
+
+kcm_status_e kcm_crypto_check_public_key(const uint8_t *der, size_t len)
+{
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    int rc = mbedtls_pk_parse_public_key(&pk, der, len);
+    kcm_status_e st = rc != 0 ? key_parse_status(rc, false)
+                              : require_p256(&pk, KCM_CRYPTO_STATUS_PK_UNKNOWN_PK_ALG);
+    mbedtls_pk_free(&pk);
+    return st;
+}
+
+kcm_status_e kcm_crypto_parse_cert(mbedtls_x509_crt *crt, const uint8_t *der, size_t len)
+{
+    int rc = mbedtls_x509_crt_parse_der(crt, der, len);
+    if (rc == 0) {
+        return KCM_STATUS_SUCCESS;
+    }
+    switch (high_level(rc)) {
+    case MBEDTLS_ERR_X509_UNKNOWN_SIG_ALG:
+        return KCM_CRYPTO_STATUS_CERT_MD_ALG;
+    case MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE:
+    case MBEDTLS_ERR_ECP_FEATURE_UNAVAILABLE:
+        return KCM_CRYPTO_STATUS_UNSUPPORTED_CURVE;
+    default:
+        return KCM_CRYPTO_STATUS_PARSING_DER_CERT;
+    }
+}
+
+kcm_status_e kcm_crypto_check_cert(const uint8_t *der, size_t len)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    kcm_status_e st = kcm_crypto_parse_cert(&crt, der, len);
+    mbedtls_x509_crt_free(&crt);
+    return st;
+}
+
+bool kcm_crypto_signed_by(const mbedtls_x509_crt *child, const mbedtls_x509_crt *parent)
+{
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(child->sig_md);
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+    if (md == NULL || mbedtls_md(md, child->tbs.p, child->tbs.len, hash) != 0) {
+        return false;
+    }
+    mbedtls_pk_context *key = (mbedtls_pk_context *)&parent->pk;
+    return mbedtls_pk_verify_ext(child->sig_pk, child->sig_opts, key, child->sig_md, hash,
+                                 mbedtls_md_get_size(md), child->sig.p, child->sig.len) == 0;
+}
+
+kcm_status_e kcm_crypto_cert_matches_key(kiln_device *dev, const uint8_t *cert, size_t cert_len,
+                                         const uint8_t *priv_der, size_t priv_len)
+{
+    (void)dev;
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context pk;
+    mbedtls_x509_crt_init(&crt);
+    mbedtls_pk_init(&pk);
+    kcm_status_e st = kcm_crypto_parse_cert(&crt, cert, cert_len);
+    if (st == KCM_STATUS_SUCCESS) {
+        int rc = mbedtls_pk_parse_key(&pk, priv_der, priv_len, NULL, 0);
+        if (rc != 0) {
+            st = key_parse_status(rc, true);
+        } else if (mbedtls_pk_check_pair(&crt.pk, &pk) != 0) {
+            st = KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR;
+        }
+    }
+    mbedtls_pk_free(&pk);
+    mbedtls_x509_crt_free(&crt);
+    return st;
+}
+
+/* Mbed TLS writes DER at the end of the buffer; move it to the front. */
+static int der_to_front(uint8_t *buf, size_t cap, int written, size_t *len)
+{
+    if (written <= 0) {
+        return -1;
+    }
+    memmove(buf, buf + cap - (size_t)written, (size_t)written);
+    *len = (size_t)written;
+    return 0;
+}
+
+kcm_status_e kcm_crypto_generate_p256(kiln_device *dev, uint8_t *priv_der, size_t priv_cap,
+                                      size_t *priv_len, uint8_t *pub_der, size_t pub_cap,
+                                      size_t *pub_len)
+{
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    kcm_status_e st = KCM_STATUS_SUCCESS;
+    if (mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0 ||
+        mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), kcm_drbg_random, dev) !=
+            0) {
+        st = KCM_STATUS_ERROR;
+    }
+    if (st == KCM_STATUS_SUCCESS &&
+        der_to_front(priv_der, priv_cap, mbedtls_pk_write_key_der(&pk, priv_der, priv_cap),
+                     priv_len) != 0) {
+        st = KCM_CRYPTO_STATUS_FAILED_TO_WRITE_PRIVATE_KEY;
+    }
+    if (st == KCM_STATUS_SUCCESS && pub_der != NULL &&
+        der_to_front(pub_der, pub_cap, mbedtls_pk_write_pubkey_der(&pk, pub_der, pub_cap),
+                     pub_len) != 0) {
+        st = KCM_CRYPTO_STATUS_FAILED_TO_WRITE_PUBLIC_KEY;
+    }
+    mbedtls_pk_free(&pk);
+    if (st != KCM_STATUS_SUCCESS) {
+        mbedtls_platform_zeroize(priv_der, priv_cap);
+    }
+    return st;
+}
+
+kcm_status_e kcm_crypto_csr(kiln_device *dev, const uint8_t *priv_der, size_t priv_len,
+                            const kcm_csr_params_s *params, uint8_t *out, size_t cap,
+                            size_t *out_len)
+{
+    if (params == NULL || params->subject == NULL) {
+        return KCM_STATUS_INVALID_PARAMETER;
+    }
+    if (params->md_type != KCM_MD_SHA256) {
+        return KCM_CRYPTO_STATUS_INVALID_MD_TYPE;
+    }
+    mbedtls_pk_context pk;
+    mbedtls_x509write_csr csr;
+    mbedtls_pk_init(&pk);
+    mbedtls_x509write_csr_init(&csr);
+    kcm_status_e st = KCM_STATUS_SUCCESS;
+    int rc = mbedtls_pk_parse_key(&pk, priv_der, priv_len, NULL, 0);
+    if (rc != 0) {
+        st = key_parse_status(rc, true);
+    }
+    if (st == KCM_STATUS_SUCCESS) {
+        mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
+        mbedtls_x509write_csr_set_key(&csr, &pk);
+        if (mbedtls_x509write_csr_set_subject_name(&csr, params->subject) != 0) {
+            st = KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT;
+        }
+    }
+    if (st == KCM_STATUS_SUCCESS && params->key_usage != 0) {
+        unsigned char ku = 0;
+        /* KCM bits -> X.509 KeyUsage bits (digitalSignature is the first bit). */
+        if (params->key_usage & KCM_CSR_KU_DIGITAL_SIGNATURE) {
+            ku |= MBEDTLS_X509_KU_DIGITAL_SIGNATURE;
+        }
+        if (params->key_usage & KCM_CSR_KU_NON_REPUDIATION) {
+            ku |= MBEDTLS_X509_KU_NON_REPUDIATION;
+        }
+        if (params->key_usage & KCM_CSR_KU_KEY_CERT_SIGN) {
+            ku |= MBEDTLS_X509_KU_KEY_CERT_SIGN;
+        }
+        if (params->key_usage & KCM_CSR_KU_KEY_AGREEMENT) {
+            ku |= MBEDTLS_X509_KU_KEY_AGREEMENT;
+        }
+        if (mbedtls_x509write_csr_set_key_usage(&csr, ku) != 0) {
+            st = KCM_CRYPTO_STATUS_SET_EXTENSION_FAILED;
+        }
+    }
+    if (st == KCM_STATUS_SUCCESS && params->ext_key_usage != 0) {
+        /* SEQUENCE OF KeyPurposeId, built by hand: Mbed TLS 2.28 has no EKU writer for CSRs. */
+        static const struct {
+            uint32_t bit;
+            const char *oid;
+            size_t len;
+        } purposes[] = {
+            {KCM_CSR_EXT_KU_ANY, MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE,
+             MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE)},
+            {KCM_CSR_EXT_KU_SERVER_AUTH, MBEDTLS_OID_SERVER_AUTH,
+             MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)},
+            {KCM_CSR_EXT_KU_CLIENT_AUTH, MBEDTLS_OID_CLIENT_AUTH,
+             MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)},
+            {KCM_CSR_EXT_KU_CODE_SIGNING, MBEDTLS_OID_CODE_SIGNING,
+             MBEDTLS_OID_SIZE(MBEDTLS_OID_CODE_SIGNING)},
+            {KCM_CSR_EXT_KU_EMAIL_PROTECTION, MBEDTLS_OID_EMAIL_PROTECTION,
+             MBEDTLS_OID_SIZE(MBEDTLS_OID_EMAIL_PROTECTION)},
+            {KCM_CSR_EXT_KU_TIME_STAMPING, MBEDTLS_OID_TIME_STAMPING,
+             MBEDTLS_OID_SIZE(MBEDTLS_OID_TIME_STAMPING)},
+            {KCM_CSR_EXT_KU_OCSP_SIGNING, MBEDTLS_OID_OCSP_SIGNING,
+             MBEDTLS_OID_SIZE(MBEDTLS_OID_OCSP_SIGNING)},
+        };
+        unsigned char seq[2 + 7 * 12];
+        size_t pos = 2;
+        for (size_t i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++) {
+            if (params->ext_key_usage & purposes[i].bit) {
+                seq[pos++] = MBEDTLS_ASN1_OID;
+                seq[pos++] = (unsigned char)purposes[i].len;
+                memcpy(seq + pos, purposes[i].oid, purposes[i].len);
+                pos += purposes[i].len;
+            }
+        }
+        seq[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+        seq[1] = (unsigned char)(pos - 2);
+        if (pos == 2 ||
+            mbedtls_x509write_csr_set_extension(&csr, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+                                                MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
+                                                seq, pos) != 0) {
+            st = KCM_CRYPTO_STATUS_SET_EXTENSION_FAILED;
+        }
+    }
+    if (st == KCM_STATUS_SUCCESS) {
+        rc = mbedtls_x509write_csr_der(&csr, out, cap, kcm_drbg_random, dev);
+        if (der_to_front(out, cap, rc, out_len) != 0) {
+            st = rc == MBEDTLS_ERR_ASN1_BUF_TOO_SMALL ? KCM_STATUS_INSUFFICIENT_BUFFER
+                                                      : KCM_CRYPTO_STATUS_FAILED_TO_WRITE_CSR;
+        }
+    }
+    mbedtls_x509write_csr_free(&csr);
+    mbedtls_pk_free(&pk);
+    return st;
+}
+
+kcm_status_e kcm_crypto_cert_ec_id(const uint8_t *cert, size_t len, uint8_t id[33])
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    kcm_status_e st = kcm_crypto_parse_cert(&crt, cert, len);
+    if (st == KCM_STATUS_SUCCESS) {
+        if (!mbedtls_pk_can_do(&crt.pk, MBEDTLS_PK_ECKEY)) {
+            st = KCM_CRYPTO_STATUS_CERT_PUB_KEY_TYPE;
+        } else {
+            mbedtls_ecp_keypair *ec = mbedtls_pk_ec(crt.pk);
+            size_t olen = 0;
+            if (mbedtls_ecp_point_write_binary(&ec->grp, &ec->Q, MBEDTLS_ECP_PF_COMPRESSED, &olen,
+                                               id, 33) != 0 ||
+                olen != 33) {
+                st = KCM_CRYPTO_STATUS_CERT_PUB_KEY;
+            }
+        }
+    }
+    mbedtls_x509_crt_free(&crt);
+    return st;
+}
