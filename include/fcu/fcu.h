@@ -1,0 +1,199 @@
+/* Factory Configurator Utility (FCU): the factory PC's certificate authority and bundle maker.
+ *
+ * An fcu handle is opened once per process (or per station thread) and then used for
+ * setup, status, prepare and verify calls. The configuration file (fcu.yml) is re-read on every
+ * call, as the original does, so it may be edited between calls. The loaded CA key and
+ * certificate are kept in the handle while their files are unchanged (inode, size, mtime).
+ *
+ * A handle is not thread-safe: use one handle per thread.
+ *
+ * Every call returns an FCU status (0 = success, otherwise one of the original's error codes,
+ * 100..390) and fills a result object whose errors list holds the code and the full message
+ * text. Result objects are owned by the caller and released with their *_free function. */
+#ifndef KILN_FCU_H
+#define KILN_FCU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(NAME, code, message template). Templates take their arguments in order (%s only). */
+#define FCU_STATUS_MAP(X)                                                                          \
+    X(OK, 0, "Success")                                                                            \
+    X(GENERAL, 100, "General error: %s")                                                           \
+    X(MANDATORY_ARGUMENT, 101, "Device %s is mandatory")                                           \
+    X(DEVICE_KEY_MISSING, 102, "Failed to get %s DTLS private key")                                \
+    X(DEVICE_CERT_MISSING, 103, "Failed to get %s DTLS certificate")                               \
+    X(DEVICE_KEY_AND_CERT_MISSING, 104, "Failed to get %s DTLS private key and certificate")       \
+    X(ENTROPY_MISSING, 105, "Failed to get Entropy")                                               \
+    X(BAD_ARGUMENT_TYPE, 106, "Bad type FCU argument %s")                                          \
+    X(PROTOCOL_MISMATCH, 110, "Device protocol %s does not match tool protocol %s")                \
+    X(CHAIN_DEPTH_TOO_LARGE, 111,                                                                  \
+      "The device-certificate-chain-depth configuration is greater than the actual chain length "  \
+      "for %s")                                                                                    \
+    X(CHAIN_DEPTH_UNDEFINED, 112,                                                                  \
+      "The device-certificate-chain-depth configuration is not defined for certificate chain %s")  \
+    X(RESPONSE_FIELD_MISSING, 180, "Device response does not contain the %s field")                \
+    X(CONFIG_LOAD, 190, "Error loading configuration file: %s")                                    \
+    X(CONFIG_NOT_FOUND, 195, "Configuration file: %s not found")                                   \
+    X(NO_PERMISSION, 197, "There is no permission to open file: %s")                               \
+    X(ENV_FILE_MISSING, 198, "File %s defined in environment variable %s does not exist")          \
+    X(HOME_FILE_MISSING, 199,                                                                      \
+      "File %s not found in application home path %s. Home path can be set using environment "     \
+      "variable FCU_HOME_DIR")                                                                     \
+    X(CONFIG_NOT_YAML, 200, "Invalid configuration file %s. The file must be in the YAML format")  \
+    X(CONFIG_INVALID_ATTRIBUTES, 201,                                                              \
+      "Invalid configuration file %s. Invalid attributes were found")                              \
+    X(CA_CERT_NOT_FOUND, 210, "CA certificate file %s not found. Please run setup and try again")  \
+    X(CA_CERT_LOAD, 211,                                                                           \
+      "Failed to load CA certificate file %s. The file may be corrupted or in wrong format. "      \
+      "Please run setup and try again")                                                            \
+    X(CA_CERT_AWAITING_SIGNATURE, 212,                                                             \
+      "CA certificate file not found. Please sign the CSR file %s, and save the created "          \
+      "certificate as %s. Please note the certificate must be uploaded to the portal")             \
+    X(CA_KEY_NOT_FOUND, 220, "CA key file %s not found. Please run setup and try again")           \
+    X(CA_KEY_LOAD, 221,                                                                            \
+      "Failed to load CA private key file %s. The file may be corrupted or in wrong format. "      \
+      "Please run setup and try again")                                                            \
+    X(CA_MISMATCH, 222,                                                                            \
+      "The CA certificate file %s does not match the CA private key %s. Please run setup and "     \
+      "try again")                                                                                 \
+    X(CSR_SIGNATURE, 230, "Invalid signature for certificate signing request")                     \
+    X(KEY_FILE_LOAD, 240, "Failed to load private key from file %s")                               \
+    X(CERT_FILE_LOAD, 245, "Failed to load certificate from file %s")                              \
+    X(DEVICE_KEY_CREATE, 250, "Failed to create private key for %s")                               \
+    X(CSR_CREATE, 260, "Failed to create certificate signing request for %s")                      \
+    X(DEVICE_CERT_CREATE, 270, "Failed to create certificate for %s")                              \
+    X(FILE_EXISTS, 290, "File %s already exists")                                                  \
+    X(CA_CERT_CREATE, 320, "Failed to create certificate")                                         \
+    X(CA_KEY_CREATE, 330, "Failed to create private key")                                          \
+    X(FILE_LOAD, 360, "Could not load file: %s")                                                   \
+    X(VALIDATION, 380, "Validation error in field: %s. Message: %s")                               \
+    X(NOT_X509, 390, "%s is not an X.509 certificate or not formatted in Pem or Der")
+
+typedef enum fcu_status {
+#define FCU_STATUS_ENUM(name, code, text) FCU_STATUS_##name = code,
+    FCU_STATUS_MAP(FCU_STATUS_ENUM)
+#undef FCU_STATUS_ENUM
+} fcu_status;
+
+/** Message template of a status ("%s" where the original has a placeholder); never NULL. */
+const char *fcu_status_template(int status);
+/** Symbolic name of a status ("CA_KEY_NOT_FOUND"); "UNKNOWN" for other values. */
+const char *fcu_status_name(int status);
+
+/** One error or warning: a code (FCU status, or device status for device errors; 0 for plain
+ *  warnings) and its full text. */
+typedef struct fcu_notice {
+    int code;
+    char *message;
+} fcu_notice;
+
+typedef struct fcu_notice_list {
+    fcu_notice *items;
+    size_t count;
+} fcu_notice_list;
+
+typedef struct fcu fcu;
+
+/** Where the handle finds its files. Any NULL field falls back to FCU_HOME_DIR,
+ *  FCU_RESOURCES_DIR, FCU_KEYSTORE_DIR, then to the current directory, <home>/resources,
+ *  <home>/keystore; the configuration file defaults to <home>/config/fcu.yml. */
+typedef struct fcu_options {
+    const char *home_dir;
+    const char *resources_dir;
+    const char *keystore_dir;
+    const char *config_file;
+} fcu_options;
+
+/** Opens a handle. opts may be NULL. Returns NULL only when out of memory. */
+fcu *fcu_open(const fcu_options *opts);
+/** Releases the handle and wipes the cached CA key. NULL is a no-op. */
+void fcu_close(fcu *f);
+
+const char *fcu_home_dir(const fcu *f);
+const char *fcu_resources_dir(const fcu *f);
+const char *fcu_keystore_dir(const fcu *f);
+const char *fcu_config_file(const fcu *f);
+
+/* ---- setup ----------------------------------------------------------------------------- */
+
+typedef struct fcu_ca_details {
+    char *keystore_dir;
+    char *certificate_file;
+    char *csr_file; /* only when the CA is an intermediate; NULL otherwise */
+    char *private_key_file;
+} fcu_ca_details;
+
+typedef struct fcu_setup_status {
+    int status;
+    fcu_ca_details ca_details;
+    fcu_notice_list errors;
+    fcu_notice_list warnings;
+} fcu_setup_status;
+
+/** Makes the handle a CA: P-256 key fcu_key.pem (0600, keystore dir 0700) and a self-signed
+ *  fcu.crt with the certificate-authority subject; with setup-ca-as-intermediate a CSR
+ *  (fcu.csr) instead, and status 212 until the signed fcu.crt is placed. Refuses (290) to
+ *  replace an existing key or certificate unless override_existing_ca. */
+int fcu_setup(fcu *f, bool override_existing_ca, fcu_setup_status *out);
+/** Reports whether the CA material is present and usable, without changing anything. */
+int fcu_get_setup_status(fcu *f, fcu_setup_status *out);
+void fcu_setup_status_free(fcu_setup_status *s);
+
+/* ---- prepare --------------------------------------------------------------------------- */
+
+/** State of a multi-step device operation (device-generated keys): what the second bundle
+ *  needs. Opaque; may be saved to bytes and restored in another process. */
+typedef struct fcu_operation_context fcu_operation_context;
+
+void fcu_operation_context_free(fcu_operation_context *ctx);
+/** Serializes the context (CBOR, no secrets) into a malloc'ed buffer. */
+int fcu_operation_context_save(const fcu_operation_context *ctx, uint8_t **out, size_t *out_len);
+/** Restores a context saved by fcu_operation_context_save; FCU_STATUS_GENERAL on bad bytes. */
+int fcu_operation_context_load(const uint8_t *data, size_t len, fcu_operation_context **out);
+
+typedef struct fcu_device_request {
+    int status;
+    uint8_t *config_data; /* the CBOR bundle for the device */
+    size_t config_size;
+    fcu_notice_list errors;
+    fcu_notice_list warnings;
+    char *enrollment_id;                  /* first-to-claim only */
+    fcu_operation_context *operation_ctx; /* by_device first step only; owned by the request */
+} fcu_device_request;
+
+/** Builds one device's configuration bundle. device_keys_location is the per-device folder
+ *  for externally supplied keys and entropy (may be NULL otherwise). */
+int fcu_prepare_device_configuration(fcu *f, const char *endpoint_name, const char *serial_number,
+                                     const char *device_keys_location, fcu_device_request *out);
+void fcu_device_request_free(fcu_device_request *r);
+
+/* ---- verify ---------------------------------------------------------------------------- */
+
+typedef struct fcu_device_response_status {
+    int status;    /* device ReturnStatus, or an FCU status when the answer is unusable */
+    char *message; /* device InfoMessage without its trailing newline; NULL if none */
+    fcu_notice_list errors;
+    fcu_notice_list warnings; /* one entry per WarningInfo line */
+    /* by_device: the second bundle, made from the answer's CSRs (NULL otherwise). */
+    fcu_device_request *next_request;
+} fcu_device_response_status;
+
+/** Checks a device answer. ctx is the operation context of a by_device first step (NULL
+ *  otherwise); when the answer carries CSRs they are verified and signed and the second
+ *  bundle is returned in out->next_request. */
+int fcu_verify_device_response(fcu *f, const char *endpoint_name, const uint8_t *response,
+                               size_t response_len, const fcu_operation_context *ctx,
+                               fcu_device_response_status *out);
+void fcu_device_response_status_free(fcu_device_response_status *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,195 @@
+/* Library-private interface between the FCU modules. */
+#ifndef KILN_FCU_INTERNAL_H
+#define KILN_FCU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "fcu/fcu.h"
+
+/* Fault injection for the error paths that real inputs cannot reach (key or certificate
+ * creation failing inside OpenSSL). Only the test build of the library has it. */
+#ifdef FCU_TEST_HOOKS
+extern int fcu__fail_point;
+#define FCU_FAIL_POINT(code) (fcu__fail_point == (code))
+#else
+#define FCU_FAIL_POINT(code) 0
+#endif
+
+/* ---- notices (fcu_status.c) ---- */
+
+/** Appends a notice whose text is the template of code filled with the given arguments. */
+void fcu__notice_add(fcu_notice_list *list, int code, ...);
+/** Appends a notice with a literal text. */
+void fcu__notice_add_text(fcu_notice_list *list, int code, const char *text);
+void fcu__notice_list_free(fcu_notice_list *list);
+
+/** An error being reported: code plus formatted message (the first error wins). */
+typedef struct fcu_error {
+    int code;
+    char message[1024];
+} fcu_error;
+
+/** Records code with its template filled from the variadic string arguments; returns code. */
+int fcu__fail(fcu_error *err, int code, ...);
+/** Like fcu__fail, then appends " (<detail>)" to the message. */
+int fcu__fail_detail(fcu_error *err, const char *detail, int code, ...);
+
+char *fcu__strdup(const char *s);
+char *fcu__path_join(const char *dir, const char *name);
+/** Reads a whole file (at most 16 MiB). Returns 0 or errno. */
+int fcu__read_file(const char *path, uint8_t **data, size_t *len);
+
+/* ---- configuration (fcu_config.c) ---- */
+
+/** A scalar value of fcu.yml with where it came from. */
+typedef struct fcu_value {
+    char *text; /* NULL when the key is absent or empty */
+    int line;   /* 1-based line in the file */
+    char *env;  /* name of the environment variable substituted into it, if any */
+} fcu_value;
+
+enum fcu_keygen_mode { FCU_KEYGEN_BY_TOOL, FCU_KEYGEN_BY_DEVICE, FCU_KEYGEN_EXTERNAL };
+enum fcu_entropy_mode { FCU_ENTROPY_BY_DEVICE, FCU_ENTROPY_BY_TOOL, FCU_ENTROPY_EXTERNAL };
+
+typedef struct fcu_subject_config {
+    fcu_value common_name, organization, organizational_unit, locality, state, country;
+} fcu_subject_config;
+
+enum fcu_custom_type {
+    FCU_CUSTOM_CERTIFICATE,
+    FCU_CUSTOM_PRIVATE_KEY,
+    FCU_CUSTOM_PUBLIC_KEY,
+    FCU_CUSTOM_STRING,
+    FCU_CUSTOM_INTEGER,
+    FCU_CUSTOM_BINARY
+};
+
+typedef struct fcu_custom_property {
+    fcu_value name, type, data, data_file;
+    int type_code;
+} fcu_custom_property;
+
+typedef struct fcu_config {
+    char *path;
+    fcu_value setup_ca_as_intermediate, use_bootstrap, first_to_claim, time_sync, verify_on_device,
+        key_generation_mode, entropy_generation_mode, chain_depth;
+    fcu_subject_config ca, device;
+    fcu_value device_validity_years;
+    fcu_value manufacturer, device_type, model_number, hardware_version, memory_total, timezone,
+        utc_offset;
+    fcu_value bootstrap_uri, bootstrap_uri_ftc, bootstrap_ca_file, bootstrap_crl_file;
+    fcu_value lwm2m_uri, lwm2m_ca_file, lwm2m_crl_file;
+    fcu_value update_auth_file, vendor_id, class_id;
+    fcu_value fw_ca_file, fw_crl_file;
+    fcu_custom_property *custom;
+    size_t custom_count;
+
+    /* Decoded values (filled by fcu__config_decode). */
+    bool intermediate, bootstrap, ftc, sync_time, verify;
+    int keygen, entropy;
+    long long chain_depth_value; /* -1 when not set */
+    long long memory_total_kb;
+    int validity_years;
+} fcu_config;
+
+typedef struct fcu_dirs {
+    const char *home, *resources, *keystore;
+} fcu_dirs;
+
+/** Reads and parses path (errors 190-201). explicit_path says whether the caller chose the
+ *  file (195) or it is the default under home (199). */
+int fcu__config_load(const char *path, bool explicit_path, const fcu_dirs *dirs, fcu_config *cfg,
+                     fcu_error *err);
+void fcu__config_free(fcu_config *cfg);
+/** Turns the boolean/enum/integer texts into values (error 380). */
+int fcu__config_decode(fcu_config *cfg, fcu_error *err);
+/** Error 380 for field with a message that names the file and line. */
+int fcu__config_invalid(const fcu_config *cfg, const char *field, const fcu_value *v,
+                        const char *why, fcu_error *err);
+
+/* ---- CA and certificates (fcu_ca.c) ---- */
+
+typedef struct fcu_ca {
+    EVP_PKEY *key;
+    X509 *cert;
+    STACK_OF(X509) * chain; /* certificates of fcu.crt after the first */
+    uint8_t key_id[20];     /* subject key identifier of the CA, for the authority key id */
+    size_t key_id_len;
+    dev_t key_dev, cert_dev;
+    ino_t key_ino, cert_ino;
+    off_t key_size, cert_size;
+    struct timespec key_mtime, cert_mtime;
+    bool loaded;
+} fcu_ca;
+
+void fcu__ca_clear(fcu_ca *ca);
+/** Loads (or keeps, when the files did not change) the CA from the keystore. */
+int fcu__ca_load(fcu_ca *ca, const char *keystore, bool intermediate, fcu_error *err);
+int fcu__setup(const fcu_config *cfg, const char *keystore, bool override, fcu_setup_status *out);
+int fcu__setup_status(const fcu_config *cfg, const char *keystore, fcu_setup_status *out);
+void fcu__ca_details_fill(fcu_ca_details *d, const char *keystore, bool intermediate);
+/** Warns (text appended to list) when the CA key file is readable by group or others. */
+void fcu__ca_key_permission_warning(const char *keystore, fcu_notice_list *warnings);
+
+EVP_PKEY *fcu__p256_generate(void);
+/** Signs a device certificate for pubkey: CN = endpoint, the device-certificate subject of
+ *  the configuration, OU = ou_override when given. Returns DER in *der. */
+int fcu__device_cert_sign(const fcu_ca *ca, const fcu_config *cfg, EVP_PKEY *pubkey,
+                          const char *endpoint, const char *ou_override, uint8_t **der,
+                          size_t *der_len);
+/** Parses PEM (one or more certificates) or DER. Returns the certificates or NULL. */
+STACK_OF(X509) * fcu__certs_parse(const uint8_t *data, size_t len);
+/** Parses a PEM or DER private key. */
+EVP_PKEY *fcu__key_parse(const uint8_t *data, size_t len);
+int fcu__x509_der(X509 *cert, uint8_t **der, size_t *len);
+
+/* ---- CBOR writer (fcu_cbor.c) ---- */
+
+typedef struct fcu_cbuf {
+    uint8_t *data;
+    size_t len, cap;
+    bool failed;
+} fcu_cbuf;
+
+void fcu__cb_map(fcu_cbuf *b, size_t pairs);
+void fcu__cb_array(fcu_cbuf *b, size_t count);
+void fcu__cb_text(fcu_cbuf *b, const char *s);
+void fcu__cb_bytes(fcu_cbuf *b, const uint8_t *p, size_t n);
+void fcu__cb_uint(fcu_cbuf *b, uint64_t v);
+void fcu__cb_int(fcu_cbuf *b, int64_t v);
+void fcu__cb_raw(fcu_cbuf *b, const uint8_t *p, size_t n);
+void fcu__cb_free(fcu_cbuf *b);
+
+/* ---- device response (fcu_response.c) ---- */
+
+typedef struct fcu_response_csr {
+    char *key_name;
+    uint8_t *der;
+    size_t der_len;
+} fcu_response_csr;
+
+typedef struct fcu_response {
+    char *scheme_version;
+    char *session_id;
+    bool has_status;
+    int64_t return_status;
+    char *info_message;
+    char *warning_info;
+    bool has_csrs;
+    fcu_response_csr *csrs;
+    size_t csr_count;
+} fcu_response;
+
+#define FCU_RESPONSE_MAX_BYTES 16384
+
+/** Decodes a device answer (structure only; field presence is checked by the caller). */
+int fcu__response_parse(const uint8_t *data, size_t len, fcu_response *out, fcu_error *err);
+void fcu__response_free(fcu_response *r);
+
+#endif

@@ -1,0 +1,303 @@
+/* factory_tool commands of the configurator: setup, status, prepare, verify. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fcu/fcu.h"
+#include "ft.h"
+
+static fcu *open_fcu(const ft_globals *g)
+{
+    fcu_options opts = {.home_dir = g->home_dir, .config_file = g->config_file};
+    fcu *f = fcu_open(&opts);
+    if (f)
+        ft_log(g, 2, "home %s, keystore %s, config %s", fcu_home_dir(f), fcu_keystore_dir(f),
+               fcu_config_file(f));
+    return f;
+}
+
+/* Matches "--name VALUE" or "--name=VALUE"; advances *i past the value. */
+static bool option_value(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    size_t n = strlen(name);
+    if (strcmp(argv[*i], name) == 0) {
+        if (*i + 1 >= argc)
+            return false;
+        *value = argv[++*i];
+        return true;
+    }
+    if (strncmp(argv[*i], name, n) == 0 && argv[*i][n] == '=') {
+        *value = argv[*i] + n + 1;
+        return true;
+    }
+    return false;
+}
+
+static int usage_error(const char *cmd, const char *what)
+{
+    fprintf(stderr, "factory_tool %s: %s\n", cmd, what);
+    return FT_EXIT_USAGE;
+}
+
+static void print_notices(const fcu_notice_list *list, const char *kind)
+{
+    for (size_t i = 0; i < list->count; i++)
+        fprintf(stderr, "%s: %s\n", kind, list->items[i].message);
+}
+
+static json_t *notices_json(const fcu_notice_list *list, bool with_codes)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < list->count; i++) {
+        if (!with_codes) {
+            json_array_append_new(a, json_string(list->items[i].message));
+            continue;
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "code", json_integer(list->items[i].code));
+        json_object_set_new(o, "message", json_string(list->items[i].message));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static int setup_result(const ft_globals *g, const fcu_setup_status *s)
+{
+    json_t *extra = json_object();
+    json_t *ca = json_object();
+    json_object_set_new(ca, "keystore_dir", str_or_null(s->ca_details.keystore_dir));
+    json_object_set_new(ca, "certificate_file", str_or_null(s->ca_details.certificate_file));
+    json_object_set_new(ca, "csr_file", str_or_null(s->ca_details.csr_file));
+    json_object_set_new(ca, "private_key_file", str_or_null(s->ca_details.private_key_file));
+    json_object_set_new(extra, "caDetails", ca);
+    json_object_set_new(extra, "errors", notices_json(&s->errors, true));
+    json_object_set_new(extra, "warnings", notices_json(&s->warnings, false));
+    if (!g->json) {
+        printf("keystore directory: %s\n", s->ca_details.keystore_dir);
+        printf("CA certificate:     %s\n", s->ca_details.certificate_file);
+        printf("CA private key:     %s\n", s->ca_details.private_key_file);
+        if (s->ca_details.csr_file)
+            printf("CA CSR:             %s\n", s->ca_details.csr_file);
+        print_notices(&s->warnings, "warning");
+    }
+    const char *msg = s->errors.count ? s->errors.items[0].message : NULL;
+    return ft_print_result(g, s->status, msg, NULL, extra);
+}
+
+int ft_cmd_setup(const ft_globals *g, int argc, char **argv)
+{
+    bool force = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--force") == 0)
+            force = true;
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: factory_tool setup [-f|--force]\n");
+            return FT_EXIT_OK;
+        } else
+            return usage_error("setup", "unknown option (only -f)");
+    }
+    fcu *f = open_fcu(g);
+    if (!f)
+        return ft_print_result(g, FT_ERR_GENERAL, "General error on factory tool: out of memory",
+                               NULL, NULL);
+    fcu_setup_status s;
+    fcu_setup(f, force, &s);
+    int rc = setup_result(g, &s);
+    fcu_setup_status_free(&s);
+    fcu_close(f);
+    return rc;
+}
+
+int ft_cmd_status(const ft_globals *g, int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        printf("usage: factory_tool status\n");
+        return FT_EXIT_OK;
+    }
+    if (argc > 1)
+        return usage_error("status", "takes no arguments");
+    fcu *f = open_fcu(g);
+    if (!f)
+        return ft_print_result(g, FT_ERR_GENERAL, "General error on factory tool: out of memory",
+                               NULL, NULL);
+    fcu_setup_status s;
+    fcu_get_setup_status(f, &s);
+    int rc = setup_result(g, &s);
+    fcu_setup_status_free(&s);
+    fcu_close(f);
+    return rc;
+}
+
+static int write_request(const ft_globals *g, const fcu_device_request *r, const char *out_path,
+                         json_t *extra)
+{
+    int e = ft_write_file(out_path, r->config_data, r->config_size);
+    if (e) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "General error on factory tool: cannot write %s: %s", out_path,
+                 strerror(e));
+        json_decref(extra);
+        return ft_print_result(g, FT_ERR_GENERAL, msg, NULL, NULL);
+    }
+    ft_log(g, 1, "bundle of %zu bytes written to %s", r->config_size, out_path);
+    json_object_set_new(extra, "bundleFile", json_string(out_path));
+    json_object_set_new(extra, "bundleSize", json_integer((json_int_t)r->config_size));
+    if (r->enrollment_id) {
+        json_object_set_new(extra, "enrollmentId", json_string(r->enrollment_id));
+        if (!g->json)
+            printf("enrollment id: %s\n", r->enrollment_id);
+    }
+    return 0;
+}
+
+int ft_cmd_prepare(const ft_globals *g, int argc, char **argv)
+{
+    const char *endpoint = NULL, *serial = NULL, *keys = NULL, *out_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: factory_tool prepare --endpoint-name EP --serial-number SN "
+                   "[--device-keys-location DIR] -o BUNDLE.cbor\n");
+            return FT_EXIT_OK;
+        }
+        if (option_value(argc, argv, &i, "--endpoint-name", &endpoint) ||
+            option_value(argc, argv, &i, "--serial-number", &serial) ||
+            option_value(argc, argv, &i, "--device-keys-location", &keys) ||
+            option_value(argc, argv, &i, "-o", &out_path) ||
+            option_value(argc, argv, &i, "--output", &out_path))
+            continue;
+        return usage_error("prepare", "unknown option or missing value");
+    }
+    if (!out_path)
+        return usage_error("prepare", "-o BUNDLE.cbor is required");
+    fcu *f = open_fcu(g);
+    if (!f)
+        return ft_print_result(g, FT_ERR_GENERAL, "General error on factory tool: out of memory",
+                               NULL, NULL);
+    fcu_device_request r;
+    int status = fcu_prepare_device_configuration(f, endpoint, serial, keys, &r);
+    int rc;
+    json_t *extra = json_object();
+    json_object_set_new(extra, "warnings", notices_json(&r.warnings, false));
+    if (!g->json)
+        print_notices(&r.warnings, "warning");
+    if (status != 0) {
+        rc = ft_print_result(g, status, r.errors.items[0].message, NULL, extra);
+    } else if ((rc = write_request(g, &r, out_path, extra)) != 0) {
+        /* write_request printed the result */
+    } else if (r.operation_ctx) {
+        /* by_device: the next step needs the context; it holds no secret */
+        char ctx_path[4096];
+        snprintf(ctx_path, sizeof(ctx_path), "%s.ctx", out_path);
+        uint8_t *ctx_data = NULL;
+        size_t ctx_len = 0;
+        int e = fcu_operation_context_save(r.operation_ctx, &ctx_data, &ctx_len) == 0
+                    ? ft_write_file(ctx_path, ctx_data, ctx_len)
+                    : ENOMEM;
+        free(ctx_data);
+        if (e) {
+            json_decref(extra);
+            rc = ft_print_result(g, FT_ERR_GENERAL,
+                                 "General error on factory tool: cannot write the context file",
+                                 NULL, NULL);
+        } else {
+            json_object_set_new(extra, "contextFile", json_string(ctx_path));
+            if (!g->json)
+                printf("operation context: %s (pass it to verify with --context-file)\n", ctx_path);
+            rc = ft_print_result(g, 0, NULL, NULL, extra);
+        }
+    } else {
+        rc = ft_print_result(g, 0, NULL, NULL, extra);
+    }
+    fcu_device_request_free(&r);
+    fcu_close(f);
+    return rc;
+}
+
+int ft_cmd_verify(const ft_globals *g, int argc, char **argv)
+{
+    const char *endpoint = NULL, *ctx_path = NULL, *out_path = NULL, *response_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: factory_tool verify --endpoint-name EP [--context-file CTX -o "
+                   "NEXT.cbor] RESPONSE.cbor\n");
+            return FT_EXIT_OK;
+        }
+        if (option_value(argc, argv, &i, "--endpoint-name", &endpoint) ||
+            option_value(argc, argv, &i, "--context-file", &ctx_path) ||
+            option_value(argc, argv, &i, "-o", &out_path) ||
+            option_value(argc, argv, &i, "--output", &out_path))
+            continue;
+        if (argv[i][0] == '-' || response_path)
+            return usage_error("verify", "unknown option or more than one response file");
+        response_path = argv[i];
+    }
+    if (!response_path)
+        return usage_error("verify", "RESPONSE.cbor is required");
+    if (ctx_path && !out_path)
+        return usage_error("verify", "--context-file needs -o NEXT.cbor for the second bundle");
+
+    unsigned char *resp = NULL, *ctx_data = NULL;
+    size_t resp_len = 0, ctx_len = 0;
+    int e = ft_read_file(response_path, &resp, &resp_len);
+    if (e) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "General error on factory tool: cannot read %s: %s",
+                 response_path, strerror(e));
+        return ft_print_result(g, FT_ERR_GENERAL, msg, NULL, NULL);
+    }
+    fcu_operation_context *ctx = NULL;
+    if (ctx_path) {
+        e = ft_read_file(ctx_path, &ctx_data, &ctx_len);
+        if (e || fcu_operation_context_load(ctx_data, ctx_len, &ctx) != 0) {
+            free(resp);
+            free(ctx_data);
+            char msg[600];
+            snprintf(msg, sizeof(msg), "General error: cannot load operation context %s", ctx_path);
+            return ft_print_result(g, FCU_STATUS_GENERAL, msg, NULL, NULL);
+        }
+        free(ctx_data);
+    }
+    fcu *f = open_fcu(g);
+    if (!f) {
+        free(resp);
+        fcu_operation_context_free(ctx);
+        return ft_print_result(g, FT_ERR_GENERAL, "General error on factory tool: out of memory",
+                               NULL, NULL);
+    }
+    fcu_device_response_status s;
+    int status = fcu_verify_device_response(f, endpoint, resp, resp_len, ctx, &s);
+    int rc;
+    json_t *extra = json_object();
+    if (!g->json) {
+        if (s.message)
+            printf("device status %d: %s\n", s.status, s.message);
+        print_notices(&s.warnings, "device warning");
+    }
+    if (status == 0 && s.next_request) {
+        rc = write_request(g, s.next_request, out_path, extra);
+        if (rc == 0)
+            rc = ft_print_result(g, 0, NULL, ft_device_response_json(&s), extra);
+    } else if (status == 0) {
+        rc = ft_print_result(g, 0, NULL, ft_device_response_json(&s), extra);
+    } else if (s.message && s.status == status) {
+        /* the device answered properly and reported a failure */
+        char msg[128];
+        snprintf(msg, sizeof(msg), "Execution failed on device with error #%d", status);
+        rc = ft_print_result(g, FT_ERR_DEVICE_FAILED, msg, ft_device_response_json(&s), extra);
+    } else {
+        rc = ft_print_result(g, status, s.errors.items[s.errors.count - 1].message,
+                             s.message ? ft_device_response_json(&s) : NULL, extra);
+    }
+    fcu_device_response_status_free(&s);
+    fcu_operation_context_free(ctx);
+    fcu_close(f);
+    free(resp);
+    return rc;
+}
