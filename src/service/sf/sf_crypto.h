@@ -1,0 +1,70 @@
+/* Secure factory service: the cryptography of the protocol and of the certificates it issues,
+ * on OpenSSL 3. Every buffer that held a secret is cleansed before it is released. */
+#ifndef KILN_SF_CRYPTO_H
+#define KILN_SF_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "sf_msg.h"
+
+/** New P-256 key pair. */
+sf_status sfc_generate_key(EVP_PKEY **out);
+/** Uncompressed point (65 bytes) of a P-256 key. */
+sf_status sfc_key_to_point(EVP_PKEY *key, uint8_t point[SF_POINT_SIZE]);
+/** Public P-256 key from an uncompressed point; SF_MESSAGE_MALFORMED if not on the curve. */
+sf_status sfc_point_to_key(const uint8_t point[SF_POINT_SIZE], EVP_PKEY **out);
+/** ECDSA-SHA256 over a 32-byte hash, raw r||s output. */
+sf_status sfc_sign_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE], uint8_t sig[SF_SIG_SIZE]);
+/** SF_OK when sig (raw r||s) verifies over hash. */
+sf_status sfc_verify_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE],
+                          const uint8_t sig[SF_SIG_SIZE]);
+/** ECDH shared secret (x coordinate, 32 bytes). */
+sf_status sfc_ecdh(EVP_PKEY *priv, EVP_PKEY *peer, uint8_t secret[SF_SCALAR_SIZE]);
+/** HKDF-SHA256. */
+sf_status sfc_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
+                   const char *info, uint8_t *okm, size_t okm_len);
+/** AES-256-GCM encryption; ct has pt_len bytes. */
+sf_status sfc_gcm_encrypt(const uint8_t key[32], const uint8_t iv[SF_GCM_IV_SIZE],
+                          const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
+                          uint8_t *ct, uint8_t tag[SF_TAG_SIZE]);
+sf_status sfc_gcm_decrypt(const uint8_t key[32], const uint8_t iv[SF_GCM_IV_SIZE],
+                          const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len,
+                          const uint8_t tag[SF_TAG_SIZE], uint8_t *pt);
+sf_status sfc_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t len,
+                          uint8_t out[SF_HASH_SIZE]);
+/** SHA-256 of label | 0x00 | a | b | c (NULL parts skipped). */
+void sfc_labelled_hash(const char *label, const uint8_t *a, size_t a_len, const uint8_t *b,
+                       size_t b_len, const uint8_t *c, size_t c_len, uint8_t out[SF_HASH_SIZE]);
+sf_status sfc_random(uint8_t *buf, size_t len);
+
+/** Self-signed CA certificate (P-256, basicConstraints CA, keyCertSign|cRLSign). */
+sf_status sfc_make_ca(EVP_PKEY *key, const char *cn, int years, X509 **out);
+/** Certificate for a leaf key issued by ca. usage: "client" (EKU clientAuth), "server"
+ *  (EKU serverAuth, SAN from san_list "DNS:a,IP:b"). */
+sf_status sfc_issue_cert(EVP_PKEY *ca_key, X509 *ca, EVP_PKEY *subject_key, const char *cn,
+                         const char *usage, const char *san_list, int years, X509 **out);
+/** DER of a certificate (caller frees with OPENSSL_free). */
+sf_status sfc_cert_der(X509 *cert, uint8_t **der, size_t *der_len);
+/** SHA-1 fingerprint of the DER as 40 lower-case hex digits. */
+void sfc_sha1_hex(const uint8_t *der, size_t len, char out[41]);
+/** SHA-256 as 64 lower-case hex digits. */
+void sfc_sha256_hex(const uint8_t *data, size_t len, char out[65]);
+
+/* PEM files. Private keys are written with mode 0600. */
+sf_status sfc_write_key(const char *path, EVP_PKEY *key);
+sf_status sfc_write_pubkey(const char *path, EVP_PKEY *key);
+sf_status sfc_write_cert(const char *path, X509 *cert);
+sf_status sfc_read_key(const char *path, EVP_PKEY **out);
+sf_status sfc_read_cert(const char *path, X509 **out);
+/** Reads a whole file into a NUL-terminated heap buffer. */
+sf_status sfc_read_file(const char *path, char **out, size_t *len);
+/** PEM text of a key or certificate (heap, NUL-terminated). */
+char *sfc_key_pem(EVP_PKEY *key);
+char *sfc_pubkey_pem(EVP_PKEY *key);
+char *sfc_cert_pem(X509 *cert);
+
+#endif

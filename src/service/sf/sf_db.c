@@ -1,0 +1,80 @@
+/* Secure factory service: backend selection and helpers shared by both SQL engines. */
+#include "sf_db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+sf_status sf_db_open(const char *url, const char *dir, sf_db **out)
+{
+    *out = NULL;
+    if (url != NULL &&
+        (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)) {
+        return sf_db_pg_open(url, out);
+    }
+    char path[4096];
+    if (url != NULL && strncmp(url, "sqlite:", 7) == 0) {
+        snprintf(path, sizeof(path), "%s", url + 7);
+    } else if (url != NULL && url[0] != '\0') {
+        snprintf(path, sizeof(path), "%s", url);
+    } else if (dir != NULL) {
+        snprintf(path, sizeof(path), "%s/factory.db", dir);
+    } else {
+        return SF_INVALID_ARGUMENT;
+    }
+    return sf_db_sqlite_open(path, out);
+}
+
+void sf_db_close(sf_db *db)
+{
+    if (db != NULL) {
+        db->ops->close(db);
+    }
+}
+
+sf_status sf_db_exec(sf_db *db, const char *sql, int nparams, const char *const *params,
+                     sf_db_result *res, long *changes)
+{
+    if (res != NULL) {
+        memset(res, 0, sizeof(*res));
+    }
+    if (changes != NULL) {
+        *changes = 0;
+    }
+    return db->ops->exec(db, sql, nparams, params, res, changes);
+}
+
+const char *sf_db_cell(const sf_db_result *res, int row, int col)
+{
+    if (res == NULL || row < 0 || row >= res->rows || col < 0 || col >= res->cols) {
+        return NULL;
+    }
+    return res->cells[row * res->cols + col];
+}
+
+void sf_db_result_free(sf_db_result *res)
+{
+    if (res == NULL || res->cells == NULL) {
+        return;
+    }
+    for (int i = 0; i < res->rows * res->cols; i++) {
+        free(res->cells[i]);
+    }
+    free(res->cells);
+    memset(res, 0, sizeof(*res));
+}
+
+sf_status sf_db_begin(sf_db *db)
+{
+    return sf_db_exec(db, db->ops->begin_sql, 0, NULL, NULL, NULL);
+}
+
+sf_status sf_db_commit(sf_db *db)
+{
+    return sf_db_exec(db, "COMMIT", 0, NULL, NULL, NULL);
+}
+
+void sf_db_rollback(sf_db *db)
+{
+    (void)sf_db_exec(db, "ROLLBACK", 0, NULL, NULL, NULL);
+}

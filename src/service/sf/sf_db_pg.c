@@ -1,0 +1,97 @@
+/* Secure factory service: PostgreSQL backend of sf_db (libpq, text parameters). */
+#include "sf_db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+typedef struct pg_db {
+    sf_db base;
+    PGconn *conn;
+} pg_db;
+
+static void note_error(sf_db *base, const char *text)
+{
+    snprintf(base->last_error, sizeof(base->last_error), "%s", text != NULL ? text : "");
+    size_t n = strlen(base->last_error);
+    while (n > 0 && (base->last_error[n - 1] == '\n' || base->last_error[n - 1] == ' ')) {
+        base->last_error[--n] = '\0';
+    }
+}
+
+static sf_status pg_exec(sf_db *base, const char *sql, int nparams, const char *const *params,
+                         sf_db_result *res, long *changes)
+{
+    pg_db *db = (pg_db *)base;
+    PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType es = PQresultStatus(r);
+    if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
+        note_error(base, PQresultErrorMessage(r));
+        PQclear(r);
+        return SF_DATABASE;
+    }
+    if (changes != NULL) {
+        const char *n = PQcmdTuples(r);
+        *changes = (n != NULL && n[0] != '\0') ? strtol(n, NULL, 10) : 0;
+    }
+    sf_status st = SF_OK;
+    if (res != NULL && es == PGRES_TUPLES_OK) {
+        res->rows = PQntuples(r);
+        res->cols = PQnfields(r);
+        if (res->rows > 0) {
+            res->cells = calloc((size_t)res->rows * (size_t)res->cols, sizeof(char *));
+            if (res->cells == NULL) {
+                res->rows = 0;
+                st = SF_INTERNAL;
+            }
+        }
+        for (int i = 0; st == SF_OK && i < res->rows; i++) {
+            for (int c = 0; c < res->cols; c++) {
+                if (!PQgetisnull(r, i, c)) {
+                    const char *v = PQgetvalue(r, i, c);
+                    size_t n = strlen(v) + 1;
+                    char *copy = malloc(n);
+                    if (copy != NULL) {
+                        memcpy(copy, v, n);
+                    }
+                    res->cells[i * res->cols + c] = copy;
+                }
+            }
+        }
+    }
+    PQclear(r);
+    return st;
+}
+
+static void pg_close(sf_db *base)
+{
+    pg_db *db = (pg_db *)base;
+    PQfinish(db->conn);
+    free(db);
+}
+
+static const sf_db_ops pg_ops = {pg_exec, pg_close, "BEGIN"};
+
+sf_status sf_db_pg_open(const char *conninfo, sf_db **out)
+{
+    pg_db *db = calloc(1, sizeof(*db));
+    if (db == NULL) {
+        return SF_INTERNAL;
+    }
+    db->base.ops = &pg_ops;
+    db->base.postgres = 1;
+    db->conn = PQconnectdb(conninfo);
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        note_error(&db->base, PQerrorMessage(db->conn));
+        fprintf(stderr, "factory_service: error %d: %s: %s\n", SF_DATABASE,
+                sf_status_text(SF_DATABASE), db->base.last_error);
+        pg_close(&db->base);
+        return SF_DATABASE;
+    }
+    PGresult *r = PQexec(db->conn, "SET client_min_messages = warning");
+    PQclear(r);
+    *out = &db->base;
+    return SF_OK;
+}

@@ -1,0 +1,584 @@
+/* Secure factory service protocol engine (see sf_engine.h, docs/secure-factory-protocol.md). */
+#include "sf_engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "sf_bundle.h"
+#include "sf_crypto.h"
+#include "sf_store.h"
+
+#define MAX_ANSWER     4096
+#define MAX_CAS_ROUNDS 8
+
+void sf_reply_free(sf_reply *r)
+{
+    if (r != NULL) {
+        free(r->payload_hex);
+        memset(r, 0, sizeof(*r));
+    }
+}
+
+static char *hex_of(const uint8_t *b, size_t n)
+{
+    char *s = malloc(2 * n + 1);
+    if (s != NULL) {
+        sf_hex_encode(b, n, s);
+    }
+    return s;
+}
+
+static int set_payload(sf_reply *reply, int scp, const char *hex)
+{
+    reply->scp = scp;
+    free(reply->payload_hex);
+    reply->payload_hex = NULL;
+    return sf_session_set(&reply->payload_hex, hex);
+}
+
+static int expired(const sf_session *s, long long now)
+{
+    return (strcmp(s->state, SF_STATE_INIT_SENT) == 0 ||
+            strcmp(s->state, SF_STATE_CONFIG_SENT) == 0) &&
+           now >= s->expires;
+}
+
+/* Closes a session as failed (state error + audit record). */
+static sf_status close_with_error(sf_db *db, sf_session *s, long code, const char *reason,
+                                  const char *result, long long now)
+{
+    long version = s->version;
+    sf_session_set(&s->state, SF_STATE_ERROR);
+    s->error_code = code;
+    sf_session_set(&s->error_reason, reason);
+    s->updated = now;
+    return sf_store_session_update(db, s, version, NULL, result);
+}
+
+static sf_status fresh_session(sf_service *svc, sf_session *s, const char *sid, const char *station,
+                               const char *batch, long attempt, long long now)
+{
+    sf_init_request req;
+    memset(&req, 0, sizeof(req));
+    req.factory_id = svc->cfg.factory_id;
+    req.sid_len = (uint8_t)strlen(sid);
+    memcpy(req.sid, sid, req.sid_len);
+    if (sfc_random(req.session_nonce, SF_NONCE_SIZE) != SF_OK) {
+        return SF_CRYPTO;
+    }
+    uint8_t msg[SF_HEADER_SIZE + 21 + SF_SID_MAX];
+    size_t len = 0;
+    sf_status st = sf_init_request_encode(&req, msg, sizeof(msg), &len);
+    if (st != SF_OK) {
+        return st;
+    }
+    char hex[2 * sizeof(msg) + 1];
+    sf_hex_encode(msg, len, hex);
+    sf_session_free(s);
+    s->attempt = attempt;
+    s->created = s->updated = now;
+    s->expires = now + svc->cfg.session_ttl;
+    if (sf_session_set(&s->sid, sid) || sf_session_set(&s->state, SF_STATE_INIT_SENT) ||
+        sf_session_set(&s->station, station) || sf_session_set(&s->batch, batch) ||
+        sf_session_set(&s->msg1, hex)) {
+        return SF_INTERNAL;
+    }
+    return SF_OK;
+}
+
+sf_status sf_engine_new_device(sf_service *svc, const char *station, const char *batch,
+                               const char *sid, sf_reply *reply)
+{
+    memset(reply, 0, sizeof(*reply));
+    if (!sf_session_id_valid(sid)) {
+        return SF_SESSION_ID_INVALID;
+    }
+    sf_db *db = sf_service_db_acquire(svc);
+    if (db == NULL) {
+        return SF_DATABASE;
+    }
+    sf_session s;
+    memset(&s, 0, sizeof(s));
+    sf_status st = SF_SESSION_CONFLICT;
+    for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT; round++) {
+        long long now = (long long)time(NULL);
+        sf_session_free(&s);
+        st = sf_store_session_get(db, sid, &s);
+        if (st == SF_NOT_FOUND) {
+            st = fresh_session(svc, &s, sid, station, batch, 1, now);
+            if (st == SF_OK) {
+                st = sf_store_session_insert(db, &s);
+            }
+        } else if (st == SF_OK && expired(&s, now)) {
+            st = close_with_error(db, &s, SF_SESSION_EXPIRED, "session expired", "expired", now);
+            if (st == SF_OK) {
+                st = SF_SESSION_CONFLICT; /* start over from the closed session */
+            }
+        } else if (st == SF_OK && strcmp(s.state, SF_STATE_INIT_SENT) == 0) {
+            st = SF_OK; /* a retry: same request again */
+        } else if (st == SF_OK && strcmp(s.state, SF_STATE_ERROR) == 0) {
+            long version = s.version;
+            st = fresh_session(svc, &s, sid, station, batch, s.attempt + 1, now);
+            if (st == SF_OK) {
+                st = sf_store_session_update(db, &s, version, NULL, NULL);
+            }
+        } else if (st == SF_OK && strcmp(s.state, SF_STATE_DONE) == 0) {
+            st = SF_SESSION_DONE;
+        } else if (st == SF_OK) {
+            snprintf(reply->message, sizeof(reply->message),
+                     "configuration already sent; report_error first to restart");
+            st = SF_SESSION_STATE;
+        }
+    }
+    if (st == SF_OK && set_payload(reply, SF_SCP_INIT, s.msg1) != 0) {
+        st = SF_INTERNAL;
+    }
+    sf_session_free(&s);
+    sf_service_db_release(svc, db);
+    return st;
+}
+
+static sf_status decode_answer(const char *hex, uint8_t *buf, size_t size, size_t *len)
+{
+    sf_status st = sf_hex_decode(hex, buf, size, len);
+    if (st == SF_DEV_BUFFER_TOO_SMALL) {
+        return SF_MESSAGE_MALFORMED;
+    }
+    return st;
+}
+
+/* A DEVICE_ERROR answer closes the session with the device's code. */
+static sf_status record_device_error(sf_db *db, sf_session *s, const uint8_t *msg, size_t len,
+                                     sf_reply *reply)
+{
+    sf_device_error e;
+    if (sf_device_error_parse(msg, len, &e) != SF_OK) {
+        return SF_MESSAGE_MALFORMED;
+    }
+    char reason[200];
+    snprintf(reason, sizeof(reason), "device error %u: %s (detail %ld)", e.code,
+             sf_status_text(e.code), (long)e.detail);
+    sf_status st = close_with_error(db, s, e.code, reason, "error", (long long)time(NULL));
+    if (st != SF_OK) {
+        return st;
+    }
+    reply->device_error = e.code;
+    snprintf(reply->message, sizeof(reply->message), "%s", reason);
+    return SF_DEVICE_REPORTED;
+}
+
+static sf_status wrap_secret(sf_service *svc, const char *sid, const uint8_t *secret, size_t len,
+                             char **hex_out)
+{
+    uint8_t buf[SF_GCM_IV_SIZE + 64 + SF_TAG_SIZE];
+    if (len > 64 || sfc_random(buf, SF_GCM_IV_SIZE) != SF_OK) {
+        return SF_CRYPTO;
+    }
+    sf_status st = sfc_gcm_encrypt(svc->wrap_key, buf, (const uint8_t *)sid, strlen(sid), secret,
+                                   len, buf + SF_GCM_IV_SIZE, buf + SF_GCM_IV_SIZE + len);
+    if (st == SF_OK) {
+        *hex_out = hex_of(buf, SF_GCM_IV_SIZE + len + SF_TAG_SIZE);
+        st = *hex_out != NULL ? SF_OK : SF_INTERNAL;
+    }
+    return st;
+}
+
+static sf_status unwrap_secret(sf_service *svc, const char *sid, const char *hex, uint8_t *out,
+                               size_t len)
+{
+    uint8_t buf[SF_GCM_IV_SIZE + 64 + SF_TAG_SIZE];
+    size_t n = 0;
+    if (hex == NULL || len > 64 || sf_hex_decode(hex, buf, sizeof(buf), &n) != SF_OK ||
+        n != SF_GCM_IV_SIZE + len + SF_TAG_SIZE) {
+        return SF_DATABASE;
+    }
+    return sfc_gcm_decrypt(svc->wrap_key, buf, (const uint8_t *)sid, strlen(sid),
+                           buf + SF_GCM_IV_SIZE, len, buf + SF_GCM_IV_SIZE + len, out);
+}
+
+/* Builds CONFIG_REQUEST for a verified INIT_RESPONSE and fills the session's new columns. */
+static sf_status build_configuration(sf_service *svc, sf_session *s, const uint8_t *msg1,
+                                     size_t msg1_len, const uint8_t *answer, size_t answer_len,
+                                     const sf_init_response *resp, EVP_PKEY *device_key)
+{
+    uint8_t th[SF_HASH_SIZE], secret[SF_SCALAR_SIZE], okm[SF_OKM_SIZE], eph_point[SF_POINT_SIZE];
+    uint8_t *cert_der = NULL, *bundle = NULL, *msg2 = NULL;
+    size_t cert_len = 0, bundle_len = 0, msg2_len = 0;
+    EVP_PKEY *eph = NULL;
+    X509 *cert = NULL;
+    char cn[SF_SID_MAX + 80];
+    snprintf(cn, sizeof(cn), "%s%s", svc->cfg.endpoint_prefix, s->sid);
+    sfc_labelled_hash(SF_LABEL_SESSION, msg1, msg1_len, answer, answer_len, NULL, 0, th);
+
+    sf_status st = sfc_issue_cert(svc->device_ca_key, svc->device_ca, device_key, cn, "client",
+                                  NULL, svc->cfg.cert_years, &cert);
+    if (st == SF_OK) {
+        st = sfc_cert_der(cert, &cert_der, &cert_len);
+    }
+    if (st == SF_OK) {
+        sf_bundle_params p = {
+            .endpoint_name = cn,
+            .device_cert = cert_der,
+            .device_cert_len = cert_len,
+            .server_ca = svc->bootstrap_ca_der,
+            .server_ca_len = svc->bootstrap_ca_len,
+            .server_uri = svc->cfg.bootstrap_uri,
+            .manufacturer = svc->cfg.manufacturer,
+            .model_number = svc->cfg.model_number,
+            .device_type = svc->cfg.device_type,
+            .hardware_version = svc->cfg.hardware_version,
+            .serial_number = s->sid,
+            .memory_total_kb = (uint32_t)svc->cfg.memory_total_kb,
+            .timezone = svc->cfg.timezone[0] ? svc->cfg.timezone : NULL,
+            .utc_offset = svc->cfg.utc_offset[0] ? svc->cfg.utc_offset : NULL,
+            .current_time = (uint64_t)time(NULL),
+        };
+        st = sf_bundle_build(&p, &bundle, &bundle_len);
+    }
+    if (st == SF_OK) {
+        st = sfc_generate_key(&eph);
+    }
+    if (st == SF_OK) {
+        st = sfc_key_to_point(eph, eph_point);
+    }
+    if (st == SF_OK) {
+        st = sfc_ecdh(eph, device_key, secret);
+    }
+    if (st == SF_OK) {
+        st = sfc_hkdf(th, sizeof(th), secret, sizeof(secret), SF_LABEL_KEYS, okm, sizeof(okm));
+    }
+    if (st == SF_OK) {
+        size_t need = 0;
+        (void)sf_config_request_begin(th, eph_point, bundle_len, NULL, 0, &need);
+        msg2 = malloc(need);
+        st = msg2 != NULL
+                 ? sf_config_request_begin(th, eph_point, bundle_len, msg2, need, &msg2_len)
+                 : SF_INTERNAL;
+    }
+    if (st == SF_OK) {
+        size_t aad_len = SF_HEADER_SIZE + SF_BINDING_SIZE + SF_POINT_SIZE;
+        uint8_t *ct = msg2 + aad_len;
+        st = sfc_gcm_encrypt(okm, okm + SF_AES_KEY_SIZE, msg2, aad_len, bundle, bundle_len, ct,
+                             ct + bundle_len);
+    }
+    if (st == SF_OK) {
+        uint8_t hash[SF_HASH_SIZE];
+        size_t signed_len = msg2_len - SF_SIG_SIZE;
+        sfc_labelled_hash(SF_LABEL_CONFIG, th, sizeof(th), msg2, signed_len, NULL, 0, hash);
+        st = sfc_sign_hash(svc->signing_key, hash, msg2 + signed_len);
+    }
+    char *confirm = NULL;
+    if (st == SF_OK) {
+        st = wrap_secret(svc, s->sid, okm + SF_AES_KEY_SIZE + SF_GCM_IV_SIZE, SF_CONFIRM_KEY_SIZE,
+                         &confirm);
+    }
+    if (st == SF_OK) {
+        char *th_hex = hex_of(th, sizeof(th));
+        char *in_hex = hex_of(answer, answer_len);
+        char *out_hex = hex_of(msg2, msg2_len);
+        char *cert_hex = hex_of(cert_der, cert_len);
+        char key_hash[65], fp[41];
+        sfc_sha256_hex(resp->device_pub, SF_POINT_SIZE, key_hash);
+        sfc_sha1_hex(cert_der, cert_len, fp);
+        if (th_hex && in_hex && out_hex && cert_hex) {
+            sf_session_set(&s->state, SF_STATE_CONFIG_SENT);
+            free(s->th);
+            s->th = th_hex;
+            free(s->msg2_in);
+            s->msg2_in = in_hex;
+            free(s->msg2_out);
+            s->msg2_out = out_hex;
+            free(s->cert);
+            s->cert = cert_hex;
+            free(s->confirm);
+            s->confirm = confirm;
+            confirm = NULL;
+            sf_session_set(&s->device_key, key_hash);
+            sf_session_set(&s->fingerprint, fp);
+            s->updated = (long long)time(NULL);
+        } else {
+            free(th_hex);
+            free(in_hex);
+            free(out_hex);
+            free(cert_hex);
+            st = SF_INTERNAL;
+        }
+    }
+    free(confirm);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    OPENSSL_cleanse(okm, sizeof(okm));
+    if (bundle != NULL) {
+        OPENSSL_cleanse(bundle, bundle_len);
+    }
+    free(bundle);
+    free(msg2);
+    OPENSSL_free(cert_der);
+    X509_free(cert);
+    EVP_PKEY_free(eph);
+    return st;
+}
+
+sf_status sf_engine_get_configuration(sf_service *svc, const char *station, const char *sid,
+                                      const char *response_hex, sf_reply *reply)
+{
+    memset(reply, 0, sizeof(*reply));
+    if (!sf_session_id_valid(sid)) {
+        return SF_SESSION_ID_INVALID;
+    }
+    uint8_t answer[MAX_ANSWER], msg1[SF_HEADER_SIZE + 21 + SF_SID_MAX];
+    size_t answer_len = 0, msg1_len = 0;
+    sf_status st = decode_answer(response_hex, answer, sizeof(answer), &answer_len);
+    if (st != SF_OK) {
+        return st;
+    }
+    sf_msg_type type;
+    if (sf_msg_peek(answer, answer_len, &type) != SF_OK ||
+        (type != SF_MSG_INIT_RESPONSE && type != SF_MSG_DEVICE_ERROR)) {
+        return SF_MESSAGE_MALFORMED;
+    }
+    sf_db *db = sf_service_db_acquire(svc);
+    if (db == NULL) {
+        return SF_DATABASE;
+    }
+    sf_session s;
+    memset(&s, 0, sizeof(s));
+    int other_answer = 0;
+    st = SF_SESSION_CONFLICT;
+    for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT; round++) {
+        long long now = (long long)time(NULL);
+        sf_session_free(&s);
+        st = sf_store_session_get(db, sid, &s);
+        if (st == SF_NOT_FOUND) {
+            st = SF_SESSION_NOT_FOUND;
+            break;
+        }
+        if (st != SF_OK) {
+            break;
+        }
+        (void)station;
+        if (strcmp(s.state, SF_STATE_CONFIG_SENT) == 0 && !expired(&s, now)) {
+            if (s.msg2_in != NULL && strcasecmp(s.msg2_in, response_hex) == 0) {
+                st = SF_OK;
+            } else {
+                other_answer = 1;
+                snprintf(reply->message, sizeof(reply->message),
+                         "configuration was already sent for another device answer");
+            }
+            break;
+        }
+        if (strcmp(s.state, SF_STATE_DONE) == 0) {
+            st = SF_SESSION_DONE;
+            break;
+        }
+        if (strcmp(s.state, SF_STATE_ERROR) == 0) {
+            st = SF_SESSION_STATE;
+            snprintf(reply->message, sizeof(reply->message),
+                     "session closed by an error; run new_device again");
+            break;
+        }
+        if (expired(&s, now)) {
+            st = close_with_error(db, &s, SF_SESSION_EXPIRED, "session expired", "expired", now);
+            st = st == SF_OK ? SF_SESSION_EXPIRED : st;
+            break;
+        }
+        if (type == SF_MSG_DEVICE_ERROR) {
+            st = record_device_error(db, &s, answer, answer_len, reply);
+            continue;
+        }
+        sf_init_response resp;
+        if (sf_init_response_parse(answer, answer_len, &resp) != SF_OK ||
+            sf_hex_decode(s.msg1, msg1, sizeof(msg1), &msg1_len) != SF_OK) {
+            st = SF_MESSAGE_MALFORMED;
+            break;
+        }
+        EVP_PKEY *device_key = NULL;
+        st = sfc_point_to_key(resp.device_pub, &device_key);
+        if (st == SF_OK) {
+            uint8_t hash[SF_HASH_SIZE];
+            sfc_labelled_hash(SF_LABEL_POP, msg1, msg1_len, resp.device_pub, SF_POINT_SIZE,
+                              resp.device_nonce, SF_NONCE_SIZE, hash);
+            st = sfc_verify_hash(device_key, hash, resp.pop_sig) == SF_OK ? SF_OK : SF_DEVICE_PROOF;
+        } else {
+            st = SF_DEVICE_PROOF;
+        }
+        long version = s.version;
+        if (st == SF_OK) {
+            st =
+                build_configuration(svc, &s, msg1, msg1_len, answer, answer_len, &resp, device_key);
+        }
+        EVP_PKEY_free(device_key);
+        if (st == SF_OK) {
+            st = sf_store_session_update(db, &s, version, s.batch, NULL);
+        }
+    }
+    if (other_answer) {
+        st = SF_SESSION_CONFLICT;
+    } else if (st == SF_SESSION_CONFLICT) {
+        st = SF_DATABASE; /* lost the race MAX_CAS_ROUNDS times */
+    }
+    if (st == SF_OK && set_payload(reply, SF_SCP_CONFIG, s.msg2_out) != 0) {
+        st = SF_INTERNAL;
+    }
+    sf_session_free(&s);
+    sf_service_db_release(svc, db);
+    return st;
+}
+
+sf_status sf_engine_handle_response(sf_service *svc, const char *station, const char *sid,
+                                    const char *response_hex, sf_reply *reply)
+{
+    memset(reply, 0, sizeof(*reply));
+    (void)station;
+    if (!sf_session_id_valid(sid)) {
+        return SF_SESSION_ID_INVALID;
+    }
+    uint8_t answer[MAX_ANSWER];
+    size_t answer_len = 0;
+    sf_status st = decode_answer(response_hex, answer, sizeof(answer), &answer_len);
+    if (st != SF_OK) {
+        return st;
+    }
+    sf_msg_type type;
+    if (sf_msg_peek(answer, answer_len, &type) != SF_OK ||
+        (type != SF_MSG_CONFIG_RESPONSE && type != SF_MSG_DEVICE_ERROR)) {
+        return SF_MESSAGE_MALFORMED;
+    }
+    sf_db *db = sf_service_db_acquire(svc);
+    if (db == NULL) {
+        return SF_DATABASE;
+    }
+    sf_session s;
+    memset(&s, 0, sizeof(s));
+    st = SF_SESSION_CONFLICT;
+    for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT; round++) {
+        long long now = (long long)time(NULL);
+        sf_session_free(&s);
+        st = sf_store_session_get(db, sid, &s);
+        if (st == SF_NOT_FOUND) {
+            st = SF_SESSION_NOT_FOUND;
+            break;
+        }
+        if (st != SF_OK) {
+            break;
+        }
+        if (strcmp(s.state, SF_STATE_DONE) == 0) {
+            st = s.msg3_in != NULL && strcasecmp(s.msg3_in, response_hex) == 0 ? SF_OK
+                                                                               : SF_SESSION_DONE;
+            break;
+        }
+        if (strcmp(s.state, SF_STATE_CONFIG_SENT) != 0) {
+            st = SF_SESSION_STATE;
+            snprintf(reply->message, sizeof(reply->message), "session is in state %s", s.state);
+            break;
+        }
+        if (expired(&s, now)) {
+            st = close_with_error(db, &s, SF_SESSION_EXPIRED, "session expired", "expired", now);
+            st = st == SF_OK ? SF_SESSION_EXPIRED : st;
+            break;
+        }
+        if (type == SF_MSG_DEVICE_ERROR) {
+            st = record_device_error(db, &s, answer, answer_len, reply);
+            continue;
+        }
+        sf_config_response resp;
+        uint8_t th[SF_HASH_SIZE], confirm[SF_CONFIRM_KEY_SIZE], mac[SF_MAC_SIZE];
+        uint8_t *msg2 = NULL;
+        size_t th_len = 0, msg2_len = 0, msg2_cap = strlen(s.msg2_out) / 2;
+        st = sf_config_response_parse(answer, answer_len, &resp) == SF_OK &&
+                     sf_hex_decode(s.th, th, sizeof(th), &th_len) == SF_OK && th_len == SF_HASH_SIZE
+                 ? SF_OK
+                 : SF_MESSAGE_MALFORMED;
+        if (st == SF_OK && CRYPTO_memcmp(resp.binding, th, SF_BINDING_SIZE) != 0) {
+            st = SF_DEVICE_MAC;
+        }
+        if (st == SF_OK) {
+            msg2 = malloc(msg2_cap + 1);
+            st = msg2 != NULL && sf_hex_decode(s.msg2_out, msg2, msg2_cap, &msg2_len) == SF_OK
+                     ? SF_OK
+                     : SF_INTERNAL;
+        }
+        if (st == SF_OK) {
+            st = unwrap_secret(svc, s.sid, s.confirm, confirm, sizeof(confirm));
+        }
+        if (st == SF_OK) {
+            uint8_t input[sizeof(SF_LABEL_DONE) + 2 * SF_HASH_SIZE + 1];
+            size_t pos = sizeof(SF_LABEL_DONE);
+            memcpy(input, SF_LABEL_DONE, sizeof(SF_LABEL_DONE));
+            memcpy(input + pos, th, SF_HASH_SIZE);
+            pos += SF_HASH_SIZE;
+            SHA256(msg2, msg2_len, input + pos);
+            pos += SF_HASH_SIZE;
+            input[pos++] = resp.fcc_status;
+            st = sfc_hmac_sha256(confirm, sizeof(confirm), input, pos, mac);
+            if (st == SF_OK && CRYPTO_memcmp(mac, resp.mac, SF_MAC_SIZE) != 0) {
+                st = SF_DEVICE_MAC;
+            }
+        }
+        OPENSSL_cleanse(confirm, sizeof(confirm));
+        free(msg2);
+        if (st != SF_OK) {
+            break;
+        }
+        long version = s.version;
+        sf_session_set(&s.msg3_in, response_hex);
+        if (resp.fcc_status != 0) {
+            char reason[128];
+            snprintf(reason, sizeof(reason), "device rejected the configuration: FCC status %u",
+                     resp.fcc_status);
+            snprintf(reply->message, sizeof(reply->message), "%s", reason);
+            st = close_with_error(db, &s, SF_DEVICE_REJECTED, reason, "error", now);
+            st = st == SF_OK ? SF_DEVICE_REJECTED : st;
+            continue;
+        }
+        sf_session_set(&s.state, SF_STATE_DONE);
+        s.updated = now;
+        st = sf_store_session_update(db, &s, version, NULL, "done");
+    }
+    if (st == SF_OK) {
+        snprintf(reply->fingerprint, sizeof(reply->fingerprint), "%s",
+                 s.fingerprint != NULL ? s.fingerprint : "");
+    }
+    sf_session_free(&s);
+    sf_service_db_release(svc, db);
+    return st;
+}
+
+sf_status sf_engine_report_error(sf_service *svc, const char *station, const char *sid, long code,
+                                 const char *reason, sf_reply *reply)
+{
+    memset(reply, 0, sizeof(*reply));
+    (void)station;
+    if (!sf_session_id_valid(sid)) {
+        return SF_SESSION_ID_INVALID;
+    }
+    sf_db *db = sf_service_db_acquire(svc);
+    if (db == NULL) {
+        return SF_DATABASE;
+    }
+    sf_session s;
+    memset(&s, 0, sizeof(s));
+    sf_status st = SF_SESSION_CONFLICT;
+    for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT; round++) {
+        sf_session_free(&s);
+        st = sf_store_session_get(db, sid, &s);
+        if (st == SF_NOT_FOUND) {
+            st = SF_SESSION_NOT_FOUND;
+        } else if (st == SF_OK && strcmp(s.state, SF_STATE_DONE) == 0) {
+            st = SF_SESSION_DONE;
+        } else if (st == SF_OK && strcmp(s.state, SF_STATE_ERROR) != 0) {
+            char text[200];
+            snprintf(text, sizeof(text), "station reported error %ld: %s", code,
+                     reason != NULL ? reason : "");
+            st = close_with_error(db, &s, code, text, "error", (long long)time(NULL));
+        }
+    }
+    sf_session_free(&s);
+    sf_service_db_release(svc, db);
+    return st;
+}

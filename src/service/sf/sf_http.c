@@ -1,0 +1,362 @@
+/* Secure factory service HTTPS front end (see sf_http.h). */
+#include "sf_http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "sf_crypto.h"
+#include "sf_engine.h"
+#include "sf_store.h"
+
+#define MAX_BODY (64 * 1024)
+
+struct sf_http {
+    sf_service *svc;
+    struct MHD_Daemon *daemon;
+    FILE *log;
+    pthread_mutex_t log_lock;
+    char *key_pem;
+    char *cert_pem;
+    char *trust_pem;
+    int port;
+};
+
+typedef struct request_body {
+    char *data;
+    size_t len;
+    int too_large;
+} request_body;
+
+static void log_line(sf_http *http, const char *station, const char *endpoint, const char *sid,
+                     int status)
+{
+    if (http->log == NULL) {
+        return;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    pthread_mutex_lock(&http->log_lock);
+    fprintf(http->log, "%s station=%s request=%s session=%s status=%d (%s)\n", stamp,
+            station != NULL ? station : "-", endpoint, sid != NULL ? sid : "-", status,
+            sf_status_name(status));
+    fflush(http->log);
+    pthread_mutex_unlock(&http->log_lock);
+}
+
+static unsigned http_code(sf_status st)
+{
+    switch (st) {
+    case SF_OK:
+        return MHD_HTTP_OK;
+    case SF_STATION_NO_CERT:
+    case SF_STATION_UNKNOWN:
+    case SF_STATION_REVOKED:
+        return MHD_HTTP_FORBIDDEN;
+    case SF_SESSION_NOT_FOUND:
+    case SF_NOT_FOUND:
+        return MHD_HTTP_NOT_FOUND;
+    case SF_SESSION_STATE:
+    case SF_SESSION_DONE:
+    case SF_SESSION_CONFLICT:
+    case SF_SESSION_EXPIRED:
+    case SF_QUOTA_EXCEEDED:
+    case SF_DEVICE_REPORTED:
+    case SF_DEVICE_REJECTED:
+        return MHD_HTTP_CONFLICT;
+    case SF_DATABASE:
+    case SF_CRYPTO:
+    case SF_INTERNAL:
+    case SF_CONFIG:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        return MHD_HTTP_BAD_REQUEST;
+    }
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned code, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL) {
+        return MHD_NO;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result r = MHD_queue_response(conn, code, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, sf_status st, const sf_reply *rep)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "error", json_integer(st));
+    json_object_set_new(o, "name", json_string(sf_status_name(st)));
+    json_object_set_new(o, "message", json_string(sf_status_text(st)));
+    if (rep != NULL && rep->message[0] != '\0') {
+        json_object_set_new(o, "detail", json_string(rep->message));
+    }
+    if (rep != NULL && rep->device_error != 0) {
+        json_object_set_new(o, "device_error", json_integer(rep->device_error));
+    }
+    return send_json(conn, http_code(st), o);
+}
+
+/* Identifies the station from its verified client certificate. */
+static sf_status identify_station(sf_http *http, struct MHD_Connection *conn, char name[128],
+                                  char batch[128])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL) {
+        return SF_STATION_NO_CERT;
+    }
+    gnutls_session_t tls = (gnutls_session_t)ci->tls_session;
+    unsigned int verify = 0;
+    if (gnutls_certificate_verify_peers2(tls, &verify) != GNUTLS_E_SUCCESS || verify != 0) {
+        return SF_STATION_NO_CERT;
+    }
+    unsigned int count = 0;
+    const gnutls_datum_t *peers = gnutls_certificate_get_peers(tls, &count);
+    if (peers == NULL || count == 0) {
+        return SF_STATION_NO_CERT;
+    }
+    char fp[65];
+    sfc_sha256_hex(peers[0].data, peers[0].size, fp);
+    sf_db *db = sf_service_db_acquire(http->svc);
+    if (db == NULL) {
+        return SF_DATABASE;
+    }
+    sf_status st = sf_store_station_check(db, fp, name, batch);
+    sf_service_db_release(http->svc, db);
+    return st;
+}
+
+static enum MHD_Result dispatch(sf_http *http, struct MHD_Connection *conn, const char *url,
+                                const request_body *body)
+{
+    char station[128] = "", batch[128] = "";
+    const char *endpoint = url;
+    if (strncmp(url, "/v1/", 4) == 0) {
+        endpoint = url + 4;
+    }
+    sf_status st = identify_station(http, conn, station, batch);
+    if (st != SF_OK) {
+        log_line(http, NULL, endpoint, NULL, st);
+        return send_error(conn, st, NULL);
+    }
+    json_error_t jerr;
+    json_t *req = json_loadb(body->data != NULL ? body->data : "", body->len, 0, &jerr);
+    const char *sid = req != NULL ? json_string_value(json_object_get(req, "session_id")) : NULL;
+    const char *response = req != NULL ? json_string_value(json_object_get(req, "response")) : NULL;
+    sf_reply rep;
+    memset(&rep, 0, sizeof(rep));
+    if (req == NULL || sid == NULL) {
+        st = SF_INVALID_ARGUMENT;
+    } else if (strcmp(endpoint, "new_device") == 0) {
+        st = sf_engine_new_device(http->svc, station, batch, sid, &rep);
+    } else if (strcmp(endpoint, "get_device_configuration") == 0) {
+        st = response == NULL
+                 ? SF_INVALID_ARGUMENT
+                 : sf_engine_get_configuration(http->svc, station, sid, response, &rep);
+    } else if (strcmp(endpoint, "handle_device_response") == 0) {
+        st = response == NULL ? SF_INVALID_ARGUMENT
+                              : sf_engine_handle_response(http->svc, station, sid, response, &rep);
+    } else if (strcmp(endpoint, "report_error") == 0) {
+        json_t *code = json_object_get(req, "code");
+        const char *reason = json_string_value(json_object_get(req, "reason"));
+        st = !json_is_integer(code)
+                 ? SF_INVALID_ARGUMENT
+                 : sf_engine_report_error(http->svc, station, sid, (long)json_integer_value(code),
+                                          reason != NULL ? reason : "", &rep);
+    } else {
+        st = SF_NOT_FOUND;
+    }
+    log_line(http, station, endpoint, sid, st);
+    enum MHD_Result r;
+    if (st != SF_OK) {
+        r = send_error(conn, st, &rep);
+    } else {
+        json_t *o = json_object();
+        if (rep.scp != 0) {
+            json_object_set_new(o, "scp", json_integer(rep.scp));
+            json_object_set_new(o, "payload", json_string(rep.payload_hex));
+        }
+        if (rep.fingerprint[0] != '\0') {
+            json_object_set_new(o, "fingerprint", json_string(rep.fingerprint));
+        }
+        json_object_set_new(o, "status", json_string("ok"));
+        r = send_json(conn, MHD_HTTP_OK, o);
+    }
+    sf_reply_free(&rep);
+    json_decref(req);
+    return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    sf_http *http = cls;
+    request_body *body = *con_cls;
+    if (body == NULL) {
+        body = calloc(1, sizeof(*body));
+        if (body == NULL) {
+            return MHD_NO;
+        }
+        *con_cls = body;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (body->len + *upload_data_size > MAX_BODY) {
+            body->too_large = 1;
+        } else {
+            char *grown = realloc(body->data, body->len + *upload_data_size + 1);
+            if (grown == NULL) {
+                return MHD_NO;
+            }
+            body->data = grown;
+            memcpy(body->data + body->len, upload_data, *upload_data_size);
+            body->len += *upload_data_size;
+            body->data[body->len] = '\0';
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "POST") != 0 || body->too_large) {
+        return send_error(conn, SF_INVALID_ARGUMENT, NULL);
+    }
+    return dispatch(http, conn, url, body);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    request_body *body = *con_cls;
+    if (body != NULL) {
+        free(body->data);
+        free(body);
+        *con_cls = NULL;
+    }
+}
+
+static int parse_listen(const char *listen, struct sockaddr_in *addr)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof(host)) {
+        return -1;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535) {
+        return -1;
+    }
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &addr->sin_addr) != 1) {
+        return -1;
+    }
+    return 0;
+}
+
+static void free_secrets(sf_http *http)
+{
+    if (http->key_pem != NULL) {
+        gnutls_memset(http->key_pem, 0, strlen(http->key_pem));
+        free(http->key_pem);
+    }
+    free(http->cert_pem);
+    free(http->trust_pem);
+}
+
+sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *log, sf_http **out)
+{
+    *out = NULL;
+    struct sockaddr_in addr;
+    if (parse_listen(listen, &addr) != 0) {
+        return SF_INVALID_ARGUMENT;
+    }
+    sf_http *http = calloc(1, sizeof(*http));
+    if (http == NULL) {
+        return SF_INTERNAL;
+    }
+    http->svc = svc;
+    http->log = log;
+    pthread_mutex_init(&http->log_lock, NULL);
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/keys/tls.key", svc->dir);
+    sf_status st = sfc_read_file(path, &http->key_pem, NULL);
+    snprintf(path, sizeof(path), "%s/tls.pem", svc->dir);
+    if (st == SF_OK) {
+        st = sfc_read_file(path, &http->cert_pem, NULL);
+    }
+    snprintf(path, sizeof(path), "%s/station-ca.pem", svc->dir);
+    if (st == SF_OK) {
+        st = sfc_read_file(path, &http->trust_pem, NULL);
+    }
+    if (st != SF_OK) {
+        free_secrets(http);
+        pthread_mutex_destroy(&http->log_lock);
+        free(http);
+        return SF_CONFIG;
+    }
+    http->daemon = MHD_start_daemon(
+        MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
+        http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY,
+        http->key_pem, MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST,
+        http->trust_pem, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 0 ? threads : 4),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
+    if (http->daemon == NULL) {
+        free_secrets(http);
+        pthread_mutex_destroy(&http->log_lock);
+        free(http);
+        return SF_TRANSPORT;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    http->port = info != NULL ? info->port : ntohs(addr.sin_port);
+    *out = http;
+    return SF_OK;
+}
+
+int sf_http_port(const sf_http *http)
+{
+    return http->port;
+}
+
+void sf_http_stop(sf_http *http)
+{
+    if (http == NULL) {
+        return;
+    }
+    MHD_stop_daemon(http->daemon);
+    free_secrets(http);
+    pthread_mutex_destroy(&http->log_lock);
+    free(http);
+}

@@ -1,0 +1,466 @@
+/* Secure factory service: state folder and service context (see sf_service.h). */
+#include "sf_service.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "sf_crypto.h"
+#include "sf_store.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8443"
+
+static void path_of(char *out, size_t size, const char *dir, const char *name)
+{
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+static void config_defaults(sf_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->listen, sizeof(cfg->listen), "%s", DEFAULT_LISTEN);
+    cfg->session_ttl = 600;
+    cfg->cert_years = 20;
+    snprintf(cfg->bootstrap_uri, sizeof(cfg->bootstrap_uri), "%s",
+             "coaps://bootstrap.example.invalid:5684?aid=00000000000000000000000000000000");
+    snprintf(cfg->manufacturer, sizeof(cfg->manufacturer), "%s", "kiln");
+    snprintf(cfg->model_number, sizeof(cfg->model_number), "%s", "kiln-device");
+    snprintf(cfg->device_type, sizeof(cfg->device_type), "%s", "sensor");
+    snprintf(cfg->hardware_version, sizeof(cfg->hardware_version), "%s", "1.0");
+    cfg->memory_total_kb = 512;
+    snprintf(cfg->timezone, sizeof(cfg->timezone), "%s", "UTC");
+    snprintf(cfg->utc_offset, sizeof(cfg->utc_offset), "%s", "+00:00");
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
+sf_status sf_config_load(const char *dir, sf_config *cfg)
+{
+    config_defaults(cfg);
+    char path[1100];
+    path_of(path, sizeof(path), dir, "service.conf");
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return SF_CONFIG;
+    }
+    char line[1200];
+    int have_id = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *s = trim(line);
+        if (*s == '#' || *s == '\0') {
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            continue;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+#define TEXT(name, field)                                                                          \
+    if (strcmp(key, name) == 0) {                                                                  \
+        snprintf(cfg->field, sizeof(cfg->field), "%s", value);                                     \
+        continue;                                                                                  \
+    }
+        TEXT("listen", listen)
+        TEXT("db", db)
+        TEXT("endpoint-prefix", endpoint_prefix)
+        TEXT("bootstrap-server-uri", bootstrap_uri)
+        TEXT("manufacturer", manufacturer)
+        TEXT("model-number", model_number)
+        TEXT("device-type", device_type)
+        TEXT("hardware-version", hardware_version)
+        TEXT("timezone", timezone)
+        TEXT("utc-offset", utc_offset)
+        TEXT("tls-san", san)
+#undef TEXT
+        if (strcmp(key, "factory-id") == 0) {
+            cfg->factory_id = (uint32_t)strtoul(value, NULL, 0);
+            have_id = 1;
+        } else if (strcmp(key, "session-ttl") == 0) {
+            cfg->session_ttl = strtol(value, NULL, 10);
+        } else if (strcmp(key, "device-cert-years") == 0) {
+            cfg->cert_years = (int)strtol(value, NULL, 10);
+        } else if (strcmp(key, "memory-total-kb") == 0) {
+            cfg->memory_total_kb = strtol(value, NULL, 10);
+        }
+    }
+    fclose(f);
+    if (!have_id || cfg->cert_years < 10 || cfg->session_ttl < 0) {
+        return SF_CONFIG;
+    }
+    return SF_OK;
+}
+
+static sf_status write_secret_file(const char *path, const uint8_t *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return SF_CONFIG;
+    }
+    ssize_t n = write(fd, data, len);
+    int rc = close(fd);
+    return n == (ssize_t)len && rc == 0 ? SF_OK : SF_CONFIG;
+}
+
+static sf_status write_text_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        return SF_CONFIG;
+    }
+    (void)fchmod(fd, mode);
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    int rc = close(fd);
+    return n == (ssize_t)len && rc == 0 ? SF_OK : SF_CONFIG;
+}
+
+/* Generates a key, writes it to keys/<name>.key, and optionally makes a certificate. */
+static sf_status new_key(const char *dir, const char *name, EVP_PKEY **key)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/keys/%s.key", dir, name);
+    sf_status st = sfc_generate_key(key);
+    return st == SF_OK ? sfc_write_key(path, *key) : st;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir)
+{
+    char path[1100];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+sf_status sf_service_init_dir(const char *dir, const char *listen, const char *extra_san)
+{
+    char path[1200];
+    if (make_dirs(dir) != 0) {
+        return SF_CONFIG;
+    }
+    path_of(path, sizeof(path), dir, "service.conf");
+    if (access(path, F_OK) == 0) {
+        fprintf(stderr, "factory_service: %s already exists; refusing to overwrite\n", path);
+        return SF_CONFIG;
+    }
+    path_of(path, sizeof(path), dir, "keys");
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        return SF_CONFIG;
+    }
+    chmod(path, 0700);
+
+    EVP_PKEY *signing = NULL, *device_ca_key = NULL, *station_ca_key = NULL, *tls_key = NULL,
+             *bootstrap_key = NULL;
+    X509 *device_ca = NULL, *station_ca = NULL, *tls = NULL, *bootstrap = NULL;
+    uint8_t wrap[32];
+    uint32_t factory_id = 0;
+    char san[700];
+    snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s",
+             extra_san != NULL ? "," : "", extra_san != NULL ? extra_san : "");
+    sf_status st = sfc_random((uint8_t *)&factory_id, sizeof(factory_id));
+    factory_id |= 1u; /* never 0 */
+    if (st == SF_OK) {
+        st = new_key(dir, "signing", &signing);
+    }
+    if (st == SF_OK) {
+        st = new_key(dir, "device-ca", &device_ca_key);
+    }
+    if (st == SF_OK) {
+        st = new_key(dir, "station-ca", &station_ca_key);
+    }
+    if (st == SF_OK) {
+        st = new_key(dir, "tls", &tls_key);
+    }
+    if (st == SF_OK) {
+        st = sfc_generate_key(&bootstrap_key);
+    }
+    if (st == SF_OK) {
+        st = sfc_make_ca(device_ca_key, "kiln secure factory device CA", 35, &device_ca);
+    }
+    if (st == SF_OK) {
+        st = sfc_make_ca(station_ca_key, "kiln secure factory station CA", 35, &station_ca);
+    }
+    if (st == SF_OK) {
+        st = sfc_make_ca(bootstrap_key, "kiln placeholder bootstrap server CA", 35, &bootstrap);
+    }
+    if (st == SF_OK) {
+        st = sfc_issue_cert(station_ca_key, station_ca, tls_key, "kiln secure factory service",
+                            "server", san, 10, &tls);
+    }
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "device-ca.pem");
+        st = sfc_write_cert(path, device_ca);
+    }
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "station-ca.pem");
+        st = sfc_write_cert(path, station_ca);
+    }
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "tls.pem");
+        st = sfc_write_cert(path, tls);
+    }
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "bootstrap-server-ca.pem");
+        st = sfc_write_cert(path, bootstrap);
+    }
+    if (st == SF_OK) {
+        st = sfc_random(wrap, sizeof(wrap));
+    }
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "keys/db-wrap.key");
+        st = write_secret_file(path, wrap, sizeof(wrap));
+    }
+    OPENSSL_cleanse(wrap, sizeof(wrap));
+    if (st == SF_OK) {
+        char *pub = sfc_pubkey_pem(signing);
+        char text[2048];
+        snprintf(text, sizeof(text),
+                 "# kiln secure factory: the service public key a device firmware must hold,\n"
+                 "# by factory ID (factory_client --factory-trust FILE).\n"
+                 "Factory-ID: 0x%08x\n%s",
+                 factory_id, pub != NULL ? pub : "");
+        st = pub != NULL ? SF_OK : SF_CRYPTO;
+        free(pub);
+        path_of(path, sizeof(path), dir, "device-trust.pem");
+        if (st == SF_OK) {
+            st = write_text_file(path, text, 0644);
+        }
+    }
+    if (st == SF_OK) {
+        char text[2048];
+        snprintf(text, sizeof(text),
+                 "# kiln secure factory service configuration\n"
+                 "factory-id = 0x%08x\n"
+                 "listen = %s\n"
+                 "# db = postgresql://user@host/dbname   (default: SQLite in factory.db)\n"
+                 "session-ttl = 600\n"
+                 "device-cert-years = 20\n"
+                 "endpoint-prefix = \n"
+                 "bootstrap-server-uri = "
+                 "coaps://bootstrap.example.invalid:5684?aid=00000000000000000000000000000000\n"
+                 "manufacturer = kiln\nmodel-number = kiln-device\ndevice-type = sensor\n"
+                 "hardware-version = 1.0\nmemory-total-kb = 512\ntimezone = UTC\n"
+                 "utc-offset = +00:00\n",
+                 factory_id, listen != NULL ? listen : DEFAULT_LISTEN);
+        path_of(path, sizeof(path), dir, "service.conf");
+        st = write_text_file(path, text, 0644);
+    }
+    if (st == SF_OK) {
+        sf_db *db = NULL;
+        st = sf_db_open(NULL, dir, &db);
+        if (st == SF_OK) {
+            st = sf_store_migrate(db);
+        }
+        sf_db_close(db);
+    }
+    EVP_PKEY_free(signing);
+    EVP_PKEY_free(device_ca_key);
+    EVP_PKEY_free(station_ca_key);
+    EVP_PKEY_free(tls_key);
+    EVP_PKEY_free(bootstrap_key);
+    X509_free(device_ca);
+    X509_free(station_ca);
+    X509_free(tls);
+    X509_free(bootstrap);
+    return st;
+}
+
+sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
+{
+    *out = NULL;
+    sf_service *svc = calloc(1, sizeof(*svc));
+    if (svc == NULL) {
+        return SF_INTERNAL;
+    }
+    pthread_mutex_init(&svc->pool_lock, NULL);
+    snprintf(svc->dir, sizeof(svc->dir), "%s", dir);
+    sf_status st = sf_config_load(dir, &svc->cfg);
+    snprintf(svc->db_url, sizeof(svc->db_url), "%s", db_url != NULL ? db_url : svc->cfg.db);
+    char path[1200];
+    X509 *bootstrap = NULL;
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "keys/signing.key");
+        st = sfc_read_key(path, &svc->signing_key);
+    }
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "keys/device-ca.key");
+        st = sfc_read_key(path, &svc->device_ca_key);
+    }
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "device-ca.pem");
+        st = sfc_read_cert(path, &svc->device_ca);
+    }
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "bootstrap-server-ca.pem");
+        st = sfc_read_cert(path, &bootstrap);
+    }
+    if (st == SF_OK) {
+        st = sfc_cert_der(bootstrap, &svc->bootstrap_ca_der, &svc->bootstrap_ca_len);
+    }
+    X509_free(bootstrap);
+    if (st == SF_OK) {
+        char *wrap = NULL;
+        size_t len = 0;
+        path_of(path, sizeof(path), dir, "keys/db-wrap.key");
+        st = sfc_read_file(path, &wrap, &len) == SF_OK && len == 32 ? SF_OK : SF_CONFIG;
+        if (st == SF_OK) {
+            memcpy(svc->wrap_key, wrap, 32);
+        }
+        if (wrap != NULL) {
+            OPENSSL_cleanse(wrap, len);
+            free(wrap);
+        }
+    }
+    if (st == SF_OK) {
+        sf_db *db = sf_service_db_acquire(svc);
+        st = db != NULL ? sf_store_migrate(db) : SF_DATABASE;
+        if (db != NULL) {
+            sf_service_db_release(svc, db);
+        }
+    }
+    if (st != SF_OK) {
+        sf_service_close(svc);
+        return st;
+    }
+    *out = svc;
+    return SF_OK;
+}
+
+void sf_service_close(sf_service *svc)
+{
+    if (svc == NULL) {
+        return;
+    }
+    for (int i = 0; i < svc->pool_count; i++) {
+        sf_db_close(svc->pool[i]);
+    }
+    EVP_PKEY_free(svc->signing_key);
+    EVP_PKEY_free(svc->device_ca_key);
+    X509_free(svc->device_ca);
+    OPENSSL_free(svc->bootstrap_ca_der);
+    OPENSSL_cleanse(svc->wrap_key, sizeof(svc->wrap_key));
+    pthread_mutex_destroy(&svc->pool_lock);
+    free(svc);
+}
+
+sf_db *sf_service_db_acquire(sf_service *svc)
+{
+    sf_db *db = NULL;
+    pthread_mutex_lock(&svc->pool_lock);
+    if (svc->pool_count > 0) {
+        db = svc->pool[--svc->pool_count];
+    }
+    pthread_mutex_unlock(&svc->pool_lock);
+    if (db == NULL && sf_db_open(svc->db_url[0] ? svc->db_url : NULL, svc->dir, &db) != SF_OK) {
+        return NULL;
+    }
+    return db;
+}
+
+void sf_service_db_release(sf_service *svc, sf_db *db)
+{
+    pthread_mutex_lock(&svc->pool_lock);
+    if (svc->pool_count < SF_POOL_MAX) {
+        svc->pool[svc->pool_count++] = db;
+        db = NULL;
+    }
+    pthread_mutex_unlock(&svc->pool_lock);
+    sf_db_close(db);
+}
+
+sf_status sf_service_add_station(sf_service *svc, const char *name, const char *batch,
+                                 const char *url, const char *outfile)
+{
+    char path[1200];
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    X509 *ca = NULL, *cert = NULL;
+    char *cert_pem = NULL, *key_pem = NULL, *ca_pem = NULL;
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    path_of(path, sizeof(path), svc->dir, "keys/station-ca.key");
+    sf_status st = sfc_read_key(path, &ca_key);
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), svc->dir, "station-ca.pem");
+        st = sfc_read_cert(path, &ca);
+    }
+    if (st == SF_OK) {
+        st = sfc_generate_key(&key);
+    }
+    if (st == SF_OK) {
+        st = sfc_issue_cert(ca_key, ca, key, name, "client", NULL, 5, &cert);
+    }
+    if (st == SF_OK) {
+        st = sfc_cert_der(cert, &der, &der_len);
+    }
+    if (st == SF_OK) {
+        char fp[65];
+        sfc_sha256_hex(der, der_len, fp);
+        sf_db *db = sf_service_db_acquire(svc);
+        st = db != NULL ? sf_store_station_add(db, name, fp, batch) : SF_DATABASE;
+        if (db != NULL) {
+            sf_service_db_release(svc, db);
+        }
+    }
+    if (st == SF_OK) {
+        cert_pem = sfc_cert_pem(cert);
+        key_pem = sfc_key_pem(key);
+        ca_pem = sfc_cert_pem(ca);
+        st = cert_pem && key_pem && ca_pem ? SF_OK : SF_CRYPTO;
+    }
+    if (st == SF_OK) {
+        size_t size = strlen(cert_pem) + strlen(key_pem) + strlen(ca_pem) + 2048;
+        char *text = malloc(size);
+        if (text == NULL) {
+            st = SF_INTERNAL;
+        } else {
+            char default_url[200];
+            snprintf(default_url, sizeof(default_url), "https://%s", svc->cfg.listen);
+            snprintf(text, size,
+                     "# kiln secure factory station file: keep it secret (it holds the station "
+                     "key)\n"
+                     "service-url: %s\nstation: %s\n%s%s%s",
+                     url != NULL ? url : default_url, name, cert_pem, key_pem, ca_pem);
+            unlink(outfile);
+            st = write_text_file(outfile, text, 0600);
+            OPENSSL_cleanse(text, size);
+            free(text);
+        }
+    }
+    if (key_pem != NULL) {
+        OPENSSL_cleanse(key_pem, strlen(key_pem));
+    }
+    free(cert_pem);
+    free(key_pem);
+    free(ca_pem);
+    OPENSSL_free(der);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(key);
+    X509_free(ca);
+    X509_free(cert);
+    return st;
+}

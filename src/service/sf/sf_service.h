@@ -1,0 +1,78 @@
+/* Secure factory service: the state folder (keys, certificates, configuration, database) and
+ * the per-process service context built from it.
+ *
+ * DIR/service.conf           "key = value" lines (see docs/secure-factory-protocol.md)
+ * DIR/keys/                  0700; private keys, each 0600:
+ *     signing.key              the key the device firmware trusts by factory ID
+ *     device-ca.key            issues device certificates
+ *     station-ca.key           issues station and service TLS certificates
+ *     tls.key                  the service's TLS key
+ *     db-wrap.key              32 bytes wrapping the session confirmation keys in the database
+ * DIR/device-trust.pem       factory ID and service public key for device firmware
+ * DIR/device-ca.pem, DIR/station-ca.pem, DIR/tls.pem, DIR/bootstrap-server-ca.pem
+ * DIR/factory.db             SQLite database (default) */
+#ifndef KILN_SF_SERVICE_H
+#define KILN_SF_SERVICE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "sf_db.h"
+#include "sf_msg.h"
+
+#define SF_POOL_MAX 32
+
+typedef struct sf_config {
+    uint32_t factory_id;
+    char listen[128];
+    char db[1024];
+    long session_ttl;
+    int cert_years;
+    char endpoint_prefix[64];
+    char bootstrap_uri[512];
+    char manufacturer[128];
+    char model_number[128];
+    char device_type[128];
+    char hardware_version[128];
+    long memory_total_kb;
+    char timezone[64];
+    char utc_offset[16];
+    char san[512];
+} sf_config;
+
+typedef struct sf_service {
+    char dir[1024];
+    sf_config cfg;
+    char db_url[1024];
+    EVP_PKEY *signing_key;
+    EVP_PKEY *device_ca_key;
+    X509 *device_ca;
+    uint8_t *bootstrap_ca_der;
+    size_t bootstrap_ca_len;
+    uint8_t wrap_key[32];
+    pthread_mutex_t pool_lock;
+    sf_db *pool[SF_POOL_MAX];
+    int pool_count;
+} sf_service;
+
+/** Creates the state folder. listen may be NULL (default 127.0.0.1:8443). */
+sf_status sf_service_init_dir(const char *dir, const char *listen, const char *extra_san);
+/** Loads the state folder; db_url overrides the configured database (NULL: use config). */
+sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out);
+void sf_service_close(sf_service *svc);
+/** A database connection for the calling thread (opened on demand); NULL on failure. */
+sf_db *sf_service_db_acquire(sf_service *svc);
+void sf_service_db_release(sf_service *svc, sf_db *db);
+
+/** Issues a station certificate and writes the station file (0600): service URL, station
+ *  name, certificate, key and the CA that issued the service's TLS certificate. */
+sf_status sf_service_add_station(sf_service *svc, const char *name, const char *batch,
+                                 const char *url, const char *outfile);
+
+/** Reads DIR/service.conf into cfg (defaults for missing keys). */
+sf_status sf_config_load(const char *dir, sf_config *cfg);
+
+#endif

@@ -1,0 +1,402 @@
+/* Secure factory service persistent state (see sf_store.h). */
+#include "sf_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+static const char *const schema[] = {
+    "CREATE TABLE IF NOT EXISTS stations (name TEXT PRIMARY KEY, fingerprint TEXT UNIQUE NOT "
+    "NULL, batch TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, created BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS quotas (batch TEXT PRIMARY KEY, lim BIGINT NOT NULL, used BIGINT "
+    "NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS sessions (sid TEXT PRIMARY KEY, attempt BIGINT NOT NULL, version "
+    "BIGINT NOT NULL, state TEXT NOT NULL, station TEXT NOT NULL, batch TEXT NOT NULL, msg1 TEXT, "
+    "th TEXT, msg2_in TEXT, msg2_out TEXT, confirm TEXT, device_key TEXT, cert TEXT, fingerprint "
+    "TEXT, msg3_in TEXT, error_code BIGINT, error_reason TEXT, created BIGINT NOT NULL, updated "
+    "BIGINT NOT NULL, expires BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit (sid TEXT NOT NULL, attempt BIGINT NOT NULL, station TEXT, "
+    "device_key TEXT, fingerprint TEXT, result TEXT NOT NULL, error_code BIGINT, error_reason "
+    "TEXT, started BIGINT NOT NULL, finished BIGINT NOT NULL, PRIMARY KEY (sid, attempt))",
+};
+
+#define SESSION_COLUMNS                                                                            \
+    "sid, attempt, version, state, station, batch, msg1, th, msg2_in, msg2_out, confirm, "         \
+    "device_key, cert, fingerprint, msg3_in, error_code, error_reason, created, updated, expires"
+#define SESSION_NCOLS 20
+
+void sf_session_free(sf_session *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    char **fields[] = {&s->sid,  &s->state,       &s->station,  &s->batch,       &s->msg1,
+                       &s->th,   &s->msg2_in,     &s->msg2_out, &s->confirm,     &s->device_key,
+                       &s->cert, &s->fingerprint, &s->msg3_in,  &s->error_reason};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        free(*fields[i]);
+    }
+    memset(s, 0, sizeof(*s));
+}
+
+int sf_session_set(char **field, const char *value)
+{
+    free(*field);
+    *field = NULL;
+    if (value == NULL) {
+        return 0;
+    }
+    size_t n = strlen(value) + 1;
+    *field = malloc(n);
+    if (*field == NULL) {
+        return -1;
+    }
+    memcpy(*field, value, n);
+    return 0;
+}
+
+sf_status sf_store_migrate(sf_db *db)
+{
+    sf_status st = sf_db_begin(db);
+    if (st != SF_OK) {
+        return st;
+    }
+    if (db->postgres) {
+        /* Several instances may start together on one database. */
+        st = sf_db_exec(db, "SELECT pg_advisory_xact_lock(5318008)", 0, NULL, NULL, NULL);
+    }
+    for (size_t i = 0; st == SF_OK && i < sizeof(schema) / sizeof(schema[0]); i++) {
+        st = sf_db_exec(db, schema[i], 0, NULL, NULL, NULL);
+    }
+    if (st != SF_OK) {
+        sf_db_rollback(db);
+        return st;
+    }
+    return sf_db_commit(db);
+}
+
+static void num(char buf[24], long long v)
+{
+    snprintf(buf, 24, "%lld", v);
+}
+
+static long long to_ll(const char *s)
+{
+    return s != NULL ? strtoll(s, NULL, 10) : 0;
+}
+
+static char *take(sf_db_result *res, int col)
+{
+    char *v = res->cells[col];
+    res->cells[col] = NULL;
+    return v;
+}
+
+sf_status sf_store_session_get(sf_db *db, const char *sid, sf_session *out)
+{
+    memset(out, 0, sizeof(*out));
+    sf_db_result res;
+    const char *params[] = {sid};
+    sf_status st = sf_db_exec(db, "SELECT " SESSION_COLUMNS " FROM sessions WHERE sid = $1", 1,
+                              params, &res, NULL);
+    if (st != SF_OK) {
+        return st;
+    }
+    if (res.rows == 0) {
+        sf_db_result_free(&res);
+        return SF_NOT_FOUND;
+    }
+    out->sid = take(&res, 0);
+    out->attempt = (long)to_ll(res.cells[1]);
+    out->version = (long)to_ll(res.cells[2]);
+    out->state = take(&res, 3);
+    out->station = take(&res, 4);
+    out->batch = take(&res, 5);
+    out->msg1 = take(&res, 6);
+    out->th = take(&res, 7);
+    out->msg2_in = take(&res, 8);
+    out->msg2_out = take(&res, 9);
+    out->confirm = take(&res, 10);
+    out->device_key = take(&res, 11);
+    out->cert = take(&res, 12);
+    out->fingerprint = take(&res, 13);
+    out->msg3_in = take(&res, 14);
+    out->error_code = (long)to_ll(res.cells[15]);
+    out->error_reason = take(&res, 16);
+    out->created = to_ll(res.cells[17]);
+    out->updated = to_ll(res.cells[18]);
+    out->expires = to_ll(res.cells[19]);
+    sf_db_result_free(&res);
+    return SF_OK;
+}
+
+/* The 20 session values in SESSION_COLUMNS order; numbers go into the nums buffers. */
+static void session_params(const sf_session *s, const char *params[SESSION_NCOLS], char nums[6][24],
+                           long version)
+{
+    num(nums[0], s->attempt);
+    num(nums[1], version);
+    num(nums[2], s->error_code);
+    num(nums[3], s->created);
+    num(nums[4], s->updated);
+    num(nums[5], s->expires);
+    const char *p[SESSION_NCOLS] = {s->sid,          nums[0],        nums[1],    s->state,
+                                    s->station,      s->batch,       s->msg1,    s->th,
+                                    s->msg2_in,      s->msg2_out,    s->confirm, s->device_key,
+                                    s->cert,         s->fingerprint, s->msg3_in, nums[2],
+                                    s->error_reason, nums[3],        nums[4],    nums[5]};
+    memcpy(params, p, sizeof(p));
+}
+
+sf_status sf_store_session_insert(sf_db *db, const sf_session *s)
+{
+    const char *params[SESSION_NCOLS];
+    char nums[6][24];
+    session_params(s, params, nums, 1);
+    long changes = 0;
+    sf_status st = sf_db_exec(db,
+                              "INSERT INTO sessions (" SESSION_COLUMNS
+                              ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+                              "$14, $15, $16, $17, $18, $19, $20) ON CONFLICT (sid) DO NOTHING",
+                              SESSION_NCOLS, params, NULL, &changes);
+    if (st != SF_OK) {
+        return st;
+    }
+    return changes == 1 ? SF_OK : SF_SESSION_CONFLICT;
+}
+
+static sf_status write_audit(sf_db *db, const sf_session *s, const char *result)
+{
+    char attempt[24], code[24], started[24], finished[24];
+    num(attempt, s->attempt);
+    num(code, s->error_code);
+    num(started, s->created);
+    num(finished, s->updated);
+    const char *params[] = {s->sid,
+                            attempt,
+                            s->station,
+                            s->device_key,
+                            s->fingerprint,
+                            result,
+                            s->error_code != 0 ? code : NULL,
+                            s->error_reason,
+                            started,
+                            finished};
+    return sf_db_exec(db,
+                      "INSERT INTO audit (sid, attempt, station, device_key, fingerprint, result, "
+                      "error_code, error_reason, started, finished) VALUES ($1, $2, $3, $4, $5, "
+                      "$6, $7, $8, $9, $10) ON CONFLICT (sid, attempt) DO NOTHING",
+                      10, params, NULL, NULL);
+}
+
+sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_version,
+                                  const char *quota_batch, const char *audit_result)
+{
+    sf_status st = sf_db_begin(db);
+    if (st != SF_OK) {
+        return st;
+    }
+    long changes = 0;
+    if (quota_batch != NULL) {
+        const char *qp[] = {quota_batch};
+        sf_db_result res;
+        st = sf_db_exec(db, "UPDATE quotas SET used = used + 1 WHERE batch = $1 AND used < lim", 1,
+                        qp, NULL, &changes);
+        if (st == SF_OK && changes == 0) {
+            st = sf_db_exec(db, "SELECT lim FROM quotas WHERE batch = $1", 1, qp, &res, NULL);
+            if (st == SF_OK && res.rows > 0) {
+                st = SF_QUOTA_EXCEEDED;
+            }
+            sf_db_result_free(&res);
+        }
+    }
+    if (st == SF_OK) {
+        const char *params[SESSION_NCOLS + 1];
+        char nums[6][24], expected[24];
+        session_params(s, params, nums, expected_version + 1);
+        num(expected, expected_version);
+        params[SESSION_NCOLS] = expected;
+        st = sf_db_exec(db,
+                        "UPDATE sessions SET attempt = $2, version = $3, state = $4, station = $5, "
+                        "batch = $6, msg1 = $7, th = $8, msg2_in = $9, msg2_out = $10, confirm = "
+                        "$11, device_key = $12, cert = $13, fingerprint = $14, msg3_in = $15, "
+                        "error_code = $16, error_reason = $17, created = $18, updated = $19, "
+                        "expires = $20 WHERE sid = $1 AND version = $21",
+                        SESSION_NCOLS + 1, params, NULL, &changes);
+        if (st == SF_OK && changes != 1) {
+            st = SF_SESSION_CONFLICT;
+        }
+    }
+    if (st == SF_OK && audit_result != NULL) {
+        st = write_audit(db, s, audit_result);
+    }
+    if (st != SF_OK) {
+        sf_db_rollback(db);
+        return st;
+    }
+    return sf_db_commit(db);
+}
+
+sf_status sf_store_station_add(sf_db *db, const char *name, const char *fingerprint,
+                               const char *batch)
+{
+    char now[24];
+    num(now, (long long)time(NULL));
+    const char *params[] = {name, fingerprint, batch, now};
+    long changes = 0;
+    sf_status st = sf_db_exec(db,
+                              "INSERT INTO stations (name, fingerprint, batch, revoked, created) "
+                              "VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
+                              4, params, NULL, &changes);
+    if (st == SF_OK && changes != 1) {
+        return SF_INVALID_ARGUMENT;
+    }
+    return st;
+}
+
+sf_status sf_store_station_check(sf_db *db, const char *fingerprint, char name[128],
+                                 char batch[128])
+{
+    const char *params[] = {fingerprint};
+    sf_db_result res;
+    sf_status st =
+        sf_db_exec(db, "SELECT name, batch, revoked FROM stations WHERE fingerprint = $1", 1,
+                   params, &res, NULL);
+    if (st != SF_OK) {
+        return st;
+    }
+    if (res.rows == 0) {
+        st = SF_STATION_UNKNOWN;
+    } else {
+        snprintf(name, 128, "%s", sf_db_cell(&res, 0, 0));
+        snprintf(batch, 128, "%s", sf_db_cell(&res, 0, 1));
+        st = to_ll(sf_db_cell(&res, 0, 2)) != 0 ? SF_STATION_REVOKED : SF_OK;
+    }
+    sf_db_result_free(&res);
+    return st;
+}
+
+sf_status sf_store_station_revoke(sf_db *db, const char *name)
+{
+    const char *params[] = {name};
+    long changes = 0;
+    sf_status st = sf_db_exec(db, "UPDATE stations SET revoked = 1 WHERE name = $1", 1, params,
+                              NULL, &changes);
+    if (st == SF_OK && changes == 0) {
+        return SF_NOT_FOUND;
+    }
+    return st;
+}
+
+sf_status sf_store_quota_set(sf_db *db, const char *batch, long limit)
+{
+    char lim[24];
+    num(lim, limit);
+    const char *params[] = {batch, lim};
+    return sf_db_exec(db,
+                      "INSERT INTO quotas (batch, lim, used) VALUES ($1, $2, 0) ON CONFLICT "
+                      "(batch) DO UPDATE SET lim = excluded.lim",
+                      2, params, NULL, NULL);
+}
+
+sf_status sf_store_quota_get(sf_db *db, const char *batch, long *used, long *limit)
+{
+    const char *params[] = {batch};
+    sf_db_result res;
+    sf_status st =
+        sf_db_exec(db, "SELECT used, lim FROM quotas WHERE batch = $1", 1, params, &res, NULL);
+    if (st != SF_OK) {
+        return st;
+    }
+    if (res.rows == 0) {
+        st = SF_NOT_FOUND;
+    } else {
+        *used = (long)to_ll(sf_db_cell(&res, 0, 0));
+        *limit = (long)to_ll(sf_db_cell(&res, 0, 1));
+    }
+    sf_db_result_free(&res);
+    return st;
+}
+
+static void csv_field(FILE *out, const char *v)
+{
+    if (v == NULL) {
+        return;
+    }
+    if (strpbrk(v, ",\"\n\r") == NULL) {
+        fputs(v, out);
+        return;
+    }
+    fputc('"', out);
+    for (const char *c = v; *c; c++) {
+        if (*c == '"') {
+            fputc('"', out);
+        }
+        fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
+sf_status sf_store_audit_export(sf_db *db, const char *format, FILE *out)
+{
+    static const char *const names[] = {"session_id",  "attempt", "station",    "device_key_sha256",
+                                        "fingerprint", "result",  "error_code", "error_reason",
+                                        "started",     "finished"};
+    sf_db_result res;
+    sf_status st = sf_db_exec(db,
+                              "SELECT sid, attempt, station, device_key, fingerprint, result, "
+                              "error_code, error_reason, started, finished FROM audit ORDER BY "
+                              "finished, sid, attempt",
+                              0, NULL, &res, NULL);
+    if (st != SF_OK) {
+        return st;
+    }
+    if (strcmp(format, "json") == 0) {
+        json_t *arr = json_array();
+        for (int r = 0; r < res.rows; r++) {
+            json_t *o = json_object();
+            for (int c = 0; c < 10; c++) {
+                const char *v = sf_db_cell(&res, r, c);
+                int numeric = c == 1 || c == 6 || c == 8 || c == 9;
+                json_object_set_new(o, names[c],
+                                    v == NULL ? json_null()
+                                    : numeric ? json_integer(to_ll(v))
+                                              : json_string(v));
+            }
+            json_array_append_new(arr, o);
+        }
+        json_dumpf(arr, out, JSON_INDENT(2));
+        fputc('\n', out);
+        json_decref(arr);
+    } else {
+        for (int c = 0; c < 10; c++) {
+            fprintf(out, "%s%s", c ? "," : "", names[c]);
+        }
+        fputc('\n', out);
+        for (int r = 0; r < res.rows; r++) {
+            for (int c = 0; c < 10; c++) {
+                if (c) {
+                    fputc(',', out);
+                }
+                csv_field(out, sf_db_cell(&res, r, c));
+            }
+            fputc('\n', out);
+        }
+    }
+    sf_db_result_free(&res);
+    return SF_OK;
+}
+
+sf_status sf_store_count_certificates(sf_db *db, long *sessions_with_cert)
+{
+    sf_db_result res;
+    sf_status st =
+        sf_db_exec(db, "SELECT COUNT(*) FROM sessions WHERE cert IS NOT NULL", 0, NULL, &res, NULL);
+    if (st == SF_OK) {
+        *sessions_with_cert = (long)to_ll(sf_db_cell(&res, 0, 0));
+    }
+    sf_db_result_free(&res);
+    return st;
+}

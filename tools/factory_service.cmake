@@ -1,0 +1,3 @@
+# factory_service: the secure factory service (init, add-station, run, ...).
+add_executable(factory_service ${CMAKE_CURRENT_LIST_DIR}/factory_service/main.c)
+target_link_libraries(factory_service PRIVATE kiln_sf_service)

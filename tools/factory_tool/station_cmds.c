@@ -1,0 +1,201 @@
+/* factory_tool secure-factory commands (seed 001): new_device, get_device_configuration,
+ * handle_device_response, report_error. They relay opaque hex payloads between the secure
+ * factory service and the device; the station's identity comes from its station file
+ * (--station FILE or $FACTORY_STATION). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ft.h"
+#include "kiln_station.h"
+
+typedef struct station_args {
+    const char *station_file;
+    const char *positional[3];
+    int count;
+} station_args;
+
+/* Accepts --station FILE anywhere after the command name. */
+static int parse_args(int argc, char **argv, station_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--station") == 0) {
+            if (i + 1 >= argc) {
+                return -1;
+            }
+            a->station_file = argv[++i];
+        } else if (strncmp(argv[i], "--station=", 10) == 0) {
+            a->station_file = argv[i] + 10;
+        } else if (a->count < 3) {
+            a->positional[a->count++] = argv[i];
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int report(sf_status st, const kiln_station_reply *r)
+{
+    if (r != NULL && r->device_error != 0) {
+        fprintf(stderr, "factory_tool: error %d: %s: %s\n", (int)st, sf_status_text(st),
+                r->message);
+    } else if (r != NULL && r->message[0] != '\0') {
+        fprintf(stderr, "factory_tool: error %d: %s\n", (int)st, r->message);
+    } else {
+        fprintf(stderr, "factory_tool: error %d: %s\n", (int)st, sf_status_text(st));
+    }
+    return FT_EXIT_FAILED;
+}
+
+static int usage(const char *text)
+{
+    fprintf(stderr, "usage: factory_tool %s [--station FILE]\n", text);
+    return FT_EXIT_USAGE;
+}
+
+static int open_station(const station_args *a, kiln_station **st)
+{
+    char err[512];
+    sf_status s = kiln_station_open(a->station_file, st, err, sizeof(err));
+    if (s != SF_OK) {
+        fprintf(stderr, "factory_tool: error %d: %s\n", (int)s, err);
+        return FT_EXIT_FAILED;
+    }
+    return FT_EXIT_OK;
+}
+
+static int valid_hex(const char *hex)
+{
+    size_t n = strlen(hex);
+    if (n == 0 || n % 2 != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = hex[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int check_sid(const char *sid)
+{
+    if (!sf_session_id_valid(sid)) {
+        fprintf(stderr, "factory_tool: error %d: %s\n", SF_SESSION_ID_INVALID,
+                sf_status_text(SF_SESSION_ID_INVALID));
+        return 0;
+    }
+    return 1;
+}
+
+int ft_cmd_new_device(const ft_globals *g, int argc, char **argv)
+{
+    (void)g;
+    station_args a;
+    if (parse_args(argc, argv, &a) != 0 || a.count != 1) {
+        return usage("new_device DEVICE_SESSION_ID");
+    }
+    if (!check_sid(a.positional[0])) {
+        return FT_EXIT_FAILED;
+    }
+    kiln_station *st = NULL;
+    if (open_station(&a, &st) != FT_EXIT_OK) {
+        return FT_EXIT_FAILED;
+    }
+    kiln_station_reply r;
+    sf_status s = kiln_station_new_device(st, a.positional[0], &r);
+    int rc = FT_EXIT_OK;
+    if (s == SF_OK && r.payload != NULL) {
+        printf("SCP %d\nPAYLOAD %s\n", r.scp, r.payload);
+    } else {
+        rc = report(s == SF_OK ? SF_PROTOCOL : s, &r);
+    }
+    kiln_station_reply_free(&r);
+    kiln_station_close(st);
+    return rc;
+}
+
+static int relay(int argc, char **argv, const char *name,
+                 sf_status (*fn)(kiln_station *, const char *, const char *, kiln_station_reply *))
+{
+    station_args a;
+    if (parse_args(argc, argv, &a) != 0 || a.count != 2) {
+        char text[96];
+        snprintf(text, sizeof(text), "%s DEVICE_SESSION_ID RESPONSE", name);
+        return usage(text);
+    }
+    if (!check_sid(a.positional[0])) {
+        return FT_EXIT_FAILED;
+    }
+    if (!valid_hex(a.positional[1])) {
+        fprintf(stderr, "factory_tool: error %d: %s\n", SF_HEX_INVALID,
+                sf_status_text(SF_HEX_INVALID));
+        return FT_EXIT_FAILED;
+    }
+    kiln_station *st = NULL;
+    if (open_station(&a, &st) != FT_EXIT_OK) {
+        return FT_EXIT_FAILED;
+    }
+    kiln_station_reply r;
+    sf_status s = fn(st, a.positional[0], a.positional[1], &r);
+    int rc = FT_EXIT_OK;
+    if (s == SF_OK && r.payload != NULL) {
+        printf("SCP %d\nPAYLOAD %s\n", r.scp, r.payload);
+    } else if (s == SF_OK && r.fingerprint[0] != '\0') {
+        printf("FINGERPRINT %s\n", r.fingerprint);
+    } else {
+        rc = report(s == SF_OK ? SF_PROTOCOL : s, &r);
+    }
+    kiln_station_reply_free(&r);
+    kiln_station_close(st);
+    return rc;
+}
+
+int ft_cmd_get_device_configuration(const ft_globals *g, int argc, char **argv)
+{
+    (void)g;
+    return relay(argc, argv, "get_device_configuration", kiln_station_get_device_configuration);
+}
+
+int ft_cmd_handle_device_response(const ft_globals *g, int argc, char **argv)
+{
+    (void)g;
+    return relay(argc, argv, "handle_device_response", kiln_station_handle_device_response);
+}
+
+int ft_cmd_report_error(const ft_globals *g, int argc, char **argv)
+{
+    (void)g;
+    station_args a;
+    if (parse_args(argc, argv, &a) != 0 || a.count != 3) {
+        return usage("report_error DEVICE_SESSION_ID ERROR_CODE ERROR_REASON");
+    }
+    if (!check_sid(a.positional[0])) {
+        return FT_EXIT_FAILED;
+    }
+    char *end = NULL;
+    long code = strtol(a.positional[1], &end, 0);
+    if (a.positional[1][0] == '\0' || *end != '\0') {
+        fprintf(stderr, "factory_tool: error %d: ERROR_CODE must be a number\n",
+                SF_INVALID_ARGUMENT);
+        return FT_EXIT_FAILED;
+    }
+    kiln_station *st = NULL;
+    if (open_station(&a, &st) != FT_EXIT_OK) {
+        return FT_EXIT_FAILED;
+    }
+    kiln_station_reply r;
+    sf_status s = kiln_station_report_error(st, a.positional[0], code, a.positional[2], &r);
+    int rc = FT_EXIT_OK;
+    if (s == SF_OK) {
+        printf("REPORTED %s %ld\n", a.positional[0], code);
+    } else {
+        rc = report(s, &r);
+    }
+    kiln_station_reply_free(&r);
+    kiln_station_close(st);
+    return rc;
+}
