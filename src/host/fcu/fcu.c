@@ -314,9 +314,17 @@ static char *enrollment_id(const uint8_t *der, size_t len)
     char *id = malloc(2 + 32 * 3);
     if (!id)
         return NULL;
-    strcpy(id, "A-");
-    for (size_t i = 0; i < 32; i++)
-        snprintf(id + 2 + i * 3, 4, i ? ":%02X" : "%02X", md[i]);
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    id[n++] = 'A';
+    id[n++] = '-';
+    for (size_t i = 0; i < 32; i++) {
+        if (i)
+            id[n++] = ':';
+        id[n++] = hex[md[i] >> 4];
+        id[n++] = hex[md[i] & 15];
+    }
+    id[n] = '\0';
     return id;
 }
 
@@ -386,9 +394,11 @@ static int creds_from_ca(fcu *f, const fcu_config *cfg, const device_names *name
         X509_free(cert);
         return fcu__fail(err, FCU_STATUS_DEVICE_CERT_CREATE, names->cert);
     }
+    /* The chain sent to the device: the device certificate, then the CA certificate and its
+     * issuers from fcu.crt, device-certificate-chain-depth of them. */
     int issuers = f->ca.chain ? sk_X509_num(f->ca.chain) : 0;
-    for (long long i = 0; i < cfg->chain_depth_value && i < issuers; i++) {
-        X509 *up = X509_dup(sk_X509_value(f->ca.chain, (int)i));
+    for (long long i = 0; i < cfg->chain_depth_value && i <= issuers; i++) {
+        X509 *up = X509_dup(i == 0 ? f->ca.cert : sk_X509_value(f->ca.chain, (int)i - 1));
         if (!up || !sk_X509_push(c->chain, up)) {
             X509_free(up);
             return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
@@ -403,7 +413,7 @@ static int check_ca_chain(const fcu *f, const fcu_config *cfg, const device_name
     int issuers = f->ca.chain ? sk_X509_num(f->ca.chain) : 0;
     if (issuers > 0 && cfg->chain_depth_value < 0)
         return fcu__fail(err, FCU_STATUS_CHAIN_DEPTH_UNDEFINED, names->cert);
-    if (cfg->chain_depth_value > issuers)
+    if (cfg->chain_depth_value > issuers + 1)
         return fcu__fail(err, FCU_STATUS_CHAIN_DEPTH_TOO_LARGE, names->cert);
     return 0;
 }

@@ -378,14 +378,14 @@ int fcu__device_cert_sign(const fcu_ca *ca, const fcu_config *cfg, EVP_PKEY *pub
     X509_NAME *subject = subject_build(&cfg->device, endpoint, ou_override);
     time_t now = time(NULL);
     time_t not_before = now - BACKDATE_SECONDS;
-    /* The device requires its certificate to start after the CA's own start. */
+    /* A certificate starting before its issuer does is refused by some verifiers. */
     time_t ca_start;
     const ASN1_TIME *ca_nb = X509_get0_notBefore(ca->cert);
     struct tm tm;
     if (ASN1_TIME_to_tm(ca_nb, &tm) == 1) {
         ca_start = timegm(&tm);
-        if (not_before <= ca_start)
-            not_before = ca_start + 1;
+        if (not_before < ca_start)
+            not_before = ca_start;
     }
     int ok = x && subject && X509_set_version(x, 2) && random_serial(x) &&
              X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) &&

@@ -1,0 +1,72 @@
+#!/bin/sh
+# The configurator and the project's device library together: factory_client (the device)
+# stores the bundles of every mode and factory_tool verify accepts its answers.
+# usage: device.sh FT FC SRC VECTORS
+FT=$1 FC=$2 SRC=$3 VECTORS=$4
+. "$SRC/lib.sh"
+
+# inject NAME BUNDLE: the device handles BUNDLE on storage NAME; verify must accept the answer.
+inject() {
+    "$FC" --storage "$TMP_ROOT/dev-$1" handle "$2" "$TMP_ROOT/$1.resp.cbor" &&
+        ft --json verify --endpoint-name "$3" "$TMP_ROOT/$1.resp.cbor" > "$TMP_ROOT/$1.json" &&
+        test "$(json_get "$TMP_ROOT/$1.json" '(j["status"], j["deviceResponse"]["status"])')" = "(0, 0)"
+}
+device_verify() { "$FC" --storage "$TMP_ROOT/dev-$1" verify; }
+
+HOME_DIR=$(newhome main)
+ft setup >/dev/null
+ft prepare --endpoint-name ep-1 --serial-number SN-1 -o "$TMP_ROOT/b1.cbor" >/dev/null
+check "device accepts a by_tool bootstrap bundle" inject bt "$TMP_ROOT/b1.cbor" ep-1
+check "device is fully configured (by_tool)" device_verify bt
+
+setkey "$HOME_DIR" use-bootstrap false
+ft prepare --endpoint-name ep-2 --serial-number SN-2 -o "$TMP_ROOT/l1.cbor" >/dev/null
+check "device accepts an LwM2M bundle" inject lwm2m "$TMP_ROOT/l1.cbor" ep-2
+setkey "$HOME_DIR" use-bootstrap true
+
+setkey "$HOME_DIR" first-to-claim true
+setkey "$HOME_DIR" entropy-generation-mode by_tool
+setkey "$HOME_DIR" update-auth-certificate-file "<%= ENV['FCU_RESOURCES_DIR'] %>/update.pem"
+setkey "$HOME_DIR" vendor-id 6ba7b810-9dad-11d1-80b4-00c04fd430c8
+setkey "$HOME_DIR" class-id 6ba7b811-9dad-11d1-80b4-00c04fd430c8
+ft prepare --endpoint-name ep-3 --serial-number SN-3 -o "$TMP_ROOT/f1.cbor" >/dev/null
+check "device accepts first-to-claim + update authority + entropy" inject ftc "$TMP_ROOT/f1.cbor" ep-3
+check "the device answer has no warning left about update items" sh -c "! grep -q 'UpdateAuthCert' '$TMP_ROOT/ftc.json'"
+
+# externally supplied: key and certificate made with the openssl command line
+HOME_DIR=$(newhome external)
+ft setup >/dev/null
+setkey "$HOME_DIR" device-key-generation-mode externally_supplied
+mkdir -p "$TMP_ROOT/keys-ep-4"
+openssl ecparam -name prime256v1 -genkey -noout -out "$TMP_ROOT/keys-ep-4/device.key" 2>/dev/null
+openssl req -new -key "$TMP_ROOT/keys-ep-4/device.key" -subj "/C=FI/O=kiln test/CN=ep-4" -out "$TMP_ROOT/ep4.csr" 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' > "$TMP_ROOT/dev.ext"
+openssl x509 -req -in "$TMP_ROOT/ep4.csr" -CA "$HOME_DIR/keystore/fcu.crt" -CAkey "$HOME_DIR/keystore/fcu_key.pem" -CAcreateserial -days 4000 -extfile "$TMP_ROOT/dev.ext" -outform der -out "$TMP_ROOT/keys-ep-4/device_cert.der" 2>/dev/null
+check "prepare with externally supplied credentials" ft prepare --endpoint-name ep-4 --serial-number SN-4 --device-keys-location "$TMP_ROOT/keys-ep-4" -o "$TMP_ROOT/e1.cbor"
+check "device accepts an externally supplied bundle" inject ext "$TMP_ROOT/e1.cbor" ep-4
+
+# by_device: CSR request, the device's CSR signed, second bundle
+HOME_DIR=$(newhome bydevice)
+ft setup >/dev/null
+setkey "$HOME_DIR" device-key-generation-mode by_device
+ft prepare --endpoint-name ep-5 --serial-number SN-5 -o "$TMP_ROOT/d1.cbor" >/dev/null
+check "device answers the CSR request" "$FC" --storage "$TMP_ROOT/dev-bd" handle "$TMP_ROOT/d1.cbor" "$TMP_ROOT/d1.resp.cbor"
+check "verify signs the CSR into a second bundle" ft --json verify --endpoint-name ep-5 --context-file "$TMP_ROOT/d1.cbor.ctx" -o "$TMP_ROOT/d2.cbor" "$TMP_ROOT/d1.resp.cbor"
+check "second bundle (cbor2 + openssl)" $PY "$SRC/bundle_check.py" "$TMP_ROOT/d2.cbor" "$HOME_DIR/keystore/fcu.crt" bootstrap ep-5 nokeys=1 prkn=1
+check "device accepts the second bundle" inject bd "$TMP_ROOT/d2.cbor" ep-5
+check "device is fully configured (by_device)" device_verify bd
+check "a CSR answer without the context is refused" sh -c "'$FT' --home-dir '$HOME_DIR' verify --endpoint-name ep-5 '$TMP_ROOT/d1.resp.cbor' 2>&1 | grep -q 'error 100'"
+
+# intermediate CA with a chain of depth 2 (intermediate + root)
+HOME_DIR=$(newhome intermediate)
+setkey "$HOME_DIR" setup-ca-as-intermediate true
+ft setup >/dev/null 2>&1 || true
+openssl ecparam -name prime256v1 -genkey -noout -out "$TMP_ROOT/root.key" 2>/dev/null
+openssl req -x509 -new -key "$TMP_ROOT/root.key" -subj "/CN=kiln test customer root" -days 9000 -out "$TMP_ROOT/root.pem" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' > "$TMP_ROOT/ca.ext"
+openssl x509 -req -in "$HOME_DIR/keystore/fcu.csr" -CA "$TMP_ROOT/root.pem" -CAkey "$TMP_ROOT/root.key" -CAcreateserial -days 8000 -extfile "$TMP_ROOT/ca.ext" -out "$TMP_ROOT/inter.pem" 2>/dev/null
+cat "$TMP_ROOT/inter.pem" "$TMP_ROOT/root.pem" > "$HOME_DIR/keystore/fcu.crt"
+setkey "$HOME_DIR" device-certificate-chain-depth 2
+ft prepare --endpoint-name ep-6 --serial-number SN-6 -o "$TMP_ROOT/c1.cbor" >/dev/null
+check "device accepts a bundle with a certificate chain" inject chain "$TMP_ROOT/c1.cbor" ep-6
+finish
