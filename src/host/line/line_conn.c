@@ -1,0 +1,673 @@
+#include "line_conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "line_errors.h"
+
+double line_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool parse_number(const char *s, uint32_t max, uint32_t *out)
+{
+    if (*s == '\0') {
+        return false;
+    }
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') {
+            return false;
+        }
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > max) {
+            return false;
+        }
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+int line_address_parse(const char *text, line_address *out, char *why, size_t why_size)
+{
+    memset(out, 0, sizeof(*out));
+    const char *rest;
+    if (strncmp(text, "tcp:", 4) == 0) {
+        rest = text + 4;
+        const char *colon = strrchr(rest, ':');
+        if (colon == NULL || colon == rest || (size_t)(colon - rest) >= sizeof(out->host) ||
+            !parse_number(colon + 1, 65535, &out->port) || out->port == 0) {
+            snprintf(why, why_size, "address '%s' is not tcp:HOST:PORT", text);
+            return -1;
+        }
+        out->transport = LINE_TCP;
+        memcpy(out->host, rest, (size_t)(colon - rest));
+        return 0;
+    }
+    if (strncmp(text, "serial:", 7) == 0) {
+        rest = text + 7;
+        const char *at = strrchr(rest, '@');
+        size_t n = at ? (size_t)(at - rest) : strlen(rest);
+        out->port = 115200;
+        if (n == 0 || n >= sizeof(out->host) ||
+            (at != NULL && !parse_number(at + 1, 4000000, &out->port))) {
+            snprintf(why, why_size, "address '%s' is not serial:TTY[@BAUD]", text);
+            return -1;
+        }
+        out->transport = LINE_SERIAL;
+        memcpy(out->host, rest, n);
+        return 0;
+    }
+    if (strncmp(text, "file:", 5) == 0 && text[5] != '\0' && strlen(text + 5) < sizeof(out->host)) {
+        out->transport = LINE_FILE;
+        strcpy(out->host, text + 5);
+        return 0;
+    }
+    snprintf(why, why_size, "address '%s' must start with tcp:, serial: or file:", text);
+    return -1;
+}
+
+void line_address_format(const line_address *a, char *buf, size_t size)
+{
+    switch (a->transport) {
+    case LINE_TCP:
+        snprintf(buf, size, "tcp:%s:%u", a->host, a->port);
+        break;
+    case LINE_SERIAL:
+        snprintf(buf, size, "serial:%s@%u", a->host, a->port);
+        break;
+    default:
+        snprintf(buf, size, "file:%s", a->host);
+        break;
+    }
+}
+
+/* ---- connection ------------------------------------------------------------------------ */
+
+struct line_loop {
+    line_conn **conns;
+    size_t nconns, cap;
+    struct line_timer {
+        double at;
+        line_timer_fn fn;
+        void *arg;
+    } * timers;
+    size_t ntimers, tcap;
+    volatile int stop;
+};
+
+void line_conn_init(line_conn *c, const line_address *addr, double timeout, uint32_t max_length)
+{
+    memset(c, 0, sizeof(*c));
+    c->addr = *addr;
+    c->timeout = timeout;
+    c->max_length = max_length;
+    c->fd = -1;
+    ftcd_reader_init(&c->reader, FTCD_KIND_RESPONSE, max_length);
+}
+
+static void drop_output(line_conn *c)
+{
+    if (c->out != NULL) {
+        /* Request frames carry private keys. */
+        OPENSSL_cleanse(c->out, c->out_len);
+        free(c->out);
+    }
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+}
+
+static void close_fd(line_conn *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+void line_conn_close(line_conn *c)
+{
+    close_fd(c);
+    drop_output(c);
+    ftcd_frame_free(&c->frame);
+    ftcd_reader_free(&c->reader);
+    c->state = LINE_CONN_IDLE;
+}
+
+static void complete(line_conn *c)
+{
+    c->state = LINE_CONN_IDLE;
+    drop_output(c);
+    if (c->on_done != NULL) {
+        c->on_done(c->user, c);
+    }
+}
+
+/* Fails the request with code; detail (may be NULL) is appended to the original text. */
+static void fail(line_conn *c, int code, const char *arg1, const char *arg2, const char *detail)
+{
+    char head[256];
+    line_error_format(head, sizeof(head), code, arg1, arg2);
+    if (detail != NULL && *detail) {
+        snprintf(c->error_text, sizeof(c->error_text), "%s: %s", head, detail);
+    } else {
+        snprintf(c->error_text, sizeof(c->error_text), "%s", head);
+    }
+    c->error = code;
+    close_fd(c);
+    complete(c);
+}
+
+static void fail_connect(line_conn *c, const char *detail)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%u", c->addr.port);
+    fail(c, LINE_E_TCP_CONNECT, c->addr.host, port, detail);
+}
+
+/* Lists serial ports present on this machine, for error 1014. */
+static void list_serial_ports(char *buf, size_t size)
+{
+    static const char *patterns[] = {"/dev/ttyUSB*", "/dev/ttyACM*", "/dev/ttyS*", "/dev/ttyAMA*"};
+    size_t out = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+        glob_t g;
+        if (glob(patterns[i], 0, NULL, &g) != 0) {
+            continue;
+        }
+        for (size_t k = 0; k < g.gl_pathc && out + 2 < size; k++) {
+            int n = snprintf(buf + out, size - out, "%s%s", out ? ", " : "", g.gl_pathv[k]);
+            if (n < 0 || (size_t)n >= size - out) {
+                break;
+            }
+            out += (size_t)n;
+        }
+        globfree(&g);
+    }
+}
+
+static speed_t baud_constant(uint32_t baud)
+{
+    switch (baud) {
+    case 9600:
+        return B9600;
+    case 19200:
+        return B19200;
+    case 38400:
+        return B38400;
+    case 57600:
+        return B57600;
+    case 230400:
+        return B230400;
+    case 460800:
+        return B460800;
+    case 921600:
+        return B921600;
+    case 1000000:
+        return B1000000;
+    case 2000000:
+        return B2000000;
+    case 115200:
+    default:
+        return B115200;
+    }
+}
+
+static int open_serial(line_conn *c)
+{
+    struct stat st;
+    if (stat(c->addr.host, &st) != 0) {
+        char ports[512];
+        list_serial_ports(ports, sizeof(ports));
+        if (ports[0] == '\0') {
+            fail(c, LINE_E_NO_SERIAL_PORT, NULL, NULL, c->addr.host);
+        } else {
+            fail(c, LINE_E_SERIAL_NOT_CONNECTED, c->addr.host, ports, NULL);
+        }
+        return -1;
+    }
+    int fd = open(c->addr.host, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    struct termios tio;
+    if (fd < 0 || tcgetattr(fd, &tio) != 0) {
+        char detail[300];
+        snprintf(detail, sizeof(detail), "%s", strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        fail(c, LINE_E_SERIAL_CONNECT, c->addr.host, NULL, detail);
+        return -1;
+    }
+    cfmakeraw(&tio);
+    tio.c_cflag |= CLOCAL | CREAD;
+    cfsetispeed(&tio, baud_constant(c->addr.port));
+    cfsetospeed(&tio, baud_constant(c->addr.port));
+    if (tcsetattr(fd, TCSANOW, &tio) != 0) {
+        char detail[300];
+        snprintf(detail, sizeof(detail), "%s", strerror(errno));
+        close(fd);
+        fail(c, LINE_E_SERIAL_CONNECT, c->addr.host, NULL, detail);
+        return -1;
+    }
+    c->fd = fd;
+    return 0;
+}
+
+static int start_tcp_connect(line_conn *c)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char port[16];
+    snprintf(port, sizeof(port), "%u", c->addr.port);
+    int gai = getaddrinfo(c->addr.host, port, &hints, &res);
+    if (gai != 0 || res == NULL) {
+        fail_connect(c, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        fail_connect(c, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    int err = errno;
+    freeaddrinfo(res);
+    c->fd = fd;
+    if (rc == 0) {
+        c->state = LINE_CONN_SENDING;
+        return 0;
+    }
+    if (err == EINPROGRESS) {
+        c->state = LINE_CONN_CONNECTING;
+        return 0;
+    }
+    fail_connect(c, strerror(err));
+    return -1;
+}
+
+static void write_file(line_conn *c)
+{
+    if (c->fd < 0) {
+        /* Request frames hold private keys: owner-only. */
+        c->fd = open(c->addr.host, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (c->fd < 0) {
+            char detail[600];
+            snprintf(detail, sizeof(detail), "cannot create %s: %s", c->addr.host, strerror(errno));
+            fail(c, LINE_E_GENERAL, detail, NULL, NULL);
+            return;
+        }
+    }
+    while (c->out_off < c->out_len) {
+        ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            char detail[600];
+            snprintf(detail, sizeof(detail), "cannot write %s: %s", c->addr.host, strerror(errno));
+            fail(c, LINE_E_GENERAL, detail, NULL, NULL);
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    c->t_sent = c->t_answer = line_now();
+    complete(c);
+}
+
+void line_conn_request(line_conn *c, const uint8_t *frame, size_t len)
+{
+    ftcd_frame_free(&c->frame);
+    ftcd_reader_reset(&c->reader);
+    drop_output(c);
+    c->error = 0;
+    c->error_text[0] = '\0';
+    c->answered = false;
+    c->t_request = line_now();
+    c->t_sent = c->t_answer = 0;
+    c->deadline = c->timeout > 0 ? c->t_request + c->timeout : 0;
+    c->out = malloc(len);
+    if (c->out == NULL) {
+        fail(c, LINE_E_GENERAL, "out of memory", NULL, NULL);
+        return;
+    }
+    memcpy(c->out, frame, len);
+    c->out_len = len;
+    c->out_off = 0;
+
+    switch (c->addr.transport) {
+    case LINE_FILE:
+        write_file(c);
+        return;
+    case LINE_SERIAL:
+        if (c->fd < 0 && open_serial(c) != 0) {
+            return;
+        }
+        /* Whatever the line carried before this request (noise, a late answer) is stale. */
+        tcflush(c->fd, TCIFLUSH);
+        c->state = LINE_CONN_SENDING;
+        return;
+    case LINE_TCP:
+        if (c->fd >= 0) {
+            c->state = LINE_CONN_SENDING;
+            return;
+        }
+        (void)start_tcp_connect(c);
+        return;
+    }
+}
+
+static bool is_tcp(const line_conn *c)
+{
+    return c->addr.transport == LINE_TCP;
+}
+
+static void on_writable(line_conn *c)
+{
+    if (c->state == LINE_CONN_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) {
+            fail_connect(c, strerror(err));
+            return;
+        }
+        c->state = LINE_CONN_SENDING;
+    }
+    while (c->out_off < c->out_len) {
+        ssize_t w = is_tcp(c) ? send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                                     MSG_NOSIGNAL | MSG_DONTWAIT)
+                              : write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            const char *detail = strerror(errno);
+            if (is_tcp(c)) {
+                fail(c, LINE_E_TCP_SEND, NULL, NULL, detail);
+            } else {
+                fail(c, LINE_E_SERIAL_CONNECT, c->addr.host, NULL, detail);
+            }
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    c->t_sent = line_now();
+    c->state = LINE_CONN_RECEIVING;
+}
+
+static void receive_failed(line_conn *c, const char *detail)
+{
+    fail(c, is_tcp(c) ? LINE_E_TCP_RECEIVE : LINE_E_SERIAL_READ, NULL, NULL, detail);
+}
+
+static void on_readable(line_conn *c)
+{
+    uint8_t buf[16384];
+    ssize_t n = read(c->fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return;
+    }
+    if (n <= 0) {
+        char detail[200];
+        ftcd_status cut = ftcd_reader_truncation(&c->reader);
+        if (n < 0) {
+            snprintf(detail, sizeof(detail), "%s", strerror(errno));
+        } else if (cut != FTCD_STATUS_SUCCESS) {
+            snprintf(detail, sizeof(detail),
+                     "the device closed the connection in the middle of "
+                     "its answer (%s)",
+                     ftcd_status_name(cut));
+        } else {
+            snprintf(detail, sizeof(detail),
+                     "the device closed the connection without answering "
+                     "(it rejected the frame)");
+        }
+        receive_failed(c, detail);
+        return;
+    }
+    if (c->state != LINE_CONN_RECEIVING) {
+        /* Bytes before our request was sent completely: keep them for the reader. */
+    }
+    size_t pos = 0;
+    while (pos < (size_t)n) {
+        size_t used = 0;
+        ftcd_read_result res = ftcd_reader_feed(&c->reader, buf + pos, (size_t)n - pos, &used);
+        pos += used;
+        if (res == FTCD_READ_ERROR) {
+            ftcd_status why = ftcd_reader_error(&c->reader);
+            if (why == FTCD_STATUS_INCONSISTENT_MESSAGE_SIGNATURE) {
+                fail(c, LINE_E_INVALID_CHECKSUM, NULL, NULL, NULL);
+            } else {
+                char detail[200];
+                snprintf(detail, sizeof(detail), "unusable answer frame: %s",
+                         ftcd_status_text(why));
+                fail(c, LINE_E_DEVICE_COMMUNICATION, NULL, NULL, detail);
+            }
+            return;
+        }
+        if (res == FTCD_READ_FRAME) {
+            ftcd_reader_take(&c->reader, &c->frame);
+            c->answered = true;
+            c->t_answer = line_now();
+            complete(c);
+            return;
+        }
+    }
+}
+
+static void on_timeout(line_conn *c)
+{
+    char detail[160];
+    snprintf(detail, sizeof(detail), "no answer within %g s", c->timeout);
+    if (c->state == LINE_CONN_CONNECTING) {
+        fail_connect(c, "connection timed out");
+    } else if (c->state == LINE_CONN_SENDING) {
+        if (is_tcp(c)) {
+            fail(c, LINE_E_TCP_SEND, NULL, NULL, "timed out");
+        } else {
+            fail(c, LINE_E_SERIAL_CONNECT, c->addr.host, NULL, "write timed out");
+        }
+    } else {
+        fail(c, LINE_E_TOKEN_TIMEOUT, NULL, NULL, detail);
+    }
+}
+
+/* ---- loop ------------------------------------------------------------------------------ */
+
+line_loop *line_loop_new(void)
+{
+    return calloc(1, sizeof(line_loop));
+}
+
+void line_loop_free(line_loop *lp)
+{
+    if (lp == NULL) {
+        return;
+    }
+    free(lp->conns);
+    free(lp->timers);
+    free(lp);
+}
+
+int line_loop_add(line_loop *lp, line_conn *c)
+{
+    for (size_t i = 0; i < lp->nconns; i++) {
+        if (lp->conns[i] == NULL) {
+            lp->conns[i] = c;
+            c->loop = lp;
+            return 0;
+        }
+    }
+    if (lp->nconns == lp->cap) {
+        size_t cap = lp->cap ? lp->cap * 2 : 16;
+        line_conn **grown = realloc(lp->conns, cap * sizeof(*grown));
+        if (grown == NULL) {
+            return -1;
+        }
+        lp->conns = grown;
+        lp->cap = cap;
+    }
+    lp->conns[lp->nconns++] = c;
+    c->loop = lp;
+    return 0;
+}
+
+void line_loop_remove(line_loop *lp, line_conn *c)
+{
+    for (size_t i = 0; i < lp->nconns; i++) {
+        if (lp->conns[i] == c) {
+            lp->conns[i] = NULL;
+        }
+    }
+    c->loop = NULL;
+}
+
+int line_loop_timer(line_loop *lp, double at, line_timer_fn fn, void *arg)
+{
+    if (lp->ntimers == lp->tcap) {
+        size_t cap = lp->tcap ? lp->tcap * 2 : 16;
+        struct line_timer *grown = realloc(lp->timers, cap * sizeof(*grown));
+        if (grown == NULL) {
+            return -1;
+        }
+        lp->timers = grown;
+        lp->tcap = cap;
+    }
+    lp->timers[lp->ntimers].at = at;
+    lp->timers[lp->ntimers].fn = fn;
+    lp->timers[lp->ntimers].arg = arg;
+    lp->ntimers++;
+    return 0;
+}
+
+void line_loop_stop(line_loop *lp)
+{
+    lp->stop = 1;
+}
+
+static bool in_flight(const line_conn *c)
+{
+    return c != NULL && c->state != LINE_CONN_IDLE && c->fd >= 0;
+}
+
+int line_loop_run(line_loop *lp, line_idle_fn idle, void *arg)
+{
+    struct pollfd *fds = NULL;
+    line_conn **polled = NULL;
+    size_t fds_cap = 0;
+    int rc = 0;
+    while (!lp->stop) {
+        bool more = idle != NULL ? idle(arg) : false;
+        size_t n = 0;
+        double now = line_now(), wake = -1;
+        if (fds_cap < lp->nconns) {
+            fds_cap = lp->nconns;
+            free(fds);
+            free(polled);
+            fds = malloc(fds_cap * sizeof(*fds));
+            polled = malloc(fds_cap * sizeof(*polled));
+            if (fds == NULL || polled == NULL) {
+                rc = -1;
+                break;
+            }
+        }
+        for (size_t i = 0; i < lp->nconns; i++) {
+            line_conn *c = lp->conns[i];
+            if (!in_flight(c)) {
+                continue;
+            }
+            fds[n].fd = c->fd;
+            fds[n].events = c->state == LINE_CONN_RECEIVING ? POLLIN : POLLOUT;
+            fds[n].revents = 0;
+            polled[n++] = c;
+            if (c->deadline > 0 && (wake < 0 || c->deadline < wake)) {
+                wake = c->deadline;
+            }
+        }
+        for (size_t i = 0; i < lp->ntimers; i++) {
+            if (wake < 0 || lp->timers[i].at < wake) {
+                wake = lp->timers[i].at;
+            }
+        }
+        if (n == 0 && lp->ntimers == 0) {
+            if (!more) {
+                break;
+            }
+            continue;
+        }
+        int timeout_ms = -1;
+        if (wake >= 0) {
+            double ms = (wake - now) * 1000.0;
+            timeout_ms = ms <= 0 ? 0 : (int)(ms + 1);
+        }
+        int got = poll(fds, (nfds_t)n, timeout_ms);
+        if (got < 0 && errno != EINTR) {
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; got > 0 && i < n; i++) {
+            line_conn *c = polled[i];
+            if (fds[i].revents == 0 || c->loop != lp || c->fd != fds[i].fd || !in_flight(c)) {
+                continue;
+            }
+            if (c->state == LINE_CONN_RECEIVING) {
+                on_readable(c);
+            } else {
+                on_writable(c);
+            }
+        }
+        now = line_now();
+        for (size_t i = 0; i < lp->nconns; i++) {
+            line_conn *c = lp->conns[i];
+            if (in_flight(c) && c->deadline > 0 && now >= c->deadline) {
+                on_timeout(c);
+            }
+        }
+        for (size_t i = 0; i < lp->ntimers;) {
+            if (lp->timers[i].at <= now) {
+                struct line_timer t = lp->timers[i];
+                lp->timers[i] = lp->timers[--lp->ntimers];
+                t.fn(t.arg);
+            } else {
+                i++;
+            }
+        }
+        /* Compact slots freed by line_loop_remove. */
+        size_t w = 0;
+        for (size_t i = 0; i < lp->nconns; i++) {
+            if (lp->conns[i] != NULL) {
+                lp->conns[w++] = lp->conns[i];
+            }
+        }
+        lp->nconns = w;
+    }
+    free(fds);
+    free(polled);
+    return rc;
+}

@@ -1,0 +1,373 @@
+#include "line_records.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+struct line_records {
+    sqlite3 *db;
+    char host[256];
+    sqlite3_stmt *begin, *finish, *add, *provisioned, *identity;
+};
+
+#define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS attempts ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " endpoint TEXT NOT NULL,"
+    " serial TEXT NOT NULL,"
+    " address TEXT,"
+    " station TEXT,"
+    " batch TEXT,"
+    " host TEXT,"
+    " pid INTEGER,"
+    " cert_sha256 TEXT,"
+    " cert_sha1 TEXT,"
+    " bundle_sha256 TEXT,"
+    " state TEXT NOT NULL,"
+    " error_code INTEGER NOT NULL DEFAULT 0,"
+    " error_text TEXT,"
+    " device_status INTEGER,"
+    " tries INTEGER NOT NULL DEFAULT 0,"
+    " started_at TEXT NOT NULL,"
+    " finished_at TEXT);"
+    "CREATE INDEX IF NOT EXISTS attempts_endpoint ON attempts(endpoint, state);"
+    "CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);";
+
+char *line_records_default_path(const char *home_dir)
+{
+    const char *env = getenv("KILN_RECORDS_DB");
+    if (env != NULL && *env) {
+        return strdup(env);
+    }
+    const char *home = home_dir && *home_dir ? home_dir : ".";
+    size_t n = strlen(home) + 32;
+    char *path = malloc(n);
+    if (path != NULL) {
+        snprintf(path, n, "%s/kiln-records.db", home);
+    }
+    return path;
+}
+
+static int prepare(line_records *r, sqlite3_stmt **st, const char *sql)
+{
+    return sqlite3_prepare_v2(r->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+line_records *line_records_open(const char *path, char *why, size_t why_size)
+{
+    line_records *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        snprintf(why, why_size, "out of memory");
+        return NULL;
+    }
+    if (gethostname(r->host, sizeof(r->host) - 1) != 0) {
+        strcpy(r->host, "localhost");
+    }
+    if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(why, why_size, "cannot open records database %s: %s", path,
+                 r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        line_records_close(r);
+        return NULL;
+    }
+    /* Several stations (processes) may share one database. */
+    sqlite3_busy_timeout(r->db, 10000);
+    char *err = NULL;
+    if (sqlite3_exec(r->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     &err) != SQLITE_OK ||
+        sqlite3_exec(r->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        snprintf(why, why_size, "cannot initialise records database %s: %s", path,
+                 err ? err : sqlite3_errmsg(r->db));
+        sqlite3_free(err);
+        line_records_close(r);
+        return NULL;
+    }
+    if (prepare(r, &r->begin,
+                "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid,"
+                " cert_sha256, cert_sha1, bundle_sha256, state, started_at)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,'started'," NOW_SQL ")") != 0 ||
+        prepare(r, &r->finish,
+                "UPDATE attempts SET state=?, error_code=?, error_text=?, device_status=?,"
+                " tries=?, finished_at=" NOW_SQL " WHERE id=?") != 0 ||
+        prepare(r, &r->add,
+                "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid,"
+                " cert_sha256, cert_sha1, bundle_sha256, state, error_code, error_text,"
+                " device_status, tries, started_at, finished_at)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,0," NOW_SQL "," NOW_SQL ")") != 0 ||
+        prepare(r, &r->provisioned,
+                "SELECT 1 FROM attempts WHERE endpoint=? AND state='success' LIMIT 1") != 0 ||
+        prepare(r, &r->identity,
+                "SELECT cert_sha256, cert_sha1, bundle_sha256 FROM attempts WHERE endpoint=?"
+                " AND state=? ORDER BY id DESC LIMIT 1") != 0) {
+        snprintf(why, why_size, "records database %s: %s", path, sqlite3_errmsg(r->db));
+        line_records_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+void line_records_close(line_records *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    sqlite3_finalize(r->begin);
+    sqlite3_finalize(r->finish);
+    sqlite3_finalize(r->add);
+    sqlite3_finalize(r->provisioned);
+    sqlite3_finalize(r->identity);
+    sqlite3_close(r->db);
+    free(r);
+}
+
+int line_records_recover(line_records *r)
+{
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    int changed = 0;
+    if (prepare(r, &sel, "SELECT id, pid FROM attempts WHERE state='started' AND host=?") != 0 ||
+        prepare(r, &upd,
+                "UPDATE attempts SET state='interrupted', error_code=1000,"
+                " error_text='General error on factory tool: the process ended before the"
+                " attempt finished; its certificate was never confirmed by the device',"
+                " finished_at=" NOW_SQL " WHERE id=? AND state='started'") != 0) {
+        sqlite3_finalize(sel);
+        sqlite3_finalize(upd);
+        return -1;
+    }
+    sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    sqlite3_bind_text(sel, 1, r->host, -1, SQLITE_STATIC);
+    while (sqlite3_step(sel) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(sel, 0);
+        pid_t pid = (pid_t)sqlite3_column_int64(sel, 1);
+        /* A live process (another station on this host) still owns its attempt. */
+        if (pid > 0 && pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM)) {
+            continue;
+        }
+        sqlite3_bind_int64(upd, 1, id);
+        if (sqlite3_step(upd) == SQLITE_DONE) {
+            changed += sqlite3_changes(r->db);
+        }
+        sqlite3_reset(upd);
+    }
+    sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return changed;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s != NULL && *s) {
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+static void bind_attempt(line_records *r, sqlite3_stmt *st, const line_attempt *a)
+{
+    sqlite3_bind_text(st, 1, a->endpoint, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, a->serial ? a->serial : "", -1, SQLITE_TRANSIENT);
+    bind_text(st, 3, a->address);
+    bind_text(st, 4, a->station);
+    bind_text(st, 5, a->batch);
+    bind_text(st, 6, r->host);
+    sqlite3_bind_int64(st, 7, (int64_t)getpid());
+    bind_text(st, 8, a->cert_sha256);
+    bind_text(st, 9, a->cert_sha1);
+    bind_text(st, 10, a->bundle_sha256);
+}
+
+int64_t line_records_begin(line_records *r, const line_attempt *a)
+{
+    sqlite3_reset(r->begin);
+    sqlite3_clear_bindings(r->begin);
+    bind_attempt(r, r->begin, a);
+    if (sqlite3_step(r->begin) != SQLITE_DONE) {
+        return -1;
+    }
+    return sqlite3_last_insert_rowid(r->db);
+}
+
+int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha256,
+                              const char *cert_sha1, const char *bundle_sha256)
+{
+    sqlite3_stmt *st = NULL;
+    if (prepare(r, &st,
+                "UPDATE attempts SET cert_sha256=?, cert_sha1=?, bundle_sha256=? WHERE id=?") !=
+        0) {
+        return -1;
+    }
+    bind_text(st, 1, cert_sha256);
+    bind_text(st, 2, cert_sha1);
+    bind_text(st, 3, bundle_sha256);
+    sqlite3_bind_int64(st, 4, id);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int line_records_finish(line_records *r, int64_t id, const char *state, int error_code,
+                        const char *error_text, int device_status, int tries)
+{
+    sqlite3_stmt *st = r->finish;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, error_code);
+    bind_text(st, 3, error_text);
+    if (device_status >= 0) {
+        sqlite3_bind_int(st, 4, device_status);
+    }
+    sqlite3_bind_int(st, 5, tries);
+    sqlite3_bind_int64(st, 6, id);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t line_records_add(line_records *r, const line_attempt *a, const char *state, int error_code,
+                         const char *error_text, int device_status)
+{
+    sqlite3_stmt *st = r->add;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    bind_attempt(r, st, a);
+    sqlite3_bind_text(st, 11, state, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 12, error_code);
+    bind_text(st, 13, error_text);
+    if (device_status >= 0) {
+        sqlite3_bind_int(st, 14, device_status);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        return -1;
+    }
+    return sqlite3_last_insert_rowid(r->db);
+}
+
+bool line_records_provisioned(line_records *r, const char *endpoint)
+{
+    sqlite3_reset(r->provisioned);
+    sqlite3_bind_text(r->provisioned, 1, endpoint, -1, SQLITE_TRANSIENT);
+    bool found = sqlite3_step(r->provisioned) == SQLITE_ROW;
+    sqlite3_reset(r->provisioned);
+    return found;
+}
+
+static void copy_column(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(out, size, "%s", t ? (const char *)t : "");
+}
+
+bool line_records_latest_identity(line_records *r, const char *endpoint, const char *state,
+                                  char cert_sha256[65], char cert_sha1[41], char bundle_sha256[65])
+{
+    sqlite3_reset(r->identity);
+    sqlite3_bind_text(r->identity, 1, endpoint, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(r->identity, 2, state, -1, SQLITE_TRANSIENT);
+    bool found = sqlite3_step(r->identity) == SQLITE_ROW;
+    if (found) {
+        copy_column(r->identity, 0, cert_sha256, 65);
+        copy_column(r->identity, 1, cert_sha1, 41);
+        copy_column(r->identity, 2, bundle_sha256, 65);
+    }
+    sqlite3_reset(r->identity);
+    return found;
+}
+
+static void csv_field(FILE *out, const char *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (strpbrk(s, ",\"\n\r") == NULL) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') {
+            fputc('"', out);
+        }
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+int line_records_print(line_records *r, FILE *out, line_records_format format, const char *endpoint,
+                       const char *state)
+{
+    sqlite3_stmt *st = NULL;
+    if (prepare(r, &st,
+                "SELECT id, endpoint, serial, address, station, batch, host, pid, cert_sha256,"
+                " cert_sha1, bundle_sha256, state, error_code, error_text, device_status,"
+                " tries, started_at, finished_at FROM attempts"
+                " WHERE (?1 IS NULL OR endpoint=?1) AND (?2 IS NULL OR state=?2)"
+                " ORDER BY id") != 0) {
+        return -1;
+    }
+    bind_text(st, 1, endpoint);
+    bind_text(st, 2, state);
+    int ncols = sqlite3_column_count(st);
+    int rows = 0;
+    json_t *array = format == LINE_RECORDS_JSON ? json_array() : NULL;
+    if (format == LINE_RECORDS_CSV) {
+        for (int c = 0; c < ncols; c++) {
+            fprintf(out, "%s%s", c ? "," : "", sqlite3_column_name(st, c));
+        }
+        fputc('\n', out);
+    } else if (format == LINE_RECORDS_TABLE) {
+        fprintf(out, "%-6s %-28s %-12s %-5s %-24s %s\n", "ID", "ENDPOINT", "STATE", "CODE",
+                "FINISHED", "CERT SHA-256");
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        rows++;
+        if (format == LINE_RECORDS_CSV) {
+            for (int c = 0; c < ncols; c++) {
+                if (c) {
+                    fputc(',', out);
+                }
+                csv_field(out, (const char *)sqlite3_column_text(st, c));
+            }
+            fputc('\n', out);
+        } else if (format == LINE_RECORDS_JSON) {
+            json_t *obj = json_object();
+            for (int c = 0; c < ncols; c++) {
+                const char *name = sqlite3_column_name(st, c);
+                switch (sqlite3_column_type(st, c)) {
+                case SQLITE_INTEGER:
+                    json_object_set_new(obj, name, json_integer(sqlite3_column_int64(st, c)));
+                    break;
+                case SQLITE_NULL:
+                    json_object_set_new(obj, name, json_null());
+                    break;
+                default:
+                    json_object_set_new(obj, name,
+                                        json_string((const char *)sqlite3_column_text(st, c)));
+                    break;
+                }
+            }
+            json_array_append_new(array, obj);
+        } else {
+            const unsigned char *fin = sqlite3_column_text(st, 17);
+            const unsigned char *fp = sqlite3_column_text(st, 8);
+            fprintf(out, "%-6lld %-28s %-12s %-5d %-24s %s\n",
+                    (long long)sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
+                    sqlite3_column_text(st, 11), sqlite3_column_int(st, 12),
+                    fin ? (const char *)fin : "-", fp ? (const char *)fp : "-");
+        }
+    }
+    sqlite3_finalize(st);
+    if (array != NULL) {
+        json_dumpf(array, out, JSON_INDENT(2));
+        fputc('\n', out);
+        json_decref(array);
+    }
+    return rows;
+}
