@@ -759,14 +759,55 @@ static int gc_oldest(kiln_kv_flash *kv)
     return KILN_KV_OK;
 }
 
+static int find_head_end(kiln_kv_flash *kv);
+
+/* A cut during a commit or a collection can leave the newest sectors holding nothing but the
+ * records of that interrupted transaction. Such a sector holds no COMMIT record (the commit of
+ * anything in the newest sector would have to follow in it), so nothing in it counts: it is
+ * retired at once. Otherwise the space it holds would only come back once it is the oldest,
+ * and repeated cuts during collections could use up the sectors a collection needs. */
+static int reclaim_dead_head(kiln_kv_flash *kv)
+{
+    static const uint8_t retire[SECTOR_C_SIZE] = {0, 0, 0, 0};
+    while (kv->log_count > 0) {
+        cursor c;
+        rec r;
+        int rc, has_commit = 0;
+        c.li = kv->log_count - 1u;
+        c.off = kv->data_start;
+        while ((rc = cursor_next(kv, &c, &r)) == 1) {
+            has_commit |= r.type == REC_COMMIT;
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        if (has_commit) {
+            return KILN_KV_OK;
+        }
+        rc = program_padded(kv, kv->log[kv->log_count - 1u], c_offset(kv), retire, sizeof(retire));
+        if (rc != KILN_KV_OK) {
+            return rc;
+        }
+        kv->log_count--;
+        kv->head_offset = sector_size(kv);
+        if (kv->log_count > 0 && (rc = find_head_end(kv)) != KILN_KV_OK) {
+            return rc;
+        }
+    }
+    return KILN_KV_OK;
+}
+
 /* Collects until a write needing `needed` more new sectors fits with the reserve left. */
 static int make_room(kiln_kv_flash *kv, const kiln_kv_op *ops, size_t n, int wipe)
 {
     uint32_t round;
+    int rc = reclaim_dead_head(kv);
+    if (rc != KILN_KV_OK) {
+        return rc;
+    }
     for (round = 0;; round++) {
         placement p;
         size_t i;
-        int rc;
         placement_start(kv, &p);
         if (wipe) {
             placement_add(kv, &p, record_size(kv, 0, 0));
