@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <cbor.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/params.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -19,10 +21,32 @@
 #include "fcc_bundle_fields.h"
 #include "fcu_internal.h"
 
+/* Certificates read from resource files, kept while the file is unchanged: parsing them is
+ * a large share of a bundle's cost. */
+#define FCU_RESOURCE_CACHE 8
+typedef struct resource_entry {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    uint8_t *der;
+    size_t der_len;
+} resource_entry;
+
 struct fcu {
     char *home, *resources, *keystore, *config;
     bool config_explicit;
     fcu_ca ca;
+    resource_entry resources_cache[FCU_RESOURCE_CACHE];
+    size_t next_cache_slot;
+    /* The last configuration read, kept while the file's bytes and the environment variables
+     * it used are the same: the file is still read on every call. */
+    EVP_PKEY_CTX *keygen; /* P-256 generation from a parameter template, reused per device */
+    fcu_config cfg;
+    bool cfg_valid;
+    uint8_t *cfg_bytes;
+    size_t cfg_len;
 };
 
 struct fcu_operation_context {
@@ -76,6 +100,13 @@ void fcu_close(fcu *f)
     if (!f)
         return;
     fcu__ca_clear(&f->ca);
+    EVP_PKEY_CTX_free(f->keygen);
+    fcu__config_free(&f->cfg);
+    free(f->cfg_bytes);
+    for (size_t i = 0; i < FCU_RESOURCE_CACHE; i++) {
+        free(f->resources_cache[i].path);
+        free(f->resources_cache[i].der);
+    }
     free(f->home);
     free(f->resources);
     free(f->keystore);
@@ -100,12 +131,75 @@ const char *fcu_config_file(const fcu *f)
     return f->config;
 }
 
-static int load_config(fcu *f, fcu_config *cfg, fcu_error *err)
+/* A device key. Generating from a context whose template already holds the P-256 group saves
+ * building the group (and its Montgomery constants) for every key, as EVP_EC_gen does. */
+static EVP_PKEY *device_key_generate(fcu *f)
 {
+    if (FCU_FAIL_POINT(FCU_STATUS_DEVICE_KEY_CREATE))
+        return NULL;
+    if (!f->keygen) {
+        EVP_PKEY *params = NULL;
+        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        if (pctx && EVP_PKEY_paramgen_init(pctx) == 1 &&
+            EVP_PKEY_CTX_set_group_name(pctx, "P-256") == 1 &&
+            EVP_PKEY_paramgen(pctx, &params) == 1) {
+            f->keygen = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL);
+            if (f->keygen && EVP_PKEY_keygen_init(f->keygen) != 1) {
+                EVP_PKEY_CTX_free(f->keygen);
+                f->keygen = NULL;
+            }
+        }
+        EVP_PKEY_free(params);
+        EVP_PKEY_CTX_free(pctx);
+        ERR_clear_error();
+    }
+    EVP_PKEY *key = NULL;
+    if (!f->keygen || EVP_PKEY_generate(f->keygen, &key) != 1) {
+        ERR_clear_error();
+        return fcu__p256_generate();
+    }
+    return key;
+}
+
+static bool config_unchanged(const fcu *f)
+{
+    if (!f->cfg_valid)
+        return false;
+    uint8_t *data;
+    size_t len;
+    mode_t mode = 0;
+    if (fcu__read_file_mode(f->config, &data, &len, &mode) != 0)
+        return false;
+    bool same = len == f->cfg_len && memcmp(data, f->cfg_bytes, len) == 0;
+    free(data);
+    if ((mode & 0444) == 0)
+        same = false; /* let the full load report the permission problem */
+    for (size_t i = 0; same && i < f->cfg.env_count; i++) {
+        const char *now = getenv(f->cfg.env_names[i]);
+        same = now && strcmp(now, f->cfg.env_values[i]) == 0;
+    }
+    return same;
+}
+
+/* The configuration for this call: re-read from the file every time (it may be edited between
+ * calls), parsed again only when its bytes or the environment it uses changed. */
+static int load_config(fcu *f, const fcu_config **out, fcu_error *err)
+{
+    if (config_unchanged(f)) {
+        *out = &f->cfg;
+        return 0;
+    }
+    fcu__config_free(&f->cfg);
+    free(f->cfg_bytes);
+    f->cfg_bytes = NULL;
+    f->cfg_valid = false;
     fcu_dirs dirs = {f->home, f->resources, f->keystore};
-    int rc = fcu__config_load(f->config, f->config_explicit, &dirs, cfg, err);
+    int rc = fcu__config_load(f->config, f->config_explicit, &dirs, &f->cfg, err, &f->cfg_bytes,
+                              &f->cfg_len);
     if (rc == 0)
-        rc = fcu__config_decode(cfg, err);
+        rc = fcu__config_decode(&f->cfg, err);
+    f->cfg_valid = rc == 0;
+    *out = &f->cfg;
     return rc;
 }
 
@@ -114,7 +208,7 @@ static int load_config(fcu *f, fcu_config *cfg, fcu_error *err)
 static int setup_common(fcu *f, bool do_setup, bool override, fcu_setup_status *out)
 {
     memset(out, 0, sizeof(*out));
-    fcu_config cfg;
+    const fcu_config *cfg;
     fcu_error err = {0};
     int rc = load_config(f, &cfg, &err);
     if (rc) {
@@ -122,12 +216,11 @@ static int setup_common(fcu *f, bool do_setup, bool override, fcu_setup_status *
         out->status = rc;
         fcu__notice_add_text(&out->errors, rc, err.message);
     } else if (do_setup) {
-        rc = fcu__setup(&cfg, f->keystore, override, out);
+        rc = fcu__setup(cfg, f->keystore, override, out);
         fcu__ca_clear(&f->ca);
     } else {
-        rc = fcu__setup_status(&cfg, f->keystore, out);
+        rc = fcu__setup_status(cfg, f->keystore, out);
     }
-    fcu__config_free(&cfg);
     return rc;
 }
 
@@ -239,26 +332,78 @@ static int load_file_value(const fcu *f, const fcu_config *cfg, const char *fiel
     return rc;
 }
 
-/* Loads a certificate file named by the configuration; returns its first certificate as DER. */
-static int load_cert_value(const fcu *f, const fcu_config *cfg, const char *field,
-                           const fcu_value *v, uint8_t **der, size_t *der_len, fcu_error *err)
+static resource_entry *cache_find(fcu *f, const char *path, const struct stat *st)
 {
+    for (size_t i = 0; i < FCU_RESOURCE_CACHE; i++) {
+        resource_entry *e = &f->resources_cache[i];
+        if (e->path && strcmp(e->path, path) == 0 && e->dev == st->st_dev && e->ino == st->st_ino &&
+            e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
+            e->mtime.tv_nsec == st->st_mtim.tv_nsec)
+            return e;
+    }
+    return NULL;
+}
+
+static void cache_store(fcu *f, const char *path, const struct stat *st, const uint8_t *der,
+                        size_t len)
+{
+    resource_entry *e = &f->resources_cache[f->next_cache_slot];
+    f->next_cache_slot = (f->next_cache_slot + 1) % FCU_RESOURCE_CACHE;
+    free(e->path);
+    free(e->der);
+    memset(e, 0, sizeof(*e));
+    e->path = fcu__strdup(path);
+    e->der = malloc(len);
+    if (!e->path || !e->der) {
+        free(e->path);
+        free(e->der);
+        memset(e, 0, sizeof(*e));
+        return;
+    }
+    memcpy(e->der, der, len);
+    e->der_len = len;
+    e->dev = st->st_dev;
+    e->ino = st->st_ino;
+    e->size = st->st_size;
+    e->mtime = st->st_mtim;
+}
+
+/* Loads a certificate file named by the configuration; returns its first certificate as DER. */
+static int load_cert_value(fcu *f, const fcu_config *cfg, const char *field, const fcu_value *v,
+                           uint8_t **der, size_t *der_len, fcu_error *err)
+{
+    char *path = fcu__path_join(f->home, v->text);
+    struct stat st;
+    resource_entry *hit = path && stat(path, &st) == 0 ? cache_find(f, path, &st) : NULL;
+    if (hit) {
+        free(path);
+        *der = malloc(hit->der_len);
+        if (!*der)
+            return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
+        memcpy(*der, hit->der, hit->der_len);
+        *der_len = hit->der_len;
+        return 0;
+    }
     uint8_t *data;
     size_t len;
     int rc = load_file_value(f, cfg, field, v, &data, &len, err);
-    if (rc)
+    if (rc) {
+        free(path);
         return rc;
+    }
     STACK_OF(X509) *certs = fcu__certs_parse(data, len);
     free(data);
     if (!certs) {
-        char *path = fcu__path_join(f->home, v->text);
         rc = fcu__fail(err, FCU_STATUS_NOT_X509, path ? path : v->text);
         free(path);
         return rc;
     }
     if (fcu__x509_der(sk_X509_value(certs, 0), der, der_len) != 0)
         rc = fcu__fail(err, FCU_STATUS_GENERAL, "cannot encode certificate");
+    else if (path && stat(path, &st) == 0)
+        cache_store(f, path, &st, *der, *der_len);
     sk_X509_pop_free(certs, X509_free);
+    free(path);
     return rc;
 }
 
@@ -343,8 +488,11 @@ static const device_names lwm2m_names = {FCC_LWM2M_DEVICE_PRIVATE_KEY, FCC_LWM2M
 typedef struct device_creds {
     uint8_t *key_der; /* NULL for by_device (the key stays on the device) */
     size_t key_len;
-    STACK_OF(X509) * chain;       /* certificate [, issuers...] */
-    const char *key_name_on_cert; /* PrKN on the certificate item (by_device) */
+    STACK_OF(X509) * chain;              /* certificate [, issuers...] (externally supplied) */
+    const char *key_name_on_cert;        /* PrKN on the certificate item (by_device) */
+    uint8_t *ders[FCC_MAX_CHAIN_LENGTH]; /* the chain in DER, device certificate first */
+    size_t der_lens[FCC_MAX_CHAIN_LENGTH];
+    int nders;
 } device_creds;
 
 static void creds_free(device_creds *c)
@@ -354,18 +502,9 @@ static void creds_free(device_creds *c)
         OPENSSL_free(c->key_der);
     }
     sk_X509_pop_free(c->chain, X509_free);
+    for (int i = 0; i < c->nders; i++)
+        free(c->ders[i]);
     memset(c, 0, sizeof(*c));
-}
-
-static int key_der_sec1(EVP_PKEY *key, device_creds *c)
-{
-    unsigned char *der = NULL;
-    int n = i2d_PrivateKey(key, &der);
-    if (n <= 0)
-        return -1;
-    c->key_der = der;
-    c->key_len = (size_t)n;
-    return 0;
 }
 
 static bool is_p256(EVP_PKEY *key)
@@ -377,32 +516,79 @@ static bool is_p256(EVP_PKEY *key)
            (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0);
 }
 
+/* SEC1 ECPrivateKey of a P-256 key (the 121-byte form the device expects) and its public
+ * point, exported in one call and written directly: i2d_PrivateKey goes through OpenSSL's
+ * encoder framework, several times slower. */
+static int p256_sec1(EVP_PKEY *key, uint8_t point[65], device_creds *c)
+{
+    static const unsigned char head[] = {0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20};
+    static const unsigned char mid[] = {0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+                                        0x03, 0x01, 0x07, 0xa1, 0x44, 0x03, 0x42, 0x00};
+    unsigned char native[32]; /* the scalar in host byte order, as OSSL_PARAM carries it */
+    OSSL_PARAM params[] = {OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, 65),
+                           OSSL_PARAM_BN(OSSL_PKEY_PARAM_PRIV_KEY, native, sizeof(native)),
+                           OSSL_PARAM_END};
+    if (EVP_PKEY_get_params(key, params) != 1 || params[0].return_size != 65 ||
+        params[1].return_size > sizeof(native)) {
+        OPENSSL_cleanse(native, sizeof(native));
+        ERR_clear_error();
+        return -1;
+    }
+    size_t total = sizeof(head) + 32 + sizeof(mid) + 65;
+    unsigned char *der = OPENSSL_malloc(total);
+    if (!der) {
+        OPENSSL_cleanse(native, sizeof(native));
+        return -1;
+    }
+    const uint16_t probe = 1;
+    bool little = *(const uint8_t *)&probe == 1;
+    unsigned char *scalar = der + sizeof(head);
+    for (size_t i = 0; i < 32; i++)
+        scalar[i] = little ? native[31 - i] : native[i];
+    OPENSSL_cleanse(native, sizeof(native));
+    memcpy(der, head, sizeof(head));
+    memcpy(der + sizeof(head) + 32, mid, sizeof(mid));
+    memcpy(der + sizeof(head) + 32 + sizeof(mid), point, 65);
+    c->key_der = der;
+    c->key_len = total;
+    return 0;
+}
+
+static int key_der_sec1(EVP_PKEY *key, device_creds *c)
+{
+    uint8_t point[65];
+    if (is_p256(key))
+        return p256_sec1(key, point, c);
+    {
+        unsigned char *der = NULL;
+        int n = i2d_PrivateKey(key, &der);
+        if (n <= 0)
+            return -1;
+        c->key_der = der;
+        c->key_len = (size_t)n;
+    }
+    return 0;
+}
+
 /* Device certificate signed by the CA for pubkey, followed by the configured chain depth of
  * fcu.crt's issuers. */
-static int creds_from_ca(fcu *f, const fcu_config *cfg, const device_names *names, EVP_PKEY *pub,
-                         const char *endpoint, const char *ou, device_creds *c, fcu_error *err)
+static int creds_from_ca(fcu *f, const fcu_config *cfg, const device_names *names,
+                         const uint8_t point[65], const char *endpoint, const char *ou,
+                         device_creds *c, fcu_error *err)
 {
-    uint8_t *der = NULL;
-    size_t len = 0;
-    if (fcu__device_cert_sign(&f->ca, cfg, pub, endpoint, ou, &der, &len) != 0)
+    if (fcu__device_cert_issue(&f->ca, cfg, point, endpoint, ou, &c->ders[0], &c->der_lens[0]) != 0)
         return fcu__fail(err, FCU_STATUS_DEVICE_CERT_CREATE, names->cert);
-    const unsigned char *p = der;
-    X509 *cert = d2i_X509(NULL, &p, (long)len);
-    OPENSSL_free(der);
-    c->chain = sk_X509_new_null();
-    if (!cert || !c->chain || !sk_X509_push(c->chain, cert)) {
-        X509_free(cert);
-        return fcu__fail(err, FCU_STATUS_DEVICE_CERT_CREATE, names->cert);
-    }
+    c->nders = 1;
     /* The chain sent to the device: the device certificate, then the CA certificate and its
      * issuers from fcu.crt, device-certificate-chain-depth of them. */
-    int issuers = f->ca.chain ? sk_X509_num(f->ca.chain) : 0;
-    for (long long i = 0; i < cfg->chain_depth_value && i <= issuers; i++) {
-        X509 *up = X509_dup(i == 0 ? f->ca.cert : sk_X509_value(f->ca.chain, (int)i - 1));
-        if (!up || !sk_X509_push(c->chain, up)) {
-            X509_free(up);
+    for (long long i = 0;
+         i < cfg->chain_depth_value && i < f->ca.nders && c->nders < FCC_MAX_CHAIN_LENGTH; i++) {
+        c->ders[c->nders] = malloc(f->ca.der_lens[i]);
+        if (!c->ders[c->nders])
             return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
-        }
+        memcpy(c->ders[c->nders], f->ca.ders[i], f->ca.der_lens[i]);
+        c->der_lens[c->nders] = f->ca.der_lens[i];
+        c->nders++;
     }
     return 0;
 }
@@ -516,35 +702,34 @@ out:
     return rc;
 }
 
-static int add_device_creds(bundle *b, const device_names *names, const device_creds *c,
-                            fcu_error *err)
+static int add_device_creds(bundle *b, const device_names *names, device_creds *c, fcu_error *err)
 {
     if (c->key_der)
         add_key(b, names->key, FCC_KEY_TYPE_ECC_PRIVATE, c->key_der, c->key_len);
-    int n = sk_X509_num(c->chain);
-    uint8_t *ders[FCC_MAX_CHAIN_LENGTH] = {0};
-    size_t lens[FCC_MAX_CHAIN_LENGTH] = {0};
-    int rc = 0;
-    for (int i = 0; i < n && i < FCC_MAX_CHAIN_LENGTH; i++)
-        if (fcu__x509_der(sk_X509_value(c->chain, i), &ders[i], &lens[i]) != 0)
-            rc = fcu__fail(err, FCU_STATUS_GENERAL, "cannot encode certificate");
-    if (rc == 0 && n == 1) {
-        add_cert(b, names->cert, ders[0], lens[0], c->key_name_on_cert);
-    } else if (rc == 0) {
-        fcu__cb_map(&b->chains, 3);
-        fcu__cb_text(&b->chains, FCC_FIELD_NAME);
-        fcu__cb_text(&b->chains, names->cert);
-        fcu__cb_text(&b->chains, FCC_FIELD_FORMAT);
-        fcu__cb_text(&b->chains, FCC_FORMAT_DER);
-        fcu__cb_text(&b->chains, FCC_FIELD_DATA_ARRAY);
-        fcu__cb_array(&b->chains, (size_t)n);
-        for (int i = 0; i < n; i++)
-            fcu__cb_bytes(&b->chains, ders[i], lens[i]);
-        b->nchains++;
+    for (int i = 0; c->nders == 0 && i < sk_X509_num(c->chain) && i < FCC_MAX_CHAIN_LENGTH; i++) {
+        if (fcu__x509_der(sk_X509_value(c->chain, i), &c->ders[i], &c->der_lens[i]) != 0)
+            return fcu__fail(err, FCU_STATUS_GENERAL, "cannot encode certificate");
+        c->nders = i + 1;
     }
-    for (int i = 0; i < FCC_MAX_CHAIN_LENGTH; i++)
-        OPENSSL_free(ders[i]);
-    return rc;
+    if (c->nders == 1) {
+        add_cert(b, names->cert, c->ders[0], c->der_lens[0], c->key_name_on_cert);
+        return 0;
+    }
+    fcu__cb_map(&b->chains, c->key_name_on_cert ? 4 : 3);
+    fcu__cb_text(&b->chains, FCC_FIELD_NAME);
+    fcu__cb_text(&b->chains, names->cert);
+    fcu__cb_text(&b->chains, FCC_FIELD_FORMAT);
+    fcu__cb_text(&b->chains, FCC_FORMAT_DER);
+    fcu__cb_text(&b->chains, FCC_FIELD_DATA_ARRAY);
+    fcu__cb_array(&b->chains, (size_t)c->nders);
+    for (int i = 0; i < c->nders; i++)
+        fcu__cb_bytes(&b->chains, c->ders[i], c->der_lens[i]);
+    if (c->key_name_on_cert) {
+        fcu__cb_text(&b->chains, FCC_FIELD_PRIVATE_KEY_NAME);
+        fcu__cb_text(&b->chains, c->key_name_on_cert);
+    }
+    b->nchains++;
+    return 0;
 }
 
 static int add_custom_properties(const fcu *f, const fcu_config *cfg, bundle *b, fcu_error *err)
@@ -573,7 +758,7 @@ static int add_custom_properties(const fcu *f, const fcu_config *cfg, bundle *b,
                 rc = fcu__fail(err, FCU_STATUS_NOT_X509, p->name.text);
             else
                 add_cert(b, p->name.text, der, dlen, NULL);
-            OPENSSL_free(der);
+            free(der);
             sk_X509_pop_free(certs, X509_free);
             break;
         }
@@ -735,18 +920,24 @@ static int build_bundle(fcu *f, const fcu_config *cfg, const prepare_input *in,
     /* Device credentials. */
     const char *ou = cfg->bootstrap ? NULL : account_id;
     if (in->csr_key) {
-        if ((rc = creds_from_ca(f, cfg, names, in->csr_key, in->endpoint, ou, &creds, err)))
+        uint8_t point[65];
+        if (fcu__p256_point(in->csr_key, point) != 0) {
+            rc = fcu__fail(err, FCU_STATUS_VALIDATION, names->key, "the CSR key is not EC P-256");
+            goto out;
+        }
+        if ((rc = creds_from_ca(f, cfg, names, point, in->endpoint, ou, &creds, err)))
             goto out;
         creds.key_name_on_cert = in->csr_key_name;
     } else if (cfg->keygen == FCU_KEYGEN_BY_TOOL) {
-        EVP_PKEY *key = FCU_FAIL_POINT(FCU_STATUS_DEVICE_KEY_CREATE) ? NULL : fcu__p256_generate();
+        EVP_PKEY *key = device_key_generate(f);
         if (!key) {
             rc = fcu__fail(err, FCU_STATUS_DEVICE_KEY_CREATE, names->key);
             goto out;
         }
-        rc = creds_from_ca(f, cfg, names, key, in->endpoint, ou, &creds, err);
-        if (rc == 0 && key_der_sec1(key, &creds) != 0)
-            rc = fcu__fail(err, FCU_STATUS_DEVICE_KEY_CREATE, names->key);
+        uint8_t point[65];
+        rc = p256_sec1(key, point, &creds) == 0
+                 ? creds_from_ca(f, cfg, names, point, in->endpoint, ou, &creds, err)
+                 : fcu__fail(err, FCU_STATUS_DEVICE_KEY_CREATE, names->key);
         EVP_PKEY_free(key);
         if (rc)
             goto out;
@@ -841,11 +1032,7 @@ static int build_bundle(fcu *f, const fcu_config *cfg, const prepare_input *in,
     }
 
     if (cfg->ftc) {
-        uint8_t *der = NULL;
-        size_t len = 0;
-        if (fcu__x509_der(sk_X509_value(creds.chain, 0), &der, &len) == 0)
-            out->enrollment_id = enrollment_id(der, len);
-        OPENSSL_free(der);
+        out->enrollment_id = enrollment_id(creds.ders[0], creds.der_lens[0]);
     }
 
     /* Top level. */
@@ -1038,28 +1225,27 @@ int fcu_prepare_device_configuration(fcu *f, const char *endpoint_name, const ch
 {
     memset(out, 0, sizeof(*out));
     fcu_error err = {0};
-    fcu_config cfg;
+    const fcu_config *cfg;
     int rc = check_arguments(endpoint_name, serial_number, &err);
     if (rc)
         return request_fail(out, &err);
     rc = load_config(f, &cfg, &err);
-    const device_names *names = cfg.bootstrap ? &bootstrap_names : &lwm2m_names;
-    if (rc == 0 && cfg.keygen != FCU_KEYGEN_EXTERNAL) {
-        rc = fcu__ca_load(&f->ca, f->keystore, cfg.intermediate, &err);
+    const device_names *names = cfg->bootstrap ? &bootstrap_names : &lwm2m_names;
+    if (rc == 0 && cfg->keygen != FCU_KEYGEN_EXTERNAL) {
+        rc = fcu__ca_load(&f->ca, f->keystore, cfg->intermediate, &err);
         if (rc == 0)
-            rc = check_ca_chain(f, &cfg, names, &err);
+            rc = check_ca_chain(f, cfg, names, &err);
         if (rc == 0)
-            fcu__ca_key_permission_warning(f->keystore, &out->warnings);
+            fcu__ca_loaded_key_warning(&f->ca, f->keystore, &out->warnings);
     }
     prepare_input in = {endpoint_name, serial_number, device_keys_location, NULL, NULL, NULL};
-    if (rc == 0 && cfg.keygen == FCU_KEYGEN_BY_DEVICE) {
-        rc = validate_mandatory(&cfg, &err);
+    if (rc == 0 && cfg->keygen == FCU_KEYGEN_BY_DEVICE) {
+        rc = validate_mandatory(cfg, &err);
         if (rc == 0)
-            rc = build_csr_request(&cfg, &in, out, &err);
+            rc = build_csr_request(cfg, &in, out, &err);
     } else if (rc == 0) {
-        rc = build_bundle(f, &cfg, &in, out, &err);
+        rc = build_bundle(f, cfg, &in, out, &err);
     }
-    fcu__config_free(&cfg);
     if (rc)
         return request_fail(out, &err);
     return 0;
@@ -1130,16 +1316,13 @@ static int sign_csrs(fcu *f, const char *endpoint, const fcu_response *resp,
     else if (!is_p256(pub))
         rc = fcu__fail(err, FCU_STATUS_VALIDATION, ctx->key_name, "the CSR key is not EC P-256");
     ERR_clear_error();
-    fcu_config cfg;
-    bool have_cfg = false;
-    if (rc == 0) {
+    const fcu_config *cfg = NULL;
+    if (rc == 0)
         rc = load_config(f, &cfg, err);
-        have_cfg = true;
-    }
     if (rc == 0)
-        rc = fcu__ca_load(&f->ca, f->keystore, cfg.intermediate, err);
+        rc = fcu__ca_load(&f->ca, f->keystore, cfg->intermediate, err);
     if (rc == 0)
-        rc = check_ca_chain(f, &cfg, cfg.bootstrap ? &bootstrap_names : &lwm2m_names, err);
+        rc = check_ca_chain(f, cfg, cfg->bootstrap ? &bootstrap_names : &lwm2m_names, err);
     if (rc == 0) {
         out->next_request = calloc(1, sizeof(*out->next_request));
         if (!out->next_request)
@@ -1148,15 +1331,13 @@ static int sign_csrs(fcu *f, const char *endpoint, const fcu_response *resp,
     if (rc == 0) {
         prepare_input in = {ctx->endpoint, ctx->serial,   ctx->keys_location,
                             pub,           ctx->key_name, ctx->session_id};
-        rc = build_bundle(f, &cfg, &in, out->next_request, err);
+        rc = build_bundle(f, cfg, &in, out->next_request, err);
         if (rc) {
             fcu_device_request_free(out->next_request);
             free(out->next_request);
             out->next_request = NULL;
         }
     }
-    if (have_cfg)
-        fcu__config_free(&cfg);
     X509_REQ_free(req);
     return rc;
 }

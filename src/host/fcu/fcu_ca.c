@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -110,10 +111,16 @@ EVP_PKEY *fcu__key_parse(const uint8_t *data, size_t len)
 
 int fcu__x509_der(X509 *cert, uint8_t **der, size_t *len)
 {
-    unsigned char *out = NULL;
-    int n = i2d_X509(cert, &out);
+    int n = i2d_X509(cert, NULL);
     if (n <= 0)
         return -1;
+    unsigned char *out = malloc((size_t)n), *p = out;
+    if (!out)
+        return -1;
+    if (i2d_X509(cert, &p) != n) {
+        free(out);
+        return -1;
+    }
     *der = out;
     *len = (size_t)n;
     return 0;
@@ -124,6 +131,10 @@ void fcu__ca_clear(fcu_ca *ca)
     EVP_PKEY_free(ca->key); /* OpenSSL wipes the private scalar when freeing it */
     X509_free(ca->cert);
     sk_X509_pop_free(ca->chain, X509_free);
+    EVP_MD_CTX_free(ca->sign_template);
+    free(ca->subject_der);
+    for (int i = 0; i < ca->nders; i++)
+        free(ca->ders[i]);
     memset(ca, 0, sizeof(*ca));
 }
 
@@ -177,6 +188,29 @@ static int load_files(fcu_ca *ca, const char *cert_path, const char *key_path, f
         ERR_clear_error();
         return fcu__fail(err, FCU_STATUS_CA_MISMATCH, cert_path, key_path);
     }
+    int n = i2d_X509_NAME(X509_get_subject_name(ca->cert), NULL);
+    unsigned char *p;
+    ca->subject_der = n > 0 ? malloc((size_t)n) : NULL;
+    if (!ca->subject_der ||
+        (p = ca->subject_der, i2d_X509_NAME(X509_get_subject_name(ca->cert), &p)) != n)
+        return fcu__fail(err, FCU_STATUS_CA_CERT_LOAD, cert_path);
+    ca->subject_der_len = (size_t)n;
+    for (int i = 0; i <= sk_X509_num(ca->chain) && i < FCU_CA_MAX_CHAIN; i++) {
+        X509 *c = i == 0 ? ca->cert : sk_X509_value(ca->chain, i - 1);
+        if (fcu__x509_der(c, &ca->ders[i], &ca->der_lens[i]) != 0)
+            return fcu__fail(err, FCU_STATUS_CA_CERT_LOAD, cert_path);
+        ca->nders = i + 1;
+    }
+    ca->sign_template = EVP_MD_CTX_new();
+    if (!ca->sign_template ||
+        EVP_DigestSignInit(ca->sign_template, NULL, EVP_sha256(), NULL, ca->key) != 1) {
+        ERR_clear_error();
+        return fcu__fail(err, FCU_STATUS_CA_KEY_LOAD, key_path);
+    }
+    struct tm tm;
+    if (ASN1_TIME_to_tm(X509_get0_notBefore(ca->cert), &tm) != 1)
+        return fcu__fail(err, FCU_STATUS_CA_CERT_LOAD, cert_path);
+    ca->not_before = timegm(&tm);
     const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(ca->cert);
     if (skid && skid->length > 0 && (size_t)skid->length <= sizeof(ca->key_id)) {
         memcpy(ca->key_id, skid->data, (size_t)skid->length);
@@ -213,8 +247,10 @@ int fcu__ca_load(fcu_ca *ca, const char *keystore, bool intermediate, fcu_error 
         goto out;
     }
     if (ca->loaded && same_file(&cst, ca->cert_dev, ca->cert_ino, ca->cert_size, &ca->cert_mtime) &&
-        same_file(&kst, ca->key_dev, ca->key_ino, ca->key_size, &ca->key_mtime))
+        same_file(&kst, ca->key_dev, ca->key_ino, ca->key_size, &ca->key_mtime)) {
+        ca->key_mode = kst.st_mode;
         goto out;
+    }
     fcu__ca_clear(ca);
     rc = load_files(ca, cert_path, key_path, err);
     if (rc) {
@@ -229,12 +265,19 @@ int fcu__ca_load(fcu_ca *ca, const char *keystore, bool intermediate, fcu_error 
     ca->key_ino = kst.st_ino;
     ca->key_size = kst.st_size;
     ca->key_mtime = kst.st_mtim;
+    ca->key_mode = kst.st_mode;
     ca->loaded = true;
 out:
     free(cert_path);
     free(key_path);
     free(csr_path);
     return rc;
+}
+
+void fcu__ca_loaded_key_warning(const fcu_ca *ca, const char *keystore, fcu_notice_list *warnings)
+{
+    if (ca->key_mode & 077)
+        fcu__ca_key_permission_warning(keystore, warnings);
 }
 
 void fcu__ca_key_permission_warning(const char *keystore, fcu_notice_list *warnings)
@@ -358,48 +401,221 @@ static int add_key_ids(X509 *x, const uint8_t *issuer_key_id, size_t issuer_key_
     return ok;
 }
 
-static int add_client_auth(X509 *x)
+/* ---- device certificates, written directly in DER ----
+ * A device certificate differs from the next only in serial, dates, subject CN and key, so it
+ * is assembled from DER pieces and signed once; building an X509 object costs several times
+ * the signature. The result is checked by `openssl verify` and the device in the tests. */
+
+typedef struct der_buf {
+    uint8_t *p;
+    size_t len, cap;
+    bool failed;
+} der_buf;
+
+static void der_put(der_buf *b, const void *data, size_t n)
 {
-    EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
-    ASN1_OBJECT *obj = OBJ_nid2obj(NID_client_auth);
-    int ok = eku && obj && sk_ASN1_OBJECT_push(eku, obj) &&
-             X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_REPLACE) == 1;
-    sk_ASN1_OBJECT_free(eku); /* obj is a static table entry */
-    return ok;
+    if (b->failed)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 512;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *np = realloc(b->p, cap);
+        if (!np) {
+            b->failed = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
 }
 
-int fcu__device_cert_sign(const fcu_ca *ca, const fcu_config *cfg, EVP_PKEY *pubkey,
-                          const char *endpoint, const char *ou_override, uint8_t **der,
-                          size_t *der_len)
+static void der_head(der_buf *b, uint8_t tag, size_t len)
 {
-    if (FCU_FAIL_POINT(FCU_STATUS_DEVICE_CERT_CREATE))
-        return -1;
-    X509 *x = X509_new();
-    X509_NAME *subject = subject_build(&cfg->device, endpoint, ou_override);
-    time_t now = time(NULL);
-    time_t not_before = now - BACKDATE_SECONDS;
-    /* A certificate starting before its issuer does is refused by some verifiers. */
-    time_t ca_start;
-    const ASN1_TIME *ca_nb = X509_get0_notBefore(ca->cert);
-    struct tm tm;
-    if (ASN1_TIME_to_tm(ca_nb, &tm) == 1) {
-        ca_start = timegm(&tm);
-        if (not_before < ca_start)
-            not_before = ca_start;
+    uint8_t h[6];
+    size_t n = 0;
+    h[n++] = tag;
+    if (len < 0x80) {
+        h[n++] = (uint8_t)len;
+    } else if (len < 0x100) {
+        h[n++] = 0x81;
+        h[n++] = (uint8_t)len;
+    } else {
+        h[n++] = 0x82;
+        h[n++] = (uint8_t)(len >> 8);
+        h[n++] = (uint8_t)len;
     }
-    int ok = x && subject && X509_set_version(x, 2) && random_serial(x) &&
-             X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) &&
-             X509_set_subject_name(x, subject) &&
-             set_validity(x, not_before, add_years(now, cfg->validity_years) + 86400) &&
-             X509_set_pubkey(x, pubkey) && add_basic_constraints(x, false) &&
-             add_key_usage(x, 1 << 0 /* digitalSignature */) && add_client_auth(x) &&
-             add_key_ids(x, ca->key_id, ca->key_id_len) && X509_sign(x, ca->key, EVP_sha256()) > 0;
-    if (ok)
-        ok = fcu__x509_der(x, der, der_len) == 0;
-    X509_NAME_free(subject);
-    X509_free(x);
+    der_put(b, h, n);
+}
+
+static void der_tlv(der_buf *b, uint8_t tag, const void *data, size_t len)
+{
+    der_head(b, tag, len);
+    der_put(b, data, len);
+}
+
+/* One RDN: SET { SEQUENCE { OID, string } }. */
+static void der_rdn(der_buf *b, const uint8_t *oid, size_t oid_len, uint8_t string_tag,
+                    const char *value)
+{
+    if (!value || !*value)
+        return;
+    size_t vlen = strlen(value);
+    size_t atv = 2 + oid_len + (vlen < 0x80 ? 2 : vlen < 0x100 ? 3 : 4) + vlen;
+    size_t seq = (atv < 0x80 ? 2 : atv < 0x100 ? 3 : 4) + atv;
+    der_head(b, 0x31, seq);
+    der_head(b, 0x30, atv);
+    der_tlv(b, 0x06, oid, oid_len);
+    der_tlv(b, string_tag, value, vlen);
+}
+
+static void der_time(der_buf *b, time_t t)
+{
+    struct tm tm;
+    char text[64];
+    gmtime_r(&t, &tm);
+    if (tm.tm_year + 1900 < 2050) {
+        snprintf(text, sizeof(text), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        der_tlv(b, 0x17, text, 13);
+    } else {
+        snprintf(text, sizeof(text), "%04d%02d%02d%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        der_tlv(b, 0x18, text, 15);
+    }
+}
+
+int fcu__p256_point(EVP_PKEY *key, uint8_t point[65])
+{
+    size_t len = 0;
+    char group[32];
+    size_t glen = 0;
+    int ok =
+        EVP_PKEY_is_a(key, "EC") &&
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       &glen) &&
+        (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0) &&
+        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, 65, &len) &&
+        len == 65 && point[0] == 0x04;
     ERR_clear_error();
     return ok ? 0 : -1;
+}
+
+int fcu__device_cert_issue(const fcu_ca *ca, const fcu_config *cfg, const uint8_t point[65],
+                           const char *endpoint, const char *ou_override, uint8_t **der,
+                           size_t *der_len)
+{
+    static const uint8_t oid_c[] = {0x55, 0x04, 0x06}, oid_st[] = {0x55, 0x04, 0x08},
+                         oid_l[] = {0x55, 0x04, 0x07}, oid_o[] = {0x55, 0x04, 0x0a},
+                         oid_ou[] = {0x55, 0x04, 0x0b}, oid_cn[] = {0x55, 0x04, 0x03};
+    static const uint8_t version[] = {0xa0, 0x03, 0x02, 0x01, 0x02};
+    static const uint8_t sig_alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                      0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+    static const uint8_t spki_head[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                        0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                        0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+    static const uint8_t fixed_exts[] = {
+        /* basicConstraints critical CA:FALSE */
+        0x30, 0x0c, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04, 0x02, 0x30, 0x00,
+        /* keyUsage critical digitalSignature */
+        0x30, 0x0e, 0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0xff, 0x04, 0x04, 0x03, 0x02, 0x07,
+        0x80,
+        /* extendedKeyUsage clientAuth */
+        0x30, 0x13, 0x06, 0x03, 0x55, 0x1d, 0x25, 0x04, 0x0c, 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06,
+        0x01, 0x05, 0x05, 0x07, 0x03, 0x02};
+    if (FCU_FAIL_POINT(FCU_STATUS_DEVICE_CERT_CREATE))
+        return -1;
+    if (ca->key_id_len == 0 || ca->key_id_len > 20)
+        return -1;
+
+    der_buf name = {0}, exts = {0}, body = {0}, tbs = {0}, cert = {0};
+    uint8_t serial[16];
+    unsigned char skid[20];
+    unsigned int skid_len = 0;
+    uint8_t sig[80];
+    size_t sig_len = sizeof(sig) - 1;
+    int rc = -1;
+    EVP_MD_CTX *md = NULL;
+
+    /* Subject: C, ST, L, O, OU, CN (the order of the original's device certificates). */
+    const fcu_subject_config *s = &cfg->device;
+    der_rdn(&name, oid_c, sizeof(oid_c), 0x13, s->country.text);
+    der_rdn(&name, oid_st, sizeof(oid_st), 0x0c, s->state.text);
+    der_rdn(&name, oid_l, sizeof(oid_l), 0x0c, s->locality.text);
+    der_rdn(&name, oid_o, sizeof(oid_o), 0x0c, s->organization.text);
+    der_rdn(&name, oid_ou, sizeof(oid_ou), 0x0c,
+            ou_override ? ou_override : s->organizational_unit.text);
+    der_rdn(&name, oid_cn, sizeof(oid_cn), 0x0c, endpoint);
+
+    if (RAND_bytes(serial, sizeof(serial)) != 1 ||
+        !EVP_Digest(point, 65, skid, &skid_len, EVP_sha1(), NULL) || skid_len != 20)
+        goto out;
+    serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x01); /* positive, full length */
+
+    /* Extensions: the fixed ones, then the key identifiers. */
+    der_put(&exts, fixed_exts, sizeof(fixed_exts));
+    uint8_t skid_ext[] = {0x30, 0x1d, 0x06, 0x03, 0x55, 0x1d, 0x0e, 0x04, 0x16, 0x04, 0x14};
+    der_put(&exts, skid_ext, sizeof(skid_ext));
+    der_put(&exts, skid, 20);
+    size_t kl = ca->key_id_len;
+    uint8_t akid_ext[] = {
+        0x30, (uint8_t)(kl + 11), 0x06, 0x03,       0x55, 0x1d, 0x23, 0x04, (uint8_t)(kl + 4),
+        0x30, (uint8_t)(kl + 2),  0x80, (uint8_t)kl};
+    der_put(&exts, akid_ext, sizeof(akid_ext));
+    der_put(&exts, ca->key_id, kl);
+
+    time_t now = time(NULL);
+    time_t not_before = now - BACKDATE_SECONDS;
+    if (not_before < ca->not_before) /* some verifiers refuse a start before the issuer's */
+        not_before = ca->not_before;
+    der_buf validity = {0};
+    der_time(&validity, not_before);
+    der_time(&validity, add_years(now, cfg->validity_years) + 86400);
+
+    der_put(&body, version, sizeof(version));
+    der_tlv(&body, 0x02, serial, sizeof(serial));
+    der_put(&body, sig_alg, sizeof(sig_alg));
+    der_put(&body, ca->subject_der, ca->subject_der_len);
+    der_tlv(&body, 0x30, validity.p, validity.len);
+    der_tlv(&body, 0x30, name.p, name.len);
+    der_put(&body, spki_head, sizeof(spki_head));
+    der_put(&body, point, 65);
+    size_t exts_seq = exts.len + (exts.len < 0x80 ? 2 : exts.len < 0x100 ? 3 : 4);
+    der_head(&body, 0xa3, exts_seq);
+    der_tlv(&body, 0x30, exts.p, exts.len);
+    der_tlv(&tbs, 0x30, body.p, body.len);
+    free(validity.p);
+    if (name.failed || exts.failed || body.failed || tbs.failed || validity.failed)
+        goto out;
+
+    md = EVP_MD_CTX_new();
+    if (!md || EVP_MD_CTX_copy_ex(md, ca->sign_template) != 1 ||
+        EVP_DigestSign(md, sig + 1, &sig_len, tbs.p, tbs.len) != 1)
+        goto out;
+    sig[0] = 0; /* no unused bits */
+    der_buf whole = {0};
+    der_put(&whole, tbs.p, tbs.len);
+    der_put(&whole, sig_alg, sizeof(sig_alg));
+    der_tlv(&whole, 0x03, sig, sig_len + 1);
+    der_tlv(&cert, 0x30, whole.p, whole.len);
+    free(whole.p);
+    if (whole.failed || cert.failed)
+        goto out;
+    *der = cert.p;
+    *der_len = cert.len;
+    cert.p = NULL;
+    rc = 0;
+out:
+    EVP_MD_CTX_free(md);
+    ERR_clear_error();
+    free(name.p);
+    free(exts.p);
+    free(body.p);
+    free(tbs.p);
+    free(cert.p);
+    return rc;
 }
 
 /* ---- setup ---- */

@@ -100,6 +100,29 @@ static const char *reserved_env(const parse_ctx *pc, const char *name)
     return NULL;
 }
 
+static void remember_env(fcu_config *cfg, const char *name, const char *value)
+{
+    for (size_t i = 0; i < cfg->env_count; i++)
+        if (strcmp(cfg->env_names[i], name) == 0)
+            return;
+    char **names = realloc(cfg->env_names, (cfg->env_count + 1) * sizeof(char *));
+    if (!names)
+        return;
+    cfg->env_names = names;
+    char **values = realloc(cfg->env_values, (cfg->env_count + 1) * sizeof(char *));
+    if (!values)
+        return;
+    cfg->env_values = values;
+    names[cfg->env_count] = fcu__strdup(name);
+    values[cfg->env_count] = fcu__strdup(value);
+    if (!names[cfg->env_count] || !values[cfg->env_count]) {
+        free(names[cfg->env_count]);
+        free(values[cfg->env_count]);
+        return;
+    }
+    cfg->env_count++;
+}
+
 /* Replaces every <%= ENV['NAME'] %> (single or double quotes) in text. */
 static int substitute(parse_ctx *pc, const char *text, int line, fcu_value *out)
 {
@@ -146,8 +169,11 @@ static int substitute(parse_ctx *pc, const char *text, int line, fcu_value *out)
             memcpy(envname, name, nlen);
             envname[nlen] = '\0';
             value = reserved_env(pc, envname);
-            if (!value)
+            if (!value) {
                 value = getenv(envname);
+                if (value)
+                    remember_env(pc->cfg, envname, value);
+            }
             if (!value) {
                 char why[256];
                 snprintf(why, sizeof(why), "environment variable %s is not set", envname);
@@ -334,7 +360,7 @@ static int fill_config(parse_ctx *pc, yaml_node_t *root)
 }
 
 int fcu__config_load(const char *path, bool explicit_path, const fcu_dirs *dirs, fcu_config *cfg,
-                     fcu_error *err)
+                     fcu_error *err, uint8_t **raw, size_t *raw_len)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->path = fcu__strdup(path);
@@ -388,7 +414,12 @@ int fcu__config_load(const char *path, bool explicit_path, const fcu_dirs *dirs,
         rc = fill_config(&pc, root);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
-    free(data);
+    if (rc == 0 && raw) {
+        *raw = data;
+        *raw_len = len;
+    } else {
+        free(data);
+    }
     return rc;
 }
 
@@ -452,6 +483,12 @@ void fcu__config_free(fcu_config *cfg)
         value_free(&cfg->custom[i].data_file);
     }
     free(cfg->custom);
+    for (size_t i = 0; i < cfg->env_count; i++) {
+        free(cfg->env_names[i]);
+        free(cfg->env_values[i]);
+    }
+    free(cfg->env_names);
+    free(cfg->env_values);
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -44,6 +44,8 @@ char *fcu__strdup(const char *s);
 char *fcu__path_join(const char *dir, const char *name);
 /** Reads a whole file (at most 16 MiB). Returns 0 or errno. */
 int fcu__read_file(const char *path, uint8_t **data, size_t *len);
+/** Same, also giving the file's mode. */
+int fcu__read_file_mode(const char *path, uint8_t **data, size_t *len, mode_t *mode);
 
 /* ---- configuration (fcu_config.c) ---- */
 
@@ -96,6 +98,10 @@ typedef struct fcu_config {
     long long chain_depth_value; /* -1 when not set */
     long long memory_total_kb;
     int validity_years;
+
+    /* Environment variables the file used (other than the FCU_*_DIR ones) and their values. */
+    char **env_names, **env_values;
+    size_t env_count;
 } fcu_config;
 
 typedef struct fcu_dirs {
@@ -105,7 +111,7 @@ typedef struct fcu_dirs {
 /** Reads and parses path (errors 190-201). explicit_path says whether the caller chose the
  *  file (195) or it is the default under home (199). */
 int fcu__config_load(const char *path, bool explicit_path, const fcu_dirs *dirs, fcu_config *cfg,
-                     fcu_error *err);
+                     fcu_error *err, uint8_t **raw, size_t *raw_len);
 void fcu__config_free(fcu_config *cfg);
 /** Turns the boolean/enum/integer texts into values (error 380). */
 int fcu__config_decode(fcu_config *cfg, fcu_error *err);
@@ -115,17 +121,27 @@ int fcu__config_invalid(const fcu_config *cfg, const char *field, const fcu_valu
 
 /* ---- CA and certificates (fcu_ca.c) ---- */
 
+#define FCU_CA_MAX_CHAIN 8
+
 typedef struct fcu_ca {
     EVP_PKEY *key;
     X509 *cert;
     STACK_OF(X509) * chain; /* certificates of fcu.crt after the first */
     uint8_t key_id[20];     /* subject key identifier of the CA, for the authority key id */
     size_t key_id_len;
+    uint8_t *subject_der; /* the CA's subject, the device certificates' issuer */
+    size_t subject_der_len;
+    uint8_t *ders[FCU_CA_MAX_CHAIN]; /* fcu.crt's certificates in DER, CA first */
+    size_t der_lens[FCU_CA_MAX_CHAIN];
+    int nders;
+    time_t not_before;
     dev_t key_dev, cert_dev;
     ino_t key_ino, cert_ino;
     off_t key_size, cert_size;
     struct timespec key_mtime, cert_mtime;
+    mode_t key_mode;
     bool loaded;
+    EVP_MD_CTX *sign_template; /* DigestSign set up with the CA key, copied per certificate */
 } fcu_ca;
 
 void fcu__ca_clear(fcu_ca *ca);
@@ -136,13 +152,18 @@ int fcu__setup_status(const fcu_config *cfg, const char *keystore, fcu_setup_sta
 void fcu__ca_details_fill(fcu_ca_details *d, const char *keystore, bool intermediate);
 /** Warns (text appended to list) when the CA key file is readable by group or others. */
 void fcu__ca_key_permission_warning(const char *keystore, fcu_notice_list *warnings);
+/** Same for a loaded CA, from the mode seen when it was last checked. */
+void fcu__ca_loaded_key_warning(const fcu_ca *ca, const char *keystore, fcu_notice_list *warnings);
 
 EVP_PKEY *fcu__p256_generate(void);
-/** Signs a device certificate for pubkey: CN = endpoint, the device-certificate subject of
- *  the configuration, OU = ou_override when given. Returns DER in *der. */
-int fcu__device_cert_sign(const fcu_ca *ca, const fcu_config *cfg, EVP_PKEY *pubkey,
-                          const char *endpoint, const char *ou_override, uint8_t **der,
-                          size_t *der_len);
+/** Issues a device certificate for a P-256 public key (65-byte uncompressed point):
+ *  CN = endpoint, the device-certificate subject of the configuration, OU = ou_override when
+ *  given, clientAuth, digitalSignature, random serial. Returns malloc'ed DER. */
+int fcu__device_cert_issue(const fcu_ca *ca, const fcu_config *cfg, const uint8_t point[65],
+                           const char *endpoint, const char *ou_override, uint8_t **der,
+                           size_t *der_len);
+/** The uncompressed point of a P-256 key; -1 when key is not P-256. */
+int fcu__p256_point(EVP_PKEY *key, uint8_t point[65]);
 /** Parses PEM (one or more certificates) or DER. Returns the certificates or NULL. */
 STACK_OF(X509) * fcu__certs_parse(const uint8_t *data, size_t len);
 /** Parses a PEM or DER private key. */

@@ -160,6 +160,11 @@ char *fcu__path_join(const char *dir, const char *name)
 
 int fcu__read_file(const char *path, uint8_t **data, size_t *len)
 {
+    return fcu__read_file_mode(path, data, len, NULL);
+}
+
+int fcu__read_file_mode(const char *path, uint8_t **data, size_t *len, mode_t *mode)
+{
     *data = NULL;
     *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -171,6 +176,8 @@ int fcu__read_file(const char *path, uint8_t **data, size_t *len)
         close(fd);
         return e;
     }
+    if (mode)
+        *mode = st.st_mode;
     size_t cap = (size_t)st.st_size + 1;
     uint8_t *buf = malloc(cap);
     if (!buf) {
@@ -201,6 +208,8 @@ int fcu__read_file(const char *path, uint8_t **data, size_t *len)
         if (r == 0)
             break;
         n += (size_t)r;
+        if (n == (size_t)st.st_size && st.st_size > 0)
+            break; /* a file growing meanwhile is read as it was when opened */
     }
     close(fd);
     buf[n] = '\0';
