@@ -18,6 +18,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 client, vectors = sys.argv[1], sys.argv[2]
 only = sys.argv[3:]
+# --flash: run every case on the raw-flash store (a file) instead of the directory store.
+storage_flag = "--storage"
+if only and only[0] == "--flash":
+    storage_flag = "--flash"
+    only = only[1:]
 index = json.load(open(os.path.join(vectors, "index.json")))
 pki = os.path.join(vectors, "pki")
 root_cert = x509.load_pem_x509_certificate(open(os.path.join(pki, "test-root-ca.pem"), "rb").read())
@@ -75,7 +80,7 @@ for case in index["cases"]:
             req_path = os.path.join(storage, "req.cbor")
             resp_path = os.path.join(storage, "resp.cbor")
             open(req_path, "wb").write(req)
-            p = subprocess.run([client, "-v", "--storage", os.path.join(storage, "dev"),
+            p = subprocess.run([client, "-v", storage_flag, os.path.join(storage, "dev"),
                                 "handle", req_path, resp_path], capture_output=True, text=True)
             where = "%s/%s" % (case["name"], m["request"])
             got = {}
@@ -105,7 +110,7 @@ for case in index["cases"]:
                     failures.append("%s: %s = %r, expected %r" % (where, k, got[k], exp[k]))
         dev = os.path.join(storage, "dev")
         for name, hexval in (case.get("stored") or {}).items():
-            p = subprocess.run([client, "--storage", dev, "get", name], capture_output=True)
+            p = subprocess.run([client, storage_flag, dev, "get", name], capture_output=True)
             checked += 1
             if hexval is None:
                 continue
@@ -115,7 +120,7 @@ for case in index["cases"]:
         last = case["messages"][-1]["expected"]
         if len(case["messages"]) == 1 and last["return_status"] not in (0, None):
             # A refused bundle leaves the storage exactly as it was: empty.
-            p = subprocess.run([client, "--storage", dev, "list"], capture_output=True, text=True)
+            p = subprocess.run([client, storage_flag, dev, "list"], capture_output=True, text=True)
             checked += 1
             if p.returncode != 0 or p.stdout.strip():
                 failures.append("%s: refused bundle left items stored: %r" % (case["name"], p.stdout))
