@@ -49,11 +49,11 @@ typedef struct kcm_csr_params_ {
     uint32_t ext_key_usage;
 } kcm_csr_params_s;
 
-#define KCM_MAX_FILENAME_SIZE 100
-#define KCM_MAX_NUMBER_OF_CERTITICATES_IN_CHAIN 5
-#define KCM_SHA256_SIZE 32
-#define KCM_EC_SECP256R1_MAX_PRIV_KEY_DER_SIZE 150
-#define KCM_EC_SECP256R1_MAX_PUB_KEY_DER_SIZE 92
+#define KCM_MAX_FILENAME_SIZE                           100
+#define KCM_MAX_NUMBER_OF_CERTITICATES_IN_CHAIN         5
+#define KCM_SHA256_SIZE                                 32
+#define KCM_EC_SECP256R1_MAX_PRIV_KEY_DER_SIZE          150
+#define KCM_EC_SECP256R1_MAX_PUB_KEY_DER_SIZE           92
 #define KCM_ECDSA_SECP256R1_MAX_SIGNATURE_SIZE_IN_BYTES 64
 
 typedef void *kcm_cert_chain_handle;

@@ -131,7 +131,8 @@ static void *measured(void *arg)
 
 int main(int argc, char **argv)
 {
-    const char *path = argc > 1 ? argv[1] : "tests/data/vectors/fcc-oracle/ok_bootstrap_full.req.cbor";
+    const char *path =
+        argc > 1 ? argv[1] : "tests/data/vectors/fcc-oracle/ok_bootstrap_full.req.cbor";
     int seconds = argc > 2 ? atoi(argv[2]) : 2;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {

@@ -96,14 +96,13 @@ kcm_status_e kiln_kcm_item_get_data(kiln_device *dev, const uint8_t *name, size_
 kcm_status_e kiln_kcm_item_delete(kiln_device *dev, const uint8_t *name, size_t name_len,
                                   kcm_item_type_e type);
 kcm_status_e kiln_kcm_factory_reset(kiln_device *dev);
-kcm_status_e kiln_kcm_key_pair_generate_and_store(kiln_device *dev,
-                                                  kcm_crypto_key_scheme_e scheme,
+kcm_status_e kiln_kcm_key_pair_generate_and_store(kiln_device *dev, kcm_crypto_key_scheme_e scheme,
                                                   const uint8_t *priv_name, size_t priv_name_len,
                                                   const uint8_t *pub_name, size_t pub_name_len,
                                                   bool is_factory);
-kcm_status_e kiln_kcm_csr_generate(kiln_device *dev, const uint8_t *priv_name,
-                                   size_t priv_name_len, const kcm_csr_params_s *params,
-                                   uint8_t *csr_buf, size_t csr_buf_size, size_t *csr_size_out);
+kcm_status_e kiln_kcm_csr_generate(kiln_device *dev, const uint8_t *priv_name, size_t priv_name_len,
+                                   const kcm_csr_params_s *params, uint8_t *csr_buf,
+                                   size_t csr_buf_size, size_t *csr_size_out);
 kcm_status_e kiln_kcm_certificate_verify_with_private_key(kiln_device *dev, const uint8_t *cert,
                                                           size_t cert_size,
                                                           const uint8_t *priv_name,

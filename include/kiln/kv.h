@@ -21,12 +21,12 @@ extern "C" {
 
 typedef enum {
     KILN_KV_OK = 0,
-    KILN_KV_NOT_FOUND = -1,  /**< no such key */
-    KILN_KV_NO_SPACE = -2,   /**< the medium is full */
-    KILN_KV_IO = -3,         /**< the medium failed */
-    KILN_KV_CORRUPT = -4,    /**< stored data failed its integrity check */
-    KILN_KV_TOO_SMALL = -5,  /**< caller buffer too small; *value_len holds the size */
-    KILN_KV_INVALID = -6     /**< bad argument (key syntax, sizes) */
+    KILN_KV_NOT_FOUND = -1, /**< no such key */
+    KILN_KV_NO_SPACE = -2,  /**< the medium is full */
+    KILN_KV_IO = -3,        /**< the medium failed */
+    KILN_KV_CORRUPT = -4,   /**< stored data failed its integrity check */
+    KILN_KV_TOO_SMALL = -5, /**< caller buffer too small; *value_len holds the size */
+    KILN_KV_INVALID = -6    /**< bad argument (key syntax, sizes) */
 } kiln_kv_status;
 
 /** One change inside an atomic commit: put when value != NULL, delete when value == NULL. */

@@ -159,8 +159,7 @@ static fcc_status_e read_item(bundle_ctx *b, cr_reader *r, unsigned allowed, ite
         if (cr_next(r, &v) != 0) {
             return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
         }
-        if (field == F_DATA && (allowed & (1u << F_TYPE)) == 0 &&
-            (allowed & (1u << F_PRKN)) == 0) {
+        if (field == F_DATA && (allowed & (1u << F_TYPE)) == 0 && (allowed & (1u << F_PRKN)) == 0) {
             /* Config parameter data: any of the accepted types, checked by the caller. */
             if (v.kind == CR_TAG) {
                 cr_token inner;
@@ -205,8 +204,8 @@ static fcc_status_e read_item(bundle_ctx *b, cr_reader *r, unsigned allowed, ite
 static fcc_status_e process_key(bundle_ctx *b, cr_reader *r)
 {
     item_fields it;
-    fcc_status_e st = read_item(
-        b, r, (1u << F_NAME) | (1u << F_TYPE) | (1u << F_FORMAT) | (1u << F_DATA), &it);
+    fcc_status_e st =
+        read_item(b, r, (1u << F_NAME) | (1u << F_TYPE) | (1u << F_FORMAT) | (1u << F_DATA), &it);
     if (st != FCC_STATUS_SUCCESS) {
         return st;
     }
@@ -226,8 +225,8 @@ static fcc_status_e process_key(bundle_ctx *b, cr_reader *r)
     } else {
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
     }
-    kcm_status_e kst = kcm_store_checked(b->dev, it.f[F_NAME].ptr, it.f[F_NAME].len, kcm_type,
-                                         true, it.f[F_DATA].ptr, it.f[F_DATA].len);
+    kcm_status_e kst = kcm_store_checked(b->dev, it.f[F_NAME].ptr, it.f[F_NAME].len, kcm_type, true,
+                                         it.f[F_DATA].ptr, it.f[F_DATA].len);
     return kst == KCM_STATUS_SUCCESS ? FCC_STATUS_SUCCESS : fail_kcm(b, kst, &it.f[F_NAME]);
 }
 
@@ -239,12 +238,11 @@ static fcc_status_e check_prkn(bundle_ctx *b, const item_fields *it, const uint8
         return FCC_STATUS_SUCCESS;
     }
     const cr_token *prkn = &it->f[F_PRKN];
-    kcm_status_e kst = kiln_kcm_certificate_verify_with_private_key(b->dev, cert, cert_len,
-                                                                   prkn->ptr, prkn->len);
+    kcm_status_e kst =
+        kiln_kcm_certificate_verify_with_private_key(b->dev, cert, cert_len, prkn->ptr, prkn->len);
     if (kst == KCM_STATUS_ITEM_NOT_FOUND) {
         fcc_output_error_with_prefix(&b->out, FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR,
-                                     fcc_kcm_error_prefix(kst), (const char *)prkn->ptr,
-                                     prkn->len);
+                                     fcc_kcm_error_prefix(kst), (const char *)prkn->ptr, prkn->len);
         return b->out.status;
     }
     return kst == KCM_STATUS_SUCCESS ? FCC_STATUS_SUCCESS : fail_kcm(b, kst, &it->f[F_NAME]);
@@ -253,8 +251,8 @@ static fcc_status_e check_prkn(bundle_ctx *b, const item_fields *it, const uint8
 static fcc_status_e process_certificate(bundle_ctx *b, cr_reader *r)
 {
     item_fields it;
-    fcc_status_e st = read_item(
-        b, r, (1u << F_NAME) | (1u << F_FORMAT) | (1u << F_DATA) | (1u << F_PRKN), &it);
+    fcc_status_e st =
+        read_item(b, r, (1u << F_NAME) | (1u << F_FORMAT) | (1u << F_DATA) | (1u << F_PRKN), &it);
     if (st != FCC_STATUS_SUCCESS) {
         return st;
     }
@@ -375,8 +373,8 @@ static fcc_status_e process_config(bundle_ctx *b, cr_reader *r)
         value = four;
         value_len = 4;
     }
-    kcm_status_e kst = kcm_store_checked(b->dev, name->ptr, name->len, KCM_CONFIG_ITEM, true,
-                                         value, value_len);
+    kcm_status_e kst =
+        kcm_store_checked(b->dev, name->ptr, name->len, KCM_CONFIG_ITEM, true, value, value_len);
     return kst == KCM_STATUS_SUCCESS ? FCC_STATUS_SUCCESS : fail_kcm(b, kst, name);
 }
 
@@ -495,9 +493,9 @@ static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t inde
     memcpy(subject, subj.ptr, subj.len);
     subject[subj.len] = '\0';
     /* KCM failures while generating keys and CSRs carry no item name in the original. */
-    kcm_status_e kst = kiln_kcm_key_pair_generate_and_store(
-        b->dev, KCM_SCHEME_EC_SECP256R1, prkn.ptr, prkn.len, store_public ? prkn.ptr : NULL,
-        prkn.len, true);
+    kcm_status_e kst =
+        kiln_kcm_key_pair_generate_and_store(b->dev, KCM_SCHEME_EC_SECP256R1, prkn.ptr, prkn.len,
+                                             store_public ? prkn.ptr : NULL, prkn.len, true);
     if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(&b->out, kst, NULL, 0);
     }
@@ -560,8 +558,7 @@ static fcc_status_e check_envelope(bundle_ctx *b)
     }
     cr_token v;
     if (!find_group(b, FCC_GROUP_SCHEME_VERSION, &r) || cr_next(&r, &v) != 0 ||
-        (v.kind != CR_TEXT && v.kind != CR_BYTES) ||
-        v.len != strlen(FCC_BUNDLE_SCHEME_VERSION) ||
+        (v.kind != CR_TEXT && v.kind != CR_BYTES) || v.len != strlen(FCC_BUNDLE_SCHEME_VERSION) ||
         memcmp(v.ptr, FCC_BUNDLE_SCHEME_VERSION, v.len) != 0) {
         return fail(b, FCC_STATUS_BUNDLE_INVALID_SCHEME, NULL);
     }
@@ -657,8 +654,8 @@ static fcc_status_e store_ca_identity(bundle_ctx *b)
     }
     size_t size = 0;
     kcm_status_e kst = kiln_kcm_item_get_data_size(
-        b->dev, (const uint8_t *)FCC_BOOTSTRAP_SERVER_CA_CERT,
-        strlen(FCC_BOOTSTRAP_SERVER_CA_CERT), KCM_CERTIFICATE_ITEM, &size);
+        b->dev, (const uint8_t *)FCC_BOOTSTRAP_SERVER_CA_CERT, strlen(FCC_BOOTSTRAP_SERVER_CA_CERT),
+        KCM_CERTIFICATE_ITEM, &size);
     if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(&b->out, kst, FCC_BOOTSTRAP_SERVER_CA_CERT,
                                     strlen(FCC_BOOTSTRAP_SERVER_CA_CERT));

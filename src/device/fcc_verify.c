@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEN_YEARS_SECONDS 315360000ULL
+#define TEN_YEARS_SECONDS        315360000ULL
 #define NOT_BEFORE_SLACK_SECONDS 60
 
 static fcc_status_e fail_name(fcc_output *out, fcc_status_e st, const char *name)
@@ -76,8 +76,7 @@ static fcc_status_e read_u32(kiln_device *dev, fcc_output *out, const char *name
     if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(out, kst, name, strlen(name));
     }
-    *v = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
-         (uint32_t)buf[3] << 24;
+    *v = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 24;
     return FCC_STATUS_SUCCESS;
 }
 
@@ -120,8 +119,8 @@ static fcc_status_e check_time(kiln_device *dev, fcc_output *out)
               IS_DIGIT(utc[1]) && IS_DIGIT(utc[2]) && utc[3] == ':' && IS_DIGIT(utc[4]) &&
               IS_DIGIT(utc[5]);
 #undef IS_DIGIT
-    return ok ? FCC_STATUS_SUCCESS : fail_name(out, FCC_STATUS_UTC_OFFSET_WRONG_FORMAT,
-                                               FCC_UTC_OFFSET);
+    return ok ? FCC_STATUS_SUCCESS
+              : fail_name(out, FCC_STATUS_UTC_OFFSET_WRONG_FORMAT, FCC_UTC_OFFSET);
 }
 
 /* The account id: the value of the URI's aid query parameter. */
@@ -152,8 +151,9 @@ static const mode_names bootstrap_names = {
     FCC_LWM2M_DEVICE_PRIVATE_KEY, FCC_LWM2M_DEVICE_CERT,
 };
 static const mode_names lwm2m_names = {
-    FCC_LWM2M_SERVER_CA_CERT,         FCC_LWM2M_SERVER_URI,     FCC_LWM2M_DEVICE_PRIVATE_KEY,
-    FCC_LWM2M_DEVICE_CERT,            FCC_BOOTSTRAP_SERVER_CA_CERT, FCC_BOOTSTRAP_SERVER_URI,
+    FCC_LWM2M_SERVER_CA_CERT,         FCC_LWM2M_SERVER_URI,
+    FCC_LWM2M_DEVICE_PRIVATE_KEY,     FCC_LWM2M_DEVICE_CERT,
+    FCC_BOOTSTRAP_SERVER_CA_CERT,     FCC_BOOTSTRAP_SERVER_URI,
     FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY, FCC_BOOTSTRAP_DEVICE_CERT,
 };
 
@@ -183,9 +183,8 @@ static fcc_status_e check_server_ca(kiln_device *dev, fcc_output *out, const mod
         size_t stored_len = 0;
         bool ok = false;
         if (cert != NULL &&
-            kiln_kcm_item_get_data(dev, (const uint8_t *)m->ca, strlen(m->ca),
-                                   KCM_CERTIFICATE_ITEM, cert, size,
-                                   &size) == KCM_STATUS_SUCCESS &&
+            kiln_kcm_item_get_data(dev, (const uint8_t *)m->ca, strlen(m->ca), KCM_CERTIFICATE_ITEM,
+                                   cert, size, &size) == KCM_STATUS_SUCCESS &&
             kcm_crypto_cert_ec_id(cert, size, id) == KCM_STATUS_SUCCESS &&
             fcc_slot_read(dev, KCM_SLOT_CA_ID, stored, sizeof(stored), &stored_len) ==
                 KCM_STATUS_SUCCESS &&
@@ -304,8 +303,8 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
 {
     uint8_t *record = NULL;
     size_t record_len = 0;
-    kcm_status_e kst = kcm_load_chain(dev, (const uint8_t *)m->cert, strlen(m->cert), &record,
-                                      &record_len);
+    kcm_status_e kst =
+        kcm_load_chain(dev, (const uint8_t *)m->cert, strlen(m->cert), &record, &record_len);
     if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(out, kst, m->cert, strlen(m->cert));
     }
@@ -319,8 +318,8 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
         st = fail_name(out, FCC_STATUS_INVALID_CERTIFICATE, m->cert);
         goto done;
     }
-    kst = kiln_kcm_certificate_verify_with_private_key(dev, leaf, leaf_len,
-                                                       (const uint8_t *)m->key, strlen(m->key));
+    kst = kiln_kcm_certificate_verify_with_private_key(dev, leaf, leaf_len, (const uint8_t *)m->key,
+                                                       strlen(m->key));
     if (kst != KCM_STATUS_SUCCESS) {
         st = fail_name(out, FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR, m->cert);
         goto done;
@@ -328,8 +327,7 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
     warn_redundant(dev, out, KCM_CERTIFICATE_ITEM, m->other_cert);
     if ((crt.ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE) &&
         mbedtls_x509_crt_check_extended_key_usage(&crt, MBEDTLS_OID_CLIENT_AUTH,
-                                                  MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) !=
-            0) {
+                                                  MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) != 0) {
         st = fail_name(out, FCC_STATUS_INVALID_CERTIFICATE, m->cert);
         goto done;
     }
@@ -425,9 +423,9 @@ fcc_status_e fcc_verify_device(kiln_device *dev, fcc_output *out)
     if (size == 0) {
         return fail_name(out, FCC_STATUS_EMPTY_ITEM, FCC_ENDPOINT_NAME);
     }
-    static const char *const meta[] = {FCC_MANUFACTURER,     FCC_MODEL_NUMBER,
-                                       FCC_DEVICE_TYPE,      FCC_HARDWARE_VERSION,
-                                       FCC_MEMORY_TOTAL_KB,  FCC_SERIAL_NUMBER};
+    static const char *const meta[] = {FCC_MANUFACTURER,    FCC_MODEL_NUMBER,
+                                       FCC_DEVICE_TYPE,     FCC_HARDWARE_VERSION,
+                                       FCC_MEMORY_TOTAL_KB, FCC_SERIAL_NUMBER};
     for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
         st = require_item(dev, out, KCM_CONFIG_ITEM, meta[i], &size);
         if (st != FCC_STATUS_SUCCESS) {

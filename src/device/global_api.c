@@ -112,10 +112,9 @@ kcm_status_e kcm_key_pair_generate_and_store(kcm_crypto_key_scheme_e key_scheme,
     if (security_desc != NULL) {
         return KCM_STATUS_INVALID_PARAMETER;
     }
-    return kiln_kcm_key_pair_generate_and_store(kiln_default_device(), key_scheme,
-                                                private_key_name, private_key_name_len,
-                                                public_key_name, public_key_name_len,
-                                                kcm_item_is_factory);
+    return kiln_kcm_key_pair_generate_and_store(kiln_default_device(), key_scheme, private_key_name,
+                                                private_key_name_len, public_key_name,
+                                                public_key_name_len, kcm_item_is_factory);
 }
 
 kcm_status_e kcm_csr_generate(const uint8_t *private_key_name, size_t private_key_name_len,
@@ -170,9 +169,8 @@ kcm_status_e kcm_cert_chain_get_next_data(kcm_cert_chain_handle kcm_chain_handle
                                           uint8_t *kcm_cert_data, size_t kcm_max_cert_data_size,
                                           size_t *kcm_actual_cert_data_size)
 {
-    return kiln_kcm_cert_chain_get_next_data(kiln_default_device(), kcm_chain_handle,
-                                             kcm_cert_data, kcm_max_cert_data_size,
-                                             kcm_actual_cert_data_size);
+    return kiln_kcm_cert_chain_get_next_data(kiln_default_device(), kcm_chain_handle, kcm_cert_data,
+                                             kcm_max_cert_data_size, kcm_actual_cert_data_size);
 }
 
 kcm_status_e kcm_cert_chain_close(kcm_cert_chain_handle kcm_chain_handle)

@@ -47,8 +47,8 @@ kcm_status_e kiln_kcm_init(kiln_device *dev)
     }
     int rc = mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
                           (const unsigned char *)seal_salt, sizeof(seal_salt) - 1, root,
-                          sizeof(root), (const unsigned char *)"aes-256-gcm", 11,
-                          dev->storage_key, sizeof(dev->storage_key));
+                          sizeof(root), (const unsigned char *)"aes-256-gcm", 11, dev->storage_key,
+                          sizeof(dev->storage_key));
     mbedtls_platform_zeroize(root, sizeof(root));
     if (rc != 0) {
         return KCM_STATUS_ERROR;
@@ -56,8 +56,8 @@ kcm_status_e kiln_kcm_init(kiln_device *dev)
     if (!dev->drbg_ready) {
         mbedtls_ctr_drbg_init(&dev->drbg);
         static const char pers[] = "kiln device drbg";
-        if (mbedtls_ctr_drbg_seed(&dev->drbg, entropy_trampoline, dev,
-                                  (const unsigned char *)pers, sizeof(pers) - 1) != 0) {
+        if (mbedtls_ctr_drbg_seed(&dev->drbg, entropy_trampoline, dev, (const unsigned char *)pers,
+                                  sizeof(pers) - 1) != 0) {
             mbedtls_ctr_drbg_free(&dev->drbg);
             return KCM_CRYPTO_STATUS_ENTROPY_MISSING;
         }
@@ -172,10 +172,9 @@ static kcm_status_e open_sealed(kiln_device *dev, const char *key, const uint8_t
     mbedtls_gcm_init(&gcm);
     int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, dev->storage_key, 256);
     if (rc == 0) {
-        rc = mbedtls_gcm_auth_decrypt(&gcm, len, sealed + 1, KCM_SEAL_NONCE,
-                                      (const unsigned char *)aad, strlen(aad),
-                                      sealed + 1 + KCM_SEAL_NONCE + len, KCM_SEAL_TAG,
-                                      sealed + 1 + KCM_SEAL_NONCE, out);
+        rc = mbedtls_gcm_auth_decrypt(
+            &gcm, len, sealed + 1, KCM_SEAL_NONCE, (const unsigned char *)aad, strlen(aad),
+            sealed + 1 + KCM_SEAL_NONCE + len, KCM_SEAL_TAG, sealed + 1 + KCM_SEAL_NONCE, out);
     }
     mbedtls_gcm_free(&gcm);
     if (rc != 0) {

@@ -213,8 +213,7 @@ kcm_status_e kiln_kcm_cert_chain_delete(kiln_device *dev, const uint8_t *name, s
     return kiln_kcm_item_delete(dev, name, name_len, KCM_CERTIFICATE_ITEM);
 }
 
-kcm_status_e kiln_kcm_key_pair_generate_and_store(kiln_device *dev,
-                                                  kcm_crypto_key_scheme_e scheme,
+kcm_status_e kiln_kcm_key_pair_generate_and_store(kiln_device *dev, kcm_crypto_key_scheme_e scheme,
                                                   const uint8_t *priv_name, size_t priv_name_len,
                                                   const uint8_t *pub_name, size_t pub_name_len,
                                                   bool is_factory)
@@ -271,9 +270,9 @@ kcm_status_e kiln_kcm_key_pair_generate_and_store(kiln_device *dev,
     return st;
 }
 
-kcm_status_e kiln_kcm_csr_generate(kiln_device *dev, const uint8_t *priv_name,
-                                   size_t priv_name_len, const kcm_csr_params_s *params,
-                                   uint8_t *csr_buf, size_t csr_buf_size, size_t *csr_size_out)
+kcm_status_e kiln_kcm_csr_generate(kiln_device *dev, const uint8_t *priv_name, size_t priv_name_len,
+                                   const kcm_csr_params_s *params, uint8_t *csr_buf,
+                                   size_t csr_buf_size, size_t *csr_size_out)
 {
     kcm_status_e st = ready(dev);
     if (st == KCM_STATUS_SUCCESS) {

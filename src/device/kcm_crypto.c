@@ -265,10 +265,9 @@ kcm_status_e kcm_crypto_csr(kiln_device *dev, const uint8_t *priv_der, size_t pr
         }
         seq[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
         seq[1] = (unsigned char)(pos - 2);
-        if (pos == 2 ||
-            mbedtls_x509write_csr_set_extension(&csr, MBEDTLS_OID_EXTENDED_KEY_USAGE,
-                                                MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
-                                                seq, pos) != 0) {
+        if (pos == 2 || mbedtls_x509write_csr_set_extension(
+                            &csr, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+                            MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), seq, pos) != 0) {
             st = KCM_CRYPTO_STATUS_SET_EXTENSION_FAILED;
         }
     }

@@ -8,29 +8,29 @@
 #include <mbedtls/x509_crt.h>
 
 /* Record key namespaces: working copy, factory (backup) copy, internal slots. */
-#define KCM_NS_WORKING 'W'
-#define KCM_NS_FACTORY 'B'
+#define KCM_NS_WORKING  'W'
+#define KCM_NS_FACTORY  'B'
 #define KCM_NS_INTERNAL 'X'
 /* Record type letters. A chain has its own letter so a single certificate reads raw DER. */
-#define KCM_T_PRIVATE 'K'
-#define KCM_T_PUBLIC 'P'
+#define KCM_T_PRIVATE   'K'
+#define KCM_T_PUBLIC    'P'
 #define KCM_T_SYMMETRIC 'S'
-#define KCM_T_CERT 'C'
-#define KCM_T_CHAIN 'H'
-#define KCM_T_CONFIG 'F'
-#define KCM_T_INTERNAL 'I'
+#define KCM_T_CERT      'C'
+#define KCM_T_CHAIN     'H'
+#define KCM_T_CONFIG    'F'
+#define KCM_T_INTERNAL  'I'
 
 /* Internal slots (rollback-protected in the original). */
 #define KCM_SLOT_FACTORY_DONE "factory_done"
-#define KCM_SLOT_SAVED_TIME "saved_time"
-#define KCM_SLOT_ENTROPY "entropy"
-#define KCM_SLOT_ROT "rot"
-#define KCM_SLOT_CA_ID "time_srv_id"
+#define KCM_SLOT_SAVED_TIME   "saved_time"
+#define KCM_SLOT_ENTROPY      "entropy"
+#define KCM_SLOT_ROT          "rot"
+#define KCM_SLOT_CA_ID        "time_srv_id"
 
 /* Sealed value: version, nonce, ciphertext, tag. */
-#define KCM_SEAL_VERSION 1
-#define KCM_SEAL_NONCE 12
-#define KCM_SEAL_TAG 16
+#define KCM_SEAL_VERSION  1
+#define KCM_SEAL_NONCE    12
+#define KCM_SEAL_TAG      16
 #define KCM_SEAL_OVERHEAD (1 + KCM_SEAL_NONCE + KCM_SEAL_TAG)
 
 typedef struct kiln_txn_entry {

@@ -62,9 +62,9 @@ static void config_items(void **state)
     assert_int_equal(len, 5);
     assert_int_equal(kiln_kcm_item_get_data(dev, N("app.Value"), KCM_CONFIG_ITEM, buf, 3, &len),
                      KCM_STATUS_INSUFFICIENT_BUFFER);
-    assert_int_equal(kiln_kcm_item_get_data(dev, N("app.Value"), KCM_CONFIG_ITEM, buf,
-                                            sizeof(buf), &len),
-                     KCM_STATUS_SUCCESS);
+    assert_int_equal(
+        kiln_kcm_item_get_data(dev, N("app.Value"), KCM_CONFIG_ITEM, buf, sizeof(buf), &len),
+        KCM_STATUS_SUCCESS);
     assert_memory_equal(buf, "hello", 5);
     assert_int_equal(kiln_kcm_item_store(dev, N("app.Value"), KCM_CONFIG_ITEM, false, N("again")),
                      KCM_STATUS_FILE_EXIST);
@@ -89,12 +89,12 @@ static void names(void **state)
     kiln_device *dev = &((fixture *)*state)->d.dev;
     char name[102];
     memset(name, 'a', sizeof(name));
-    assert_int_equal(kiln_kcm_item_store(dev, (const uint8_t *)name, 100, KCM_CONFIG_ITEM, false,
-                                         N("x")),
-                     KCM_STATUS_SUCCESS);
-    assert_int_equal(kiln_kcm_item_store(dev, (const uint8_t *)name, 101, KCM_CONFIG_ITEM, false,
-                                         N("x")),
-                     KCM_STATUS_FILE_NAME_TOO_LONG);
+    assert_int_equal(
+        kiln_kcm_item_store(dev, (const uint8_t *)name, 100, KCM_CONFIG_ITEM, false, N("x")),
+        KCM_STATUS_SUCCESS);
+    assert_int_equal(
+        kiln_kcm_item_store(dev, (const uint8_t *)name, 101, KCM_CONFIG_ITEM, false, N("x")),
+        KCM_STATUS_FILE_NAME_TOO_LONG);
     assert_int_equal(kiln_kcm_item_store(dev, N("bad name!"), KCM_CONFIG_ITEM, false, N("x")),
                      KCM_STATUS_FILE_NAME_INVALID);
     assert_int_equal(kiln_kcm_item_store(dev, N("../etc"), KCM_CONFIG_ITEM, false, N("x")),
@@ -114,9 +114,9 @@ static void factory_reset(void **state)
                      KCM_STATUS_SUCCESS);
     assert_int_equal(kiln_kcm_item_delete(dev, N("f.Item"), KCM_CONFIG_ITEM), KCM_STATUS_SUCCESS);
     assert_int_equal(kiln_kcm_factory_reset(dev), KCM_STATUS_SUCCESS);
-    assert_int_equal(kiln_kcm_item_get_data(dev, N("f.Item"), KCM_CONFIG_ITEM, buf, sizeof(buf),
-                                            &len),
-                     KCM_STATUS_SUCCESS);
+    assert_int_equal(
+        kiln_kcm_item_get_data(dev, N("f.Item"), KCM_CONFIG_ITEM, buf, sizeof(buf), &len),
+        KCM_STATUS_SUCCESS);
     assert_int_equal(len, 7);
     assert_memory_equal(buf, "factory", 7);
     assert_int_equal(kiln_kcm_item_get_data_size(dev, N("u.Item"), KCM_CONFIG_ITEM, &len),
@@ -132,12 +132,11 @@ static void keys_and_csr(void **state)
     assert_int_equal(kiln_kcm_key_pair_generate_and_store(dev, KCM_SCHEME_EC_SECP256R1,
                                                           N("dev.Key"), NULL, 0, true),
                      KCM_STATUS_KEY_EXIST);
-    kcm_csr_params_s params = {"C=FI,O=kiln,CN=ep-1", KCM_MD_SHA256,
-                               KCM_CSR_KU_DIGITAL_SIGNATURE, KCM_CSR_EXT_KU_CLIENT_AUTH};
+    kcm_csr_params_s params = {"C=FI,O=kiln,CN=ep-1", KCM_MD_SHA256, KCM_CSR_KU_DIGITAL_SIGNATURE,
+                               KCM_CSR_EXT_KU_CLIENT_AUTH};
     uint8_t csr[1024];
     size_t csr_len = 0;
-    assert_int_equal(kiln_kcm_csr_generate(dev, N("dev.Key"), &params, csr, sizeof(csr),
-                                           &csr_len),
+    assert_int_equal(kiln_kcm_csr_generate(dev, N("dev.Key"), &params, csr, sizeof(csr), &csr_len),
                      KCM_STATUS_SUCCESS);
     mbedtls_x509_csr parsed;
     mbedtls_x509_csr_init(&parsed);
@@ -148,22 +147,21 @@ static void keys_and_csr(void **state)
     /* The CSR carries the stored public key. */
     uint8_t pub[128], from_csr[128];
     size_t pub_len;
-    assert_int_equal(kiln_kcm_item_get_data(dev, N("dev.Pub"), KCM_PUBLIC_KEY_ITEM, pub,
-                                            sizeof(pub), &pub_len),
-                     KCM_STATUS_SUCCESS);
+    assert_int_equal(
+        kiln_kcm_item_get_data(dev, N("dev.Pub"), KCM_PUBLIC_KEY_ITEM, pub, sizeof(pub), &pub_len),
+        KCM_STATUS_SUCCESS);
     int n = mbedtls_pk_write_pubkey_der(&parsed.pk, from_csr, sizeof(from_csr));
     assert_int_equal((size_t)n, pub_len);
     assert_memory_equal(from_csr + sizeof(from_csr) - n, pub, pub_len);
     mbedtls_x509_csr_free(&parsed);
     params.subject = "XX=bad";
-    assert_int_equal(kiln_kcm_csr_generate(dev, N("dev.Key"), &params, csr, sizeof(csr),
-                                           &csr_len),
+    assert_int_equal(kiln_kcm_csr_generate(dev, N("dev.Key"), &params, csr, sizeof(csr), &csr_len),
                      KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT);
     /* Garbage is not a key. */
     static const uint8_t junk[32] = {1, 2, 3};
-    assert_int_equal(kiln_kcm_item_store(dev, N("bad.Key"), KCM_PRIVATE_KEY_ITEM, false, junk,
-                                         sizeof(junk)),
-                     KCM_CRYPTO_STATUS_PK_KEY_INVALID_FORMAT);
+    assert_int_equal(
+        kiln_kcm_item_store(dev, N("bad.Key"), KCM_PRIVATE_KEY_ITEM, false, junk, sizeof(junk)),
+        KCM_CRYPTO_STATUS_PK_KEY_INVALID_FORMAT);
 }
 
 static size_t load_der(const char *file, uint8_t *der, size_t cap)
@@ -216,9 +214,9 @@ static void chains(void **state)
     assert_int_equal(kiln_kcm_item_get_data_size(dev, N("c.Chain"), KCM_CERTIFICATE_ITEM, &len),
                      KCM_STATUS_SUCCESS);
     assert_int_equal(len, root_len);
-    assert_int_equal(kiln_kcm_item_store(dev, N("c.Chain"), KCM_CERTIFICATE_ITEM, false, root,
-                                         root_len),
-                     KCM_STATUS_FILE_EXIST);
+    assert_int_equal(
+        kiln_kcm_item_store(dev, N("c.Chain"), KCM_CERTIFICATE_ITEM, false, root, root_len),
+        KCM_STATUS_FILE_EXIST);
     /* A link not signed by the next certificate. */
     assert_int_equal(kiln_kcm_cert_chain_create(dev, &h, N("c.Broken"), 2, true),
                      KCM_STATUS_SUCCESS);
@@ -257,15 +255,13 @@ static void tamper(void **state)
         assert_memory_not_equal(raw + i, "secret-a", 8);
     }
     assert_int_equal(rename(a, b), 0);
-    assert_int_equal(kiln_kcm_item_get_data(dev, N("t.B"), KCM_CONFIG_ITEM, buf, sizeof(buf),
-                                            &len),
+    assert_int_equal(kiln_kcm_item_get_data(dev, N("t.B"), KCM_CONFIG_ITEM, buf, sizeof(buf), &len),
                      KCM_STATUS_FILE_CORRUPTED);
     raw[n - 1] ^= 1;
     fp = fopen(b, "wb");
     fwrite(raw, 1, n, fp);
     fclose(fp);
-    assert_int_equal(kiln_kcm_item_get_data(dev, N("t.B"), KCM_CONFIG_ITEM, buf, sizeof(buf),
-                                            &len),
+    assert_int_equal(kiln_kcm_item_get_data(dev, N("t.B"), KCM_CONFIG_ITEM, buf, sizeof(buf), &len),
                      KCM_STATUS_FILE_CORRUPTED);
 }
 

@@ -66,8 +66,8 @@ fc_device *fc_device_open(const fc_options *opt, int index)
     kiln_device *dev = &d->linux_dev.dev;
     fcc_status_e st = kiln_fcc_init(dev);
     if (st != FCC_STATUS_SUCCESS) {
-        fprintf(stderr, "factory_client: fcc_init failed: %d %s (%s)\n", st,
-                fcc_status_name(st), fcc_status_to_string(st));
+        fprintf(stderr, "factory_client: fcc_init failed: %d %s (%s)\n", st, fcc_status_name(st),
+                fcc_status_to_string(st));
         fc_device_close(d);
         return NULL;
     }

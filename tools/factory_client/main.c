@@ -95,8 +95,7 @@ static void describe_answer(const uint8_t *resp, size_t len)
                     cr_text_is(&key, FCC_RESP_WARNING_INFO)) &&
                    v.kind == CR_TEXT) {
             fprintf(stderr, "%.*s: %.*s%s", (int)key.len, (const char *)key.ptr, (int)v.len,
-                    (const char *)v.ptr,
-                    v.len > 0 && v.ptr[v.len - 1] == '\n' ? "" : "\n");
+                    (const char *)v.ptr, v.len > 0 && v.ptr[v.len - 1] == '\n' ? "" : "\n");
         } else if (cr_skip(&r, &v) != 0) {
             return;
         }
@@ -200,8 +199,7 @@ static int cmd_get(const fc_options *opt, int argc, char **argv)
         }
         uint8_t *buf = malloc(size ? size : 1);
         if (buf != NULL && kst == KCM_STATUS_SUCCESS) {
-            kst = kiln_kcm_item_get_data(fc_device_kiln(d), name, name_len, type, buf, size,
-                                         &size);
+            kst = kiln_kcm_item_get_data(fc_device_kiln(d), name, name_len, type, buf, size, &size);
         }
         if (buf != NULL && kst == KCM_STATUS_SUCCESS) {
             rc = fwrite(buf, 1, size, stdout) == size ? 0 : 2;
@@ -223,8 +221,8 @@ static int cmd_get(const fc_options *opt, int argc, char **argv)
 static int print_item(void *arg, kcm_item_type_e type, const char *name, size_t size)
 {
     (void)arg;
-    static const char *const names[] = {"private-key", "public-key", "symmetric-key",
-                                        "certificate", "config"};
+    static const char *const names[] = {"private-key", "public-key", "symmetric-key", "certificate",
+                                        "config"};
     printf("%-12s %6zu  %s\n", (unsigned)type < 5 ? names[type] : "?", size, name);
     return 0;
 }
@@ -332,8 +330,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         fc_command_fn fn;
-    } builtin[] = {{"handle", cmd_handle}, {"get", cmd_get},       {"list", cmd_simple},
-                   {"verify", cmd_simple}, {"reset", cmd_simple},  {"delete", cmd_simple}};
+    } builtin[] = {{"handle", cmd_handle}, {"get", cmd_get},      {"list", cmd_simple},
+                   {"verify", cmd_simple}, {"reset", cmd_simple}, {"delete", cmd_simple}};
     for (size_t k = 0; k < sizeof(builtin) / sizeof(builtin[0]); k++) {
         if (strcmp(cmd, builtin[k].name) == 0) {
             return builtin[k].fn(&opt, sub_argc, sub_argv);

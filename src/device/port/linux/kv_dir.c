@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define JOURNAL "journal"
-#define JOURNAL_TMP "journal.tmp"
+#define JOURNAL      "journal"
+#define JOURNAL_TMP  "journal.tmp"
 #define VALUE_SUFFIX ".v"
-#define TMP_SUFFIX ".t"
+#define TMP_SUFFIX   ".t"
 
 static int path_of(char *out, size_t cap, const kiln_dir_kv *kv, const char *name,
                    const char *suffix)
