@@ -1,0 +1,102 @@
+#!/bin/sh
+# PostgreSQL: a real server started by the test (initdb/pg_ctl in a temporary folder, as the
+# postgres user when run as root); two service instances share it. Seed 001's flow crosses
+# instances, one instance is killed mid-session, and the quota holds across instances.
+BIN=$1
+. "$(dirname "$0")/lib.sh"
+PGBIN=/usr/lib/postgresql/15/bin
+if [ ! -x "$PGBIN/initdb" ]; then
+    echo "PostgreSQL 15 is not installed (scripts/install-deps.sh installs it)"
+    exit 77
+fi
+PG_ROOT=$(mktemp -d /tmp/kiln-sf-pg.XXXXXX)
+chmod 755 "$PG_ROOT"
+RUN=""
+if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || { echo "no postgres user"; exit 77; }
+    chown postgres "$PG_ROOT"
+    RUN="runuser -u postgres --"
+fi
+PG_DATA=$PG_ROOT/data
+PG_PORT=$(free_port)
+pg_stop() {
+    $RUN "$PGBIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PG_ROOT"
+}
+$RUN "$PGBIN/initdb" -D "$PG_DATA" -A trust -U kiln --no-sync >"$WORK/initdb.log" 2>&1 ||
+    fail "initdb: $(cat "$WORK/initdb.log")"
+$RUN "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$PG_ROOT/server.log" -w -t 60 \
+    -o "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+    start >/dev/null || fail "pg_ctl start: $(cat "$PG_ROOT/server.log")"
+$RUN "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U kiln factory || fail "createdb"
+DB=postgresql://kiln@127.0.0.1:$PG_PORT/factory
+
+DIR=$WORK/service
+PORT_A=$(free_port)
+PORT_B=$(free_port)
+"$BIN/factory_service" init "$DIR" --listen "127.0.0.1:$PORT_A" >/dev/null
+sed -i "s|^# db = .*|db = $DB|" "$DIR/service.conf"
+TRUST=$DIR/device-trust.pem
+STATION=$WORK/station-a.pem
+"$BIN/factory_service" add-station "$DIR" station1 "$STATION" >/dev/null
+sed "s|^service-url: .*|service-url: https://127.0.0.1:$PORT_B|" "$STATION" >"$WORK/station-b.pem"
+export FACTORY_STATION=$STATION
+start_service "$DIR" "$PORT_A" "$WORK/a.log"
+PID_A=$LAST_PID
+start_service "$DIR" "$PORT_B" "$WORK/b.log" --db "$DB"
+grep -q "database postgresql" "$WORK/a.log.out" || fail "instance A is not on PostgreSQL"
+
+# Full flow for several devices, every step alternating between the instances.
+n=0
+while [ $n -lt 4 ]; do
+    sid=pg-dev-$n
+    out=$("$BIN/factory_tool" new_device $sid)
+    resp=$("$BIN/factory_client" --storage "$WORK/dev$n" sf "$(echo "$out" | payload)" --factory-trust "$TRUST")
+    out=$("$BIN/factory_tool" get_device_configuration $sid "$resp" --station "$WORK/station-b.pem") ||
+        fail "configuration via instance B"
+    resp=$("$BIN/factory_client" --storage "$WORK/dev$n" sf "$(echo "$out" | payload)" --factory-trust "$TRUST")
+    fp=$("$BIN/factory_tool" handle_device_response $sid "$resp" | sed -n 's/^FINGERPRINT //p')
+    [ "$fp" = "$(stored_fingerprint "$WORK/dev$n")" ] || fail "fingerprint of device $n"
+    n=$((n + 1))
+done
+
+# Instance A dies mid-session; instance B completes it with the same configuration.
+p=$("$BIN/factory_tool" new_device pg-kill | payload)
+r=$("$BIN/factory_client" --storage "$WORK/devk" sf "$p" --factory-trust "$TRUST")
+c1=$("$BIN/factory_tool" get_device_configuration pg-kill "$r" | payload)
+kill -9 "$PID_A"
+c2=$("$BIN/factory_tool" get_device_configuration pg-kill "$r" --station "$WORK/station-b.pem" | payload)
+[ "$c1" = "$c2" ] || fail "instance B answered differently"
+f=$("$BIN/factory_client" --storage "$WORK/devk" sf "$c2" --factory-trust "$TRUST")
+"$BIN/factory_tool" handle_device_response pg-kill "$f" --station "$WORK/station-b.pem" | grep -q FINGERPRINT ||
+    fail "session not completed on instance B"
+start_service "$DIR" "$PORT_A" "$WORK/a.log"
+
+# Quota across instances: 8 devices ask at once through both instances; the quota is 3 more.
+"$BIN/factory_service" set-quota "$DIR" default 8 --db "$DB"
+for d in 1 2 3 4 5 6 7 8; do
+    p=$("$BIN/factory_tool" new_device "pq-$d" | payload)
+    "$BIN/factory_client" --storage "$WORK/q$d" sf "$p" --factory-trust "$TRUST" >"$WORK/resp$d"
+done
+"$BIN/factory_service" stats "$DIR" | grep -q "^certificates 5$" || fail "certificates before quota"
+"$BIN/factory_service" set-quota "$DIR" default 3
+workers=""
+for d in 1 2 3 4 5 6 7 8; do
+    st=$STATION
+    [ $((d % 2)) -eq 0 ] && st=$WORK/station-b.pem
+    ("$BIN/factory_tool" get_device_configuration "pq-$d" "$(cat "$WORK/resp$d")" --station "$st" \
+        >/dev/null 2>"$WORK/err$d" && echo ok >"$WORK/res$d" || echo refused >"$WORK/res$d") &
+    workers="$workers $!"
+done
+for w in $workers; do wait "$w"; done
+ok=$(cat "$WORK"/res* | grep -c '^ok$')
+[ "$ok" -eq 3 ] || fail "$ok configurations with a quota of 3"
+[ "$(grep -l "error 109" "$WORK"/err* | wc -l)" -eq 5 ] || fail "quota refusals: $(cat "$WORK"/err*)"
+"$BIN/factory_service" stats "$DIR" | grep -q "^quota default 3/3$" || fail "quota counter"
+"$BIN/factory_service" stats "$DIR" | grep -q "^certificates 8$" || fail "certificate count"
+"$BIN/factory_service" audit "$DIR" --format json | /usr/bin/python3 -c '
+import json,sys; a=json.load(sys.stdin); assert sum(r["result"]=="done" for r in a)==5, a'
+
+assert_no_secrets_in "$WORK/a.log" "$DIR"/keys/*.key "$STATION"
+assert_no_secrets_in "$WORK/b.log" "$DIR"/keys/*.key "$STATION"
+echo "sf postgres: 1 passed, 0 failed"
