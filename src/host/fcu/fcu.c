@@ -1443,12 +1443,12 @@ int fcu_operation_context_load(const uint8_t *data, size_t len, fcu_operation_co
     *out = NULL;
     if (len == 0 || len > 65536)
         return FCU_STATUS_GENERAL;
-    struct cbor_load_result res;
-    cbor_item_t *root = cbor_load(data, len, &res);
+    size_t read = 0;
+    cbor_item_t *root = fcu__cbor_load_bounded(data, len, &read);
     if (!root)
         return FCU_STATUS_GENERAL;
     fcu_operation_context *ctx = calloc(1, sizeof(*ctx));
-    int rc = (ctx && res.read == len && cbor_isa_map(root) && cbor_map_is_definite(root))
+    int rc = (ctx && read == len && cbor_isa_map(root) && cbor_map_is_definite(root))
                  ? 0
                  : FCU_STATUS_GENERAL;
     char **fields[] = {NULL, NULL, NULL, NULL, NULL};

@@ -209,6 +209,11 @@ typedef struct fcu_response {
 
 #define FCU_RESPONSE_MAX_BYTES 16384
 
+struct cbor_item_t;
+/** cbor_load for untrusted bytes: refuses inputs whose containers announce more elements than
+ *  the input could hold. Sets *read to the bytes of the first item. */
+struct cbor_item_t *fcu__cbor_load_bounded(const uint8_t *data, size_t len, size_t *read);
+
 /** Decodes a device answer (structure only; field presence is checked by the caller). */
 int fcu__response_parse(const uint8_t *data, size_t len, fcu_response *out, fcu_error *err);
 void fcu__response_free(fcu_response *r);

@@ -10,6 +10,51 @@
 #include "fcc_bundle_fields.h"
 #include "fcu_internal.h"
 
+typedef struct prescan {
+    size_t declared; /* elements announced by definite arrays and maps so far */
+    size_t limit;
+} prescan;
+
+static void prescan_array(void *ctx, size_t size)
+{
+    prescan *p = ctx;
+    p->declared = size > p->limit ? p->limit + 1 : p->declared + size;
+}
+
+static void prescan_map(void *ctx, size_t size)
+{
+    prescan *p = ctx;
+    p->declared = size > p->limit / 2 ? p->limit + 1 : p->declared + 2 * size;
+}
+
+/* cbor_load allocates every definite container at its announced size before reading it, so a
+ * few bytes could ask for gigabytes. Each element takes at least one byte, so announcements
+ * adding up to more elements than there are bytes cannot be honest and are refused first. */
+cbor_item_t *fcu__cbor_load_bounded(const uint8_t *data, size_t len, size_t *read)
+{
+    struct cbor_callbacks callbacks = cbor_empty_callbacks;
+    callbacks.array_start = prescan_array;
+    callbacks.map_start = prescan_map;
+    prescan p = {0, len};
+    size_t offset = 0;
+    while (offset < len) {
+        struct cbor_decoder_result r =
+            cbor_stream_decode(data + offset, len - offset, &callbacks, &p);
+        if (r.status != CBOR_DECODER_FINISHED || r.read == 0 || p.declared > p.limit)
+            return NULL;
+        offset += r.read;
+    }
+    struct cbor_load_result res;
+    cbor_item_t *item = cbor_load(data, len, &res);
+    if (item && res.error.code != CBOR_ERR_NONE) {
+        cbor_decref(&item);
+        return NULL;
+    }
+    if (item)
+        *read = res.read;
+    return item;
+}
+
 static int malformed(fcu_error *err, const char *why)
 {
     char text[256];
@@ -114,15 +159,12 @@ int fcu__response_parse(const uint8_t *data, size_t len, fcu_response *out, fcu_
         return malformed(err, "empty");
     if (len > FCU_RESPONSE_MAX_BYTES)
         return malformed(err, "larger than any device answer");
-    struct cbor_load_result res;
-    cbor_item_t *root = cbor_load(data, len, &res);
-    if (!root || res.error.code != CBOR_ERR_NONE) {
-        if (root)
-            cbor_decref(&root);
+    size_t read = 0;
+    cbor_item_t *root = fcu__cbor_load_bounded(data, len, &read);
+    if (!root)
         return malformed(err, "not CBOR");
-    }
     int rc = 0;
-    if (res.read != len) {
+    if (read != len) {
         rc = malformed(err, "trailing bytes after the answer");
         goto out;
     }
