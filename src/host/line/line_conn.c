@@ -436,8 +436,8 @@ static void on_readable(line_conn *c)
     if (n <= 0) {
         char detail[200];
         ftcd_status cut = ftcd_reader_truncation(&c->reader);
-        if (n < 0) {
-            snprintf(detail, sizeof(detail), "%s", strerror(errno));
+        if (n < 0 || !is_tcp(c)) {
+            snprintf(detail, sizeof(detail), "%s", n < 0 ? strerror(errno) : "the line closed");
         } else if (cut != FTCD_STATUS_SUCCESS) {
             snprintf(detail, sizeof(detail),
                      "the device closed the connection in the middle of "
