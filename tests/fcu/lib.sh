@@ -8,6 +8,10 @@ trap 'rm -rf "$TMP_ROOT"' EXIT
 PASSED=0
 FAILED=0
 unset FCU_HOME_DIR FCU_RESOURCES_DIR FCU_KEYSTORE_DIR
+# Sanitizer reports (sanitizer build) go to files, so that a leak in a command expected to
+# fail is not hidden by its exit status; finish() fails when any report exists.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$TMP_ROOT/sanitizer"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$TMP_ROOT/sanitizer"
 
 pass() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
 fail() { FAILED=$((FAILED + 1)); echo "not ok - $1"; }
@@ -15,7 +19,15 @@ check() { # check NAME COMMAND...: passes when the command succeeds
     name=$1; shift
     if "$@" >"$TMP_ROOT/check.out" 2>&1; then pass "$name"; else fail "$name"; sed 's/^/    /' "$TMP_ROOT/check.out"; fi
 }
-finish() { echo "$PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; }
+finish() {
+    for report in "$TMP_ROOT"/sanitizer.*; do
+        [ -e "$report" ] || continue
+        fail "sanitizer report $(basename "$report")"
+        sed 's/^/    /' "$report" | head -40
+    done
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}
 
 # newhome NAME: a fresh FCU home with the base configuration and the test PKI's server CAs.
 newhome() {
