@@ -7,9 +7,12 @@ init_service
 start_service "$DIR" "$PORT" "$WORK/service.log"
 
 # No client certificate: TLS works (the service CA is trusted) but nothing is served.
-code=$(curl -s -o "$WORK/body" -w '%{http_code}' --cacert "$DIR/station-ca.pem" \
-    -d '{"session_id":"nocert"}' "https://127.0.0.1:$PORT/v1/new_device") || true
-[ "$code" = 403 ] || fail "no client certificate: HTTP $code"
+body='{"session_id":"nocert"}'
+printf 'POST /v1/new_device HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+    ${#body} "$body" |
+    openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$DIR/station-ca.pem" -verify_return_error \
+        -quiet >"$WORK/body" 2>/dev/null || true
+grep -q "^HTTP/1.1 403" "$WORK/body" || fail "no client certificate: $(cat "$WORK/body")"
 grep -q '"error":112' "$WORK/body" || fail "no client certificate: $(cat "$WORK/body")"
 grep -q payload "$WORK/body" && fail "payload served without a certificate"
 
