@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <cbor.h>
+#include <openssl/crypto.h>
 
 #include "fcu_internal.h"
 
@@ -15,10 +16,16 @@ static uint8_t *reserve(fcu_cbuf *b, size_t n)
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n)
             cap *= 2;
-        uint8_t *d = realloc(b->data, cap);
+        /* not realloc: bundles carry private keys, so the old block is wiped before release */
+        uint8_t *d = malloc(cap);
         if (!d) {
             b->failed = true;
             return NULL;
+        }
+        if (b->data) {
+            memcpy(d, b->data, b->len);
+            OPENSSL_cleanse(b->data, b->cap);
+            free(b->data);
         }
         b->data = d;
         b->cap = cap;
