@@ -172,6 +172,7 @@ static void test_garbage_and_token_prefixes(void)
     ftcd_frame_free(&frames[0]);
     ftcd_frame_free(&frames[1]);
     ftcd_reader_free(&r);
+    free(req);
 
     /* Broken tokens of every length followed by a real frame. */
     uint8_t buf[4096];
