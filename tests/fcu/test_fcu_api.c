@@ -424,6 +424,46 @@ static void test_custom_properties(void **state)
     free(kp);
 }
 
+static bool has_key(cbor_item_t *bundle, const char *key)
+{
+    for (size_t i = 0; i < cbor_map_size(bundle); i++) {
+        struct cbor_pair p = cbor_map_handle(bundle)[i];
+        if (cbor_string_length(p.key) == strlen(key) &&
+            memcmp(cbor_string_handle(p.key), key, strlen(key)) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void test_switches(void **state)
+{
+    env *e = *state;
+    fcu_device_request r;
+    cbor_item_t *b = prepare_ok(e, "ep-1", &r);
+    cbor_item_t *now = group_item(b, "ConfigParams", "mbed.CurrentTime");
+    assert_non_null(now);
+    assert_true(cbor_isa_uint(now));
+    assert_text(group_item(b, "ConfigParams", "mbed.Timezone"), "UTC");
+    assert_text(group_item(b, "ConfigParams", "mbed.UTCOffset"), "+00:00");
+    assert_false(has_key(b, "Entropy"));
+    cbor_decref(&b);
+    fcu_device_request_free(&r);
+
+    replace_config(e, "time-sync: true", "time-sync: false");
+    replace_config(e, "verify-on-device: true", "verify-on-device: false");
+    b = prepare_ok(e, "ep-1", &r);
+    assert_null(group_item(b, "ConfigParams", "mbed.CurrentTime"));
+    assert_null(group_item(b, "ConfigParams", "mbed.Timezone"));
+    for (size_t i = 0; i < cbor_map_size(b); i++) {
+        struct cbor_pair p = cbor_map_handle(b)[i];
+        if (cbor_string_length(p.key) == 6 && memcmp(cbor_string_handle(p.key), "Verify", 6) == 0)
+            assert_int_equal(cbor_get_int(p.value), 0);
+    }
+    assert_true(has_key(b, "Verify"));
+    cbor_decref(&b);
+    fcu_device_request_free(&r);
+}
+
 static void test_key_permission_warning(void **state)
 {
     env *e = *state;
@@ -485,6 +525,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_by_device_two_steps, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(test_custom_properties, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(test_key_permission_warning, setup_env, teardown_env),
+        cmocka_unit_test_setup_teardown(test_switches, setup_env, teardown_env),
         cmocka_unit_test(test_status_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
