@@ -107,8 +107,6 @@ static int with_db(const options *o, sf_service **svc, sf_db **db)
     return 0;
 }
 
-static volatile sig_atomic_t stop_requested;
-
 static int run(const options *o)
 {
     sf_service *svc = NULL;
