@@ -49,7 +49,7 @@ static inline void proc_start(line_proc *p, char *const argv[])
     p->out_fd = fds[0];
 }
 
-/* Reads the child's stdout until a line starting with prefix appears; copies the rest of that
+/* Reads the child's stdout until a line containing prefix appears; copies the rest of that
  * line into rest. Returns false if the child's stdout ends first. */
 static inline bool proc_wait_line(line_proc *p, const char *prefix, char *rest, size_t rest_size)
 {
@@ -64,9 +64,14 @@ static inline bool proc_wait_line(line_proc *p, const char *prefix, char *rest, 
             size_t line_len = (size_t)(nl - line);
             scanned += line_len + 1;
             size_t plen = strlen(prefix);
-            if (line_len >= plen && memcmp(line, prefix, plen) == 0) {
-                size_t n = line_len - plen < rest_size - 1 ? line_len - plen : rest_size - 1;
-                memcpy(rest, line + plen, n);
+            /* The marker may follow a "[dev N] " label. */
+            *nl = '\0';
+            char *hit = strstr(line, prefix);
+            *nl = '\n';
+            if (hit != NULL) {
+                size_t after = line_len - (size_t)(hit - line) - plen;
+                size_t n = after < rest_size - 1 ? after : rest_size - 1;
+                memcpy(rest, hit + plen, n);
                 rest[n] = '\0';
                 /* Keep what follows for the next call. */
                 memmove(p->buf, p->buf + scanned, p->len - scanned);
