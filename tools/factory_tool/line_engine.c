@@ -535,13 +535,50 @@ static void start_job(lj_engine *e, lj_job *j)
     send_current(j);
 }
 
+/* True while another job in flight talks to the same address: a device serves one exchange
+ * at a time, and two writers on one serial line would interleave their frames. */
+static bool address_busy(const lj_engine *e, const lj_job *candidate)
+{
+    if (candidate->dev->address == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < e->njobs; i++) {
+        const lj_job *j = &e->jobs[i];
+        if (j->started && j->outcome == LJ_PENDING && j->dev->address != NULL &&
+            strcmp(j->dev->address, candidate->dev->address) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Starts jobs in list order, skipping (for now) those whose device is busy. */
 static bool start_more(void *arg)
 {
     lj_engine *e = arg;
-    while (e->running < e->parallel && e->next < e->njobs) {
-        start_job(e, &e->jobs[e->next++]);
+    while (e->running < e->parallel) {
+        while (e->next < e->njobs && e->jobs[e->next].started) {
+            e->next++;
+        }
+        lj_job *pick = NULL;
+        for (size_t i = e->next, seen = 0; i < e->njobs && seen < 256; i++) {
+            if (e->jobs[i].started) {
+                continue;
+            }
+            seen++;
+            if (!address_busy(e, &e->jobs[i])) {
+                pick = &e->jobs[i];
+                break;
+            }
+        }
+        if (pick == NULL) {
+            break;
+        }
+        pick->started = true;
+        e->started++;
+        start_job(e, pick);
     }
-    return e->next < e->njobs;
+    return e->started < e->njobs;
 }
 
 int lj_engine_run(lj_engine *e)
@@ -558,9 +595,9 @@ int lj_engine_run(lj_engine *e)
     e->t_start = line_now();
     int rc = line_loop_run(e->loop, start_more, e);
     /* Stopped by a signal: whatever is still open did not finish. */
-    for (size_t i = 0; i < e->next; i++) {
+    for (size_t i = 0; i < e->njobs; i++) {
         lj_job *j = &e->jobs[i];
-        if (j->engine != NULL && j->outcome == LJ_PENDING) {
+        if (j->started && j->outcome == LJ_PENDING) {
             j->status = LINE_E_GENERAL;
             snprintf(j->message, sizeof(j->message),
                      "General error on factory tool: interrupted before the device answered");
@@ -577,5 +614,5 @@ int lj_engine_run(lj_engine *e)
     if (rc != 0) {
         return 1;
     }
-    return e->failed == 0 && e->interrupted == 0 && e->next == e->njobs ? 0 : 1;
+    return e->failed == 0 && e->interrupted == 0 && e->started == e->njobs ? 0 : 1;
 }

@@ -47,6 +47,7 @@ typedef struct lj_job {
     json_t *device_response;
     int device_status;
     bool waiting_retry;
+    bool started;
     double t_configurator, t_exchange;
 } lj_job;
 
@@ -59,7 +60,8 @@ typedef struct lj_engine {
     char batch[64];
     const char *bundles_dir, *answers_dir;
     lj_job *jobs;
-    size_t njobs, next;
+    size_t njobs, next; /* jobs before `next` have all been started */
+    size_t started;
     int parallel, running;
     int max_tries;
     double timeout, backoff;
