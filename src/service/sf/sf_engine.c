@@ -153,6 +153,24 @@ static sf_status decode_answer(const char *hex, uint8_t *buf, size_t size, size_
     return st;
 }
 
+/* A device's answer to a step: hex-decoded, and either the expected message or a device
+ * error (which the step records). */
+static sf_status decode_device_answer(const char *hex, sf_msg_type expected, uint8_t *answer,
+                                      size_t cap, size_t *len, sf_msg_type *type_out)
+{
+    sf_status st = decode_answer(hex, answer, cap, len);
+    if (st != SF_OK) {
+        return st;
+    }
+    sf_msg_type type;
+    if (sf_msg_peek(answer, *len, &type) != SF_OK ||
+        (type != expected && type != SF_MSG_DEVICE_ERROR)) {
+        return SF_MESSAGE_MALFORMED;
+    }
+    *type_out = type;
+    return SF_OK;
+}
+
 /* A DEVICE_ERROR answer closes the session with the device's code. */
 static sf_status record_device_error(sf_db *db, sf_session *s, const uint8_t *msg, size_t len,
                                      sf_reply *reply)
@@ -333,14 +351,11 @@ sf_status sf_engine_get_configuration(sf_service *svc, const char *station, cons
     }
     uint8_t answer[MAX_ANSWER], msg1[SF_HEADER_SIZE + 21 + SF_SID_MAX];
     size_t answer_len = 0, msg1_len = 0;
-    sf_status st = decode_answer(response_hex, answer, sizeof(answer), &answer_len);
+    sf_msg_type type;
+    sf_status st = decode_device_answer(response_hex, SF_MSG_INIT_RESPONSE, answer, sizeof(answer),
+                                        &answer_len, &type);
     if (st != SF_OK) {
         return st;
-    }
-    sf_msg_type type;
-    if (sf_msg_peek(answer, answer_len, &type) != SF_OK ||
-        (type != SF_MSG_INIT_RESPONSE && type != SF_MSG_DEVICE_ERROR)) {
-        return SF_MESSAGE_MALFORMED;
     }
     sf_db *db = sf_service_db_acquire(svc);
     if (db == NULL) {
@@ -440,14 +455,11 @@ sf_status sf_engine_handle_response(sf_service *svc, const char *station, const 
     }
     uint8_t answer[MAX_ANSWER];
     size_t answer_len = 0;
-    sf_status st = decode_answer(response_hex, answer, sizeof(answer), &answer_len);
+    sf_msg_type type;
+    sf_status st = decode_device_answer(response_hex, SF_MSG_CONFIG_RESPONSE, answer,
+                                        sizeof(answer), &answer_len, &type);
     if (st != SF_OK) {
         return st;
-    }
-    sf_msg_type type;
-    if (sf_msg_peek(answer, answer_len, &type) != SF_OK ||
-        (type != SF_MSG_CONFIG_RESPONSE && type != SF_MSG_DEVICE_ERROR)) {
-        return SF_MESSAGE_MALFORMED;
     }
     sf_db *db = sf_service_db_acquire(svc);
     if (db == NULL) {
