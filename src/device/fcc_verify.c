@@ -308,13 +308,13 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
     if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(out, kst, m->cert, strlen(m->cert));
     }
-    const uint8_t *leaf;
-    size_t leaf_len;
-    kcm_chain_record_get(record, record_len, 0, &leaf, &leaf_len);
+    const uint8_t *leaf = NULL;
+    size_t leaf_len = 0;
     mbedtls_x509_crt crt;
     mbedtls_x509_crt_init(&crt);
     fcc_status_e st = FCC_STATUS_SUCCESS;
-    if (kcm_crypto_parse_cert(&crt, leaf, leaf_len) != KCM_STATUS_SUCCESS) {
+    if (kcm_chain_record_get(record, record_len, 0, &leaf, &leaf_len) != 0 ||
+        kcm_crypto_parse_cert(&crt, leaf, leaf_len) != KCM_STATUS_SUCCESS) {
         st = fail_name(out, FCC_STATUS_INVALID_CERTIFICATE, m->cert);
         goto done;
     }

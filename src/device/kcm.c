@@ -681,9 +681,12 @@ static kcm_status_e item_read(kiln_device *dev, const uint8_t *name, size_t name
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
-    const uint8_t *der;
-    size_t der_len;
-    kcm_chain_record_get(record, record_len, 0, &der, &der_len);
+    const uint8_t *der = NULL;
+    size_t der_len = 0;
+    if (kcm_chain_record_get(record, record_len, 0, &der, &der_len) != 0) {
+        free(record);
+        return KCM_STATUS_CORRUPTED_CHAIN_FILE;
+    }
     *len = der_len;
     if (buf != NULL) {
         if (der_len > cap) {

@@ -83,12 +83,12 @@ kcm_status_e kiln_kcm_cert_chain_add_next(kiln_device *dev, kcm_cert_chain_handl
     kcm_status_e st = kcm_crypto_parse_cert(&crt, cert, cert_size);
     if (st == KCM_STATUS_SUCCESS && c->count > 0) {
         /* The new certificate must have signed the previous one. */
-        const uint8_t *prev;
-        size_t prev_len;
+        const uint8_t *prev = NULL;
+        size_t prev_len = 0;
         mbedtls_x509_crt child;
         mbedtls_x509_crt_init(&child);
-        kcm_chain_record_get(c->buf, c->buf_len, c->count - 1, &prev, &prev_len);
-        if (kcm_crypto_parse_cert(&child, prev, prev_len) != KCM_STATUS_SUCCESS ||
+        if (kcm_chain_record_get(c->buf, c->buf_len, c->count - 1, &prev, &prev_len) != 0 ||
+            kcm_crypto_parse_cert(&child, prev, prev_len) != KCM_STATUS_SUCCESS ||
             !kcm_crypto_signed_by(&child, &crt)) {
             st = KCM_STATUS_CERTIFICATE_CHAIN_VERIFICATION_FAILED;
         }
@@ -181,9 +181,11 @@ kcm_status_e kiln_kcm_cert_chain_get_next_data(kiln_device *dev, kcm_cert_chain_
     if (buf == NULL || *cert_size > buf_size) {
         return KCM_STATUS_INSUFFICIENT_BUFFER;
     }
-    const uint8_t *der;
-    size_t len;
-    kcm_chain_record_get(dev->chain.buf, dev->chain.buf_len, dev->chain.next, &der, &len);
+    const uint8_t *der = NULL;
+    size_t len = 0;
+    if (kcm_chain_record_get(dev->chain.buf, dev->chain.buf_len, dev->chain.next, &der, &len) != 0) {
+        return KCM_STATUS_CORRUPTED_CHAIN_FILE;
+    }
     memcpy(buf, der, len);
     dev->chain.next++;
     return KCM_STATUS_SUCCESS;
