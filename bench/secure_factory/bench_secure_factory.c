@@ -4,7 +4,11 @@
  * devices are RAM-backed kiln devices. Prints sessions/s and p50/p99 latency per session, for
  * SQLite and, when PostgreSQL 15 is installed, for a PostgreSQL server started for the run.
  *
- *   bench_secure_factory [SESSIONS [CLIENTS]]      (defaults 400 and 8) */
+ * Two figures per database: the service alone (devices answer between three waves of station
+ * requests, outside the measured time: on a line they are separate chips) and end to end with
+ * the simulated Mbed TLS devices sharing this machine's cores with the service.
+ *
+ *   bench_secure_factory [SESSIONS [CLIENTS]]      (defaults 2000 and 16) */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -142,11 +146,206 @@ static void *client_main(void *arg)
     return NULL;
 }
 
+/* ---- Service alone: the station requests of N sessions in three waves ----------------------
+ * On a real line every device is its own chip; here the simulated devices would share the two
+ * cores with the service. So the devices answer between the waves, outside the measured time,
+ * and the service's figure is N sessions over the time of its three waves. Per-session latency
+ * is the sum of that session's three station round trips (mutual TLS, JSON, database). */
+
+typedef struct slot {
+    kiln_kv_ram ram;
+    kiln_device dev;
+    char sid[64];
+    char *payload; /* the service's latest message for the device (hex) */
+    char *answer;  /* the device's answer to it (hex) */
+    double latency;
+    int failed;
+} slot;
+
+typedef struct wave {
+    bench *b;
+    slot *slots;
+    int count;
+    int clients;
+    int step; /* 1..3 station steps, 0 = devices answer */
+    kiln_station **stations;
+} wave;
+
+typedef struct wave_worker {
+    wave *w;
+    int index;
+} wave_worker;
+
+static void station_step(wave *w, kiln_station *st, slot *s)
+{
+    kiln_station_reply r;
+    memset(&r, 0, sizeof(r));
+    double t0 = now_s();
+    sf_status rc;
+    if (w->step == 1) {
+        rc = kiln_station_new_device(st, s->sid, &r);
+    } else if (w->step == 2) {
+        rc = kiln_station_get_device_configuration(st, s->sid, s->answer, &r);
+    } else {
+        rc = kiln_station_handle_device_response(st, s->sid, s->answer, &r);
+    }
+    s->latency += now_s() - t0;
+    free(s->payload);
+    s->payload = NULL;
+    if (rc != SF_OK || (w->step == 3 && strlen(r.fingerprint) != 40)) {
+        fprintf(stderr, "session %s step %d: %s\n", s->sid, w->step, r.message);
+        s->failed = 1;
+    } else if (w->step < 3) {
+        s->payload = r.payload;
+        r.payload = NULL;
+    }
+    kiln_station_reply_free(&r);
+}
+
+static void *wave_main(void *arg)
+{
+    wave_worker *ww = arg;
+    wave *w = ww->w;
+    kiln_sf_trust trust = {&w->b->trust_key, 1};
+    for (int i = ww->index; i < w->count; i += w->clients) {
+        slot *s = &w->slots[i];
+        if (s->failed) {
+            continue;
+        }
+        if (w->step == 0) {
+            free(s->answer);
+            s->answer = device_answer(&s->dev, &trust, s->payload);
+            s->failed = s->answer == NULL;
+        } else {
+            station_step(w, w->stations[ww->index], s);
+        }
+    }
+    return NULL;
+}
+
+static double run_wave(wave *w, int step)
+{
+    pthread_t threads[64];
+    wave_worker workers[64];
+    w->step = step;
+    double t0 = now_s();
+    for (int i = 0; i < w->clients; i++) {
+        workers[i].w = w;
+        workers[i].index = i;
+        pthread_create(&threads[i], NULL, wave_main, &workers[i]);
+    }
+    for (int i = 0; i < w->clients; i++) {
+        pthread_join(threads[i], NULL);
+    }
+    return now_s() - t0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
+
+static void percentiles(double *v, int n, double *p50, double *p99)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    *p50 = n ? v[n / 2] : 0;
+    *p99 = n ? v[(n * 99) / 100] : 0;
+}
+
+static int run_service_alone(bench *b, const char *label, int sessions, int clients)
+{
+    slot *slots = calloc((size_t)sessions, sizeof(slot));
+    kiln_station *stations[64] = {0};
+    int rc = 0;
+    for (int i = 0; i < clients && rc == 0; i++) {
+        char err[256];
+        if (kiln_station_open(b->station_file, &stations[i], err, sizeof(err)) != SF_OK) {
+            fprintf(stderr, "bench: %s\n", err);
+            rc = -1;
+        }
+    }
+    for (int i = 0; i < sessions && rc == 0; i++) {
+        kiln_kv_ram_init(&slots[i].ram);
+        kiln_device_config cfg = {&slots[i].ram.backend, root_key, NULL, os_entropy, NULL};
+        kiln_device_setup(&slots[i].dev, &cfg);
+        snprintf(slots[i].sid, sizeof(slots[i].sid), "svc-%s-%d", b->run_id, i);
+    }
+    wave w = {b, slots, sessions, clients, 0, stations};
+    double service = 0, devices = 0;
+    if (rc == 0) {
+        service += run_wave(&w, 1);
+        devices += run_wave(&w, 0);
+        service += run_wave(&w, 2);
+        devices += run_wave(&w, 0);
+        service += run_wave(&w, 3);
+    }
+    int ok = 0;
+    double *lat = calloc((size_t)sessions, sizeof(double));
+    for (int i = 0; i < sessions; i++) {
+        if (!slots[i].failed && rc == 0) {
+            lat[ok++] = slots[i].latency;
+        }
+        free(slots[i].payload);
+        free(slots[i].answer);
+        if (rc == 0) {
+            kiln_fcc_finalize(&slots[i].dev);
+            kiln_kv_ram_free(&slots[i].ram);
+        }
+    }
+    double p50, p99;
+    percentiles(lat, ok, &p50, &p99);
+    printf("%-10s service alone     sessions=%d clients=%d failed=%d  %.0f sessions/s  p50 %.1f ms"
+           "  p99 %.1f ms  (devices, outside the figure: %.1f ms wall per session)\n",
+           label, ok, clients, sessions - ok, ok / service, p50 * 1e3, p99 * 1e3,
+           devices * 1e3 / (sessions > 0 ? sessions : 1));
+    fflush(stdout);
+    for (int i = 0; i < clients; i++) {
+        kiln_station_close(stations[i]);
+    }
+    free(lat);
+    free(slots);
+    return rc == 0 && ok == sessions ? 0 : -1;
+}
+
+/* ---- End to end: each client runs whole sessions with its device in this process ---------- */
+static int run_end_to_end(bench *b, const char *label, int sessions, int clients)
+{
+    b->sessions_per_client = sessions / clients;
+    b->failures = 0;
+    int total = b->sessions_per_client * clients;
+    b->latencies = calloc((size_t)total, sizeof(double));
+    pthread_t threads[64];
+    client cs[64];
+    double t0 = now_s();
+    for (int i = 0; i < clients; i++) {
+        cs[i].b = b;
+        cs[i].index = i;
+        pthread_create(&threads[i], NULL, client_main, &cs[i]);
+    }
+    for (int i = 0; i < clients; i++) {
+        pthread_join(threads[i], NULL);
+    }
+    double elapsed = now_s() - t0;
+    int ok = 0;
+    for (int i = 0; i < total; i++) {
+        if (b->latencies[i] >= 0) {
+            b->latencies[ok++] = b->latencies[i];
+        }
+    }
+    double p50, p99;
+    percentiles(b->latencies, ok, &p50, &p99);
+    printf("%-10s with its devices  sessions=%d clients=%d failed=%d  %.0f sessions/s  p50 %.1f ms"
+           "  p99 %.1f ms  (service and Mbed TLS devices share the cores)\n",
+           label, ok, clients, b->failures, ok / elapsed, p50 * 1e3, p99 * 1e3);
+    fflush(stdout);
+    free(b->latencies);
+    b->latencies = NULL;
+    return b->failures == 0 ? 0 : -1;
+}
+
+static int service_only; /* KILN_BENCH_SERVICE_ONLY=1: skip the end-to-end figure (profiling) */
+static int bench_threads = 4; /* KILN_BENCH_THREADS: the service's thread pool */
 
 /* One measured run against a service state folder (db_url NULL = SQLite). */
 static int run(const char *label, const char *dir, const char *db_url, int sessions, int clients)
@@ -154,7 +353,7 @@ static int run(const char *label, const char *dir, const char *db_url, int sessi
     sf_service *svc = NULL;
     sf_http *http = NULL;
     if (sf_service_open(dir, db_url, &svc) != SF_OK ||
-        sf_http_start(svc, "127.0.0.1:0", 4, NULL, &http) != SF_OK) {
+        sf_http_start(svc, "127.0.0.1:0", bench_threads, NULL, &http) != SF_OK) {
         fprintf(stderr, "bench: cannot start the service for %s\n", label);
         sf_service_close(svc);
         return -1;
@@ -175,51 +374,32 @@ static int run(const char *label, const char *dir, const char *db_url, int sessi
     b.trust_key.factory_id = svc->cfg.factory_id;
     b.trust_key.key = (const uint8_t *)pem;
     b.trust_key.key_len = strlen(pem) + 1;
-    b.sessions_per_client = sessions / clients;
-    snprintf(b.run_id, sizeof(b.run_id), "%s%ld", label, (long)time(NULL));
-    int total = b.sessions_per_client * clients;
-    b.latencies = calloc((size_t)total, sizeof(double));
     pthread_mutex_init(&b.lock, NULL);
-    pthread_t threads[64];
-    client cs[64];
-    double t0 = now_s();
-    for (int i = 0; i < clients; i++) {
-        cs[i].b = &b;
-        cs[i].index = i;
-        pthread_create(&threads[i], NULL, client_main, &cs[i]);
+    snprintf(b.run_id, sizeof(b.run_id), "%s%ld", label, (long)time(NULL));
+    int rc = run_service_alone(&b, label, sessions, clients);
+    if (!service_only && run_end_to_end(&b, label, sessions, clients) != 0) {
+        rc = -1;
     }
-    for (int i = 0; i < clients; i++) {
-        pthread_join(threads[i], NULL);
-    }
-    double elapsed = now_s() - t0;
-    int ok = 0;
-    for (int i = 0; i < total; i++) {
-        if (b.latencies[i] >= 0) {
-            b.latencies[ok++] = b.latencies[i];
-        }
-    }
-    qsort(b.latencies, (size_t)ok, sizeof(double), cmp_double);
-    double p50 = ok ? b.latencies[ok / 2] : 0, p99 = ok ? b.latencies[(ok * 99) / 100] : 0;
-    printf("%-10s sessions=%d clients=%d failed=%d  %.0f sessions/s  p50 %.1f ms  p99 %.1f ms\n",
-           label, ok, clients, b.failures, ok / elapsed, p50 * 1e3, p99 * 1e3);
-    fflush(stdout);
-    free(b.latencies);
     free(pem);
     pthread_mutex_destroy(&b.lock);
     sf_http_stop(http);
     sf_service_close(svc);
-    return b.failures == 0 ? 0 : -1;
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    int sessions = argc > 1 ? atoi(argv[1]) : 400;
-    int clients = argc > 2 ? atoi(argv[2]) : 8;
+    int sessions = argc > 1 ? atoi(argv[1]) : 2000;
+    int clients = argc > 2 ? atoi(argv[2]) : 16;
     if (sessions < 1 || clients < 1 || clients > 64) {
         fprintf(stderr, "usage: bench_secure_factory [SESSIONS [CLIENTS<=64]]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    service_only = getenv("KILN_BENCH_SERVICE_ONLY") != NULL;
+    if (getenv("KILN_BENCH_THREADS") != NULL) {
+        bench_threads = atoi(getenv("KILN_BENCH_THREADS"));
+    }
     char dir[] = "/tmp/kiln-sf-bench.XXXXXX";
     if (mkdtemp(dir) == NULL) {
         return 1;

@@ -244,6 +244,34 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     return ok;
 }
 
+/* Sets a P-256 subject key from its encoded point: X509_set_pubkey goes through OpenSSL 3's
+ * encoder and decoder and was a quarter of a device certificate's cost. Other keys take the
+ * general path. */
+static int set_subject_key(X509 *cert, EVP_PKEY *key)
+{
+    unsigned char point[SF_POINT_SIZE];
+    size_t len = 0;
+    char group[32];
+    if (!EVP_PKEY_is_a(key, "EC") ||
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       NULL) != 1 ||
+        strcmp(group, SN_X9_62_prime256v1) != 0 ||
+        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                        sizeof(point), &len) != 1 ||
+        len != SF_POINT_SIZE) {
+        return X509_set_pubkey(cert, key);
+    }
+    unsigned char *enc = OPENSSL_memdup(point, len);
+    if (enc == NULL ||
+        X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                               V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), enc,
+                               (int)len) != 1) {
+        OPENSSL_free(enc);
+        return 0;
+    }
+    return 1;
+}
+
 static X509 *new_cert(EVP_PKEY *subject_key, const char *cn, int years)
 {
     X509 *cert = X509_new();
@@ -260,7 +288,7 @@ static X509 *new_cert(EVP_PKEY *subject_key, const char *cn, int years)
     int ok = sn != NULL && X509_set_version(cert, 2) == 1 && X509_set_serialNumber(cert, sn) == 1 &&
              X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
              X509_time_adj_ex(X509_getm_notAfter(cert), 365 * years + years / 4, 0, NULL) != NULL &&
-             X509_set_pubkey(cert, subject_key) == 1 &&
+             set_subject_key(cert, subject_key) == 1 &&
              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
                                         -1, 0) == 1;
     ASN1_INTEGER_free(sn);

@@ -31,6 +31,13 @@ struct sf_http {
     int port;
 };
 
+/* Per TLS connection: the station certificate's verified fingerprint, so that a keep-alive
+ * connection pays the chain verification once. Revocation is still looked up per request. */
+typedef struct connection_state {
+    int verified;
+    char fingerprint[65];
+} connection_state;
+
 typedef struct request_body {
     char *data;
     size_t len;
@@ -120,9 +127,51 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, sf_status st, con
     return send_json(conn, http_code(st), o);
 }
 
+static sf_status verify_peer(struct MHD_Connection *conn, char fp[65]);
+
 /* Identifies the station from its verified client certificate. */
 static sf_status identify_station(sf_http *http, struct MHD_Connection *conn, char name[128],
                                   char batch[128])
+{
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    connection_state *cs = sc != NULL ? sc->socket_context : NULL;
+    char fp[65];
+    if (cs != NULL && cs->verified) {
+        memcpy(fp, cs->fingerprint, sizeof(fp));
+    } else {
+        sf_status st = verify_peer(conn, fp);
+        if (st != SF_OK) {
+            return st;
+        }
+        if (cs != NULL) {
+            memcpy(cs->fingerprint, fp, sizeof(fp));
+            cs->verified = 1;
+        }
+    }
+    sf_db *db = sf_service_db_acquire(http->svc);
+    if (db == NULL) {
+        return SF_DATABASE;
+    }
+    sf_status st = sf_store_station_check(db, fp, name, batch);
+    sf_service_db_release(http->svc, db);
+    return st;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(connection_state));
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static sf_status verify_peer(struct MHD_Connection *conn, char fp[65])
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -139,15 +188,8 @@ static sf_status identify_station(sf_http *http, struct MHD_Connection *conn, ch
     if (peers == NULL || count == 0) {
         return SF_STATION_NO_CERT;
     }
-    char fp[65];
     sfc_sha256_hex(peers[0].data, peers[0].size, fp);
-    sf_db *db = sf_service_db_acquire(http->svc);
-    if (db == NULL) {
-        return SF_DATABASE;
-    }
-    sf_status st = sf_store_station_check(db, fp, name, batch);
-    sf_service_db_release(http->svc, db);
-    return st;
+    return SF_OK;
 }
 
 static enum MHD_Result dispatch(sf_http *http, struct MHD_Connection *conn, const char *url,
@@ -331,7 +373,8 @@ sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *
         http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY,
         http->key_pem, MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST,
         http->trust_pem, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 0 ? threads : 4),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, http, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
     if (http->daemon == NULL) {
         free_secrets(http);
