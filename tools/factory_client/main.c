@@ -26,6 +26,7 @@ static void usage(FILE *f)
             "  serial --port TTY [--baud B]       serve over a serial line\n"
             "  file --input IN --output OUT       serve one framed exchange through files\n"
             "  sf HEX [--factory-trust FILE]      answer one secure-factory message\n"
+            "  (tcp, serial and file answer secure-factory frames too, with --factory-trust FILE)\n"
             "\n"
             "options: --devices N (transports: N devices), --forever (serve the next device)\n");
 }

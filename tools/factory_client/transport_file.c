@@ -14,7 +14,7 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: factory_client [globals] file --input IN --output OUT "
-                    "[--keep-storage] [--max-length BYTES]\n");
+                    "[--keep-storage] [--max-length BYTES] [--factory-trust FILE]\n");
     return 2;
 }
 

@@ -6,6 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "kiln_sf.h"
+#include "sf_msg.h"
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -62,8 +65,14 @@ int fc_link_open(fc_link *l, const fc_options *opt, int index, int total,
     if (total > 1) {
         snprintf(l->label, sizeof(l->label), "[dev %d] ", index);
     }
+    const char *trust_path =
+        settings->factory_trust != NULL ? settings->factory_trust : opt->factory_trust;
+    if (trust_path != NULL && fc_sf_trust_load(trust_path, &l->trust) != 0) {
+        return -1;
+    }
     l->dev = fc_device_open(opt, index);
     if (l->dev == NULL) {
+        fc_sf_trust_free(&l->trust);
         return -1;
     }
     l->kd = fc_device_kiln(l->dev);
@@ -74,6 +83,7 @@ int fc_link_open(fc_link *l, const fc_options *opt, int index, int total,
                     fcc_status_name(st), (int)st);
             fc_device_close(l->dev);
             l->dev = NULL;
+            fc_sf_trust_free(&l->trust);
             return -1;
         }
     }
@@ -91,6 +101,7 @@ void fc_link_close(fc_link *l)
         l->dev = NULL;
     }
     ftcd_reader_free(&l->reader);
+    fc_sf_trust_free(&l->trust);
     free(l->out);
     l->out = NULL;
     l->out_len = l->out_off = l->out_cap = 0;
@@ -142,9 +153,8 @@ static fc_link_event finish(fc_link *l)
     return FC_LINK_END_OK;
 }
 
-static fc_link_event handle_frame(fc_link *l, ftcd_frame *frame)
+static void erase_on_first_frame(fc_link *l)
 {
-    double t0 = now_seconds();
     if (!l->erased && !l->settings.keep_storage) {
         /* The original example erases everything on the first good frame after each start. */
         fcc_status_e st = kiln_fcc_storage_delete(l->kd);
@@ -156,6 +166,86 @@ static fc_link_event handle_frame(fc_link *l, ftcd_frame *frame)
         }
     }
     l->erased = true;
+}
+
+/* Queues a full response frame carrying answer; false when memory ran out (then the status-only
+ * frame 3 is queued instead). */
+static bool queue_answer(fc_link *l, const uint8_t *answer, size_t answer_len)
+{
+    size_t need = ftcd_response_size(FTCD_STATUS_SUCCESS, answer_len);
+    uint8_t *buf = malloc(need);
+    size_t n = 0;
+    bool ok = buf != NULL &&
+              ftcd_encode_response(FTCD_STATUS_SUCCESS, answer, answer_len, buf, need, &n) ==
+                  FTCD_STATUS_SUCCESS &&
+              queue(l, buf, n) == 0;
+    free(buf);
+    if (!ok) {
+        queue_status(l, FTCD_STATUS_MEMORY_OUT);
+    }
+    return ok;
+}
+
+static bool is_sf_message(const ftcd_frame *frame)
+{
+    /* A bundle is a CBOR map (0xA0..0xBF); the kiln-sf version byte can never start one. */
+    return frame->cbor_len > 0 && frame->cbor[0] == SF_VERSION;
+}
+
+static fc_link_event handle_sf_frame(fc_link *l, ftcd_frame *frame, double t0)
+{
+    uint8_t answer[KILN_SF_ANSWER_MAX];
+    size_t answer_len = 0;
+    int fcc_status = 0;
+    kiln_sf_trust table = fc_sf_trust_table(&l->trust);
+    sf_status st = kiln_sf_handle_message(l->kd, &table, frame->cbor, frame->cbor_len, answer,
+                                          sizeof(answer), &answer_len, &fcc_status);
+    ftcd_frame_free(frame);
+    l->messages++;
+    l->sf_messages++;
+    bool queued = answer_len > 0 && queue_answer(l, answer, answer_len);
+    l->device_seconds += now_seconds() - t0;
+    if (!queued) {
+        if (answer_len == 0) {
+            queue_status(l, FTCD_STATUS_FAILED_TO_PROCESS_DATA);
+        }
+        fprintf(stderr, "%sSecure factory: no answer could be sent (%d: %s)\n", l->label, (int)st,
+                sf_status_text(st));
+        return FC_LINK_END_FAILED;
+    }
+    printf("%sSuccessfully processed comm message\n", l->label);
+    fflush(stdout);
+    sf_msg_type type = (sf_msg_type)answer[1];
+    if (st != SF_OK || type == SF_MSG_DEVICE_ERROR) {
+        /* The station hands this answer to the service, which records the device's code; the
+         * device keeps listening so that new_device can start over. An SF session the device
+         * still holds (e.g. after an altered CONFIG_REQUEST) stays open. */
+        l->sf_device_errors++;
+        sf_device_error err = {0, 0};
+        (void)sf_device_error_parse(answer, answer_len, &err);
+        fprintf(stderr, "%sSecure factory: device error %d: %s (detail %ld)\n", l->label,
+                (int)err.code, sf_status_text(err.code), (long)err.detail);
+        return FC_LINK_CONTINUE;
+    }
+    if (type == SF_MSG_CONFIG_RESPONSE) {
+        if (fcc_status != 0) {
+            printf("%sFactory configurator returned %s (%d)\n", l->label,
+                   fcc_status_name((fcc_status_e)fcc_status), fcc_status);
+            fflush(stdout);
+        }
+        return finish(l);
+    }
+    l->session_open = true;
+    return FC_LINK_CONTINUE;
+}
+
+static fc_link_event handle_frame(fc_link *l, ftcd_frame *frame)
+{
+    double t0 = now_seconds();
+    erase_on_first_frame(l);
+    if (is_sf_message(frame)) {
+        return handle_sf_frame(l, frame, t0);
+    }
 
     uint8_t *answer = NULL;
     size_t answer_len = 0;
@@ -174,18 +264,10 @@ static fc_link_event handle_frame(fc_link *l, ftcd_frame *frame)
         l->session_open = false;
         return FC_LINK_END_FAILED;
     }
-    size_t need = ftcd_response_size(FTCD_STATUS_SUCCESS, answer_len);
-    uint8_t *buf = malloc(need);
-    size_t n = 0;
-    int failed = buf == NULL ||
-                 ftcd_encode_response(FTCD_STATUS_SUCCESS, answer, answer_len, buf, need, &n) !=
-                     FTCD_STATUS_SUCCESS ||
-                 queue(l, buf, n) != 0;
-    free(buf);
+    bool queued = queue_answer(l, answer, answer_len);
     free(answer);
     l->device_seconds += now_seconds() - t0;
-    if (failed) {
-        queue_status(l, FTCD_STATUS_MEMORY_OUT);
+    if (!queued) {
         return FC_LINK_END_FAILED;
     }
     printf("%sSuccessfully processed comm message\n", l->label);
@@ -239,6 +321,8 @@ void fc_link_stats_add(fc_link_stats *acc, const fc_link *l)
     acc->messages += l->messages;
     acc->sessions += l->sessions;
     acc->rejected += l->rejected;
+    acc->sf_messages += l->sf_messages;
+    acc->sf_device_errors += l->sf_device_errors;
     acc->device_seconds += l->device_seconds;
 }
 
@@ -246,9 +330,10 @@ void fc_link_stats_print(const fc_link_stats *acc, const fc_options *opt)
 {
     if (opt->verbose > 0) {
         printf("Factory Client statistics: devices %d, sessions %llu, messages %llu, rejected "
-               "%llu, device time %.6f s\n",
+               "%llu, device time %.6f s, secure-factory messages %llu (device errors %llu)\n",
                acc->devices, (unsigned long long)acc->sessions, (unsigned long long)acc->messages,
-               (unsigned long long)acc->rejected, acc->device_seconds);
+               (unsigned long long)acc->rejected, acc->device_seconds,
+               (unsigned long long)acc->sf_messages, (unsigned long long)acc->sf_device_errors);
         fflush(stdout);
     }
 }
@@ -295,6 +380,14 @@ bool fc_link_common_option(int argc, char **argv, int *i, fc_link_settings *s, b
     const char *value = NULL;
     if (strcmp(argv[*i], "--keep-storage") == 0) {
         s->keep_storage = true;
+        return true;
+    }
+    if (fc_arg_value(argc, argv, i, "--factory-trust", &value)) {
+        if (value == NULL) {
+            fprintf(stderr, "factory_client: --factory-trust needs a file\n");
+            *bad = true;
+        }
+        s->factory_trust = value;
         return true;
     }
     if (fc_arg_value(argc, argv, i, "--max-length", &value)) {

@@ -5,7 +5,13 @@
  * response frames. It mirrors the original listener's main loop (see docs/factory-line.md):
  * keep-alive sessions survive a reconnect, a finished session ends the run, a rejected frame
  * closes the connection and ends the run unless a keep-alive session is open. Unlike the
- * original it sends a status-only frame (4, 5, 6 or 8) before closing on a rejected frame. */
+ * original it sends a status-only frame (4, 5, 6 or 8) before closing on a rejected frame.
+ *
+ * A frame whose payload is a secure-factory message (first byte 0x01, the kiln-sf version; a
+ * bundle is a CBOR map and starts with 0xA0..0xBF) goes to kiln_sf_handle_message instead of the
+ * bundle handler, and its answer travels back in the same kind of response frame. The SF session
+ * is open from INIT_RESPONSE until CONFIG_RESPONSE, which finishes the flow like the last
+ * message of a bundle session. */
 #ifndef KILN_FC_TRANSPORT_LINK_H
 #define KILN_FC_TRANSPORT_LINK_H
 
@@ -15,6 +21,7 @@
 
 #include "fc.h"
 #include "ftcd_frame.h"
+#include "sf_trust.h"
 
 typedef enum fc_link_event {
     FC_LINK_CONTINUE,   /* keep the connection and read on */
@@ -24,8 +31,9 @@ typedef enum fc_link_event {
 } fc_link_event;
 
 typedef struct fc_link_settings {
-    bool keep_storage;   /* do not erase storage on the first good frame of a start */
-    uint32_t max_length; /* refuse announced lengths above this (0 = default) */
+    bool keep_storage;         /* do not erase storage on the first good frame of a start */
+    uint32_t max_length;       /* refuse announced lengths above this (0 = default) */
+    const char *factory_trust; /* --factory-trust FILE after the transport (else the global) */
 } fc_link_settings;
 
 typedef struct fc_link {
@@ -39,11 +47,13 @@ typedef struct fc_link {
     bool erased;       /* storage already erased during this start */
     bool session_open; /* a keep-alive session is waiting for its next message */
     bool flow_started; /* "Factory flow begins..." printed for this start */
+    fc_sf_trust trust; /* secure-factory keys of the firmware (none without --factory-trust) */
     /* Bytes to send, in order. */
     uint8_t *out;
     size_t out_len, out_off, out_cap;
     /* Statistics. */
     uint64_t messages, sessions, rejected;
+    uint64_t sf_messages, sf_device_errors;
     double device_seconds;
 } fc_link;
 
@@ -73,6 +83,7 @@ void fc_link_sent(fc_link *l, size_t n);
 typedef struct fc_link_stats {
     int devices;
     uint64_t messages, sessions, rejected;
+    uint64_t sf_messages, sf_device_errors;
     double device_seconds;
 } fc_link_stats;
 
@@ -82,7 +93,8 @@ void fc_link_stats_print(const fc_link_stats *acc, const fc_options *opt);
 /* Subcommand option helpers: accept "--name VALUE" and "--name=VALUE". */
 bool fc_arg_value(int argc, char **argv, int *i, const char *name, const char **value);
 bool fc_parse_u32(const char *text, uint32_t max, uint32_t *out);
-/** Parses the options every transport shares (--keep-storage, --max-length N); returns true
+/** Parses the options every transport shares (--keep-storage, --max-length N,
+ *  --factory-trust FILE); returns true
  *  when argv[*i] was one of them, sets *bad on a malformed value. */
 bool fc_link_common_option(int argc, char **argv, int *i, fc_link_settings *s, bool *bad);
 

@@ -86,7 +86,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static int usage(void)
 {
     fprintf(stderr, "usage: factory_client [globals] serial --port TTY [--baud B] "
-                    "[--keep-storage] [--max-length BYTES]\n");
+                    "[--keep-storage] [--max-length BYTES] [--factory-trust FILE]\n");
     return 2;
 }
 

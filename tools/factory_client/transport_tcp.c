@@ -186,7 +186,7 @@ static void on_acceptable(tcp_device *d)
 static int usage(void)
 {
     fprintf(stderr, "usage: factory_client [globals] tcp [--bind ADDR] [--port P] "
-                    "[--keep-storage] [--max-length BYTES]\n");
+                    "[--keep-storage] [--max-length BYTES] [--factory-trust FILE]\n");
     return 2;
 }
 

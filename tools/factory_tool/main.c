@@ -33,7 +33,7 @@ static void usage(FILE *out)
             "  verify --endpoint-name EP [--context-file CTX -o NEXT.cbor] RESPONSE.cbor\n"
             "                          check a device's answer\n"
             "  inject, inject-batch, prepare-batch, write, verify-batch, records, new_device,\n"
-            "  get_device_configuration, handle_device_response, report_error\n"
+            "  get_device_configuration, handle_device_response, report_error, relay\n"
             "                          (when built in: see COMMAND --help)\n");
 }
 
@@ -54,6 +54,7 @@ int main(int argc, char **argv)
         {"get_device_configuration", ft_cmd_get_device_configuration, NULL},
         {"handle_device_response", ft_cmd_handle_device_response, NULL},
         {"report_error", ft_cmd_report_error, NULL},
+        {"relay", ft_cmd_relay, NULL},
     };
     ft_globals g = {0};
     int i = 1;
