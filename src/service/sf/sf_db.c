@@ -5,24 +5,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-sf_status sf_db_open(const char *url, const char *dir, sf_db **out)
+static int is_postgres(const char *url)
 {
-    *out = NULL;
-    if (url != NULL &&
-        (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)) {
-        return sf_db_pg_open(url, out);
-    }
-    char path[4096];
+    return url != NULL &&
+           (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0);
+}
+
+/* The SQLite file a url (or, without one, the state folder) names. */
+static sf_status sqlite_path(const char *url, const char *dir, char *path, size_t size)
+{
     if (url != NULL && strncmp(url, "sqlite:", 7) == 0) {
-        snprintf(path, sizeof(path), "%s", url + 7);
+        snprintf(path, size, "%s", url + 7);
     } else if (url != NULL && url[0] != '\0') {
-        snprintf(path, sizeof(path), "%s", url);
+        snprintf(path, size, "%s", url);
     } else if (dir != NULL) {
-        snprintf(path, sizeof(path), "%s/factory.db", dir);
+        snprintf(path, size, "%s/factory.db", dir);
     } else {
         return SF_INVALID_ARGUMENT;
     }
-    return sf_db_sqlite_open(path, out);
+    return SF_OK;
+}
+
+sf_status sf_db_open(const char *url, const char *dir, sf_db **out)
+{
+    *out = NULL;
+    if (is_postgres(url)) {
+        return sf_db_pg_open(url, out);
+    }
+    char path[4096];
+    sf_status st = sqlite_path(url, dir, path, sizeof(path));
+    return st == SF_OK ? sf_db_sqlite_open(path, out) : st;
+}
+
+sf_status sf_db_checkpointer_start(const char *url, const char *dir, sf_db_checkpointer **out)
+{
+    *out = NULL;
+    if (is_postgres(url)) {
+        return SF_OK;
+    }
+    char path[4096];
+    sf_status st = sqlite_path(url, dir, path, sizeof(path));
+    return st == SF_OK ? sf_db_sqlite_checkpointer_start(path, out) : st;
 }
 
 void sf_db_close(sf_db *db)

@@ -45,7 +45,14 @@ sf_status sf_db_begin(sf_db *db);
 sf_status sf_db_commit(sf_db *db);
 void sf_db_rollback(sf_db *db);
 
+/** For a serving process on SQLite: WAL checkpoints move to a background thread and connections
+ *  opened afterwards stop checkpointing on commit. *out is NULL (and SF_OK) for PostgreSQL. */
+typedef struct sf_db_checkpointer sf_db_checkpointer;
+sf_status sf_db_checkpointer_start(const char *url, const char *dir, sf_db_checkpointer **out);
+void sf_db_checkpointer_stop(sf_db_checkpointer *c);
+
 sf_status sf_db_sqlite_open(const char *path, sf_db **out);
+sf_status sf_db_sqlite_checkpointer_start(const char *path, sf_db_checkpointer **out);
 sf_status sf_db_pg_open(const char *conninfo, sf_db **out);
 
 #endif

@@ -1,4 +1,6 @@
-/* Secure factory service: PostgreSQL backend of sf_db (libpq, text parameters). */
+/* Secure factory service: PostgreSQL backend of sf_db (libpq, text parameters).
+ * Statements with parameters are prepared once per connection: the service runs the same dozen
+ * statements, and parsing and planning each one again was most of the server's work. */
 #include "sf_db.h"
 
 #include <stdio.h>
@@ -7,10 +9,51 @@
 
 #include <libpq-fe.h>
 
+#define STMT_CACHE 24
+
+typedef struct prepared {
+    char *sql;
+    char name[16];
+} prepared;
+
 typedef struct pg_db {
     sf_db base;
     PGconn *conn;
+    prepared cache[STMT_CACHE];
+    int cache_used;
 } pg_db;
+
+/* The server-side name of sql's prepared statement, preparing it on first use; NULL on failure
+ * (or when the cache is full: the caller then sends the statement unprepared). */
+static const char *prepared_name(pg_db *db, const char *sql, int nparams)
+{
+    for (int i = 0; i < db->cache_used; i++) {
+        if (strcmp(db->cache[i].sql, sql) == 0) {
+            return db->cache[i].name;
+        }
+    }
+    if (db->cache_used == STMT_CACHE) {
+        return NULL;
+    }
+    prepared *p = &db->cache[db->cache_used];
+    snprintf(p->name, sizeof(p->name), "kiln_%d", db->cache_used);
+    size_t n = strlen(sql) + 1;
+    p->sql = malloc(n);
+    if (p->sql == NULL) {
+        return NULL;
+    }
+    memcpy(p->sql, sql, n);
+    PGresult *r = PQprepare(db->conn, p->name, sql, nparams, NULL);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        free(p->sql);
+        p->sql = NULL;
+        return NULL;
+    }
+    db->cache_used++;
+    return p->name;
+}
 
 static void note_error(sf_db *base, const char *text)
 {
@@ -25,7 +68,11 @@ static sf_status pg_exec(sf_db *base, const char *sql, int nparams, const char *
                          sf_db_result *res, long *changes)
 {
     pg_db *db = (pg_db *)base;
-    PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    /* A PREPARE that fails inside a transaction aborts it, but so would the statement itself. */
+    const char *name = nparams > 0 ? prepared_name(db, sql, nparams) : NULL;
+    PGresult *r = name != NULL
+                      ? PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0)
+                      : PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType es = PQresultStatus(r);
     if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
         note_error(base, PQresultErrorMessage(r));
@@ -68,6 +115,9 @@ static sf_status pg_exec(sf_db *base, const char *sql, int nparams, const char *
 static void pg_close(sf_db *base)
 {
     pg_db *db = (pg_db *)base;
+    for (int i = 0; i < db->cache_used; i++) {
+        free(db->cache[i].sql);
+    }
     PQfinish(db->conn);
     free(db);
 }

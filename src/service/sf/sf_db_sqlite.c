@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -30,6 +31,103 @@ typedef struct sqlite_db {
 } sqlite_db;
 
 static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* WAL checkpoints copy the log into the database file and sync it; done by the committing
+ * connection (SQLite's default) they land on one unlucky request every thousand pages, with the
+ * writer lock held: that was the service's p99. A background thread does them instead. */
+static pthread_mutex_t checkpointer_lock = PTHREAD_MUTEX_INITIALIZER;
+static int checkpointer_count;
+
+#define CHECKPOINT_INTERVAL_MS 100
+
+struct sf_db_checkpointer {
+    pthread_t thread;
+    sqlite3 *handle;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+};
+
+static int checkpointers_running(void)
+{
+    pthread_mutex_lock(&checkpointer_lock);
+    int n = checkpointer_count;
+    pthread_mutex_unlock(&checkpointer_lock);
+    return n > 0;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    sf_db_checkpointer *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += CHECKPOINT_INTERVAL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&c->wake, &c->lock, &until);
+        if (c->stop) {
+            break;
+        }
+        pthread_mutex_unlock(&c->lock);
+        /* PASSIVE never waits for readers or writers; what it cannot copy now it copies later. */
+        (void)sqlite3_wal_checkpoint_v2(c->handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+sf_status sf_db_sqlite_checkpointer_start(const char *path, sf_db_checkpointer **out)
+{
+    *out = NULL;
+    sf_db_checkpointer *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return SF_INTERNAL;
+    }
+    if (sqlite3_open_v2(path, &c->handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(c->handle);
+        free(c);
+        return SF_DATABASE;
+    }
+    sqlite3_busy_timeout(c->handle, 1000);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    if (pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) {
+        pthread_cond_destroy(&c->wake);
+        pthread_mutex_destroy(&c->lock);
+        sqlite3_close(c->handle);
+        free(c);
+        return SF_INTERNAL;
+    }
+    pthread_mutex_lock(&checkpointer_lock);
+    checkpointer_count++;
+    pthread_mutex_unlock(&checkpointer_lock);
+    *out = c;
+    return SF_OK;
+}
+
+void sf_db_checkpointer_stop(sf_db_checkpointer *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->stop = 1;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    pthread_mutex_lock(&checkpointer_lock);
+    checkpointer_count--;
+    pthread_mutex_unlock(&checkpointer_lock);
+    (void)sqlite3_wal_checkpoint_v2(c->handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->lock);
+    sqlite3_close(c->handle);
+    free(c);
+}
 
 static sqlite3_stmt *prepare(sqlite_db *db, const char *sql)
 {
@@ -203,7 +301,9 @@ sf_status sf_db_sqlite_open(const char *path, sf_db **out)
     }
     sqlite3_busy_timeout(db->handle, 10000);
     if (sqlite_exec(&db->base, "PRAGMA journal_mode=WAL", 0, NULL, NULL, NULL) != SF_OK ||
-        sqlite_exec(&db->base, "PRAGMA synchronous=NORMAL", 0, NULL, NULL, NULL) != SF_OK) {
+        sqlite_exec(&db->base, "PRAGMA synchronous=NORMAL", 0, NULL, NULL, NULL) != SF_OK ||
+        (checkpointers_running() &&
+         sqlite_exec(&db->base, "PRAGMA wal_autocheckpoint=0", 0, NULL, NULL, NULL) != SF_OK)) {
         sqlite_close(&db->base);
         return SF_DATABASE;
     }

@@ -105,7 +105,11 @@ sf_status sf_engine_new_device(sf_service *svc, const char *station, const char 
     }
     sf_session s;
     memset(&s, 0, sizeof(s));
-    sf_status st = SF_SESSION_CONFLICT;
+    /* The usual case is a device never seen: try the insert first, one statement. */
+    sf_status st = fresh_session(svc, &s, sid, station, batch, 1, (long long)time(NULL));
+    if (st == SF_OK) {
+        st = sf_store_session_insert(db, &s);
+    }
     for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT; round++) {
         long long now = (long long)time(NULL);
         sf_session_free(&s);

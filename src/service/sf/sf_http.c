@@ -29,14 +29,29 @@ struct sf_http {
     char *cert_pem;
     char *trust_pem;
     int port;
+    sf_db_checkpointer *checkpointer;
 };
 
 /* Per TLS connection: the station certificate's verified fingerprint, so that a keep-alive
- * connection pays the chain verification once. Revocation is still looked up per request. */
+ * connection pays the chain verification once, and the station's record, looked up again at
+ * most every STATION_RECHECK_MS so that a revocation reaches open connections within that time
+ * (new connections always look it up). */
+#define STATION_RECHECK_MS 1000
+
 typedef struct connection_state {
     int verified;
     char fingerprint[65];
+    long long checked_ms; /* 0: not looked up yet */
+    char name[128];
+    char batch[128];
 } connection_state;
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 typedef struct request_body {
     char *data;
@@ -149,12 +164,23 @@ static sf_status identify_station(sf_http *http, struct MHD_Connection *conn, ch
             cs->verified = 1;
         }
     }
+    long long now = monotonic_ms();
+    if (cs != NULL && cs->checked_ms != 0 && now - cs->checked_ms < STATION_RECHECK_MS) {
+        memcpy(name, cs->name, sizeof(cs->name));
+        memcpy(batch, cs->batch, sizeof(cs->batch));
+        return SF_OK;
+    }
     sf_db *db = sf_service_db_acquire(http->svc);
     if (db == NULL) {
         return SF_DATABASE;
     }
     sf_status st = sf_store_station_check(db, fp, name, batch);
     sf_service_db_release(http->svc, db);
+    if (cs != NULL) {
+        cs->checked_ms = st == SF_OK ? now : 0;
+        memcpy(cs->name, name, sizeof(cs->name));
+        memcpy(cs->batch, batch, sizeof(cs->batch));
+    }
     return st;
 }
 
@@ -368,6 +394,15 @@ sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *
         free(http);
         return SF_CONFIG;
     }
+    st = sf_db_checkpointer_start(svc->db_url[0] ? svc->db_url : NULL, svc->dir,
+                                  &http->checkpointer);
+    sf_service_db_drop_pool(svc); /* connections opened before still checkpoint on commit */
+    if (st != SF_OK) {
+        free_secrets(http);
+        pthread_mutex_destroy(&http->log_lock);
+        free(http);
+        return st;
+    }
     http->daemon = MHD_start_daemon(
         MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
         http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY,
@@ -377,6 +412,7 @@ sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *
         on_connection, http, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
     if (http->daemon == NULL) {
+        sf_db_checkpointer_stop(http->checkpointer);
         free_secrets(http);
         pthread_mutex_destroy(&http->log_lock);
         free(http);
@@ -399,6 +435,7 @@ void sf_http_stop(sf_http *http)
         return;
     }
     MHD_stop_daemon(http->daemon);
+    sf_db_checkpointer_stop(http->checkpointer);
     free_secrets(http);
     pthread_mutex_destroy(&http->log_lock);
     free(http);

@@ -368,6 +368,15 @@ void sf_service_close(sf_service *svc)
     free(svc);
 }
 
+void sf_service_db_drop_pool(sf_service *svc)
+{
+    pthread_mutex_lock(&svc->pool_lock);
+    while (svc->pool_count > 0) {
+        sf_db_close(svc->pool[--svc->pool_count]);
+    }
+    pthread_mutex_unlock(&svc->pool_lock);
+}
+
 sf_db *sf_service_db_acquire(sf_service *svc)
 {
     sf_db *db = NULL;

@@ -66,6 +66,8 @@ void sf_service_close(sf_service *svc);
 /** A database connection for the calling thread (opened on demand); NULL on failure. */
 sf_db *sf_service_db_acquire(sf_service *svc);
 void sf_service_db_release(sf_service *svc, sf_db *db);
+/** Closes the idle pooled connections, so that the next ones open with current settings. */
+void sf_service_db_drop_pool(sf_service *svc);
 
 /** Issues a station certificate and writes the station file (0600): service URL, station
  *  name, certificate, key and the CA that issued the service's TLS certificate. */
