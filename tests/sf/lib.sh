@@ -2,8 +2,11 @@
 set -eu
 WORK=$(mktemp -d /tmp/kiln-sf-test.XXXXXX)
 SERVICE_PIDS=""
+DEVICE_PIDS=""
 cleanup() {
     for pid in $SERVICE_PIDS; do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in $DEVICE_PIDS; do kill "$pid" 2>/dev/null || true; done
+    for pid in $DEVICE_PIDS; do wait "$pid" 2>/dev/null || true; done
     if [ -n "${PG_DATA:-}" ]; then pg_stop || true; fi
     rm -rf "$WORK"
 }
@@ -81,4 +84,71 @@ init_service() {
     STATION=$WORK/station1.pem
     "$BIN/factory_service" add-station "$DIR" station1 "$STATION" "$@" >/dev/null
     export FACTORY_STATION=$STATION
+}
+
+# ---- over the factory line (factory_client listeners, factory_tool relay) ----
+
+# start_bg NAME COMMAND...: runs COMMAND in the background (stdout $WORK/NAME.out, stderr
+# $WORK/NAME.err); LAST_PID is its process ID. Stopped with SIGTERM when the test ends.
+start_bg() {
+    name=$1
+    shift
+    "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    LAST_PID=$!
+    DEVICE_PIDS="$DEVICE_PIDS $LAST_PID"
+}
+
+# wait_for FILE TEXT: waits until FILE contains TEXT (10 s at most).
+wait_for() {
+    i=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 200 ] || fail "no '$2' in $1: $(cat "$1" "${1%.out}.err" 2>/dev/null)"
+        sleep 0.05
+    done
+}
+
+# device_ports NAME N: waits until listener NAME announced N ports; prints them, one a line.
+device_ports() {
+    wait_for "$WORK/$1.out" "IP Address and Port"
+    i=0
+    while [ "$(grep -c "IP Address and Port" "$WORK/$1.out")" -lt "$2" ]; do
+        i=$((i + 1))
+        [ $i -lt 200 ] || fail "listener $1 announced fewer than $2 ports"
+        sleep 0.05
+    done
+    grep "IP Address and Port" "$WORK/$1.out" | sed 's/.*://'
+}
+
+# relay TRANSPORT-ARGS... PAYLOAD: factory_tool relay; prints the answer's hex.
+relay() {
+    out=$("$BIN/factory_tool" relay "$@") || return 1
+    echo "$out" | sed -n 's/^RESPONSE //p'
+}
+
+# provision_over SID TRANSPORT-ARGS...: seed 001's flow with every payload carried to the device
+# by factory_tool relay; prints the FINGERPRINT line's value.
+provision_over() {
+    sid=$1
+    shift
+    out=$("$BIN/factory_tool" new_device "$sid") || return 1
+    [ "$(echo "$out" | head -1)" = "SCP 256" ] || { echo "bad new_device output: $out" >&2; return 1; }
+    resp=$(relay "$@" "$(echo "$out" | payload)") || return 1
+    out=$("$BIN/factory_tool" get_device_configuration "$sid" "$resp") || return 1
+    [ "$(echo "$out" | head -1)" = "SCP 257" ] || { echo "bad configuration output" >&2; return 1; }
+    resp=$(relay "$@" "$(echo "$out" | payload)") || return 1
+    out=$("$BIN/factory_tool" handle_device_response "$sid" "$resp") || return 1
+    echo "$out" | sed -n 's/^FINGERPRINT //p'
+}
+
+# check_provisioned FINGERPRINT STORAGE SID: the station's FINGERPRINT is openssl's SHA-1 of the
+# certificate the device stored, whose CN is the session ID; the device verifies as configured.
+check_provisioned() {
+    echo "$1" | grep -Eq '^[0-9a-f]{40}$' || fail "$3: FINGERPRINT '$1' is not 40 hex digits"
+    stored=$(stored_fingerprint "$2") || fail "$3: the device stored no certificate"
+    [ "$1" = "$stored" ] || fail "$3: FINGERPRINT $1 != openssl's $stored"
+    openssl x509 -inform DER -in "$WORK/cert.der" -noout -subject | grep -q "CN = $3" ||
+        fail "$3: certificate CN is not the session ID"
+    "$BIN/factory_client" --storage "$2" verify >/dev/null 2>&1 ||
+        fail "$3: device does not verify as configured"
 }
