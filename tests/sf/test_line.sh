@@ -128,6 +128,57 @@ grep -q "error 118" "$WORK/err" || fail "unknown factory ID not surfaced: $(cat 
 audit_has "^nokeys-1,1,station1,.*,error,2," || fail "audit lacks the unknown factory ID"
 kill -0 $NOKEYS_PID 2>/dev/null || fail "the device without keys stopped listening"
 
+# ---- The erase of a start happens on its first frame: a listener restarted between INIT and
+# CONFIG has erased the device's session (device error 7) unless it keeps its storage.
+# restarted_session SID STORAGE [--keep-storage]: RESTART_ANSWER is the answer to the
+# CONFIG_REQUEST relayed to the restarted listener (whose process ID is LAST_PID).
+restarted_session() {
+    sid=$1 storage=$2
+    shift 2
+    start_bg "$sid-a" "$BIN/factory_client" --storage "$storage" --factory-trust "$TRUST" \
+        tcp --port 0 "$@"
+    rp=$(device_ports "$sid-a" 1)
+    out=$("$BIN/factory_tool" new_device "$sid") || fail "$sid: new_device"
+    resp=$(relay --tcp "127.0.0.1:$rp" "$(echo "$out" | payload)") || fail "$sid: relay INIT"
+    kill "$LAST_PID"
+    wait "$LAST_PID" 2>/dev/null || true
+    out=$("$BIN/factory_tool" get_device_configuration "$sid" "$resp") || fail "$sid: configuration"
+    start_bg "$sid-b" "$BIN/factory_client" --storage "$storage" --factory-trust "$TRUST" \
+        tcp --port 0 "$@"
+    rp=$(device_ports "$sid-b" 1)
+    RESTART_ANSWER=$(relay --tcp "127.0.0.1:$rp" "$(echo "$out" | payload)" 2>/dev/null) ||
+        fail "$sid: relay CONFIG"
+}
+restarted_session restart-erased "$WORK/restart-erased"
+case $RESTART_ANSWER in 017f000507*) ;; *) fail "a restarted listener kept the session: '$RESTART_ANSWER'" ;; esac
+kill "$LAST_PID"
+restarted_session restart-kept "$WORK/restart-kept" --keep-storage
+wait "$LAST_PID" || fail "restart-kept: the listener did not complete its flow"
+fp=$("$BIN/factory_tool" handle_device_response restart-kept "$RESTART_ANSWER" |
+    sed -n 's/^FINGERPRINT //p') || fail "restart-kept: final answer refused"
+check_provisioned "$fp" "$WORK/restart-kept" restart-kept
+
+# ---- The file listener answers a secure-factory frame like a bundle's.
+out=$("$BIN/factory_tool" new_device file-1)
+/usr/bin/python3 -c '
+import hashlib, struct, sys
+p = bytes.fromhex(sys.argv[1])
+open(sys.argv[2], "wb").write(b"mbedprov" + struct.pack("<I", len(p)) + p + hashlib.sha256(p).digest())
+' "$(echo "$out" | payload)" "$WORK/file.in"
+"$BIN/factory_client" --storage "$WORK/file" --factory-trust "$TRUST" file --input "$WORK/file.in" \
+    --output "$WORK/file.out" >/dev/null || fail "file listener failed"
+resp=$(/usr/bin/python3 -c '
+import hashlib, struct, sys
+f = open(sys.argv[1], "rb").read()
+assert f[:8] == b"mbedprov" and struct.unpack("<I", f[8:12])[0] == 0, f[:12]
+n = struct.unpack("<I", f[12:16])[0]
+p = f[16:16 + n]
+assert len(f) == 16 + n + 32 and hashlib.sha256(p).digest() == f[16 + n:], "bad frame"
+print(p.hex())
+' "$WORK/file.out") || fail "file listener: no response frame"
+"$BIN/factory_tool" get_device_configuration file-1 "$resp" >/dev/null ||
+    fail "file listener: the service refused its INIT_RESPONSE"
+
 # ---- Relay errors are the factory line's numbered errors.
 "$BIN/factory_tool" relay --tcp "127.0.0.1:$FP" 0181001906 2>"$WORK/err" &&
     fail "relay of a payload whose length does not match its header succeeded"
