@@ -8,7 +8,11 @@
  * requests, outside the measured time: on a line they are separate chips) and end to end with
  * the simulated Mbed TLS devices sharing this machine's cores with the service.
  *
- *   bench_secure_factory [SESSIONS [CLIENTS]]      (defaults 2000 and 16) */
+ *   bench_secure_factory [SESSIONS [CLIENTS ...]]   (defaults: 2000 sessions, 4 and 16 stations;
+ *                                                     end to end with the largest count)
+ * KILN_BENCH_SERVICE_ONLY=1 skips the end-to-end runs; KILN_BENCH_THREADS=N sizes the service's
+ * thread pool (default 4). */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -233,6 +237,8 @@ static double run_wave(wave *w, int step)
         workers[i].w = w;
         workers[i].index = i;
         pthread_create(&threads[i], NULL, wave_main, &workers[i]);
+        /* Named so that a profile tells the stations and devices from the service's threads. */
+        pthread_setname_np(threads[i], step == 0 ? "device" : "station");
     }
     for (int i = 0; i < w->clients; i++) {
         pthread_join(threads[i], NULL);
@@ -344,6 +350,9 @@ static int run_end_to_end(bench *b, const char *label, int sessions, int clients
     return b->failures == 0 ? 0 : -1;
 }
 
+/* Station counts of the service-alone runs: light load for latency, saturation for throughput. */
+static int client_list[8] = {4, 16};
+static int client_count = 2;
 static int service_only; /* KILN_BENCH_SERVICE_ONLY=1: skip the end-to-end figure (profiling) */
 static int bench_threads = 4; /* KILN_BENCH_THREADS: the service's thread pool */
 
@@ -375,8 +384,14 @@ static int run(const char *label, const char *dir, const char *db_url, int sessi
     b.trust_key.key = (const uint8_t *)pem;
     b.trust_key.key_len = strlen(pem) + 1;
     pthread_mutex_init(&b.lock, NULL);
-    snprintf(b.run_id, sizeof(b.run_id), "%s%ld", label, (long)time(NULL));
-    int rc = run_service_alone(&b, label, sessions, clients);
+    int rc = 0;
+    for (int i = 0; i < client_count; i++) {
+        snprintf(b.run_id, sizeof(b.run_id), "%s%ld-%d", label, (long)time(NULL), client_list[i]);
+        if (run_service_alone(&b, label, sessions, client_list[i]) != 0) {
+            rc = -1;
+        }
+    }
+    snprintf(b.run_id, sizeof(b.run_id), "%s%ld-e2e", label, (long)time(NULL));
     if (!service_only && run_end_to_end(&b, label, sessions, clients) != 0) {
         rc = -1;
     }
@@ -390,9 +405,22 @@ static int run(const char *label, const char *dir, const char *db_url, int sessi
 int main(int argc, char **argv)
 {
     int sessions = argc > 1 ? atoi(argv[1]) : 2000;
-    int clients = argc > 2 ? atoi(argv[2]) : 16;
-    if (sessions < 1 || clients < 1 || clients > 64) {
-        fprintf(stderr, "usage: bench_secure_factory [SESSIONS [CLIENTS<=64]]\n");
+    if (argc > 2) {
+        client_count = 0;
+        for (int i = 2; i < argc && client_count < 8; i++) {
+            client_list[client_count++] = atoi(argv[i]);
+        }
+    }
+    int clients = 0; /* the end-to-end run uses the largest count */
+    for (int i = 0; i < client_count; i++) {
+        clients = client_list[i] > clients ? client_list[i] : clients;
+        if (client_list[i] < 1 || client_list[i] > 64) {
+            clients = 0;
+            break;
+        }
+    }
+    if (sessions < 1 || clients < 1) {
+        fprintf(stderr, "usage: bench_secure_factory [SESSIONS [CLIENTS<=64 ...]]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
