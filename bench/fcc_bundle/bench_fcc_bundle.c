@@ -3,34 +3,172 @@
  * bootstrap bundle (2-3 KB) on the RAM backend and on the directory backend. */
 #define _GNU_SOURCE
 #include "kiln/device.h"
+#include "kiln/kv_flash.h"
 #include "kiln/kv_ram.h"
 #include "kiln/port_linux.h"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <unwind.h>
 
-/* ---- counting allocator (glibc's own allocator underneath) ---- */
+/* ---- counting allocator (glibc's own allocator underneath) ----
+ *
+ * Every block carries its size and the label of the code that asked for it, so the peak can
+ * be split between kiln's own allocations and the libraries' (Mbed TLS, libcbor). A Mbed TLS
+ * allocation is further charged to the kiln function that called into Mbed TLS: the first
+ * frame of the executable, found by unwinding, whose exported symbol really contains the
+ * return address (static functions have no symbol, so the walk goes on to their caller). */
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void __libc_free(void *);
 
-#define HDR 16
-static size_t heap_now, heap_peak;
-static int counting;
+#define HDR        16
+#define MAX_LABELS 64
 
-static void account(long delta)
+typedef enum { OWNER_KILN, OWNER_MBEDTLS, OWNER_CBOR, OWNER_OTHER, OWNER_COUNT } owner_e;
+static const char *const owner_names[OWNER_COUNT] = {"kiln", "Mbed TLS", "libcbor", "other"};
+
+typedef struct label {
+    owner_e owner;
+    char via[48]; /* the kiln function on whose behalf the block was allocated */
+    size_t now, at_peak, total, count;
+    size_t stack_kiln, stack_lib; /* deepest split seen while this label allocated */
+} label;
+
+static label labels[MAX_LABELS];
+static size_t label_count;
+static size_t heap_now, heap_peak;
+static int counting, in_hook;
+static uintptr_t stack_top;          /* highest address of the measured thread's stack */
+static size_t deepest, deepest_kiln; /* deepest stack seen at an allocation, kiln's part */
+
+static owner_e owner_of(const void *addr)
 {
-    if (!counting) {
-        return;
+    Dl_info info;
+    if (dladdr(addr, &info) == 0 || info.dli_fname == NULL) {
+        return OWNER_OTHER;
     }
-    heap_now += (size_t)delta;
-    if (heap_now > heap_peak) {
-        heap_peak = heap_now;
+    if (strstr(info.dli_fname, "libmbed") != NULL) {
+        return OWNER_MBEDTLS;
+    }
+    if (strstr(info.dli_fname, "libcbor") != NULL) {
+        return OWNER_CBOR;
+    }
+    Dl_info self;
+    if (dladdr((const void *)owner_of, &self) != 0 && self.dli_fbase == info.dli_fbase) {
+        return OWNER_KILN;
+    }
+    return OWNER_OTHER;
+}
+
+/* The exported function of the executable that really contains addr, or NULL. */
+static const char *kiln_function(const void *addr)
+{
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (owner_of(addr) != OWNER_KILN || dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) == 0 ||
+        sym == NULL || info.dli_sname == NULL) {
+        return NULL;
+    }
+    uintptr_t a = (uintptr_t)addr, s = (uintptr_t)info.dli_saddr;
+    return a > s && a <= s + sym->st_size ? info.dli_sname : NULL;
+}
+
+typedef struct walk {
+    int frame;
+    owner_e owner;      /* owner of the code that called the allocator */
+    uintptr_t boundary; /* CFA of the outermost library frame called by kiln */
+    const char *via;
+} walk;
+
+static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    walk *w = arg;
+    const void *ip = (const void *)(_Unwind_GetIP(ctx) - 1);
+    w->frame++;
+    if (w->frame < 3) {
+        return _URC_NO_REASON; /* walk_frame's caller, the hook itself */
+    }
+    owner_e o = owner_of(ip);
+    if (w->frame == 3) {
+        w->owner = o;
+    }
+    if (o != OWNER_KILN) {
+        w->boundary = (uintptr_t)_Unwind_GetCFA(ctx);
+        return _URC_NO_REASON;
+    }
+    w->via = kiln_function(ip);
+    return w->via != NULL ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+static int label_of(void)
+{
+    walk w = {0, OWNER_OTHER, 0, NULL};
+    _Unwind_Backtrace(walk_frame, &w);
+    const char *via = w.via ? w.via : "?";
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    size_t depth = stack_top > sp ? stack_top - sp : 0;
+    size_t kiln_part = w.boundary && stack_top > w.boundary ? stack_top - w.boundary : depth;
+    size_t i;
+    for (i = 0; i < label_count; i++) {
+        if (labels[i].owner == w.owner && strcmp(labels[i].via, via) == 0) {
+            break;
+        }
+    }
+    if (i == label_count) {
+        if (label_count == MAX_LABELS) {
+            i = MAX_LABELS - 1;
+        } else {
+            label_count++;
+            labels[i].owner = w.owner;
+            snprintf(labels[i].via, sizeof(labels[i].via), "%s", via);
+        }
+    }
+    if (depth > deepest) {
+        deepest = depth;
+        deepest_kiln = kiln_part;
+    }
+    if (depth > labels[i].stack_kiln + labels[i].stack_lib) {
+        labels[i].stack_kiln = kiln_part;
+        labels[i].stack_lib = depth - kiln_part;
+    }
+    return (int)i;
+}
+
+static void account(unsigned char *p, size_t n, int adding)
+{
+    size_t *h = (size_t *)p;
+    if (adding) {
+        h[0] = n;
+        h[1] = (size_t)-1;
+        if (!counting || in_hook) {
+            return;
+        }
+        in_hook = 1;
+        int l = label_of();
+        in_hook = 0;
+        h[1] = (size_t)l;
+        labels[l].now += n;
+        labels[l].total += n;
+        labels[l].count++;
+        heap_now += n;
+        if (heap_now > heap_peak) {
+            heap_peak = heap_now;
+            for (size_t i = 0; i < label_count; i++) {
+                labels[i].at_peak = labels[i].now;
+            }
+        }
+    } else if (h[1] != (size_t)-1) {
+        labels[h[1]].now -= h[0];
+        heap_now -= h[0];
     }
 }
 
@@ -40,8 +178,7 @@ void *malloc(size_t n)
     if (p == NULL) {
         return NULL;
     }
-    *(size_t *)p = n;
-    account((long)n);
+    account(p, n, 1);
     return p + HDR;
 }
 
@@ -51,7 +188,7 @@ void free(void *q)
         return;
     }
     unsigned char *p = (unsigned char *)q - HDR;
-    account(-(long)*(size_t *)p);
+    account(p, 0, 0);
     __libc_free(p);
 }
 
@@ -63,8 +200,7 @@ void *calloc(size_t a, size_t b)
     if (p == NULL) {
         return NULL;
     }
-    *(size_t *)p = n;
-    account((long)n);
+    account(p, n, 1);
     return p + HDR;
 }
 
@@ -75,12 +211,13 @@ void *realloc(void *q, size_t n)
     }
     unsigned char *p = (unsigned char *)q - HDR;
     size_t old = *(size_t *)p;
+    account(p, 0, 0);
     unsigned char *r = __libc_realloc(p, n + HDR);
     if (r == NULL) {
+        account(p, old, 1);
         return NULL;
     }
-    *(size_t *)r = n;
-    account((long)n - (long)old);
+    account(r, n, 1);
     return r + HDR;
 }
 
@@ -102,9 +239,11 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The device context is static, as on a microcontroller; its size is printed on its own. */
+static kiln_device dev;
+
 static int provision_once(const kiln_kv_backend *kv)
 {
-    kiln_device dev;
     kiln_device_config cfg = {kv, fixed_root_key, NULL, kiln_linux_entropy, NULL};
     kiln_device_setup(&dev, &cfg);
     kiln_fcc_init(&dev);
@@ -116,17 +255,124 @@ static int provision_once(const kiln_kv_backend *kv)
     return st == FCC_STATUS_SUCCESS ? 0 : -1;
 }
 
+/* ---- NOR flash in RAM (outside the counted heap), for the raw-flash store ---- */
+#define FLASH_SECTOR  8192u
+#define FLASH_SECTORS 8u
+static uint8_t *flash_mem;
+static uint8_t flash_work[256];
+
+static int ram_flash_read(void *ctx, uint32_t addr, void *buf, size_t len)
+{
+    (void)ctx;
+    memcpy(buf, flash_mem + addr, len);
+    return KILN_FLASH_OK;
+}
+
+static int ram_flash_program(void *ctx, uint32_t addr, const void *data, size_t len)
+{
+    (void)ctx;
+    const uint8_t *d = data;
+    for (size_t i = 0; i < len; i++) {
+        flash_mem[addr + i] &= d[i];
+    }
+    return KILN_FLASH_OK;
+}
+
+static int ram_flash_erase(void *ctx, uint32_t sector)
+{
+    (void)ctx;
+    memset(flash_mem + (size_t)sector * FLASH_SECTOR, 0xFF, FLASH_SECTOR);
+    return KILN_FLASH_OK;
+}
+
+static const kiln_flash ram_flash = {
+    NULL, {4, FLASH_SECTOR, FLASH_SECTORS}, ram_flash_read, ram_flash_program, ram_flash_erase};
+
+/* ---- one measured bundle: heap counted, thread stack painted ---- */
 #define STACK_SIZE (256 * 1024)
-static size_t stack_used;
+static unsigned char *stack_base;
 
 static void *measured(void *arg)
 {
-    kiln_kv_ram *ram = arg;
+    const kiln_kv_backend *kv = arg;
+    /* Depth is counted from here: glibc keeps the thread descriptor and TLS at the top of a
+     * caller-supplied stack, which is no part of the device's stack. */
+    stack_top = (uintptr_t)__builtin_frame_address(0);
     heap_now = heap_peak = 0;
+    deepest = deepest_kiln = 0;
+    memset(labels, 0, sizeof(labels));
+    label_count = 0;
     counting = 1;
-    provision_once(&ram->backend);
+    int rc = provision_once(kv);
     counting = 0;
-    return NULL;
+    return rc == 0 ? arg : NULL;
+}
+
+/* Returns the peak stack in bytes, or 0 when the bundle was refused. */
+static size_t measure(const kiln_kv_backend *kv)
+{
+    memset(stack_base, 0xA5, STACK_SIZE);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstack(&attr, stack_base, STACK_SIZE);
+    pthread_t t;
+    void *ok = NULL;
+    pthread_create(&t, &attr, measured, (void *)kv);
+    pthread_join(t, &ok);
+    pthread_attr_destroy(&attr);
+    size_t untouched = 0;
+    while (untouched < STACK_SIZE && stack_base[untouched] == 0xA5) {
+        untouched++;
+    }
+    uintptr_t lowest = (uintptr_t)stack_base + untouched;
+    return ok != NULL && stack_top > lowest ? stack_top - lowest : 0;
+}
+
+static int by_peak_share(const void *a, const void *b)
+{
+    const label *x = a, *y = b;
+    if (x->at_peak != y->at_peak) {
+        return x->at_peak < y->at_peak ? 1 : -1;
+    }
+    return x->total < y->total ? 1 : (x->total > y->total ? -1 : 0);
+}
+
+static void print_split(void)
+{
+    size_t owner_peak[OWNER_COUNT] = {0}, kiln_stack = 0;
+    for (size_t i = 0; i < label_count; i++) {
+        owner_peak[labels[i].owner] += labels[i].at_peak;
+        if (labels[i].owner == OWNER_KILN && labels[i].stack_kiln > kiln_stack) {
+            kiln_stack = labels[i].stack_kiln;
+        }
+    }
+    qsort(labels, label_count, sizeof(labels[0]), by_peak_share);
+    printf("heap held at the peak, by owner:");
+    for (int o = 0; o < OWNER_COUNT; o++) {
+        printf(" %s %zu", owner_names[o], owner_peak[o]);
+    }
+    printf("\n");
+    printf("%-9s %-40s %8s %8s %6s %14s\n", "owner", "on behalf of (kiln function)", "at peak",
+           "total", "allocs", "stack kiln+lib");
+    for (size_t i = 0; i < label_count; i++) {
+        const label *l = &labels[i];
+        printf("%-9s %-40s %8zu %8zu %6zu %7zu+%-6zu\n", owner_names[l->owner], l->via, l->at_peak,
+               l->total, l->count, l->stack_kiln, l->stack_lib);
+    }
+    printf("deepest stack seen at an allocation: %zu bytes (kiln frames %zu, library frames "
+           "%zu)\n",
+           deepest, deepest_kiln, deepest - deepest_kiln);
+    printf("kiln share: heap %zu bytes at the peak, stack about %zu bytes\n",
+           owner_peak[OWNER_KILN], deepest_kiln > kiln_stack ? deepest_kiln : kiln_stack);
+}
+
+static void report(const char *store, size_t stack_used)
+{
+    printf("\n[%s]\n", store);
+    printf("peak heap: %zu bytes\n", heap_peak);
+    printf("peak stack: %zu bytes\n", stack_used);
+    printf("peak heap+stack beyond the bundle buffer: %zu bytes\n", heap_peak + stack_used);
+    print_split();
 }
 
 int main(int argc, char **argv)
@@ -142,25 +388,36 @@ int main(int argc, char **argv)
     bundle = __libc_malloc(65536);
     bundle_len = fread(bundle, 1, 65536, f);
     fclose(f);
+    stack_base = __libc_malloc(STACK_SIZE);
+    flash_mem = __libc_malloc((size_t)FLASH_SECTOR * FLASH_SECTORS);
+    printf("bundle: %s (%zu bytes)\n", path, bundle_len);
+    printf("device context (static kiln_device): %zu bytes\n", sizeof(kiln_device));
 
-    /* Peak stack and heap of one bundle, in a thread whose stack is painted first. */
+    /* Memory of one bundle on the raw-flash store (the microcontroller set-up: the stored
+     * values live in flash, the store needs only its struct and work buffer). */
+    static kiln_kv_flash store;
+    kiln_kv_backend flash_kv;
+    memset(flash_mem, 0xFF, (size_t)FLASH_SECTOR * FLASH_SECTORS);
+    if (kiln_kv_flash_mount(&store, &ram_flash, flash_work, sizeof(flash_work)) != KILN_KV_OK) {
+        fprintf(stderr, "flash mount failed\n");
+        return 1;
+    }
+    kiln_kv_flash_backend(&store, &flash_kv);
+    size_t stack_used = measure(&flash_kv);
+    if (stack_used == 0) {
+        fprintf(stderr, "bundle refused\n");
+        return 1;
+    }
+    report("raw-flash store (flash outside the heap; store struct and 256-byte work buffer static)",
+           stack_used);
+
+    /* The same on the RAM store, whose stored (sealed) values are heap blocks. */
     kiln_kv_ram ram;
     kiln_kv_ram_init(&ram);
-    unsigned char *stack = __libc_malloc(STACK_SIZE);
-    memset(stack, 0xA5, STACK_SIZE);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstack(&attr, stack, STACK_SIZE);
-    pthread_t t;
-    pthread_create(&t, &attr, measured, &ram);
-    pthread_join(t, NULL);
-    size_t untouched = 0;
-    while (untouched < STACK_SIZE && stack[untouched] == 0xA5) {
-        untouched++;
-    }
-    stack_used = STACK_SIZE - untouched;
+    stack_used = measure(&ram.backend);
     kiln_kv_ram_free(&ram);
-
+    report("RAM store (its stored values count as heap)", stack_used);
+    printf("\n");
     /* Throughput: a fresh device per bundle, RAM backend. */
     int n = 0;
     double start = now(), end = start + seconds;
@@ -198,11 +455,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    printf("bundle: %s (%zu bytes)\n", path, bundle_len);
     printf("bundles/s (RAM store, 1 core): %.0f\n", ram_rate);
     printf("bundles/s (directory store, fsync): %.0f\n", dir_rate);
-    printf("peak heap: %zu bytes\n", heap_peak);
-    printf("peak stack: %zu bytes\n", stack_used);
-    printf("peak heap+stack beyond the bundle buffer: %zu bytes\n", heap_peak + stack_used);
     return 0;
 }

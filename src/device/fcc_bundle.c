@@ -225,21 +225,24 @@ static fcc_status_e process_key(bundle_ctx *b, cr_reader *r)
     } else {
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
     }
-    kcm_status_e kst = kcm_store_checked(b->dev, it.f[F_NAME].ptr, it.f[F_NAME].len, kcm_type, true,
-                                         it.f[F_DATA].ptr, it.f[F_DATA].len);
+    /* The bundle buffer outlives the transaction: staged values point into it. */
+    kcm_status_e kst = kcm_store_item(b->dev, it.f[F_NAME].ptr, it.f[F_NAME].len, kcm_type, true,
+                                      it.f[F_DATA].ptr, it.f[F_DATA].len, KCM_HOLD_BORROW);
     return kst == KCM_STATUS_SUCCESS ? FCC_STATUS_SUCCESS : fail_kcm(b, kst, &it.f[F_NAME]);
 }
 
-/* A certificate (or the leaf of a chain) named with PrKN must belong to that stored key. */
-static fcc_status_e check_prkn(bundle_ctx *b, const item_fields *it, const uint8_t *cert,
-                               size_t cert_len)
+/* A certificate (or the leaf of a chain) named with PrKN must belong to that stored key.
+ * crt: the certificate already parsed, or NULL to parse it here. */
+static fcc_status_e check_prkn(bundle_ctx *b, const item_fields *it, const mbedtls_x509_crt *crt,
+                               const uint8_t *cert, size_t cert_len)
 {
     if (!it->seen[F_PRKN]) {
         return FCC_STATUS_SUCCESS;
     }
     const cr_token *prkn = &it->f[F_PRKN];
-    kcm_status_e kst =
-        kiln_kcm_certificate_verify_with_private_key(b->dev, cert, cert_len, prkn->ptr, prkn->len);
+    kcm_status_e kst = crt != NULL ? kcm_crt_matches_stored_key(b->dev, crt, prkn->ptr, prkn->len)
+                                   : kiln_kcm_certificate_verify_with_private_key(
+                                         b->dev, cert, cert_len, prkn->ptr, prkn->len);
     if (kst == KCM_STATUS_ITEM_NOT_FOUND) {
         fcc_output_error_with_prefix(&b->out, FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR,
                                      fcc_kcm_error_prefix(kst), (const char *)prkn->ptr, prkn->len);
@@ -260,19 +263,25 @@ static fcc_status_e process_certificate(bundle_ctx *b, cr_reader *r)
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
     }
     const cr_token *name = &it.f[F_NAME];
+    const cr_token *data = &it.f[F_DATA];
+    /* Parsed once: the same parsed form serves the key match; the store does not re-parse. */
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
     kcm_status_e kst = kcm_check_name(name->ptr, name->len);
-    if (kst == KCM_STATUS_SUCCESS && it.f[F_DATA].len > 0) {
-        kst = kcm_crypto_check_cert(it.f[F_DATA].ptr, it.f[F_DATA].len);
+    if (kst == KCM_STATUS_SUCCESS && data->len > 0) {
+        kst = kcm_crypto_parse_cert(&crt, data->ptr, data->len);
     }
     if (kst != KCM_STATUS_SUCCESS) {
-        return fail_kcm(b, kst, name);
+        st = fail_kcm(b, kst, name);
+    } else {
+        st = check_prkn(b, &it, data->len > 0 ? &crt : NULL, data->ptr, data->len);
     }
-    st = check_prkn(b, &it, it.f[F_DATA].ptr, it.f[F_DATA].len);
+    mbedtls_x509_crt_free(&crt);
     if (st != FCC_STATUS_SUCCESS) {
         return st;
     }
-    kst = kcm_store_checked(b->dev, name->ptr, name->len, KCM_CERTIFICATE_ITEM, true,
-                            it.f[F_DATA].ptr, it.f[F_DATA].len);
+    kst = kcm_store_item(b->dev, name->ptr, name->len, KCM_CERTIFICATE_ITEM, true, data->ptr,
+                         data->len, KCM_HOLD_BORROW | KCM_PRECHECKED);
     return kst == KCM_STATUS_SUCCESS ? FCC_STATUS_SUCCESS : fail_kcm(b, kst, name);
 }
 
@@ -308,7 +317,7 @@ static fcc_status_e process_chain(bundle_ctx *b, cr_reader *r)
             return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
         }
         if (i == 0) {
-            st = check_prkn(b, &it, cert.ptr, cert.len);
+            st = check_prkn(b, &it, NULL, cert.ptr, cert.len);
             if (st != FCC_STATUS_SUCCESS) {
                 kiln_kcm_cert_chain_close(b->dev, h);
                 return st;
@@ -365,16 +374,21 @@ static fcc_status_e process_config(bundle_ctx *b, cr_reader *r)
             value_len = data->len;
         }
     }
+    unsigned hold = KCM_HOLD_BORROW;
     uint8_t four[4] = {0};
+    if (value == number) {
+        hold = 0;
+    }
     if (is_four_byte_param(name)) {
         /* The original forces 4 bytes whatever the CBOR type; a shorter text value thus
          * becomes an out-of-range number and fails the later checks the same way. */
         memcpy(four, value, value_len < 4 ? value_len : 4);
         value = four;
         value_len = 4;
+        hold = 0;
     }
     kcm_status_e kst =
-        kcm_store_checked(b->dev, name->ptr, name->len, KCM_CONFIG_ITEM, true, value, value_len);
+        kcm_store_item(b->dev, name->ptr, name->len, KCM_CONFIG_ITEM, true, value, value_len, hold);
     return kst == KCM_STATUS_SUCCESS ? FCC_STATUS_SUCCESS : fail_kcm(b, kst, name);
 }
 
@@ -660,19 +674,8 @@ static fcc_status_e store_ca_identity(bundle_ctx *b)
         return fcc_output_kcm_error(&b->out, kst, FCC_BOOTSTRAP_SERVER_CA_CERT,
                                     strlen(FCC_BOOTSTRAP_SERVER_CA_CERT));
     }
-    uint8_t *cert = malloc(size ? size : 1);
-    if (cert == NULL) {
-        return fail(b, FCC_STATUS_MEMORY_OUT, NULL);
-    }
-    kst = kiln_kcm_item_get_data(b->dev, (const uint8_t *)FCC_BOOTSTRAP_SERVER_CA_CERT,
-                                 strlen(FCC_BOOTSTRAP_SERVER_CA_CERT), KCM_CERTIFICATE_ITEM, cert,
-                                 size, &size);
     uint8_t id[33];
-    if (kst == KCM_STATUS_SUCCESS) {
-        kst = kcm_crypto_cert_ec_id(cert, size, id);
-    }
-    free(cert);
-    if (kst != KCM_STATUS_SUCCESS) {
+    if (kcm_cert_ec_id(b->dev, FCC_BOOTSTRAP_SERVER_CA_CERT, id) != KCM_STATUS_SUCCESS) {
         return fail(b, FCC_STATUS_CA_ERROR, FCC_BOOTSTRAP_SERVER_CA_CERT);
     }
     if (!fcc_slot_exists(b->dev, KCM_SLOT_CA_ID) &&

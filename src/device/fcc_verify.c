@@ -178,20 +178,12 @@ static fcc_status_e check_server_ca(kiln_device *dev, fcc_output *out, const mod
     }
     warn_redundant(dev, out, KCM_CERTIFICATE_ITEM, m->other_ca);
     if (bootstrap) {
-        uint8_t *cert = malloc(size);
         uint8_t id[33], stored[33];
         size_t stored_len = 0;
-        bool ok = false;
-        if (cert != NULL &&
-            kiln_kcm_item_get_data(dev, (const uint8_t *)m->ca, strlen(m->ca), KCM_CERTIFICATE_ITEM,
-                                   cert, size, &size) == KCM_STATUS_SUCCESS &&
-            kcm_crypto_cert_ec_id(cert, size, id) == KCM_STATUS_SUCCESS &&
-            fcc_slot_read(dev, KCM_SLOT_CA_ID, stored, sizeof(stored), &stored_len) ==
-                KCM_STATUS_SUCCESS &&
-            stored_len == sizeof(id) && memcmp(id, stored, sizeof(id)) == 0) {
-            ok = true;
-        }
-        free(cert);
+        bool ok = kcm_cert_ec_id(dev, m->ca, id) == KCM_STATUS_SUCCESS &&
+                  fcc_slot_read(dev, KCM_SLOT_CA_ID, stored, sizeof(stored), &stored_len) ==
+                      KCM_STATUS_SUCCESS &&
+                  stored_len == sizeof(id) && memcmp(id, stored, sizeof(id)) == 0;
         if (!ok) {
             fcc_output_warning(out, FCC_WARN_CA_ID_NOT_SET, m->ca);
         }
@@ -250,41 +242,57 @@ static const mbedtls_x509_buf *dn_attribute(const mbedtls_x509_name *dn, const c
     return NULL;
 }
 
+/* Is the configuration item equal to the certificate attribute? Read without a copy when the
+ * item is staged. */
+static bool config_equals(kiln_device *dev, const char *name, const mbedtls_x509_buf *attr)
+{
+    char key[KILN_KV_MAX_KEY];
+    const uint8_t *data = NULL;
+    uint8_t *owned = NULL;
+    size_t len = 0;
+    kcm_make_key(key, KCM_NS_WORKING, KCM_T_CONFIG, (const uint8_t *)name, strlen(name));
+    bool equal = kcm_record_view(dev, key, &data, &len, &owned) == KCM_STATUS_SUCCESS &&
+                 attr != NULL && attr->len == len && memcmp(attr->p, data, len) == 0;
+    kcm_secure_free(owned, len);
+    return equal;
+}
+
 static uint64_t x509_time_to_epoch(const mbedtls_x509_time *t)
 {
-    /* Days from civil (proleptic Gregorian), valid for the years X.509 can hold. */
-    int64_t y = t->year, m = t->mon, d = t->day;
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t days = era * 146097 + doe - 719468;
-    int64_t secs = days * 86400 + t->hour * 3600 + t->min * 60 + t->sec;
+    /* Days from civil (proleptic Gregorian). X.509 years are 0..9999, so 32-bit arithmetic
+     * suffices up to the day count (64-bit division is a library call on a Cortex-M). */
+    int32_t y = t->year - (t->mon <= 2), m = t->mon, d = t->day;
+    int32_t era = (y >= 0 ? y : y - 399) / 400;
+    int32_t yoe = y - era * 400;
+    int32_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int32_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    int64_t secs = (int64_t)days * 86400 + t->hour * 3600 + t->min * 60 + t->sec;
     return secs < 0 ? 0 : (uint64_t)secs;
 }
 
-/* Expiry checks on every certificate of an item (a single certificate or a chain). */
+/* Expiry checks on every certificate of an item (a single certificate or a chain). leaf: the
+ * first certificate when the caller has it parsed already. */
 static fcc_status_e check_validity(kiln_device *dev, fcc_output *out, const char *name,
-                                   const uint8_t *record, size_t record_len)
+                                   const kcm_cert_view *v, const mbedtls_x509_crt *leaf)
 {
     if (dev->time == 0) {
         fcc_output_warning(out, FCC_WARN_VALIDITY_CANNOT_BE_CHECKED, name);
         return FCC_STATUS_SUCCESS;
     }
-    size_t n = kcm_chain_record_count(record, record_len);
+    size_t n = kcm_cert_view_count(v);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *der;
         size_t der_len;
         mbedtls_x509_crt crt;
         mbedtls_x509_crt_init(&crt);
-        if (kcm_chain_record_get(record, record_len, i, &der, &der_len) != 0 ||
-            kcm_crypto_parse_cert(&crt, der, der_len) != KCM_STATUS_SUCCESS) {
+        const mbedtls_x509_crt *c = i == 0 && leaf != NULL ? leaf : &crt;
+        if (c == &crt && (kcm_cert_view_get(v, i, &der, &der_len) != 0 ||
+                          kcm_crypto_parse_cert(&crt, der, der_len) != KCM_STATUS_SUCCESS)) {
             mbedtls_x509_crt_free(&crt);
             return fail_name(out, FCC_STATUS_INVALID_CERTIFICATE, name);
         }
-        uint64_t not_before = x509_time_to_epoch(&crt.valid_from);
-        uint64_t not_after = x509_time_to_epoch(&crt.valid_to);
+        uint64_t not_before = x509_time_to_epoch(&c->valid_from);
+        uint64_t not_after = x509_time_to_epoch(&c->valid_to);
         mbedtls_x509_crt_free(&crt);
         if (dev->time > not_after) {
             return fail_name(out, FCC_STATUS_EXPIRED_CERTIFICATE, name);
@@ -298,13 +306,13 @@ static fcc_status_e check_validity(kiln_device *dev, fcc_output *out, const char
     return FCC_STATUS_SUCCESS;
 }
 
+/* The device certificate is parsed once; that parsed form serves every check, the key match
+ * included. */
 static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const mode_names *m,
                                       bool bootstrap, const uint8_t *uri, size_t uri_len)
 {
-    uint8_t *record = NULL;
-    size_t record_len = 0;
-    kcm_status_e kst =
-        kcm_load_chain(dev, (const uint8_t *)m->cert, strlen(m->cert), &record, &record_len);
+    kcm_cert_view v;
+    kcm_status_e kst = kcm_cert_view_open(dev, (const uint8_t *)m->cert, strlen(m->cert), &v);
     if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(out, kst, m->cert, strlen(m->cert));
     }
@@ -313,13 +321,12 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
     mbedtls_x509_crt crt;
     mbedtls_x509_crt_init(&crt);
     fcc_status_e st = FCC_STATUS_SUCCESS;
-    if (kcm_chain_record_get(record, record_len, 0, &leaf, &leaf_len) != 0 ||
+    if (kcm_cert_view_get(&v, 0, &leaf, &leaf_len) != 0 ||
         kcm_crypto_parse_cert(&crt, leaf, leaf_len) != KCM_STATUS_SUCCESS) {
         st = fail_name(out, FCC_STATUS_INVALID_CERTIFICATE, m->cert);
         goto done;
     }
-    kst = kiln_kcm_certificate_verify_with_private_key(dev, leaf, leaf_len, (const uint8_t *)m->key,
-                                                       strlen(m->key));
+    kst = kcm_crt_matches_stored_key(dev, &crt, (const uint8_t *)m->key, strlen(m->key));
     if (kst != KCM_STATUS_SUCCESS) {
         st = fail_name(out, FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR, m->cert);
         goto done;
@@ -331,13 +338,9 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
         st = fail_name(out, FCC_STATUS_INVALID_CERTIFICATE, m->cert);
         goto done;
     }
-    uint8_t endpoint[256];
-    size_t endpoint_len = 0;
     const mbedtls_x509_buf *cn =
         dn_attribute(&crt.subject, MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN));
-    if (fcc_config_read(dev, FCC_ENDPOINT_NAME, endpoint, sizeof(endpoint), &endpoint_len) !=
-            KCM_STATUS_SUCCESS ||
-        cn == NULL || cn->len != endpoint_len || memcmp(cn->p, endpoint, endpoint_len) != 0) {
+    if (!config_equals(dev, FCC_ENDPOINT_NAME, cn)) {
         st = fail_name(out, FCC_STATUS_INVALID_LWM2M_CN_ATTR, m->cert);
         goto done;
     }
@@ -357,32 +360,32 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
     }
     if (crt.issuer_raw.len == crt.subject_raw.len &&
         memcmp(crt.issuer_raw.p, crt.subject_raw.p, crt.issuer_raw.len) == 0) {
-        if (!kcm_crypto_signed_by(&crt, &crt)) {
+        kcm_sig sig;
+        if (!kcm_crypto_sig_prepare(&crt, &sig) || !kcm_crypto_sig_verify(&sig, &crt)) {
             st = fail_name(out, FCC_STATUS_INVALID_CERTIFICATE, m->cert);
             goto done;
         }
         fcc_output_warning(out, FCC_WARN_SELF_SIGNED, m->cert);
     }
-    st = check_validity(dev, out, m->cert, record, record_len);
+    st = check_validity(dev, out, m->cert, &v, &crt);
 done:
     mbedtls_x509_crt_free(&crt);
-    free(record);
+    kcm_cert_view_close(&v);
     return st;
 }
 
 static fcc_status_e check_update_items(kiln_device *dev, fcc_output *out)
 {
-    uint8_t *record = NULL;
-    size_t record_len = 0;
-    kcm_status_e kst = kcm_load_chain(dev, (const uint8_t *)FCC_UPDATE_AUTH_CERT,
-                                      strlen(FCC_UPDATE_AUTH_CERT), &record, &record_len);
+    kcm_cert_view v;
+    kcm_status_e kst = kcm_cert_view_open(dev, (const uint8_t *)FCC_UPDATE_AUTH_CERT,
+                                          strlen(FCC_UPDATE_AUTH_CERT), &v);
     if (kst == KCM_STATUS_ITEM_NOT_FOUND) {
         fcc_output_warning(out, FCC_WARN_ITEM_NOT_SET, FCC_UPDATE_AUTH_CERT);
     } else if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(out, kst, FCC_UPDATE_AUTH_CERT, strlen(FCC_UPDATE_AUTH_CERT));
     } else {
-        fcc_status_e st = check_validity(dev, out, FCC_UPDATE_AUTH_CERT, record, record_len);
-        free(record);
+        fcc_status_e st = check_validity(dev, out, FCC_UPDATE_AUTH_CERT, &v, NULL);
+        kcm_cert_view_close(&v);
         if (st != FCC_STATUS_SUCCESS) {
             return st;
         }

@@ -135,12 +135,17 @@ static const char *seal_aad(const char *key)
     return key + 1;
 }
 
-static kcm_status_e seal_in_place(kiln_device *dev, const char *key, uint8_t *buf, size_t len)
+/* out receives version, nonce, ciphertext and tag (len + KCM_SEAL_OVERHEAD bytes); in may be
+ * out + 1 + KCM_SEAL_NONCE (sealing in place) or a separate buffer. */
+static kcm_status_e seal(kiln_device *dev, const char *key, const uint8_t *in, size_t len,
+                         uint8_t *out)
 {
-    /* buf holds len plaintext bytes followed by KCM_SEAL_OVERHEAD spare bytes. */
-    memmove(buf + 1 + KCM_SEAL_NONCE, buf, len);
-    buf[0] = KCM_SEAL_VERSION;
-    if (mbedtls_ctr_drbg_random(&dev->drbg, buf + 1, KCM_SEAL_NONCE) != 0) {
+    uint8_t *body = out + 1 + KCM_SEAL_NONCE;
+    if (in != body && len > 0) {
+        memmove(body, in, len);
+    }
+    out[0] = KCM_SEAL_VERSION;
+    if (mbedtls_ctr_drbg_random(&dev->drbg, out + 1, KCM_SEAL_NONCE) != 0) {
         return KCM_STATUS_ERROR;
     }
     mbedtls_gcm_context gcm;
@@ -148,8 +153,7 @@ static kcm_status_e seal_in_place(kiln_device *dev, const char *key, uint8_t *bu
     const char *aad = seal_aad(key);
     int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, dev->storage_key, 256);
     if (rc == 0) {
-        uint8_t *body = buf + 1 + KCM_SEAL_NONCE;
-        rc = mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, len, buf + 1, KCM_SEAL_NONCE,
+        rc = mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, len, out + 1, KCM_SEAL_NONCE,
                                        (const unsigned char *)aad, strlen(aad), body, body,
                                        KCM_SEAL_TAG, body + len);
     }
@@ -213,6 +217,27 @@ kcm_status_e kcm_txn_begin(kiln_device *dev)
     return dev->txn ? KCM_STATUS_SUCCESS : KCM_STATUS_OUT_OF_MEMORY;
 }
 
+/* Drops an entry's value; a buffer another entry still shares passes to that entry. */
+static void entry_release(struct kiln_txn *txn, kiln_txn_entry *e)
+{
+    if (e->own != NULL) {
+        for (size_t i = 0; i < txn->count; i++) {
+            kiln_txn_entry *o = &txn->entries[i];
+            if (o != e && !o->deleted && o->value == e->value) {
+                o->own = e->own;
+                o->own_size = e->own_size;
+                e->own = NULL;
+                break;
+            }
+        }
+        kcm_secure_free(e->own, e->own_size);
+    }
+    e->own = NULL;
+    e->own_size = 0;
+    e->value = NULL;
+    e->len = 0;
+}
+
 void kcm_txn_abort(kiln_device *dev)
 {
     struct kiln_txn *txn = dev->txn;
@@ -220,13 +245,20 @@ void kcm_txn_abort(kiln_device *dev)
         return;
     }
     for (size_t i = 0; i < txn->count; i++) {
-        kcm_secure_free(txn->entries[i].value, txn->entries[i].len + KCM_SEAL_OVERHEAD);
+        kiln_txn_entry *e = &txn->entries[i];
+        if (e->sealed != NULL && e->sealed != e->own) {
+            free(e->sealed); /* ciphertext only */
+        }
+        kcm_secure_free(e->own, e->own_size);
+        free(e->key);
     }
     free(txn->entries);
     free(txn);
     dev->txn = NULL;
 }
 
+/* Seals every value once (an entry sharing an earlier entry's plaintext and associated data
+ * reuses its ciphertext) and hands the whole set to the backend as one atomic commit. */
 kcm_status_e kcm_txn_commit(kiln_device *dev)
 {
     struct kiln_txn *txn = dev->txn;
@@ -244,11 +276,32 @@ kcm_status_e kcm_txn_commit(kiln_device *dev)
     for (size_t i = 0; st == KCM_STATUS_SUCCESS && i < txn->count; i++) {
         kiln_txn_entry *e = &txn->entries[i];
         ops[i].key = e->key;
-        if (!e->deleted) {
-            st = seal_in_place(dev, e->key, e->value, e->len);
-            ops[i].value = e->value;
-            ops[i].value_len = e->len + KCM_SEAL_OVERHEAD;
+        if (e->deleted) {
+            continue;
         }
+        ops[i].value_len = e->len + KCM_SEAL_OVERHEAD;
+        for (size_t j = 0; j < i && ops[i].value == NULL; j++) {
+            const kiln_txn_entry *o = &txn->entries[j];
+            if (!o->deleted && o->value == e->value && o->len == e->len &&
+                strcmp(seal_aad(o->key), seal_aad(e->key)) == 0) {
+                ops[i].value = ops[j].value;
+            }
+        }
+        if (ops[i].value != NULL) {
+            continue;
+        }
+        if (e->own != NULL && e->value == e->own + 1 + KCM_SEAL_NONCE &&
+            e->own_size >= e->len + KCM_SEAL_OVERHEAD) {
+            e->sealed = e->own; /* the plaintext was placed to be sealed in place */
+        } else {
+            e->sealed = malloc(e->len + KCM_SEAL_OVERHEAD);
+            if (e->sealed == NULL) {
+                st = KCM_STATUS_OUT_OF_MEMORY;
+                break;
+            }
+        }
+        st = seal(dev, e->key, e->value, e->len, e->sealed);
+        ops[i].value = e->sealed;
     }
     if (st == KCM_STATUS_SUCCESS && txn->count > 0) {
         st = kv_status_to_kcm(dev->cfg.kv->commit(dev->cfg.kv->ctx, ops, txn->count));
@@ -272,14 +325,16 @@ static kiln_txn_entry *txn_find(kiln_device *dev, const char *key)
     return NULL;
 }
 
-static kcm_status_e txn_set(kiln_device *dev, const char *key, const uint8_t *a, size_t alen,
-                            const uint8_t *b, size_t blen, bool deleted)
+/* Stages a put or (deleted) a delete. KCM_HOLD_BORROW keeps the caller's pointer; otherwise
+ * the bytes are copied to where they can be sealed in place. */
+static kcm_status_e txn_set(kiln_device *dev, const char *key, const uint8_t *data, size_t len,
+                            unsigned hold, bool deleted)
 {
     struct kiln_txn *txn = dev->txn;
     kiln_txn_entry *e = txn_find(dev, key);
     if (e == NULL) {
         if (txn->count == txn->cap) {
-            size_t cap = txn->cap ? txn->cap * 2 : 16;
+            size_t cap = txn->cap ? txn->cap + txn->cap / 2 : 8;
             kiln_txn_entry *grown = realloc(txn->entries, cap * sizeof(*grown));
             if (grown == NULL) {
                 return KCM_STATUS_OUT_OF_MEMORY;
@@ -287,30 +342,44 @@ static kcm_status_e txn_set(kiln_device *dev, const char *key, const uint8_t *a,
             txn->entries = grown;
             txn->cap = cap;
         }
-        e = &txn->entries[txn->count++];
-        memset(e, 0, sizeof(*e));
-        strncpy(e->key, key, sizeof(e->key) - 1);
-    } else {
-        kcm_secure_free(e->value, e->len + KCM_SEAL_OVERHEAD);
-        e->value = NULL;
-        e->len = 0;
-    }
-    e->deleted = deleted;
-    if (!deleted) {
-        e->value = malloc(alen + blen + KCM_SEAL_OVERHEAD);
-        if (e->value == NULL) {
-            e->deleted = true; /* leave a harmless entry rather than a half-written one */
+        char *k = malloc(strlen(key) + 1);
+        if (k == NULL) {
             return KCM_STATUS_OUT_OF_MEMORY;
         }
-        if (alen) {
-            memcpy(e->value, a, alen);
-        }
-        if (blen) {
-            memcpy(e->value + alen, b, blen);
-        }
-        e->len = alen + blen;
+        e = &txn->entries[txn->count++];
+        memset(e, 0, sizeof(*e));
+        e->key = strcpy(k, key);
+    } else {
+        entry_release(txn, e);
+    }
+    e->deleted = deleted;
+    e->len = len;
+    e->value = data;
+    if (deleted || (hold & KCM_HOLD_BORROW)) {
+        return KCM_STATUS_SUCCESS;
+    }
+    e->own_size = len + KCM_SEAL_OVERHEAD;
+    e->own = malloc(e->own_size);
+    if (e->own == NULL) {
+        e->own_size = 0;
+        e->deleted = true; /* leave a harmless entry rather than a half-written one */
+        return KCM_STATUS_OUT_OF_MEMORY;
+    }
+    e->value = e->own + 1 + KCM_SEAL_NONCE;
+    if (len) {
+        memcpy(e->own + 1 + KCM_SEAL_NONCE, data, len);
     }
     return KCM_STATUS_SUCCESS;
+}
+
+/* Stages a second key for the value the entry of first_key holds (factory copies). */
+static kcm_status_e txn_share(kiln_device *dev, const char *key, const char *first_key)
+{
+    kiln_txn_entry *first = txn_find(dev, first_key);
+    if (first == NULL || first->deleted) {
+        return KCM_STATUS_ERROR;
+    }
+    return txn_set(dev, key, first->value, first->len, KCM_HOLD_BORROW, false);
 }
 
 /* ---- records ---- */
@@ -408,6 +477,24 @@ kcm_status_e kcm_record_read_alloc(kiln_device *dev, const char *key, uint8_t **
     return st;
 }
 
+kcm_status_e kcm_record_view(kiln_device *dev, const char *key, const uint8_t **data, size_t *len,
+                             uint8_t **owned)
+{
+    *owned = NULL;
+    kiln_txn_entry *e = txn_find(dev, key);
+    if (e != NULL) {
+        if (e->deleted) {
+            return KCM_STATUS_ITEM_NOT_FOUND;
+        }
+        *data = e->value;
+        *len = e->len;
+        return KCM_STATUS_SUCCESS;
+    }
+    kcm_status_e st = kcm_record_read_alloc(dev, key, owned, len);
+    *data = *owned;
+    return st;
+}
+
 /* Writes outside a bundle are single-record transactions of their own. */
 static kcm_status_e with_txn(kiln_device *dev, bool *own)
 {
@@ -431,20 +518,14 @@ static kcm_status_e end_txn(kiln_device *dev, bool own, kcm_status_e st)
     return kcm_txn_commit(dev);
 }
 
-kcm_status_e kcm_record_put2(kiln_device *dev, const char *key, const uint8_t *a, size_t alen,
-                             const uint8_t *b, size_t blen)
+kcm_status_e kcm_record_put(kiln_device *dev, const char *key, const uint8_t *data, size_t len)
 {
     bool own;
     kcm_status_e st = with_txn(dev, &own);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
-    return end_txn(dev, own, txn_set(dev, key, a, alen, b, blen, false));
-}
-
-kcm_status_e kcm_record_put(kiln_device *dev, const char *key, const uint8_t *data, size_t len)
-{
-    return kcm_record_put2(dev, key, data, len, NULL, 0);
+    return end_txn(dev, own, txn_set(dev, key, data, len, 0, false));
 }
 
 kcm_status_e kcm_record_delete(kiln_device *dev, const char *key)
@@ -454,7 +535,7 @@ kcm_status_e kcm_record_delete(kiln_device *dev, const char *key)
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
-    return end_txn(dev, own, txn_set(dev, key, NULL, 0, NULL, 0, true));
+    return end_txn(dev, own, txn_set(dev, key, NULL, 0, 0, true));
 }
 
 /* ---- items ---- */
@@ -483,20 +564,20 @@ static kcm_status_e ready(kiln_device *dev)
 }
 
 static kcm_status_e put_item(kiln_device *dev, char type, const uint8_t *name, size_t name_len,
-                             bool is_factory, const uint8_t *a, size_t alen, const uint8_t *b,
-                             size_t blen)
+                             bool is_factory, const uint8_t *data, size_t len, unsigned hold)
 {
-    char key[KILN_KV_MAX_KEY];
+    char key[KILN_KV_MAX_KEY], factory[KILN_KV_MAX_KEY];
     kcm_make_key(key, KCM_NS_WORKING, type, name, name_len);
     bool own;
     kcm_status_e st = with_txn(dev, &own);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
-    st = txn_set(dev, key, a, alen, b, blen, false);
+    st = txn_set(dev, key, data, len, hold, false);
     if (st == KCM_STATUS_SUCCESS && is_factory) {
-        key[0] = KCM_NS_FACTORY;
-        st = txn_set(dev, key, a, alen, b, blen, false);
+        memcpy(factory, key, sizeof(key));
+        factory[0] = KCM_NS_FACTORY;
+        st = txn_share(dev, factory, key);
     }
     return end_txn(dev, own, st);
 }
@@ -512,36 +593,32 @@ static bool cert_name_taken(kiln_device *dev, const uint8_t *name, size_t name_l
     return kcm_record_exists(dev, key);
 }
 
-kcm_status_e kcm_store_checked(kiln_device *dev, const uint8_t *name, size_t name_len,
-                               kcm_item_type_e type, bool is_factory, const uint8_t *data,
-                               size_t len)
+kcm_status_e kcm_store_item(kiln_device *dev, const uint8_t *name, size_t name_len,
+                            kcm_item_type_e type, bool is_factory, const uint8_t *data, size_t len,
+                            unsigned flags)
 {
     kcm_status_e st = kcm_check_name(name, name_len);
+    char letter = (flags & KCM_CHAIN_RECORD) ? KCM_T_CHAIN : type_letter(type);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
-    char letter = type_letter(type);
     if (letter == 0 || (data == NULL && len > 0)) {
         return KCM_STATUS_INVALID_PARAMETER;
     }
     if (len == 0 && type != KCM_CONFIG_ITEM) {
         return KCM_STATUS_ITEM_IS_EMPTY;
     }
-    switch (type) {
-    case KCM_PRIVATE_KEY_ITEM:
-        st = kcm_crypto_check_private_key(data, len);
-        break;
-    case KCM_PUBLIC_KEY_ITEM:
-        st = kcm_crypto_check_public_key(data, len);
-        break;
-    case KCM_CERTIFICATE_ITEM:
-        st = kcm_crypto_check_cert(data, len);
-        break;
-    default:
-        break;
-    }
-    if (st != KCM_STATUS_SUCCESS) {
-        return st;
+    if (!(flags & (KCM_PRECHECKED | KCM_CHAIN_RECORD))) {
+        if (type == KCM_PRIVATE_KEY_ITEM) {
+            st = kcm_crypto_check_private_key(data, len);
+        } else if (type == KCM_PUBLIC_KEY_ITEM) {
+            st = kcm_crypto_check_public_key(data, len);
+        } else if (type == KCM_CERTIFICATE_ITEM) {
+            st = kcm_crypto_check_cert(data, len);
+        }
+        if (st != KCM_STATUS_SUCCESS) {
+            return st;
+        }
     }
     char key[KILN_KV_MAX_KEY];
     kcm_make_key(key, KCM_NS_WORKING, letter, name, name_len);
@@ -549,20 +626,14 @@ kcm_status_e kcm_store_checked(kiln_device *dev, const uint8_t *name, size_t nam
                                      : kcm_record_exists(dev, key)) {
         return KCM_STATUS_FILE_EXIST;
     }
-    return put_item(dev, letter, name, name_len, is_factory, data, len, NULL, 0);
+    return put_item(dev, letter, name, name_len, is_factory, data, len, flags & KCM_HOLD_BORROW);
 }
 
-kcm_status_e kcm_store_chain_record(kiln_device *dev, const uint8_t *name, size_t name_len,
-                                    bool is_factory, const uint8_t *record, size_t len)
+kcm_status_e kcm_store_checked(kiln_device *dev, const uint8_t *name, size_t name_len,
+                               kcm_item_type_e type, bool is_factory, const uint8_t *data,
+                               size_t len)
 {
-    kcm_status_e st = kcm_check_name(name, name_len);
-    if (st != KCM_STATUS_SUCCESS) {
-        return st;
-    }
-    if (cert_name_taken(dev, name, name_len)) {
-        return KCM_STATUS_FILE_EXIST;
-    }
-    return put_item(dev, KCM_T_CHAIN, name, name_len, is_factory, record, len, NULL, 0);
+    return kcm_store_item(dev, name, name_len, type, is_factory, data, len, 0);
 }
 
 size_t kcm_chain_record_count(const uint8_t *record, size_t len)
@@ -595,49 +666,80 @@ int kcm_chain_record_get(const uint8_t *record, size_t len, size_t idx, const ui
     }
 }
 
+kcm_status_e kcm_cert_view_open(kiln_device *dev, const uint8_t *name, size_t name_len,
+                                kcm_cert_view *v)
+{
+    char key[KILN_KV_MAX_KEY];
+    memset(v, 0, sizeof(*v));
+    kcm_make_key(key, KCM_NS_WORKING, KCM_T_CERT, name, name_len);
+    kcm_status_e st = kcm_record_view(dev, key, &v->data, &v->len, &v->owned);
+    v->single = true;
+    if (st != KCM_STATUS_ITEM_NOT_FOUND) {
+        return st;
+    }
+    key[1] = KCM_T_CHAIN;
+    v->single = false;
+    st = kcm_record_view(dev, key, &v->data, &v->len, &v->owned);
+    size_t n = kcm_cert_view_count(v);
+    const uint8_t *der;
+    size_t der_len;
+    if (st == KCM_STATUS_SUCCESS && (n == 0 || n > KCM_MAX_NUMBER_OF_CERTITICATES_IN_CHAIN ||
+                                     kcm_cert_view_get(v, n - 1, &der, &der_len) != 0)) {
+        kcm_cert_view_close(v);
+        st = KCM_STATUS_CORRUPTED_CHAIN_FILE;
+    }
+    return st;
+}
+
+size_t kcm_cert_view_count(const kcm_cert_view *v)
+{
+    return v->single ? 1 : kcm_chain_record_count(v->data, v->len);
+}
+
+int kcm_cert_view_get(const kcm_cert_view *v, size_t idx, const uint8_t **der, size_t *der_len)
+{
+    if (v->single) {
+        *der = v->data;
+        *der_len = v->len;
+        return idx == 0 ? 0 : -1;
+    }
+    return kcm_chain_record_get(v->data, v->len, idx, der, der_len);
+}
+
+void kcm_cert_view_close(kcm_cert_view *v)
+{
+    kcm_secure_free(v->owned, v->len);
+    memset(v, 0, sizeof(*v));
+}
+
 kcm_status_e kcm_load_chain(kiln_device *dev, const uint8_t *name, size_t name_len,
                             uint8_t **record, size_t *len)
 {
-    char key[KILN_KV_MAX_KEY];
-    kcm_make_key(key, KCM_NS_WORKING, KCM_T_CHAIN, name, name_len);
-    kcm_status_e st = kcm_record_read_alloc(dev, key, record, len);
-    if (st != KCM_STATUS_ITEM_NOT_FOUND) {
-        if (st == KCM_STATUS_SUCCESS) {
-            size_t n = kcm_chain_record_count(*record, *len);
-            const uint8_t *der;
-            size_t der_len;
-            if (n == 0 || n > KCM_MAX_NUMBER_OF_CERTITICATES_IN_CHAIN ||
-                kcm_chain_record_get(*record, *len, n - 1, &der, &der_len) != 0) {
-                kcm_secure_free(*record, *len);
-                *record = NULL;
-                return KCM_STATUS_CORRUPTED_CHAIN_FILE;
-            }
-        }
-        return st;
-    }
-    key[1] = KCM_T_CERT;
-    uint8_t *der = NULL;
-    size_t der_len = 0;
-    st = kcm_record_read_alloc(dev, key, &der, &der_len);
+    kcm_cert_view v;
+    kcm_status_e st = kcm_cert_view_open(dev, name, name_len, &v);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
-    if (der_len > 0xFFFF) {
-        free(der);
-        return KCM_STATUS_CORRUPTED_CHAIN_FILE;
+    if (!v.single && v.owned != NULL) {
+        *record = v.owned;
+        *len = v.len;
+        return KCM_STATUS_SUCCESS;
     }
-    *record = malloc(der_len + 3);
-    if (*record == NULL) {
-        free(der);
-        return KCM_STATUS_OUT_OF_MEMORY;
+    size_t head = v.single ? 3 : 0;
+    if (v.len > 0xFFFF) {
+        st = KCM_STATUS_CORRUPTED_CHAIN_FILE;
+    } else if ((*record = malloc(v.len + head)) == NULL) {
+        st = KCM_STATUS_OUT_OF_MEMORY;
+    } else {
+        /* A single certificate reads as a chain of one. */
+        (*record)[0] = 1;
+        (*record)[1] = (uint8_t)(v.len >> 8);
+        (*record)[2] = (uint8_t)v.len;
+        memcpy(*record + head, v.data, v.len);
+        *len = v.len + head;
     }
-    (*record)[0] = 1;
-    (*record)[1] = (uint8_t)(der_len >> 8);
-    (*record)[2] = (uint8_t)der_len;
-    memcpy(*record + 3, der, der_len);
-    *len = der_len + 3;
-    free(der);
-    return KCM_STATUS_SUCCESS;
+    kcm_cert_view_close(&v);
+    return st;
 }
 
 kcm_status_e kiln_kcm_item_store(kiln_device *dev, const uint8_t *name, size_t name_len,
@@ -675,27 +777,20 @@ static kcm_status_e item_read(kiln_device *dev, const uint8_t *name, size_t name
         }
         return kcm_record_read(dev, key, buf, cap, len);
     }
-    uint8_t *record = NULL;
-    size_t record_len = 0;
-    st = kcm_load_chain(dev, name, name_len, &record, &record_len);
-    if (st != KCM_STATUS_SUCCESS) {
-        return st;
-    }
+    kcm_cert_view v;
+    st = kcm_cert_view_open(dev, name, name_len, &v);
     const uint8_t *der = NULL;
-    size_t der_len = 0;
-    if (kcm_chain_record_get(record, record_len, 0, &der, &der_len) != 0) {
-        free(record);
-        return KCM_STATUS_CORRUPTED_CHAIN_FILE;
+    if (st == KCM_STATUS_SUCCESS && kcm_cert_view_get(&v, 0, &der, len) != 0) {
+        st = KCM_STATUS_CORRUPTED_CHAIN_FILE;
     }
-    *len = der_len;
-    if (buf != NULL) {
-        if (der_len > cap) {
+    if (st == KCM_STATUS_SUCCESS && buf != NULL) {
+        if (*len > cap) {
             st = KCM_STATUS_INSUFFICIENT_BUFFER;
         } else {
-            memcpy(buf, der, der_len);
+            memcpy(buf, der, *len);
         }
     }
-    free(record);
+    kcm_cert_view_close(&v);
     return st;
 }
 
@@ -804,7 +899,7 @@ kcm_status_e kiln_kcm_factory_reset(kiln_device *dev)
     /* One transaction: a power cut leaves either the old or the restored state. */
     for (size_t i = 0; st == KCM_STATUS_SUCCESS && i < l.count; i++) {
         if (l.keys[i][0] == KCM_NS_WORKING) {
-            st = txn_set(dev, l.keys[i], NULL, 0, NULL, 0, true);
+            st = txn_set(dev, l.keys[i], NULL, 0, 0, true);
         }
     }
     for (size_t i = 0; st == KCM_STATUS_SUCCESS && i < l.count; i++) {
@@ -818,7 +913,7 @@ kcm_status_e kiln_kcm_factory_reset(kiln_device *dev)
             char working[KILN_KV_MAX_KEY];
             memcpy(working, l.keys[i], KILN_KV_MAX_KEY);
             working[0] = KCM_NS_WORKING;
-            st = txn_set(dev, working, value, len, NULL, 0, false);
+            st = txn_set(dev, working, value, len, 0, false);
             kcm_secure_free(value, len);
         }
     }

@@ -12,6 +12,14 @@ static kcm_status_e ready(kiln_device *dev)
     return dev->kcm_ready ? KCM_STATUS_SUCCESS : kiln_kcm_init(dev);
 }
 
+static kcm_status_e private_key_view(kiln_device *dev, const uint8_t *name, size_t name_len,
+                                     const uint8_t **der, size_t *len, uint8_t **owned)
+{
+    char key[KILN_KV_MAX_KEY];
+    kcm_make_key(key, KCM_NS_WORKING, KCM_T_PRIVATE, name, name_len);
+    return kcm_record_view(dev, key, der, len, owned);
+}
+
 static void chain_reset(kiln_device *dev)
 {
     if (dev->chain.buf != NULL) {
@@ -78,21 +86,27 @@ kcm_status_e kiln_kcm_cert_chain_add_next(kiln_device *dev, kcm_cert_chain_handl
     if (cert_size > 0xFFFF) {
         return KCM_CRYPTO_STATUS_PARSING_DER_CERT;
     }
-    mbedtls_x509_crt crt;
-    mbedtls_x509_crt_init(&crt);
-    kcm_status_e st = kcm_crypto_parse_cert(&crt, cert, cert_size);
-    if (st == KCM_STATUS_SUCCESS && c->count > 0) {
-        /* The new certificate must have signed the previous one. */
+    /* The new certificate must have signed the previous one. The previous one's signature is
+     * taken first, so only one certificate is parsed at a time. */
+    kcm_sig sig;
+    kcm_status_e st = KCM_STATUS_SUCCESS;
+    bool have_sig = false;
+    if (c->count > 0) {
         const uint8_t *prev = NULL;
         size_t prev_len = 0;
         mbedtls_x509_crt child;
         mbedtls_x509_crt_init(&child);
-        if (kcm_chain_record_get(c->buf, c->buf_len, c->count - 1, &prev, &prev_len) != 0 ||
-            kcm_crypto_parse_cert(&child, prev, prev_len) != KCM_STATUS_SUCCESS ||
-            !kcm_crypto_signed_by(&child, &crt)) {
-            st = KCM_STATUS_CERTIFICATE_CHAIN_VERIFICATION_FAILED;
-        }
+        have_sig = kcm_chain_record_get(c->buf, c->buf_len, c->count - 1, &prev, &prev_len) == 0 &&
+                   kcm_crypto_parse_cert(&child, prev, prev_len) == KCM_STATUS_SUCCESS &&
+                   kcm_crypto_sig_prepare(&child, &sig);
         mbedtls_x509_crt_free(&child);
+    }
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    st = kcm_crypto_parse_cert(&crt, cert, cert_size);
+    if (st == KCM_STATUS_SUCCESS && c->count > 0 &&
+        (!have_sig || !kcm_crypto_sig_verify(&sig, &crt))) {
+        st = KCM_STATUS_CERTIFICATE_CHAIN_VERIFICATION_FAILED;
     }
     mbedtls_x509_crt_free(&crt);
     if (st != KCM_STATUS_SUCCESS) {
@@ -183,7 +197,8 @@ kcm_status_e kiln_kcm_cert_chain_get_next_data(kiln_device *dev, kcm_cert_chain_
     }
     const uint8_t *der = NULL;
     size_t len = 0;
-    if (kcm_chain_record_get(dev->chain.buf, dev->chain.buf_len, dev->chain.next, &der, &len) != 0) {
+    if (kcm_chain_record_get(dev->chain.buf, dev->chain.buf_len, dev->chain.next, &der, &len) !=
+        0) {
         return KCM_STATUS_CORRUPTED_CHAIN_FILE;
     }
     memcpy(buf, der, len);
@@ -202,8 +217,8 @@ kcm_status_e kiln_kcm_cert_chain_close(kiln_device *dev, kcm_cert_chain_handle h
         if (c->count < c->declared) {
             st = KCM_STATUS_CLOSE_INCOMPLETE_CHAIN; /* nothing was written */
         } else {
-            st = kcm_store_chain_record(dev, (const uint8_t *)c->name, c->name_len, c->is_factory,
-                                        c->buf, c->buf_len);
+            st = kcm_store_item(dev, (const uint8_t *)c->name, c->name_len, KCM_CERTIFICATE_ITEM,
+                                c->is_factory, c->buf, c->buf_len, KCM_CHAIN_RECORD);
         }
     }
     chain_reset(dev);
@@ -254,12 +269,12 @@ kcm_status_e kiln_kcm_key_pair_generate_and_store(kiln_device *dev, kcm_crypto_k
         st = kcm_txn_begin(dev);
     }
     if (st == KCM_STATUS_SUCCESS) {
-        st = kcm_store_checked(dev, priv_name, priv_name_len, KCM_PRIVATE_KEY_ITEM, is_factory,
-                               priv, priv_len);
+        st = kcm_store_item(dev, priv_name, priv_name_len, KCM_PRIVATE_KEY_ITEM, is_factory, priv,
+                            priv_len, KCM_PRECHECKED);
     }
     if (st == KCM_STATUS_SUCCESS && pub_name != NULL) {
-        st = kcm_store_checked(dev, pub_name, pub_name_len, KCM_PUBLIC_KEY_ITEM, is_factory, pub,
-                               pub_len);
+        st = kcm_store_item(dev, pub_name, pub_name_len, KCM_PUBLIC_KEY_ITEM, is_factory, pub,
+                            pub_len, KCM_PRECHECKED);
     }
     if (own && dev->txn != NULL) {
         if (st == KCM_STATUS_SUCCESS) {
@@ -286,16 +301,31 @@ kcm_status_e kiln_kcm_csr_generate(kiln_device *dev, const uint8_t *priv_name, s
     if (csr_buf == NULL || csr_size_out == NULL) {
         return KCM_STATUS_INVALID_PARAMETER;
     }
-    char key[KILN_KV_MAX_KEY];
-    kcm_make_key(key, KCM_NS_WORKING, KCM_T_PRIVATE, priv_name, priv_name_len);
-    uint8_t *priv = NULL;
+    const uint8_t *priv = NULL;
+    uint8_t *owned = NULL;
     size_t priv_len = 0;
-    st = kcm_record_read_alloc(dev, key, &priv, &priv_len);
-    if (st != KCM_STATUS_SUCCESS) {
-        return st;
+    st = private_key_view(dev, priv_name, priv_name_len, &priv, &priv_len, &owned);
+    if (st == KCM_STATUS_SUCCESS) {
+        st = kcm_crypto_csr(dev, priv, priv_len, params, csr_buf, csr_buf_size, csr_size_out);
     }
-    st = kcm_crypto_csr(dev, priv, priv_len, params, csr_buf, csr_buf_size, csr_size_out);
-    kcm_secure_free(priv, priv_len);
+    kcm_secure_free(owned, priv_len);
+    return st;
+}
+
+kcm_status_e kcm_crt_matches_stored_key(kiln_device *dev, const mbedtls_x509_crt *crt,
+                                        const uint8_t *priv_name, size_t priv_name_len)
+{
+    const uint8_t *priv = NULL;
+    uint8_t *owned = NULL;
+    size_t priv_len = 0;
+    kcm_status_e st = kcm_check_name(priv_name, priv_name_len);
+    if (st == KCM_STATUS_SUCCESS) {
+        st = private_key_view(dev, priv_name, priv_name_len, &priv, &priv_len, &owned);
+    }
+    if (st == KCM_STATUS_SUCCESS) {
+        st = kcm_crypto_crt_matches_key(crt, priv, priv_len);
+    }
+    kcm_secure_free(owned, priv_len);
     return st;
 }
 
@@ -311,15 +341,18 @@ kcm_status_e kiln_kcm_certificate_verify_with_private_key(kiln_device *dev, cons
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
+    /* A missing key is reported before a bad certificate, as the original does. */
     char key[KILN_KV_MAX_KEY];
     kcm_make_key(key, KCM_NS_WORKING, KCM_T_PRIVATE, priv_name, priv_name_len);
-    uint8_t *priv = NULL;
-    size_t priv_len = 0;
-    st = kcm_record_read_alloc(dev, key, &priv, &priv_len);
-    if (st != KCM_STATUS_SUCCESS) {
-        return st;
+    if (!kcm_record_exists(dev, key)) {
+        return KCM_STATUS_ITEM_NOT_FOUND;
     }
-    st = kcm_crypto_cert_matches_key(dev, cert, cert_size, priv, priv_len);
-    kcm_secure_free(priv, priv_len);
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    st = kcm_crypto_parse_cert(&crt, cert, cert_size);
+    if (st == KCM_STATUS_SUCCESS) {
+        st = kcm_crt_matches_stored_key(dev, &crt, priv_name, priv_name_len);
+    }
+    mbedtls_x509_crt_free(&crt);
     return st;
 }

@@ -88,7 +88,8 @@ kcm_status_e kcm_crypto_check_public_key(const uint8_t *der, size_t len)
 
 kcm_status_e kcm_crypto_parse_cert(mbedtls_x509_crt *crt, const uint8_t *der, size_t len)
 {
-    int rc = mbedtls_x509_crt_parse_der(crt, der, len);
+    /* No copy: every caller's DER (bundle, staged or read record) outlives the parsed form. */
+    int rc = mbedtls_x509_crt_parse_der_nocopy(crt, der, len);
     if (rc == 0) {
         return KCM_STATUS_SUCCESS;
     }
@@ -112,37 +113,51 @@ kcm_status_e kcm_crypto_check_cert(const uint8_t *der, size_t len)
     return st;
 }
 
-bool kcm_crypto_signed_by(const mbedtls_x509_crt *child, const mbedtls_x509_crt *parent)
+bool kcm_crypto_sig_prepare(const mbedtls_x509_crt *child, kcm_sig *sig)
 {
     const mbedtls_md_info_t *md = mbedtls_md_info_from_type(child->sig_md);
-    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
-    if (md == NULL || mbedtls_md(md, child->tbs.p, child->tbs.len, hash) != 0) {
+    memset(sig, 0, sizeof(*sig));
+    if (md == NULL || mbedtls_md(md, child->tbs.p, child->tbs.len, sig->hash) != 0) {
         return false;
     }
-    mbedtls_pk_context *key = (mbedtls_pk_context *)&parent->pk;
-    return mbedtls_pk_verify_ext(child->sig_pk, child->sig_opts, key, child->sig_md, hash,
-                                 mbedtls_md_get_size(md), child->sig.p, child->sig.len) == 0;
+    sig->hash_len = mbedtls_md_get_size(md);
+    sig->md = child->sig_md;
+    sig->pk = child->sig_pk;
+#if defined(MBEDTLS_X509_RSASSA_PSS_SUPPORT)
+    if (child->sig_pk == MBEDTLS_PK_RSASSA_PSS && child->sig_opts != NULL) {
+        sig->pss = *(const mbedtls_pk_rsassa_pss_options *)child->sig_opts;
+        sig->has_pss = true;
+    }
+#endif
+    sig->sig = child->sig.p;
+    sig->sig_len = child->sig.len;
+    return true;
 }
 
-kcm_status_e kcm_crypto_cert_matches_key(kiln_device *dev, const uint8_t *cert, size_t cert_len,
-                                         const uint8_t *priv_der, size_t priv_len)
+bool kcm_crypto_sig_verify(const kcm_sig *sig, const mbedtls_x509_crt *parent)
 {
-    (void)dev;
-    mbedtls_x509_crt crt;
+    const void *opts = NULL;
+#if defined(MBEDTLS_X509_RSASSA_PSS_SUPPORT)
+    opts = sig->has_pss ? &sig->pss : NULL;
+#endif
+    mbedtls_pk_context *key = (mbedtls_pk_context *)&parent->pk;
+    return mbedtls_pk_verify_ext(sig->pk, opts, key, sig->md, sig->hash, sig->hash_len, sig->sig,
+                                 sig->sig_len) == 0;
+}
+
+kcm_status_e kcm_crypto_crt_matches_key(const mbedtls_x509_crt *crt, const uint8_t *priv_der,
+                                        size_t priv_len)
+{
     mbedtls_pk_context pk;
-    mbedtls_x509_crt_init(&crt);
     mbedtls_pk_init(&pk);
-    kcm_status_e st = kcm_crypto_parse_cert(&crt, cert, cert_len);
-    if (st == KCM_STATUS_SUCCESS) {
-        int rc = mbedtls_pk_parse_key(&pk, priv_der, priv_len, NULL, 0);
-        if (rc != 0) {
-            st = key_parse_status(rc, true);
-        } else if (mbedtls_pk_check_pair(&crt.pk, &pk) != 0) {
-            st = KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR;
-        }
+    kcm_status_e st = KCM_STATUS_SUCCESS;
+    int rc = mbedtls_pk_parse_key(&pk, priv_der, priv_len, NULL, 0);
+    if (rc != 0) {
+        st = key_parse_status(rc, true);
+    } else if (mbedtls_pk_check_pair(&crt->pk, &pk) != 0) {
+        st = KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR;
     }
     mbedtls_pk_free(&pk);
-    mbedtls_x509_crt_free(&crt);
     return st;
 }
 
@@ -283,11 +298,22 @@ kcm_status_e kcm_crypto_csr(kiln_device *dev, const uint8_t *priv_der, size_t pr
     return st;
 }
 
-kcm_status_e kcm_crypto_cert_ec_id(const uint8_t *cert, size_t len, uint8_t id[33])
+kcm_status_e kcm_cert_ec_id(kiln_device *dev, const char *name, uint8_t id[33])
 {
+    kcm_cert_view v;
+    kcm_status_e st = kcm_cert_view_open(dev, (const uint8_t *)name, strlen(name), &v);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    const uint8_t *der = NULL;
+    size_t der_len = 0;
     mbedtls_x509_crt crt;
     mbedtls_x509_crt_init(&crt);
-    kcm_status_e st = kcm_crypto_parse_cert(&crt, cert, len);
+    if (kcm_cert_view_get(&v, 0, &der, &der_len) != 0) {
+        st = KCM_STATUS_CORRUPTED_CHAIN_FILE;
+    } else {
+        st = kcm_crypto_parse_cert(&crt, der, der_len);
+    }
     if (st == KCM_STATUS_SUCCESS) {
         if (!mbedtls_pk_can_do(&crt.pk, MBEDTLS_PK_ECKEY)) {
             st = KCM_CRYPTO_STATUS_CERT_PUB_KEY_TYPE;
@@ -302,5 +328,6 @@ kcm_status_e kcm_crypto_cert_ec_id(const uint8_t *cert, size_t len, uint8_t id[3
         }
     }
     mbedtls_x509_crt_free(&crt);
+    kcm_cert_view_close(&v);
     return st;
 }

@@ -33,10 +33,16 @@
 #define KCM_SEAL_TAG      16
 #define KCM_SEAL_OVERHEAD (1 + KCM_SEAL_NONCE + KCM_SEAL_TAG)
 
+/* A staged change. Both copies of a factory item (working and factory namespace) share one
+ * plaintext buffer and, at commit, one sealed value: the associated data leaves out the
+ * namespace, so the two ciphertexts may be identical. */
 typedef struct kiln_txn_entry {
-    char key[KILN_KV_MAX_KEY];
-    uint8_t *value; /* plaintext, with KCM_SEAL_OVERHEAD spare bytes for sealing in place */
+    char *key;            /* malloc'd, exact length */
+    const uint8_t *value; /* plaintext: owned by this entry, shared with another, or borrowed */
     size_t len;
+    uint8_t *own; /* the buffer this entry wipes and frees (NULL when shared or borrowed) */
+    size_t own_size;
+    uint8_t *sealed; /* during commit */
     bool deleted;
 } kiln_txn_entry;
 
@@ -44,6 +50,12 @@ struct kiln_txn {
     kiln_txn_entry *entries;
     size_t count, cap;
 };
+
+/* How a staged value holds its bytes (kcm_store_item flags). */
+#define KCM_HOLD_BORROW 1u /* data outlives the transaction (e.g. the bundle buffer): no copy */
+#define KCM_PRECHECKED  2u /* the caller already validated the content */
+#define KCM_CHAIN_RECORD                                                                           \
+    4u /* a certificate chain record ([n][len16 der]...), checked by the caller */
 
 kcm_status_e kcm_check_name(const uint8_t *name, size_t name_len);
 /** Builds "<ns><type>_<name>" into key (KILN_KV_MAX_KEY bytes). */
@@ -67,14 +79,34 @@ kcm_status_e kcm_record_delete(kiln_device *dev, const char *key);
 bool kcm_record_exists(kiln_device *dev, const char *key);
 void kcm_secure_free(void *p, size_t len);
 
+/** Reads a record without copying it when it is staged: *data points into the transaction
+ *  (valid until the next change to it); otherwise into *owned (wipe and free with
+ *  kcm_secure_free(*owned, *len)). */
+kcm_status_e kcm_record_view(kiln_device *dev, const char *key, const uint8_t **data, size_t *len,
+                             uint8_t **owned);
+
 /** Stores an item (working copy, plus factory copy when is_factory) after validating it. */
 kcm_status_e kcm_store_checked(kiln_device *dev, const uint8_t *name, size_t name_len,
                                kcm_item_type_e type, bool is_factory, const uint8_t *data,
                                size_t len);
-/** Stores a chain record ([n][len16 der]...) without re-validating it. */
-kcm_status_e kcm_store_chain_record(kiln_device *dev, const uint8_t *name, size_t name_len,
-                                    bool is_factory, const uint8_t *record, size_t len);
-/** Opens a certificate item (single or chain) as a chain record; single certs are wrapped. */
+/** kcm_store_checked with KCM_HOLD_BORROW / KCM_PRECHECKED / KCM_CHAIN_RECORD flags. */
+kcm_status_e kcm_store_item(kiln_device *dev, const uint8_t *name, size_t name_len,
+                            kcm_item_type_e type, bool is_factory, const uint8_t *data, size_t len,
+                            unsigned flags);
+
+/* A certificate item, single or chain, read without copying when it is staged. */
+typedef struct kcm_cert_view {
+    const uint8_t *data; /* a chain record, or the DER of a single certificate */
+    size_t len;
+    bool single;
+    uint8_t *owned; /* wiped and freed by kcm_cert_view_close */
+} kcm_cert_view;
+kcm_status_e kcm_cert_view_open(kiln_device *dev, const uint8_t *name, size_t name_len,
+                                kcm_cert_view *v);
+size_t kcm_cert_view_count(const kcm_cert_view *v);
+int kcm_cert_view_get(const kcm_cert_view *v, size_t idx, const uint8_t **der, size_t *der_len);
+void kcm_cert_view_close(kcm_cert_view *v);
+/** Opens a certificate item (single or chain) as a malloc'd chain record. */
 kcm_status_e kcm_load_chain(kiln_device *dev, const uint8_t *name, size_t name_len,
                             uint8_t **record, size_t *len);
 /** Walks a chain record: the idx-th certificate. */
@@ -86,19 +118,39 @@ size_t kcm_chain_record_count(const uint8_t *record, size_t len);
 int kcm_drbg_random(void *dev, unsigned char *out, size_t len);
 kcm_status_e kcm_crypto_check_private_key(const uint8_t *der, size_t len);
 kcm_status_e kcm_crypto_check_public_key(const uint8_t *der, size_t len);
+/** Parses without copying: der must outlive crt. */
 kcm_status_e kcm_crypto_parse_cert(mbedtls_x509_crt *crt, const uint8_t *der, size_t len);
 kcm_status_e kcm_crypto_check_cert(const uint8_t *der, size_t len);
-/** True when parent's key verifies child's signature. */
-bool kcm_crypto_signed_by(const mbedtls_x509_crt *child, const mbedtls_x509_crt *parent);
-kcm_status_e kcm_crypto_cert_matches_key(kiln_device *dev, const uint8_t *cert, size_t cert_len,
-                                         const uint8_t *priv_der, size_t priv_len);
+/* A certificate's signature, kept apart from its parsed form so that checking it against the
+ * issuer never needs both certificates parsed at once. sig points into the child's DER. */
+typedef struct kcm_sig {
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+    size_t hash_len;
+    mbedtls_md_type_t md;
+    mbedtls_pk_type_t pk;
+#if defined(MBEDTLS_X509_RSASSA_PSS_SUPPORT)
+    mbedtls_pk_rsassa_pss_options pss;
+    bool has_pss;
+#endif
+    const unsigned char *sig;
+    size_t sig_len;
+} kcm_sig;
+bool kcm_crypto_sig_prepare(const mbedtls_x509_crt *child, kcm_sig *sig);
+/** True when parent's key verifies the signature. */
+bool kcm_crypto_sig_verify(const kcm_sig *sig, const mbedtls_x509_crt *parent);
+/** Does the private key (DER) belong to the parsed certificate? */
+kcm_status_e kcm_crypto_crt_matches_key(const mbedtls_x509_crt *crt, const uint8_t *priv_der,
+                                        size_t priv_len);
+/** The same with the certificate's public key against a stored private key. */
+kcm_status_e kcm_crt_matches_stored_key(kiln_device *dev, const mbedtls_x509_crt *crt,
+                                        const uint8_t *priv_name, size_t priv_name_len);
 kcm_status_e kcm_crypto_generate_p256(kiln_device *dev, uint8_t *priv_der, size_t priv_cap,
                                       size_t *priv_len, uint8_t *pub_der, size_t pub_cap,
                                       size_t *pub_len);
 kcm_status_e kcm_crypto_csr(kiln_device *dev, const uint8_t *priv_der, size_t priv_len,
                             const kcm_csr_params_s *params, uint8_t *out, size_t cap,
                             size_t *out_len);
-/** Compressed (33-byte) EC public key of a certificate. */
-kcm_status_e kcm_crypto_cert_ec_id(const uint8_t *cert, size_t len, uint8_t id[33]);
+/** Compressed (33-byte) EC public key of a certificate item (KCM status). */
+kcm_status_e kcm_cert_ec_id(kiln_device *dev, const char *name, uint8_t id[33]);
 
 #endif
