@@ -95,7 +95,13 @@ ok=$(cat "$WORK"/res* | grep -c '^ok$')
 "$BIN/factory_service" stats "$DIR" | grep -q "^quota default 3/3$" || fail "quota counter"
 "$BIN/factory_service" stats "$DIR" | grep -q "^certificates 8$" || fail "certificate count"
 "$BIN/factory_service" audit "$DIR" --format json | /usr/bin/python3 -c '
-import json,sys; a=json.load(sys.stdin); assert sum(r["result"]=="done" for r in a)==5, a'
+import json,sys; a=json.load(sys.stdin); done=[r for r in a if r["result"]=="done"]
+assert len(done)==5, a
+for r in done:
+    assert r["error_code"] is None and r["error_reason"] is None, r
+    assert len(r["fingerprint"])==40 and len(r["device_key_sha256"])==64, r
+    assert r["station"], r
+    assert 0 < r["started"] <= r["finished"], r'
 
 assert_no_secrets_in "$WORK/a.log" "$DIR"/keys/*.key "$STATION"
 assert_no_secrets_in "$WORK/b.log" "$DIR"/keys/*.key "$STATION"
