@@ -199,5 +199,13 @@ grep -Eq "error 101[34]" "$WORK/err" || fail "missing serial port: $(cat "$WORK/
 "$BIN/factory_tool" relay "$(echo "$out" | payload)" 2>"$WORK/err" && fail "relay without a transport"
 grep -q "error 1000" "$WORK/err" || fail "no transport: $(cat "$WORK/err")"
 
+# The listeners stop cleanly on SIGTERM; under ASan+UBSan nothing was reported by any program.
+for pid in $SERIAL_PID $FOREVER_PID $NOKEYS_PID; do
+    kill "$pid"
+    wait "$pid" || true
+done
+for f in "$WORK"/*.err; do
+    if grep -Eq "Sanitizer|runtime error" "$f"; then fail "sanitizer report in $f: $(cat "$f")"; fi
+done
 assert_no_secrets_in "$WORK/service.log" "$DIR"/keys/*.key "$STATION"
 echo "sf line: 1 passed, 0 failed"
