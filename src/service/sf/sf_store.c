@@ -224,11 +224,45 @@ static sf_status update_with_audit_pg(sf_db *db, const sf_session *s, long expec
     return st;
 }
 
+/* PostgreSQL: quota unit and compare-and-set in one statement. l locks the session row at the
+ * expected version first, so a concurrent writer makes l empty and nothing is consumed; the
+ * quota unit is taken only if the row is ours, and the session moves only if the unit was taken
+ * (or the batch has no quota). */
+static sf_status update_with_quota_pg(sf_db *db, const sf_session *s, long expected_version,
+                                      const char *quota_batch)
+{
+    const char *params[SESSION_NCOLS + 2];
+    char nums[6][24], expected[24];
+    session_params(s, params, nums, expected_version + 1);
+    num(expected, expected_version);
+    params[SESSION_NCOLS] = expected;
+    params[SESSION_NCOLS + 1] = quota_batch;
+    sf_db_result res;
+    sf_status st = sf_db_exec(
+        db,
+        "WITH l AS (SELECT 1 FROM sessions WHERE sid = $1 AND version = $21 FOR UPDATE), q AS "
+        "(UPDATE quotas SET used = used + 1 WHERE batch = $22 AND used < lim AND EXISTS (SELECT 1 "
+        "FROM l) RETURNING 1), s AS (" SESSION_UPDATE_SET " AND EXISTS (SELECT 1 FROM l) AND "
+        "(EXISTS (SELECT 1 FROM q) OR NOT EXISTS (SELECT 1 FROM quotas WHERE batch = $22)) "
+        "RETURNING 1) SELECT (SELECT COUNT(*) FROM l), (SELECT COUNT(*) FROM s)",
+        SESSION_NCOLS + 2, params, &res, NULL);
+    if (st == SF_OK) {
+        long locked = (long)to_ll(sf_db_cell(&res, 0, 0));
+        long updated = (long)to_ll(sf_db_cell(&res, 0, 1));
+        st = updated == 1 ? SF_OK : locked == 1 ? SF_QUOTA_EXCEEDED : SF_SESSION_CONFLICT;
+    }
+    sf_db_result_free(&res);
+    return st;
+}
+
 sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_version,
                                   const char *quota_batch, const char *audit_result)
 {
-    if (quota_batch == NULL && audit_result != NULL && db->postgres) {
+    if (db->postgres && quota_batch == NULL && audit_result != NULL) {
         return update_with_audit_pg(db, s, expected_version, audit_result);
+    }
+    if (db->postgres && quota_batch != NULL && audit_result == NULL) {
+        return update_with_quota_pg(db, s, expected_version, quota_batch);
     }
     /* A lone compare-and-set is atomic by itself. */
     int lone = quota_batch == NULL && audit_result == NULL;
