@@ -2,7 +2,6 @@
 
 #include "fcc_bundle_fields.h"
 
-#include <cbor.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,34 +267,20 @@ void fcc_output_warning(fcc_output *out, fcc_warning_e w, const char *name)
     out->warnings[out->warnings_len] = '\0';
 }
 
-/* Appends CBOR through libcbor's encoders; on overflow only the length is counted. */
+/* Appends CBOR; on overflow (or with no buffer, when sizing) only the length is counted. The
+ * answer needs only heads, strings and two one-byte markers, so no encoder library is used. */
 typedef struct enc {
     uint8_t *buf;
     size_t cap, len;
     int overflow;
 } enc;
 
-static void enc_put(enc *e, size_t (*fn)(unsigned char *, size_t))
-{
-    size_t n = e->buf ? fn(e->buf + e->len, e->cap - e->len) : 0;
-    if (n == 0) {
-        e->overflow = 1;
-        n = 1;
-    }
-    e->len += n;
-}
-
-static void enc_head(enc *e, size_t (*fn)(size_t, unsigned char *, size_t), size_t v)
-{
-    unsigned char tmp[9];
-    size_t n = fn(v, tmp, sizeof(tmp));
-    if (e->buf && e->len + n <= e->cap) {
-        memcpy(e->buf + e->len, tmp, n);
-    } else {
-        e->overflow = 1;
-    }
-    e->len += n;
-}
+#define CBOR_UINT      0x00
+#define CBOR_BYTES     0x40
+#define CBOR_TEXT      0x60
+#define CBOR_ARRAY     0x80
+#define CBOR_MAP_INDEF 0xBF
+#define CBOR_BREAK     0xFF
 
 static void enc_raw(enc *e, const void *p, size_t n)
 {
@@ -307,9 +292,29 @@ static void enc_raw(enc *e, const void *p, size_t n)
     e->len += n;
 }
 
+static void enc_byte(enc *e, uint8_t b)
+{
+    enc_raw(e, &b, 1);
+}
+
+/* A head: major type and its argument in the shortest form (answers stay far below 4 GiB). */
+static void enc_head(enc *e, uint8_t major, size_t v)
+{
+    uint8_t tmp[5];
+    unsigned w = v < 24 ? 0 : v <= 0xFF ? 1 : v <= 0xFFFF ? 2 : 4;
+    if ((v >> 16) >> 16 != 0) {
+        e->overflow = 1;
+    }
+    tmp[0] = (uint8_t)(major | (w == 0 ? v : w == 1 ? 24 : w == 2 ? 25 : 26));
+    for (unsigned i = 1; i <= w; i++) {
+        tmp[i] = (uint8_t)(v >> (8 * (w - i)));
+    }
+    enc_raw(e, tmp, w + 1);
+}
+
 static void enc_text(enc *e, const char *s, size_t n)
 {
-    enc_head(e, cbor_encode_string_start, n);
+    enc_head(e, CBOR_TEXT, n);
     enc_raw(e, s, n);
 }
 
@@ -318,26 +323,21 @@ static void enc_cstr(enc *e, const char *s)
     enc_text(e, s, strlen(s));
 }
 
-static size_t encode_uint_head(size_t v, unsigned char *buf, size_t len)
-{
-    return cbor_encode_uint((uint64_t)v, buf, len);
-}
-
 static void encode_all(enc *e, const fcc_output *out, const fcc_csr_out *csrs, size_t csr_count,
                        const uint8_t *sid, size_t sid_len)
 {
-    enc_put(e, cbor_encode_indef_map_start);
+    enc_byte(e, CBOR_MAP_INDEF);
     if (csr_count > 0 && out->status == FCC_STATUS_SUCCESS) {
         enc_cstr(e, FCC_RESP_CSRS);
-        enc_head(e, cbor_encode_array_start, csr_count);
+        enc_head(e, CBOR_ARRAY, csr_count);
         for (size_t i = 0; i < csr_count; i++) {
-            enc_put(e, cbor_encode_indef_map_start);
+            enc_byte(e, CBOR_MAP_INDEF);
             enc_cstr(e, FCC_FIELD_PRIVATE_KEY_NAME);
             enc_text(e, csrs[i].key_name, csrs[i].key_name_len);
             enc_cstr(e, FCC_FIELD_DATA);
-            enc_head(e, cbor_encode_bytestring_start, csrs[i].der_len);
+            enc_head(e, CBOR_BYTES, csrs[i].der_len);
             enc_raw(e, csrs[i].der, csrs[i].der_len);
-            enc_put(e, cbor_encode_break);
+            enc_byte(e, CBOR_BREAK);
         }
     }
     enc_cstr(e, FCC_GROUP_SCHEME_VERSION);
@@ -347,13 +347,13 @@ static void encode_all(enc *e, const fcc_output *out, const fcc_csr_out *csrs, s
         enc_text(e, (const char *)sid, sid_len);
     }
     enc_cstr(e, FCC_RESP_RETURN_STATUS);
-    enc_head(e, encode_uint_head, (size_t)out->status);
+    enc_head(e, CBOR_UINT, (size_t)out->status);
     enc_cstr(e, FCC_RESP_INFO_MESSAGE);
     if (out->status == FCC_STATUS_SUCCESS) {
         enc_cstr(e, FCC_RESP_SUCCESS_MESSAGE);
     } else {
         size_t plen = strlen(out->prefix);
-        enc_head(e, cbor_encode_string_start, plen + out->item_len);
+        enc_head(e, CBOR_TEXT, plen + out->item_len);
         enc_raw(e, out->prefix, plen);
         enc_raw(e, out->item, out->item_len);
     }
@@ -361,7 +361,7 @@ static void encode_all(enc *e, const fcc_output *out, const fcc_csr_out *csrs, s
         enc_cstr(e, FCC_RESP_WARNING_INFO);
         enc_text(e, out->warnings, out->warnings_len);
     }
-    enc_put(e, cbor_encode_break);
+    enc_byte(e, CBOR_BREAK);
 }
 
 int fcc_output_encode(const fcc_output *out, const fcc_csr_out *csrs, size_t csr_count,

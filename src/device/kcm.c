@@ -135,30 +135,40 @@ static const char *seal_aad(const char *key)
     return key + 1;
 }
 
+/* AES-256-GCM under the storage key, the item (type and name) as associated data. Sealing
+ * and opening share it, so the key schedule code is there once. */
+static int gcm_run(kiln_device *dev, int mode, const char *key, size_t len, const uint8_t *nonce,
+                   const uint8_t *in, uint8_t *out, uint8_t *tag)
+{
+    const char *aad = seal_aad(key);
+    mbedtls_gcm_context gcm;
+    mbedtls_gcm_init(&gcm);
+    int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, dev->storage_key, 256);
+    if (rc == 0 && mode == MBEDTLS_GCM_ENCRYPT) {
+        rc = mbedtls_gcm_crypt_and_tag(&gcm, mode, len, nonce, KCM_SEAL_NONCE,
+                                       (const unsigned char *)aad, strlen(aad), in, out,
+                                       KCM_SEAL_TAG, tag);
+    } else if (rc == 0) {
+        rc = mbedtls_gcm_auth_decrypt(&gcm, len, nonce, KCM_SEAL_NONCE, (const unsigned char *)aad,
+                                      strlen(aad), tag, KCM_SEAL_TAG, in, out);
+    }
+    mbedtls_gcm_free(&gcm);
+    return rc;
+}
+
 /* out receives version, nonce, ciphertext and tag (len + KCM_SEAL_OVERHEAD bytes); in may be
  * out + 1 + KCM_SEAL_NONCE (sealing in place) or a separate buffer. */
 static kcm_status_e seal(kiln_device *dev, const char *key, const uint8_t *in, size_t len,
                          uint8_t *out)
 {
     uint8_t *body = out + 1 + KCM_SEAL_NONCE;
-    if (in != body && len > 0) {
-        memmove(body, in, len);
-    }
     out[0] = KCM_SEAL_VERSION;
-    if (mbedtls_ctr_drbg_random(&dev->drbg, out + 1, KCM_SEAL_NONCE) != 0) {
+    if (mbedtls_ctr_drbg_random(&dev->drbg, out + 1, KCM_SEAL_NONCE) != 0 ||
+        gcm_run(dev, MBEDTLS_GCM_ENCRYPT, key, len, out + 1, in ? in : body, body, body + len) !=
+            0) {
         return KCM_STATUS_ERROR;
     }
-    mbedtls_gcm_context gcm;
-    mbedtls_gcm_init(&gcm);
-    const char *aad = seal_aad(key);
-    int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, dev->storage_key, 256);
-    if (rc == 0) {
-        rc = mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, len, out + 1, KCM_SEAL_NONCE,
-                                       (const unsigned char *)aad, strlen(aad), body, body,
-                                       KCM_SEAL_TAG, body + len);
-    }
-    mbedtls_gcm_free(&gcm);
-    return rc == 0 ? KCM_STATUS_SUCCESS : KCM_STATUS_ERROR;
+    return KCM_STATUS_SUCCESS;
 }
 
 static kcm_status_e open_sealed(kiln_device *dev, const char *key, const uint8_t *sealed,
@@ -171,17 +181,9 @@ static kcm_status_e open_sealed(kiln_device *dev, const char *key, const uint8_t
         return KCM_STATUS_INVALID_FILE_VERSION;
     }
     size_t len = sealed_len - KCM_SEAL_OVERHEAD;
-    const char *aad = seal_aad(key);
-    mbedtls_gcm_context gcm;
-    mbedtls_gcm_init(&gcm);
-    int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, dev->storage_key, 256);
-    if (rc == 0) {
-        rc = mbedtls_gcm_auth_decrypt(
-            &gcm, len, sealed + 1, KCM_SEAL_NONCE, (const unsigned char *)aad, strlen(aad),
-            sealed + 1 + KCM_SEAL_NONCE + len, KCM_SEAL_TAG, sealed + 1 + KCM_SEAL_NONCE, out);
-    }
-    mbedtls_gcm_free(&gcm);
-    if (rc != 0) {
+    const uint8_t *body = sealed + 1 + KCM_SEAL_NONCE;
+    if (gcm_run(dev, MBEDTLS_GCM_DECRYPT, key, len, sealed + 1, body, out, (uint8_t *)body + len) !=
+        0) {
         mbedtls_platform_zeroize(out, len);
         return KCM_STATUS_FILE_CORRUPTED;
     }
@@ -415,39 +417,26 @@ bool kcm_record_exists(kiln_device *dev, const char *key)
 kcm_status_e kcm_record_read(kiln_device *dev, const char *key, uint8_t *buf, size_t cap,
                              size_t *len)
 {
+    kcm_status_e st = kcm_record_size(dev, key, len);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    if (*len > cap) {
+        return KCM_STATUS_INSUFFICIENT_BUFFER;
+    }
     kiln_txn_entry *e = txn_find(dev, key);
     if (e != NULL) {
-        if (e->deleted) {
-            return KCM_STATUS_ITEM_NOT_FOUND;
-        }
-        *len = e->len;
-        if (e->len > cap) {
-            return KCM_STATUS_INSUFFICIENT_BUFFER;
-        }
         if (e->len) {
             memcpy(buf, e->value, e->len);
         }
         return KCM_STATUS_SUCCESS;
     }
-    size_t sealed_len = 0;
-    int rc = dev->cfg.kv->get(dev->cfg.kv->ctx, key, NULL, 0, &sealed_len);
-    if (rc != KILN_KV_OK && rc != KILN_KV_TOO_SMALL) {
-        return kv_status_to_kcm(rc);
-    }
-    if (sealed_len < KCM_SEAL_OVERHEAD) {
-        return KCM_STATUS_FILE_CORRUPTED;
-    }
-    *len = sealed_len - KCM_SEAL_OVERHEAD;
-    if (*len > cap) {
-        return KCM_STATUS_INSUFFICIENT_BUFFER;
-    }
+    size_t sealed_len = *len + KCM_SEAL_OVERHEAD, got = 0;
     uint8_t *sealed = malloc(sealed_len);
     if (sealed == NULL) {
         return KCM_STATUS_OUT_OF_MEMORY;
     }
-    size_t got = 0;
-    rc = dev->cfg.kv->get(dev->cfg.kv->ctx, key, sealed, sealed_len, &got);
-    kcm_status_e st = kv_status_to_kcm(rc);
+    st = kv_status_to_kcm(dev->cfg.kv->get(dev->cfg.kv->ctx, key, sealed, sealed_len, &got));
     if (st == KCM_STATUS_SUCCESS && got != sealed_len) {
         st = KCM_STATUS_FILE_CORRUPTED;
     }
@@ -496,7 +485,7 @@ kcm_status_e kcm_record_view(kiln_device *dev, const char *key, const uint8_t **
 }
 
 /* Writes outside a bundle are single-record transactions of their own. */
-static kcm_status_e with_txn(kiln_device *dev, bool *own)
+kcm_status_e kcm_txn_join(kiln_device *dev, bool *own)
 {
     *own = false;
     if (dev->txn != NULL) {
@@ -506,7 +495,7 @@ static kcm_status_e with_txn(kiln_device *dev, bool *own)
     return kcm_txn_begin(dev);
 }
 
-static kcm_status_e end_txn(kiln_device *dev, bool own, kcm_status_e st)
+kcm_status_e kcm_txn_leave(kiln_device *dev, bool own, kcm_status_e st)
 {
     if (!own) {
         return st;
@@ -521,21 +510,21 @@ static kcm_status_e end_txn(kiln_device *dev, bool own, kcm_status_e st)
 kcm_status_e kcm_record_put(kiln_device *dev, const char *key, const uint8_t *data, size_t len)
 {
     bool own;
-    kcm_status_e st = with_txn(dev, &own);
+    kcm_status_e st = kcm_txn_join(dev, &own);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
-    return end_txn(dev, own, txn_set(dev, key, data, len, 0, false));
+    return kcm_txn_leave(dev, own, txn_set(dev, key, data, len, 0, false));
 }
 
 kcm_status_e kcm_record_delete(kiln_device *dev, const char *key)
 {
     bool own;
-    kcm_status_e st = with_txn(dev, &own);
+    kcm_status_e st = kcm_txn_join(dev, &own);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
-    return end_txn(dev, own, txn_set(dev, key, NULL, 0, 0, true));
+    return kcm_txn_leave(dev, own, txn_set(dev, key, NULL, 0, 0, true));
 }
 
 /* ---- items ---- */
@@ -569,7 +558,7 @@ static kcm_status_e put_item(kiln_device *dev, char type, const uint8_t *name, s
     char key[KILN_KV_MAX_KEY], factory[KILN_KV_MAX_KEY];
     kcm_make_key(key, KCM_NS_WORKING, type, name, name_len);
     bool own;
-    kcm_status_e st = with_txn(dev, &own);
+    kcm_status_e st = kcm_txn_join(dev, &own);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
@@ -579,7 +568,7 @@ static kcm_status_e put_item(kiln_device *dev, char type, const uint8_t *name, s
         factory[0] = KCM_NS_FACTORY;
         st = txn_share(dev, factory, key);
     }
-    return end_txn(dev, own, st);
+    return kcm_txn_leave(dev, own, st);
 }
 
 static bool cert_name_taken(kiln_device *dev, const uint8_t *name, size_t name_len)
@@ -627,13 +616,6 @@ kcm_status_e kcm_store_item(kiln_device *dev, const uint8_t *name, size_t name_l
         return KCM_STATUS_FILE_EXIST;
     }
     return put_item(dev, letter, name, name_len, is_factory, data, len, flags & KCM_HOLD_BORROW);
-}
-
-kcm_status_e kcm_store_checked(kiln_device *dev, const uint8_t *name, size_t name_len,
-                               kcm_item_type_e type, bool is_factory, const uint8_t *data,
-                               size_t len)
-{
-    return kcm_store_item(dev, name, name_len, type, is_factory, data, len, 0);
 }
 
 size_t kcm_chain_record_count(const uint8_t *record, size_t len)
@@ -750,7 +732,7 @@ kcm_status_e kiln_kcm_item_store(kiln_device *dev, const uint8_t *name, size_t n
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
-    return kcm_store_checked(dev, name, name_len, type, is_factory, data, data_size);
+    return kcm_store_item(dev, name, name_len, type, is_factory, data, data_size, 0);
 }
 
 /* A certificate item reads as its (leaf) DER whether it was stored alone or as a chain. */
@@ -895,7 +877,7 @@ kcm_status_e kiln_kcm_factory_reset(kiln_device *dev)
         return st;
     }
     bool own;
-    st = with_txn(dev, &own);
+    st = kcm_txn_join(dev, &own);
     /* One transaction: a power cut leaves either the old or the restored state. */
     for (size_t i = 0; st == KCM_STATUS_SUCCESS && i < l.count; i++) {
         if (l.keys[i][0] == KCM_NS_WORKING) {
@@ -918,7 +900,7 @@ kcm_status_e kiln_kcm_factory_reset(kiln_device *dev)
         }
     }
     free(l.keys);
-    return own ? end_txn(dev, own, st) : st;
+    return kcm_txn_leave(dev, own, st);
 }
 
 kcm_status_e kiln_kcm_item_list(kiln_device *dev, kiln_item_cb cb, void *arg)

@@ -264,9 +264,9 @@ kcm_status_e kiln_kcm_key_pair_generate_and_store(kiln_device *dev, kcm_crypto_k
     uint8_t pub[KCM_EC_SECP256R1_MAX_PUB_KEY_DER_SIZE];
     size_t priv_len = 0, pub_len = 0;
     st = kcm_crypto_generate_p256(dev, priv, sizeof(priv), &priv_len, pub, sizeof(pub), &pub_len);
-    bool own = dev->txn == NULL;
-    if (st == KCM_STATUS_SUCCESS && own) {
-        st = kcm_txn_begin(dev);
+    bool own = false;
+    if (st == KCM_STATUS_SUCCESS) {
+        st = kcm_txn_join(dev, &own);
     }
     if (st == KCM_STATUS_SUCCESS) {
         st = kcm_store_item(dev, priv_name, priv_name_len, KCM_PRIVATE_KEY_ITEM, is_factory, priv,
@@ -276,13 +276,7 @@ kcm_status_e kiln_kcm_key_pair_generate_and_store(kiln_device *dev, kcm_crypto_k
         st = kcm_store_item(dev, pub_name, pub_name_len, KCM_PUBLIC_KEY_ITEM, is_factory, pub,
                             pub_len, KCM_PRECHECKED);
     }
-    if (own && dev->txn != NULL) {
-        if (st == KCM_STATUS_SUCCESS) {
-            st = kcm_txn_commit(dev);
-        } else {
-            kcm_txn_abort(dev);
-        }
-    }
+    st = kcm_txn_leave(dev, own, st);
     mbedtls_platform_zeroize(priv, sizeof(priv));
     return st;
 }

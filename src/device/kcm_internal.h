@@ -65,6 +65,10 @@ void kcm_make_key(char *key, char ns, char type, const uint8_t *name, size_t nam
 kcm_status_e kcm_txn_begin(kiln_device *dev);
 kcm_status_e kcm_txn_commit(kiln_device *dev);
 void kcm_txn_abort(kiln_device *dev);
+/** Joins the open transaction, or opens one (*own) so that a write outside a bundle is a
+ *  transaction of its own; kcm_txn_leave commits or aborts what was opened. */
+kcm_status_e kcm_txn_join(kiln_device *dev, bool *own);
+kcm_status_e kcm_txn_leave(kiln_device *dev, bool own, kcm_status_e st);
 
 /** Record-level access by full key (plaintext values; sealing is done here). */
 kcm_status_e kcm_record_size(kiln_device *dev, const char *key, size_t *len);
@@ -85,11 +89,8 @@ void kcm_secure_free(void *p, size_t len);
 kcm_status_e kcm_record_view(kiln_device *dev, const char *key, const uint8_t **data, size_t *len,
                              uint8_t **owned);
 
-/** Stores an item (working copy, plus factory copy when is_factory) after validating it. */
-kcm_status_e kcm_store_checked(kiln_device *dev, const uint8_t *name, size_t name_len,
-                               kcm_item_type_e type, bool is_factory, const uint8_t *data,
-                               size_t len);
-/** kcm_store_checked with KCM_HOLD_BORROW / KCM_PRECHECKED / KCM_CHAIN_RECORD flags. */
+/** Stores an item (working copy, plus factory copy when is_factory) after validating it
+ *  (unless flags say otherwise: KCM_HOLD_BORROW / KCM_PRECHECKED / KCM_CHAIN_RECORD). */
 kcm_status_e kcm_store_item(kiln_device *dev, const uint8_t *name, size_t name_len,
                             kcm_item_type_e type, bool is_factory, const uint8_t *data, size_t len,
                             unsigned flags);
