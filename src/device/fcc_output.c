@@ -211,16 +211,9 @@ static void set_error(fcc_output *out, fcc_status_e status, const char *prefix, 
 {
     out->status = status;
     out->prefix = prefix;
-    if (name_len > sizeof(out->item) - 1) {
-        name_len = sizeof(out->item) - 1;
-    }
-    if (name != NULL) {
-        memcpy(out->item, name, name_len);
-        out->item_len = name_len;
-    } else {
-        out->item_len = 0;
-    }
-    out->item[out->item_len] = '\0';
+    /* The answer names at most 255 characters of the item, as it always has. */
+    out->item = name;
+    out->item_len = name != NULL ? (name_len > 255 ? 255 : name_len) : 0;
 }
 
 fcc_status_e fcc_output_error(fcc_output *out, fcc_status_e status, const char *name,

@@ -22,7 +22,8 @@ typedef enum {
 typedef struct fcc_output {
     fcc_status_e status;
     const char *prefix;
-    char item[256];
+    const char *item; /* not copied: names come from the bundle buffer or are constants, and
+                         both outlive the answer */
     size_t item_len;
     char *warnings; /* "<prefix><name>\n"... (malloc'd, grows) */
     size_t warnings_len, warnings_cap;
@@ -31,7 +32,8 @@ typedef struct fcc_output {
 
 void fcc_output_init(fcc_output *out);
 void fcc_output_free(fcc_output *out);
-/** Records an error unless one is already recorded. name may be NULL (no item name). */
+/** Records an error unless one is already recorded. name may be NULL (no item name); it is
+ *  kept by reference and must stay valid until the answer is encoded. */
 fcc_status_e fcc_output_error(fcc_output *out, fcc_status_e status, const char *name,
                               size_t name_len);
 /** Records a KCM failure: the message uses KCM's prefix, the status is KCM's FCC mapping. */

@@ -13,6 +13,7 @@
 
 #define TEN_YEARS_SECONDS        315360000ULL
 #define NOT_BEFORE_SLACK_SECONDS 60
+#define FCC_URI_MAX              512 /* a longer server URI is answered as malformed */
 
 static fcc_status_e fail_name(fcc_output *out, fcc_status_e st, const char *name)
 {
@@ -191,16 +192,33 @@ static fcc_status_e check_server_ca(kiln_device *dev, fcc_output *out, const mod
     return FCC_STATUS_SUCCESS;
 }
 
-static fcc_status_e check_server_uri(kiln_device *dev, fcc_output *out, const mode_names *m,
-                                     bool bootstrap, uint8_t *uri, size_t cap, size_t *uri_len)
+/* A configuration item without a copy when it is staged (*owned: wipe and free). */
+static kcm_status_e config_view(kiln_device *dev, const char *name, size_t max,
+                                const uint8_t **data, size_t *len, uint8_t **owned)
 {
-    kcm_status_e kst = fcc_config_read(dev, m->uri, uri, cap, uri_len);
+    char key[KILN_KV_MAX_KEY];
+    *owned = NULL;
+    *len = 0;
+    kcm_make_key(key, KCM_NS_WORKING, KCM_T_CONFIG, (const uint8_t *)name, strlen(name));
+    kcm_status_e kst = kcm_record_size(dev, key, len);
+    if (kst == KCM_STATUS_SUCCESS && *len > max) {
+        return KCM_STATUS_INSUFFICIENT_BUFFER;
+    }
+    return kst == KCM_STATUS_SUCCESS ? kcm_record_view(dev, key, data, len, owned) : kst;
+}
+
+static fcc_status_e check_server_uri(kiln_device *dev, fcc_output *out, const mode_names *m,
+                                     bool bootstrap, const uint8_t **urip, size_t *uri_len,
+                                     uint8_t **owned)
+{
+    kcm_status_e kst = config_view(dev, m->uri, FCC_URI_MAX, urip, uri_len, owned);
     if (kst == KCM_STATUS_INSUFFICIENT_BUFFER) {
         return fail_name(out, FCC_STATUS_URI_WRONG_FORMAT, m->uri);
     }
     if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(out, kst, m->uri, strlen(m->uri));
     }
+    const uint8_t *uri = *urip;
     warn_redundant(dev, out, KCM_CONFIG_ITEM, m->other_uri);
     size_t len = *uri_len;
     bool coap = (len >= 7 && memcmp(uri, "coap://", 7) == 0) ||
@@ -246,12 +264,10 @@ static const mbedtls_x509_buf *dn_attribute(const mbedtls_x509_name *dn, const c
  * item is staged. */
 static bool config_equals(kiln_device *dev, const char *name, const mbedtls_x509_buf *attr)
 {
-    char key[KILN_KV_MAX_KEY];
     const uint8_t *data = NULL;
     uint8_t *owned = NULL;
     size_t len = 0;
-    kcm_make_key(key, KCM_NS_WORKING, KCM_T_CONFIG, (const uint8_t *)name, strlen(name));
-    bool equal = kcm_record_view(dev, key, &data, &len, &owned) == KCM_STATUS_SUCCESS &&
+    bool equal = config_view(dev, name, 256, &data, &len, &owned) == KCM_STATUS_SUCCESS &&
                  attr != NULL && attr->len == len && memcmp(attr->p, data, len) == 0;
     kcm_secure_free(owned, len);
     return equal;
@@ -270,10 +286,11 @@ static uint64_t x509_time_to_epoch(const mbedtls_x509_time *t)
     return secs < 0 ? 0 : (uint64_t)secs;
 }
 
-/* Expiry checks on every certificate of an item (a single certificate or a chain). leaf: the
- * first certificate when the caller has it parsed already. */
+/* Expiry checks on every certificate of an item (a single certificate or a chain). crt: a
+ * parsed form to reuse; holds the first certificate already when leaf_parsed. Reusing the
+ * caller's object keeps a second parsed certificate off the stack and the heap. */
 static fcc_status_e check_validity(kiln_device *dev, fcc_output *out, const char *name,
-                                   const kcm_cert_view *v, const mbedtls_x509_crt *leaf)
+                                   const kcm_cert_view *v, mbedtls_x509_crt *crt, bool leaf_parsed)
 {
     if (dev->time == 0) {
         fcc_output_warning(out, FCC_WARN_VALIDITY_CANNOT_BE_CHECKED, name);
@@ -283,17 +300,16 @@ static fcc_status_e check_validity(kiln_device *dev, fcc_output *out, const char
     for (size_t i = 0; i < n; i++) {
         const uint8_t *der;
         size_t der_len;
-        mbedtls_x509_crt crt;
-        mbedtls_x509_crt_init(&crt);
-        const mbedtls_x509_crt *c = i == 0 && leaf != NULL ? leaf : &crt;
-        if (c == &crt && (kcm_cert_view_get(v, i, &der, &der_len) != 0 ||
-                          kcm_crypto_parse_cert(&crt, der, der_len) != KCM_STATUS_SUCCESS)) {
-            mbedtls_x509_crt_free(&crt);
-            return fail_name(out, FCC_STATUS_INVALID_CERTIFICATE, name);
+        if (i > 0 || !leaf_parsed) {
+            mbedtls_x509_crt_free(crt);
+            mbedtls_x509_crt_init(crt);
+            if (kcm_cert_view_get(v, i, &der, &der_len) != 0 ||
+                kcm_crypto_parse_cert(crt, der, der_len) != KCM_STATUS_SUCCESS) {
+                return fail_name(out, FCC_STATUS_INVALID_CERTIFICATE, name);
+            }
         }
-        uint64_t not_before = x509_time_to_epoch(&c->valid_from);
-        uint64_t not_after = x509_time_to_epoch(&c->valid_to);
-        mbedtls_x509_crt_free(&crt);
+        uint64_t not_before = x509_time_to_epoch(&crt->valid_from);
+        uint64_t not_after = x509_time_to_epoch(&crt->valid_to);
         if (dev->time > not_after) {
             return fail_name(out, FCC_STATUS_EXPIRED_CERTIFICATE, name);
         }
@@ -367,7 +383,7 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
         }
         fcc_output_warning(out, FCC_WARN_SELF_SIGNED, m->cert);
     }
-    st = check_validity(dev, out, m->cert, &v, &crt);
+    st = check_validity(dev, out, m->cert, &v, &crt, true);
 done:
     mbedtls_x509_crt_free(&crt);
     kcm_cert_view_close(&v);
@@ -384,7 +400,10 @@ static fcc_status_e check_update_items(kiln_device *dev, fcc_output *out)
     } else if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(out, kst, FCC_UPDATE_AUTH_CERT, strlen(FCC_UPDATE_AUTH_CERT));
     } else {
-        fcc_status_e st = check_validity(dev, out, FCC_UPDATE_AUTH_CERT, &v, NULL);
+        mbedtls_x509_crt crt;
+        mbedtls_x509_crt_init(&crt);
+        fcc_status_e st = check_validity(dev, out, FCC_UPDATE_AUTH_CERT, &v, &crt, false);
+        mbedtls_x509_crt_free(&crt);
         kcm_cert_view_close(&v);
         if (st != FCC_STATUS_SUCCESS) {
             return st;
@@ -440,18 +459,18 @@ fcc_status_e fcc_verify_device(kiln_device *dev, fcc_output *out)
     if (st != FCC_STATUS_SUCCESS) {
         return st;
     }
-    uint8_t uri[512];
+    const uint8_t *uri = NULL;
+    uint8_t *uri_owned = NULL;
     size_t uri_len = 0;
-    st = check_server_uri(dev, out, m, bootstrap, uri, sizeof(uri), &uri_len);
-    if (st != FCC_STATUS_SUCCESS) {
-        return st;
+    st = check_server_uri(dev, out, m, bootstrap, &uri, &uri_len, &uri_owned);
+    if (st == FCC_STATUS_SUCCESS) {
+        st = require_item(dev, out, KCM_PRIVATE_KEY_ITEM, m->key, &size);
     }
-    st = require_item(dev, out, KCM_PRIVATE_KEY_ITEM, m->key, &size);
-    if (st != FCC_STATUS_SUCCESS) {
-        return st;
+    if (st == FCC_STATUS_SUCCESS) {
+        warn_redundant(dev, out, KCM_PRIVATE_KEY_ITEM, m->other_key);
+        st = check_device_cert(dev, out, m, bootstrap, uri, uri_len);
     }
-    warn_redundant(dev, out, KCM_PRIVATE_KEY_ITEM, m->other_key);
-    st = check_device_cert(dev, out, m, bootstrap, uri, uri_len);
+    kcm_secure_free(uri_owned, uri_len);
     if (st != FCC_STATUS_SUCCESS) {
         return st;
     }
