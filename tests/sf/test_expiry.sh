@@ -60,9 +60,9 @@ out2=$("$BIN/factory_tool" new_device exp-idle) || fail "new_device after expiry
 [ "$(echo "$out2" | payload)" != "$(echo "$out_idle" | payload)" ] ||
     fail "new_device after expiry repeated the expired request"
 audit_has "^exp-idle,1,station1,.*,expired,104," || fail "audit does not record exp-idle as expired"
-# The exp-config device already stored the expired attempt's configuration; the device library
-# refuses to store a second one over it (FCC 17, file exists), so it is erased first, as the
-# factory line's listener does for every new device.
+# The exp-config device already stored the expired attempt's configuration and refuses a second
+# identity at INIT (device error 9, test_flow checks it), so it is erased first, as the factory
+# line's listener does for every new device.
 "$BIN/factory_client" --storage "$WORK/dev-exp-config" delete || fail "cannot erase exp-config"
 for sid in exp-idle exp-init exp-config; do
     fp=$(provision "$sid" "$WORK/dev-$sid") || fail "$sid: fresh attempt after expiry failed"

@@ -63,6 +63,23 @@ grep -q "error 118" "$WORK/err" || fail "device error not surfaced: $(cat "$WORK
 fp=$(provision $sid "$WORK/deve") || fail "new flow after an error failed"
 [ -n "$fp" ] || fail "no fingerprint after restart"
 
+# A provisioned device refuses a second identity at INIT (device error 9, detail KCM 8 "file
+# exists"), before the service issues a certificate, and keeps the identity it has.
+"$BIN/factory_client" --storage "$WORK/devr" get mbed.BootstrapDevicePrivateKey --type private-key >"$WORK/key-before" \
+    2>/dev/null || fail "provisioned device has no key"
+out=$("$BIN/factory_tool" new_device second-0001)
+resp=$("$BIN/factory_client" --storage "$WORK/devr" sf "$(echo "$out" | payload)" \
+    --factory-trust "$TRUST" 2>"$WORK/err") && fail "provisioned device accepted a second identity"
+grep -q "device error 9" "$WORK/err" || fail "second identity: $(cat "$WORK/err")"
+"$BIN/factory_tool" get_device_configuration second-0001 "$resp" 2>"$WORK/err" &&
+    fail "configuration issued for a device that refused"
+grep -q "error 118" "$WORK/err" || fail "refusal not surfaced: $(cat "$WORK/err")"
+"$BIN/factory_client" --storage "$WORK/devr" get mbed.BootstrapDevicePrivateKey --type private-key >"$WORK/key-after" \
+    2>/dev/null || fail "refusal lost the device key"
+cmp -s "$WORK/key-before" "$WORK/key-after" || fail "refusal changed the device key"
+"$BIN/factory_client" --storage "$WORK/devr" verify >/dev/null 2>&1 ||
+    fail "device no longer verifies after refusing a second identity"
+
 # Usage errors are numbered and go to stderr.
 "$BIN/factory_tool" new_device 'bad id!' 2>"$WORK/err" && fail "bad session id accepted"
 grep -q "error 101" "$WORK/err" || fail "bad session id: $(cat "$WORK/err")"
@@ -74,9 +91,10 @@ grep -q "error 117" "$WORK/err" || fail "no station: $(cat "$WORK/err")"
 # Audit: one record per finished session, CSV and JSON.
 "$BIN/factory_service" audit "$DIR" >"$WORK/audit.csv"
 [ "$(grep -c ",done," "$WORK/audit.csv")" -eq 7 ] || fail "audit: $(cat "$WORK/audit.csv")"
+grep -q "second-0001,1,station1,.*,error,9," "$WORK/audit.csv" || fail "audit lacks the refusal"
 grep -q "err-0001,1,station1,.*,error,2," "$WORK/audit.csv" || fail "audit lacks the device error"
 "$BIN/factory_service" audit "$DIR" --format json | /usr/bin/python3 -c '
-import json,sys; a=json.load(sys.stdin); assert len(a)==8, len(a)
+import json,sys; a=json.load(sys.stdin); assert len(a)==9, len(a)
 assert all(len(r["device_key_sha256"])==64 for r in a if r["result"]=="done")'
 "$BIN/factory_service" stats "$DIR" | grep -q "^certificates 7$" || fail "certificate count"
 

@@ -175,6 +175,29 @@ static sf_status load_service_key(const kiln_sf_trust *trust, uint32_t factory_i
     return SF_OK;
 }
 
+/* A device that already holds a bootstrap identity cannot take another one (the bundle handler
+ * refuses existing items, as the original does), and storing the new key first would replace the
+ * key its certificate belongs to. It says so before the service issues a certificate, and again
+ * before touching its storage; a factory reset makes it provisionable again. */
+static sf_status refuse_if_provisioned(kiln_device *dev, int32_t *detail)
+{
+    static const struct {
+        const char *name;
+        kcm_item_type_e type;
+    } identity[] = {{FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY, KCM_PRIVATE_KEY_ITEM},
+                    {FCC_BOOTSTRAP_DEVICE_CERT, KCM_CERTIFICATE_ITEM}};
+    for (size_t i = 0; i < sizeof(identity) / sizeof(identity[0]); i++) {
+        size_t size = 0;
+        if (kiln_kcm_item_get_data_size(dev, (const uint8_t *)identity[i].name,
+                                        strlen(identity[i].name), identity[i].type,
+                                        &size) == KCM_STATUS_SUCCESS) {
+            *detail = (int32_t)KCM_STATUS_FILE_EXIST;
+            return SF_DEV_STORAGE;
+        }
+    }
+    return SF_OK;
+}
+
 static sf_status handle_init(kiln_device *dev, const kiln_sf_trust *trust, const uint8_t *msg,
                              size_t msg_len, uint8_t *out, size_t out_size, size_t *out_len,
                              int32_t *detail)
@@ -194,6 +217,10 @@ static sf_status handle_init(kiln_device *dev, const kiln_sf_trust *trust, const
     }
     if (ensure_kcm(dev) != 0) {
         return SF_DEV_STORAGE;
+    }
+    st = refuse_if_provisioned(dev, detail);
+    if (st != SF_OK) {
+        return st;
     }
 
     mbedtls_ctr_drbg_context drbg;
@@ -426,7 +453,10 @@ static sf_status handle_config(kiln_device *dev, const kiln_sf_trust *trust, con
         st = SF_DEV_DECRYPT;
         goto done;
     }
-    st = store_device_key(dev, &rec, detail);
+    st = refuse_if_provisioned(dev, detail);
+    if (st == SF_OK) {
+        st = store_device_key(dev, &rec, detail);
+    }
     if (st != SF_OK) {
         goto done;
     }
