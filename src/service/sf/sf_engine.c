@@ -46,7 +46,7 @@ static int expired(const sf_session *s, long long now)
 {
     return (strcmp(s->state, SF_STATE_INIT_SENT) == 0 ||
             strcmp(s->state, SF_STATE_CONFIG_SENT) == 0) &&
-           now >= s->expires;
+           now > s->expires; /* whole seconds: a TTL of T lasts at least T seconds */
 }
 
 /* Closes a session as failed (state error + audit record). */

@@ -50,6 +50,20 @@ static char *trim(char *s)
     return s;
 }
 
+/* A whole decimal (or 0x hex) number within [min, max]; nonzero when it is not one. */
+static int parse_number(const char *text, long long min, long long max, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    int hex = text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+    long long v = strtoll(text, &end, hex ? 16 : 10); /* never octal: "0600" is 600 */
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
 sf_status sf_config_load(const char *dir, sf_config *cfg)
 {
     config_defaults(cfg);
@@ -60,7 +74,7 @@ sf_status sf_config_load(const char *dir, sf_config *cfg)
         return SF_CONFIG;
     }
     char line[1200];
-    int have_id = 0;
+    int have_id = 0, bad = 0;
     while (fgets(line, sizeof(line), f) != NULL) {
         char *s = trim(line);
         if (*s == '#' || *s == '\0') {
@@ -89,19 +103,24 @@ sf_status sf_config_load(const char *dir, sf_config *cfg)
         TEXT("utc-offset", utc_offset)
         TEXT("tls-san", san)
 #undef TEXT
+        long long n = 0;
         if (strcmp(key, "factory-id") == 0) {
-            cfg->factory_id = (uint32_t)strtoul(value, NULL, 0);
+            bad |= parse_number(value, 0, 0xffffffffLL, &n);
+            cfg->factory_id = (uint32_t)n;
             have_id = 1;
         } else if (strcmp(key, "session-ttl") == 0) {
-            cfg->session_ttl = strtol(value, NULL, 10);
+            bad |= parse_number(value, 1, 365LL * 24 * 3600, &n);
+            cfg->session_ttl = (long)n;
         } else if (strcmp(key, "device-cert-years") == 0) {
-            cfg->cert_years = (int)strtol(value, NULL, 10);
+            bad |= parse_number(value, 10, 100, &n);
+            cfg->cert_years = (int)n;
         } else if (strcmp(key, "memory-total-kb") == 0) {
-            cfg->memory_total_kb = strtol(value, NULL, 10);
+            bad |= parse_number(value, 0, 0xffffffffLL, &n);
+            cfg->memory_total_kb = (long)n;
         }
     }
     fclose(f);
-    if (!have_id || cfg->cert_years < 10 || cfg->session_ttl < 0) {
+    if (bad || !have_id) {
         return SF_CONFIG;
     }
     return SF_OK;
