@@ -70,6 +70,11 @@ for sid in exp-idle exp-init exp-config; do
     audit_has "^$sid,2,station1,[0-9a-f]{64},$fp,done," || fail "audit lacks $sid attempt 2 done"
 done
 
+# Certificates issued: the three fresh attempts and the expired attempt of exp-config, whose
+# session row was replaced but whose audit row keeps its fingerprint.
+"$BIN/factory_service" stats "$DIR" | grep -q "^certificates 4$" ||
+    fail "certificate count: $("$BIN/factory_service" stats "$DIR")"
+
 for log in "$WORK/service.log" "$WORK/service2.log"; do
     assert_no_secrets_in "$log" "$DIR"/keys/*.key "$STATION"
 done

@@ -458,13 +458,18 @@ sf_status sf_store_audit_export(sf_db *db, const char *format, FILE *out)
     return SF_OK;
 }
 
-sf_status sf_store_count_certificates(sf_db *db, long *sessions_with_cert)
+sf_status sf_store_count_certificates(sf_db *db, long *issued)
 {
+    /* A certificate of an attempt that later failed or expired lives on in its audit row once a
+     * new attempt replaces the session row; UNION counts each fingerprint once. */
     sf_db_result res;
-    sf_status st =
-        sf_db_exec(db, "SELECT COUNT(*) FROM sessions WHERE cert IS NOT NULL", 0, NULL, &res, NULL);
+    sf_status st = sf_db_exec(db,
+                              "SELECT COUNT(*) FROM (SELECT fingerprint FROM sessions WHERE cert IS "
+                              "NOT NULL UNION SELECT fingerprint FROM audit WHERE fingerprint IS NOT "
+                              "NULL) AS issued",
+                              0, NULL, &res, NULL);
     if (st == SF_OK) {
-        *sessions_with_cert = (long)to_ll(sf_db_cell(&res, 0, 0));
+        *issued = (long)to_ll(sf_db_cell(&res, 0, 0));
     }
     sf_db_result_free(&res);
     return st;

@@ -78,7 +78,7 @@ sf_status sf_store_quota_get(sf_db *db, const char *batch, long *used, long *lim
 
 /** Writes the audit table as "csv" or "json" to out. */
 sf_status sf_store_audit_export(sf_db *db, const char *format, FILE *out);
-/** Number of sessions holding an issued certificate, and of distinct certificates issued. */
-sf_status sf_store_count_certificates(sf_db *db, long *sessions_with_cert);
+/** Number of distinct certificates issued and delivered in a payload, over every attempt. */
+sf_status sf_store_count_certificates(sf_db *db, long *issued);
 
 #endif
