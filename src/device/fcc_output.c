@@ -277,6 +277,9 @@ typedef struct enc {
 
 static void enc_raw(enc *e, const void *p, size_t n)
 {
+    if (n == 0) {
+        return; /* p may be NULL (an error without an item name) */
+    }
     if (e->buf && e->len + n <= e->cap) {
         memcpy(e->buf + e->len, p, n);
     } else {
