@@ -195,6 +195,26 @@ static sf_status record_device_error(sf_db *db, sf_session *s, const uint8_t *ms
     return SF_DEVICE_REPORTED;
 }
 
+/* Both answer steps first close the session when it expired (104) or when the device answered
+ * with an error (118, the device's code recorded). Returns 1 with *st set when it did. */
+static int closed_by_expiry_or_device(sf_db *db, sf_session *s, long long now, sf_msg_type type,
+                                      const uint8_t *answer, size_t answer_len, sf_reply *reply,
+                                      sf_status *st)
+{
+    if (expired(s, now)) {
+        *st = close_with_error(db, s, SF_SESSION_EXPIRED, "session expired", "expired", now);
+        if (*st == SF_OK) {
+            *st = SF_SESSION_EXPIRED;
+        }
+        return 1;
+    }
+    if (type == SF_MSG_DEVICE_ERROR) {
+        *st = record_device_error(db, s, answer, answer_len, reply);
+        return 1;
+    }
+    return 0;
+}
+
 static sf_status wrap_secret(sf_service *svc, const char *sid, const uint8_t *secret, size_t len,
                              char **hex_out)
 {
@@ -401,14 +421,8 @@ sf_status sf_engine_get_configuration(sf_service *svc, const char *station, cons
                      "session closed by an error; run new_device again");
             break;
         }
-        if (expired(&s, now)) {
-            st = close_with_error(db, &s, SF_SESSION_EXPIRED, "session expired", "expired", now);
-            st = st == SF_OK ? SF_SESSION_EXPIRED : st;
-            break;
-        }
-        if (type == SF_MSG_DEVICE_ERROR) {
-            st = record_device_error(db, &s, answer, answer_len, reply);
-            continue;
+        if (closed_by_expiry_or_device(db, &s, now, type, answer, answer_len, reply, &st)) {
+            continue; /* over, unless the close lost a race (st conflict): then read again */
         }
         sf_init_response resp;
         if (sf_init_response_parse(answer, answer_len, &resp) != SF_OK ||
@@ -493,14 +507,8 @@ sf_status sf_engine_handle_response(sf_service *svc, const char *station, const 
             snprintf(reply->message, sizeof(reply->message), "session is in state %s", s.state);
             break;
         }
-        if (expired(&s, now)) {
-            st = close_with_error(db, &s, SF_SESSION_EXPIRED, "session expired", "expired", now);
-            st = st == SF_OK ? SF_SESSION_EXPIRED : st;
-            break;
-        }
-        if (type == SF_MSG_DEVICE_ERROR) {
-            st = record_device_error(db, &s, answer, answer_len, reply);
-            continue;
+        if (closed_by_expiry_or_device(db, &s, now, type, answer, answer_len, reply, &st)) {
+            continue; /* over, unless the close lost a race (st conflict): then read again */
         }
         sf_config_response resp;
         uint8_t th[SF_HASH_SIZE], confirm[SF_CONFIRM_KEY_SIZE], mac[SF_MAC_SIZE];
