@@ -262,10 +262,9 @@ static int set_subject_key(X509 *cert, EVP_PKEY *key)
         return X509_set_pubkey(cert, key);
     }
     unsigned char *enc = OPENSSL_memdup(point, len);
-    if (enc == NULL ||
-        X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
-                               V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), enc,
-                               (int)len) != 1) {
+    if (enc == NULL || X509_PUBKEY_set0_param(
+                           X509_get_X509_PUBKEY(cert), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                           V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), enc, (int)len) != 1) {
         OPENSSL_free(enc);
         return 0;
     }

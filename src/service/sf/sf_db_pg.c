@@ -70,9 +70,8 @@ static sf_status pg_exec(sf_db *base, const char *sql, int nparams, const char *
     pg_db *db = (pg_db *)base;
     /* A PREPARE that fails inside a transaction aborts it, but so would the statement itself. */
     const char *name = nparams > 0 ? prepared_name(db, sql, nparams) : NULL;
-    PGresult *r = name != NULL
-                      ? PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0)
-                      : PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *r = name != NULL ? PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0)
+                               : PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType es = PQresultStatus(r);
     if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
         note_error(base, PQresultErrorMessage(r));

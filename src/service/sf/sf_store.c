@@ -192,10 +192,25 @@ static sf_status write_audit(sf_db *db, const sf_session *s, const char *result)
 }
 
 #define SESSION_UPDATE_SET                                                                         \
-    "UPDATE sessions SET attempt = $2, version = $3, state = $4, station = $5, batch = $6, msg1 = " \
+    "UPDATE sessions SET attempt = $2, version = $3, state = $4, station = $5, batch = $6, msg1 "  \
+    "= "                                                                                           \
     "$7, th = $8, msg2_in = $9, msg2_out = $10, confirm = $11, device_key = $12, cert = $13, "     \
     "fingerprint = $14, msg3_in = $15, error_code = $16, error_reason = $17, created = $18, "      \
     "updated = $19, expires = $20 WHERE sid = $1 AND version = $21"
+
+/* Runs sql with $1..$20 the session's values (version = expected + 1), $21 the expected version
+ * and $22 extra. */
+static sf_status exec_with_session(sf_db *db, const sf_session *s, long expected_version,
+                                   const char *extra, const char *sql, sf_db_result *res)
+{
+    const char *params[SESSION_NCOLS + 2];
+    char nums[6][24], expected[24];
+    session_params(s, params, nums, expected_version + 1);
+    num(expected, expected_version);
+    params[SESSION_NCOLS] = expected;
+    params[SESSION_NCOLS + 1] = extra;
+    return sf_db_exec(db, sql, SESSION_NCOLS + 2, params, res, NULL);
+}
 
 /* PostgreSQL: the compare-and-set and the audit record in one statement, atomic without a
  * transaction around it (one round trip instead of four). The audit row is written only if the
@@ -203,20 +218,14 @@ static sf_status write_audit(sf_db *db, const sf_session *s, const char *result)
 static sf_status update_with_audit_pg(sf_db *db, const sf_session *s, long expected_version,
                                       const char *audit_result)
 {
-    const char *params[SESSION_NCOLS + 2];
-    char nums[6][24], expected[24];
-    session_params(s, params, nums, expected_version + 1);
-    num(expected, expected_version);
-    params[SESSION_NCOLS] = expected;
-    params[SESSION_NCOLS + 1] = audit_result;
     sf_db_result res;
-    sf_status st = sf_db_exec(
-        db,
+    sf_status st = exec_with_session(
+        db, s, expected_version, audit_result,
         "WITH s AS (" SESSION_UPDATE_SET " RETURNING sid), a AS (INSERT INTO audit (sid, attempt, "
         "station, device_key, fingerprint, result, error_code, error_reason, started, finished) "
         "SELECT $1, $2, $5, $12, $14, $22, NULLIF($16, 0), $17, $18, $19 FROM s ON CONFLICT (sid, "
         "attempt) DO NOTHING RETURNING 1) SELECT COUNT(*) FROM s",
-        SESSION_NCOLS + 2, params, &res, NULL);
+        &res);
     if (st == SF_OK) {
         st = to_ll(sf_db_cell(&res, 0, 0)) == 1 ? SF_OK : SF_SESSION_CONFLICT;
     }
@@ -231,21 +240,15 @@ static sf_status update_with_audit_pg(sf_db *db, const sf_session *s, long expec
 static sf_status update_with_quota_pg(sf_db *db, const sf_session *s, long expected_version,
                                       const char *quota_batch)
 {
-    const char *params[SESSION_NCOLS + 2];
-    char nums[6][24], expected[24];
-    session_params(s, params, nums, expected_version + 1);
-    num(expected, expected_version);
-    params[SESSION_NCOLS] = expected;
-    params[SESSION_NCOLS + 1] = quota_batch;
     sf_db_result res;
-    sf_status st = sf_db_exec(
-        db,
+    sf_status st = exec_with_session(
+        db, s, expected_version, quota_batch,
         "WITH l AS (SELECT 1 FROM sessions WHERE sid = $1 AND version = $21 FOR UPDATE), q AS "
         "(UPDATE quotas SET used = used + 1 WHERE batch = $22 AND used < lim AND EXISTS (SELECT 1 "
         "FROM l) RETURNING 1), s AS (" SESSION_UPDATE_SET " AND EXISTS (SELECT 1 FROM l) AND "
         "(EXISTS (SELECT 1 FROM q) OR NOT EXISTS (SELECT 1 FROM quotas WHERE batch = $22)) "
         "RETURNING 1) SELECT (SELECT COUNT(*) FROM l), (SELECT COUNT(*) FROM s)",
-        SESSION_NCOLS + 2, params, &res, NULL);
+        &res);
     if (st == SF_OK) {
         long locked = (long)to_ll(sf_db_cell(&res, 0, 0));
         long updated = (long)to_ll(sf_db_cell(&res, 0, 1));
@@ -463,11 +466,12 @@ sf_status sf_store_count_certificates(sf_db *db, long *issued)
     /* A certificate of an attempt that later failed or expired lives on in its audit row once a
      * new attempt replaces the session row; UNION counts each fingerprint once. */
     sf_db_result res;
-    sf_status st = sf_db_exec(db,
-                              "SELECT COUNT(*) FROM (SELECT fingerprint FROM sessions WHERE cert IS "
-                              "NOT NULL UNION SELECT fingerprint FROM audit WHERE fingerprint IS NOT "
-                              "NULL) AS issued",
-                              0, NULL, &res, NULL);
+    sf_status st =
+        sf_db_exec(db,
+                   "SELECT COUNT(*) FROM (SELECT fingerprint FROM sessions WHERE cert IS "
+                   "NOT NULL UNION SELECT fingerprint FROM audit WHERE fingerprint IS NOT "
+                   "NULL) AS issued",
+                   0, NULL, &res, NULL);
     if (st == SF_OK) {
         *issued = (long)to_ll(sf_db_cell(&res, 0, 0));
     }
