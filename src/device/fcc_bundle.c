@@ -595,8 +595,41 @@ static fcc_status_e check_secret_group(bundle_ctx *b, const char *group, size_t 
     return FCC_STATUS_SUCCESS;
 }
 
+/* The top-level groups; the four item groups come first, in the order of item_handlers. */
+enum bundle_group {
+    GROUP_KEYS,
+    GROUP_CERTIFICATES,
+    GROUP_CERTIFICATE_CHAINS,
+    GROUP_CONFIG_PARAMS,
+    GROUP_CSR_REQUESTS,
+    GROUP_SESSION_ID,
+    GROUP_KEEP_ALIVE,
+    GROUP_VERIFY,
+    GROUP_DISABLE,
+    GROUP_SCHEME_VERSION,
+    GROUP_ENTROPY,
+    GROUP_ROT,
+    GROUP_COUNT
+};
+
 static fcc_status_e walk_groups(bundle_ctx *b)
 {
+    static const char *const group_names[GROUP_COUNT] = {
+        [GROUP_KEYS] = FCC_GROUP_KEYS,
+        [GROUP_CERTIFICATES] = FCC_GROUP_CERTIFICATES,
+        [GROUP_CERTIFICATE_CHAINS] = FCC_GROUP_CERTIFICATE_CHAINS,
+        [GROUP_CONFIG_PARAMS] = FCC_GROUP_CONFIG_PARAMS,
+        [GROUP_CSR_REQUESTS] = FCC_GROUP_CSR_REQUESTS,
+        [GROUP_SESSION_ID] = FCC_GROUP_SESSION_ID,
+        [GROUP_KEEP_ALIVE] = FCC_GROUP_KEEP_ALIVE,
+        [GROUP_VERIFY] = FCC_GROUP_VERIFY,
+        [GROUP_DISABLE] = FCC_GROUP_DISABLE,
+        [GROUP_SCHEME_VERSION] = FCC_GROUP_SCHEME_VERSION,
+        [GROUP_ENTROPY] = FCC_GROUP_ENTROPY,
+        [GROUP_ROT] = FCC_GROUP_ROT,
+    };
+    static const item_fn item_handlers[] = {process_key, process_certificate, process_chain,
+                                            process_config};
     cr_reader r;
     cr_token head;
     cr_init(&r, b->buf, b->len);
@@ -606,49 +639,58 @@ static fcc_status_e walk_groups(bundle_ctx *b)
         if (cr_next(&r, &key) != 0 || key.kind != CR_TEXT) {
             return fail(b, FCC_STATUS_BUNDLE_INVALID_GROUP, NULL);
         }
+        unsigned group = 0;
+        while (group < GROUP_COUNT && !cr_text_is(&key, group_names[group])) {
+            group++;
+        }
         fcc_status_e st = FCC_STATUS_SUCCESS;
-        if (cr_text_is(&key, FCC_GROUP_KEYS)) {
-            st = process_group(b, &r, process_key);
-        } else if (cr_text_is(&key, FCC_GROUP_CERTIFICATES)) {
-            st = process_group(b, &r, process_certificate);
-        } else if (cr_text_is(&key, FCC_GROUP_CERTIFICATE_CHAINS)) {
-            st = process_group(b, &r, process_chain);
-        } else if (cr_text_is(&key, FCC_GROUP_CONFIG_PARAMS)) {
-            st = process_group(b, &r, process_config);
-        } else if (cr_text_is(&key, FCC_GROUP_CSR_REQUESTS)) {
-            b->has_csrs = true;
-            b->csr_pos = r.pos;
-            if (cr_skip_item(&r) != 0) {
-                st = fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-            }
-        } else if (cr_text_is(&key, FCC_GROUP_SESSION_ID)) {
-            cr_token v;
+        cr_token v;
+        switch (group) {
+        case GROUP_KEYS:
+        case GROUP_CERTIFICATES:
+        case GROUP_CERTIFICATE_CHAINS:
+        case GROUP_CONFIG_PARAMS:
+            st = process_group(b, &r, item_handlers[group]);
+            break;
+        case GROUP_SESSION_ID:
             if (cr_next(&r, &v) != 0 || v.kind != CR_TEXT) {
                 st = fail(b, FCC_STATUS_BUNDLE_ERROR, FCC_GROUP_SESSION_ID);
             } else {
                 b->sid = v.ptr;
                 b->sid_len = v.len;
             }
-        } else if (cr_text_is(&key, FCC_GROUP_KEEP_ALIVE)) {
+            break;
+        case GROUP_KEEP_ALIVE:
             if (read_flag(&r, &b->keep_alive) != 0) {
                 st = fail(b, FCC_STATUS_BUNDLE_INVALID_KEEP_ALIVE_SESSION_STATUS,
                           FCC_GROUP_KEEP_ALIVE);
             }
-        } else if (cr_text_is(&key, FCC_GROUP_VERIFY)) {
+            break;
+        case GROUP_VERIFY:
             if (read_flag(&r, &b->verify) != 0) {
                 st = fail(b, FCC_STATUS_BUNDLE_ERROR, FCC_GROUP_VERIFY);
             }
-        } else if (cr_text_is(&key, FCC_GROUP_DISABLE)) {
+            break;
+        case GROUP_DISABLE:
             if (read_flag(&r, &b->disable) != 0) {
                 st = fail(b, FCC_STATUS_BUNDLE_ERROR, FCC_GROUP_DISABLE);
             }
-        } else if (cr_text_is(&key, FCC_GROUP_SCHEME_VERSION) ||
-                   cr_text_is(&key, FCC_GROUP_ENTROPY) || cr_text_is(&key, FCC_GROUP_ROT)) {
+            break;
+        case GROUP_CSR_REQUESTS:
+            /* Processed after the walk, when SID, Verify and Disable are known. */
+            b->has_csrs = true;
+            b->csr_pos = r.pos;
+            /* fall through */
+        case GROUP_SCHEME_VERSION:
+        case GROUP_ENTROPY:
+        case GROUP_ROT: /* checked before the walk */
             if (cr_skip_item(&r) != 0) {
                 st = fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
             }
-        } else {
+            break;
+        default:
             st = fail(b, FCC_STATUS_BUNDLE_INVALID_GROUP, NULL);
+            break;
         }
         if (st != FCC_STATUS_SUCCESS) {
             return st;

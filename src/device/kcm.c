@@ -694,36 +694,6 @@ void kcm_cert_view_close(kcm_cert_view *v)
     memset(v, 0, sizeof(*v));
 }
 
-kcm_status_e kcm_load_chain(kiln_device *dev, const uint8_t *name, size_t name_len,
-                            uint8_t **record, size_t *len)
-{
-    kcm_cert_view v;
-    kcm_status_e st = kcm_cert_view_open(dev, name, name_len, &v);
-    if (st != KCM_STATUS_SUCCESS) {
-        return st;
-    }
-    if (!v.single && v.owned != NULL) {
-        *record = v.owned;
-        *len = v.len;
-        return KCM_STATUS_SUCCESS;
-    }
-    size_t head = v.single ? 3 : 0;
-    if (v.len > 0xFFFF) {
-        st = KCM_STATUS_CORRUPTED_CHAIN_FILE;
-    } else if ((*record = malloc(v.len + head)) == NULL) {
-        st = KCM_STATUS_OUT_OF_MEMORY;
-    } else {
-        /* A single certificate reads as a chain of one. */
-        (*record)[0] = 1;
-        (*record)[1] = (uint8_t)(v.len >> 8);
-        (*record)[2] = (uint8_t)v.len;
-        memcpy(*record + head, v.data, v.len);
-        *len = v.len + head;
-    }
-    kcm_cert_view_close(&v);
-    return st;
-}
-
 kcm_status_e kiln_kcm_item_store(kiln_device *dev, const uint8_t *name, size_t name_len,
                                  kcm_item_type_e type, bool is_factory, const uint8_t *data,
                                  size_t data_size)

@@ -134,6 +134,37 @@ kcm_status_e kiln_kcm_cert_chain_add_next(kiln_device *dev, kcm_cert_chain_handl
     return KCM_STATUS_SUCCESS;
 }
 
+/* A certificate item (single or chain) as a malloc'd chain record. */
+static kcm_status_e load_chain_record(kiln_device *dev, const uint8_t *name, size_t name_len,
+                                      uint8_t **record, size_t *len)
+{
+    kcm_cert_view v;
+    kcm_status_e st = kcm_cert_view_open(dev, name, name_len, &v);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
+    }
+    if (!v.single && v.owned != NULL) {
+        *record = v.owned;
+        *len = v.len;
+        return KCM_STATUS_SUCCESS;
+    }
+    size_t head = v.single ? 3 : 0;
+    if (v.len > 0xFFFF) {
+        st = KCM_STATUS_CORRUPTED_CHAIN_FILE;
+    } else if ((*record = malloc(v.len + head)) == NULL) {
+        st = KCM_STATUS_OUT_OF_MEMORY;
+    } else {
+        /* A single certificate reads as a chain of one. */
+        (*record)[0] = 1;
+        (*record)[1] = (uint8_t)(v.len >> 8);
+        (*record)[2] = (uint8_t)v.len;
+        memcpy(*record + head, v.data, v.len);
+        *len = v.len + head;
+    }
+    kcm_cert_view_close(&v);
+    return st;
+}
+
 kcm_status_e kiln_kcm_cert_chain_open(kiln_device *dev, kcm_cert_chain_handle *handle,
                                       const uint8_t *name, size_t name_len, size_t *chain_len)
 {
@@ -153,7 +184,7 @@ kcm_status_e kiln_kcm_cert_chain_open(kiln_device *dev, kcm_cert_chain_handle *h
     }
     uint8_t *record = NULL;
     size_t len = 0;
-    st = kcm_load_chain(dev, name, name_len, &record, &len);
+    st = load_chain_record(dev, name, name_len, &record, &len);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }

@@ -247,35 +247,33 @@ kcm_status_e kcm_crypto_csr(kiln_device *dev, const uint8_t *priv_der, size_t pr
         }
     }
     if (st == KCM_STATUS_SUCCESS && params->ext_key_usage != 0) {
-        /* SEQUENCE OF KeyPurposeId, built by hand: Mbed TLS 2.28 has no EKU writer for CSRs. */
+        /* SEQUENCE OF KeyPurposeId, built by hand: Mbed TLS 2.28 has no EKU writer for CSRs.
+         * Every purpose but "any" is an arc of id-kp (RFC 5280), so only its last number is
+         * kept here; the order is the original's. */
         static const struct {
-            uint32_t bit;
-            const char *oid;
-            size_t len;
+            uint16_t bit;
+            uint8_t kp_arc;
         } purposes[] = {
-            {KCM_CSR_EXT_KU_ANY, MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE,
-             MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE)},
-            {KCM_CSR_EXT_KU_SERVER_AUTH, MBEDTLS_OID_SERVER_AUTH,
-             MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)},
-            {KCM_CSR_EXT_KU_CLIENT_AUTH, MBEDTLS_OID_CLIENT_AUTH,
-             MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)},
-            {KCM_CSR_EXT_KU_CODE_SIGNING, MBEDTLS_OID_CODE_SIGNING,
-             MBEDTLS_OID_SIZE(MBEDTLS_OID_CODE_SIGNING)},
-            {KCM_CSR_EXT_KU_EMAIL_PROTECTION, MBEDTLS_OID_EMAIL_PROTECTION,
-             MBEDTLS_OID_SIZE(MBEDTLS_OID_EMAIL_PROTECTION)},
-            {KCM_CSR_EXT_KU_TIME_STAMPING, MBEDTLS_OID_TIME_STAMPING,
-             MBEDTLS_OID_SIZE(MBEDTLS_OID_TIME_STAMPING)},
-            {KCM_CSR_EXT_KU_OCSP_SIGNING, MBEDTLS_OID_OCSP_SIGNING,
-             MBEDTLS_OID_SIZE(MBEDTLS_OID_OCSP_SIGNING)},
+            {KCM_CSR_EXT_KU_SERVER_AUTH, 1},   {KCM_CSR_EXT_KU_CLIENT_AUTH, 2},
+            {KCM_CSR_EXT_KU_CODE_SIGNING, 3},  {KCM_CSR_EXT_KU_EMAIL_PROTECTION, 4},
+            {KCM_CSR_EXT_KU_TIME_STAMPING, 8}, {KCM_CSR_EXT_KU_OCSP_SIGNING, 9},
         };
         unsigned char seq[2 + 7 * 12];
         size_t pos = 2;
+        if (params->ext_key_usage & KCM_CSR_EXT_KU_ANY) {
+            seq[pos++] = MBEDTLS_ASN1_OID;
+            seq[pos++] = MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE);
+            memcpy(seq + pos, MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE,
+                   MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE));
+            pos += MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE);
+        }
         for (size_t i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++) {
             if (params->ext_key_usage & purposes[i].bit) {
                 seq[pos++] = MBEDTLS_ASN1_OID;
-                seq[pos++] = (unsigned char)purposes[i].len;
-                memcpy(seq + pos, purposes[i].oid, purposes[i].len);
-                pos += purposes[i].len;
+                seq[pos++] = MBEDTLS_OID_SIZE(MBEDTLS_OID_KP) + 1;
+                memcpy(seq + pos, MBEDTLS_OID_KP, MBEDTLS_OID_SIZE(MBEDTLS_OID_KP));
+                pos += MBEDTLS_OID_SIZE(MBEDTLS_OID_KP);
+                seq[pos++] = purposes[i].kp_arc;
             }
         }
         seq[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;

@@ -107,9 +107,6 @@ kcm_status_e kcm_cert_view_open(kiln_device *dev, const uint8_t *name, size_t na
 size_t kcm_cert_view_count(const kcm_cert_view *v);
 int kcm_cert_view_get(const kcm_cert_view *v, size_t idx, const uint8_t **der, size_t *der_len);
 void kcm_cert_view_close(kcm_cert_view *v);
-/** Opens a certificate item (single or chain) as a malloc'd chain record. */
-kcm_status_e kcm_load_chain(kiln_device *dev, const uint8_t *name, size_t name_len,
-                            uint8_t **record, size_t *len);
 /** Walks a chain record: the idx-th certificate. */
 int kcm_chain_record_get(const uint8_t *record, size_t len, size_t idx, const uint8_t **der,
                          size_t *der_len);
