@@ -265,6 +265,13 @@ static int sector_is_blank_after_a(kiln_kv_flash *kv, uint32_t sector, int *blan
     return KILN_KV_OK;
 }
 
+/* Clears the retire word: the sector leaves the log for good. */
+static int sector_retire(kiln_kv_flash *kv, uint32_t sector)
+{
+    static const uint8_t retire[SECTOR_C_SIZE] = {0, 0, 0, 0};
+    return program_padded(kv, sector, c_offset(kv), retire, sizeof(retire));
+}
+
 static int sector_write_a(kiln_kv_flash *kv, uint32_t sector, uint32_t erase_count)
 {
     uint8_t a[SECTOR_A_SIZE];
@@ -543,6 +550,29 @@ static int is_superseded(kiln_kv_flash *kv, scan s, const char *key, size_t key_
     return rc;
 }
 
+/* Whether r (the scan s stands right behind it) is a PUT that still counts: its stored key,
+ * read into key, is intact and no later committed record replaces it. A damaged key cannot be
+ * attributed, so its record is dropped. */
+static int put_is_live(kiln_kv_flash *kv, const scan *s, const rec *r, char *key, int *live)
+{
+    int rc, superseded = 0;
+    *live = 0;
+    if (r->type != REC_PUT) {
+        return KILN_KV_OK;
+    }
+    if ((rc = rec_read_key(kv, r, key)) != KILN_KV_OK) {
+        return rc;
+    }
+    if (kiln_crc32_update(0, key, r->key_len) != r->key_hash) {
+        return KILN_KV_OK;
+    }
+    if ((rc = is_superseded(kv, *s, key, r->key_len, r->key_hash, &superseded)) != KILN_KV_OK) {
+        return rc;
+    }
+    *live = !superseded;
+    return KILN_KV_OK;
+}
+
 /* ---- writing ---- */
 
 typedef struct writer {
@@ -677,7 +707,6 @@ static uint32_t sectors_outside_log(const kiln_kv_flash *kv)
 static int gc_oldest(kiln_kv_flash *kv)
 {
     uint32_t victim, live = 0, txn = 0, copied = 0, pass;
-    uint8_t retire[SECTOR_C_SIZE] = {0, 0, 0, 0};
     placement p;
     int rc;
 
@@ -692,25 +721,16 @@ static int gc_oldest(kiln_kv_flash *kv)
         scan_start(kv, &s);
         while ((rc = scan_next(kv, &s, &r)) == 1) {
             char key[KEY_MAX_LEN + 1];
-            int superseded = 0;
+            int is_live = 0;
             value_src src;
             if (r.sector != victim) {
                 break;
             }
-            if (r.type != REC_PUT) {
-                continue; /* everything older than a delete or wipe is collected already */
-            }
-            if ((rc = rec_read_key(kv, &r, key)) != KILN_KV_OK) {
+            /* Deletes and wipes are dropped: everything older than them is collected already. */
+            if ((rc = put_is_live(kv, &s, &r, key, &is_live)) != KILN_KV_OK) {
                 return rc;
             }
-            if (kiln_crc32_update(0, key, r.key_len) != r.key_hash) {
-                continue; /* damaged key: cannot be attributed, dropped */
-            }
-            if ((rc = is_superseded(kv, s, key, r.key_len, r.key_hash, &superseded)) !=
-                KILN_KV_OK) {
-                return rc;
-            }
-            if (superseded) {
+            if (!is_live) {
                 continue;
             }
             if (pass == 0) {
@@ -750,7 +770,7 @@ static int gc_oldest(kiln_kv_flash *kv)
             return rc;
         }
     }
-    if ((rc = program_padded(kv, victim, c_offset(kv), retire, sizeof(retire))) != KILN_KV_OK) {
+    if ((rc = sector_retire(kv, victim)) != KILN_KV_OK) {
         return rc;
     }
     memmove(kv->log, kv->log + 1, kv->log_count - 1u);
@@ -768,7 +788,6 @@ static int find_head_end(kiln_kv_flash *kv);
  * and repeated cuts during collections could use up the sectors a collection needs. */
 static int reclaim_dead_head(kiln_kv_flash *kv)
 {
-    static const uint8_t retire[SECTOR_C_SIZE] = {0, 0, 0, 0};
     while (kv->log_count > 0) {
         cursor c;
         rec r;
@@ -784,7 +803,7 @@ static int reclaim_dead_head(kiln_kv_flash *kv)
         if (has_commit) {
             return KILN_KV_OK;
         }
-        rc = program_padded(kv, kv->log[kv->log_count - 1u], c_offset(kv), retire, sizeof(retire));
+        rc = sector_retire(kv, kv->log[kv->log_count - 1u]);
         if (rc != KILN_KV_OK) {
             return rc;
         }
@@ -953,7 +972,7 @@ int kiln_kv_flash_get(kiln_kv_flash *kv, const char *key, uint8_t *buf, size_t b
                       size_t *value_len)
 {
     size_t key_len;
-    uint32_t hash, crc;
+    uint32_t hash;
     int rc, found = 0;
     scan s;
     rec r, best;
@@ -998,9 +1017,7 @@ int kiln_kv_flash_get(kiln_kv_flash *kv, const char *key, uint8_t *buf, size_t b
                          best.value_len)) != KILN_KV_OK) {
         return rc;
     }
-    crc = kiln_crc32_update(0, key, key_len);
-    crc = kiln_crc32_update(crc, buf, best.value_len);
-    if (crc != best.data_crc) {
+    if (kiln_crc32_update(hash, buf, best.value_len) != best.data_crc) {
         memset(buf, 0, best.value_len);
         return KILN_KV_CORRUPT;
     }
@@ -1040,15 +1057,14 @@ int kiln_kv_flash_commit(kiln_kv_flash *kv, const kiln_kv_op *ops, size_t n)
     for (i = 0; i < n; i++) {
         uint32_t key_len = (uint32_t)strlen(ops[i].key);
         uint32_t value_len = ops[i].value != NULL ? (uint32_t)ops[i].value_len : 0u;
-        uint32_t crc = kiln_crc32_update(0, ops[i].key, key_len);
+        uint32_t key_hash = kiln_crc32_update(0, ops[i].key, key_len);
         value_src src;
         src.mem = ops[i].value;
         src.sector = 0;
         src.off = 0;
-        crc = kiln_crc32_update(crc, ops[i].value, value_len);
         rc = write_record(kv, ops[i].value != NULL ? REC_PUT : REC_DEL, txn, i, ops[i].key, key_len,
-                          ops[i].value != NULL ? &src : NULL, value_len,
-                          kiln_crc32_update(0, ops[i].key, key_len), crc);
+                          ops[i].value != NULL ? &src : NULL, value_len, key_hash,
+                          kiln_crc32_update(key_hash, ops[i].value, value_len));
         if (rc != KILN_KV_OK) {
             return rc;
         }
@@ -1084,20 +1100,11 @@ int kiln_kv_flash_list(kiln_kv_flash *kv, kiln_kv_list_cb cb, void *arg)
     scan_start(kv, &s);
     while ((rc = scan_next(kv, &s, &r)) == 1) {
         char key[KEY_MAX_LEN + 1];
-        int superseded = 0;
-        if (r.type != REC_PUT) {
-            continue;
-        }
-        if ((rc = rec_read_key(kv, &r, key)) != KILN_KV_OK) {
+        int is_live = 0;
+        if ((rc = put_is_live(kv, &s, &r, key, &is_live)) != KILN_KV_OK) {
             return rc;
         }
-        if (kiln_crc32_update(0, key, r.key_len) != r.key_hash) {
-            continue;
-        }
-        if ((rc = is_superseded(kv, s, key, r.key_len, r.key_hash, &superseded)) != KILN_KV_OK) {
-            return rc;
-        }
-        if (!superseded && cb(arg, key, r.value_len) != 0) {
+        if (is_live && cb(arg, key, r.value_len) != 0) {
             return KILN_KV_OK;
         }
     }
