@@ -9,33 +9,24 @@
 #include <unistd.h>
 
 #include "fcu_internal.h"
+#include "kiln_status_table.h"
 
 #ifdef FCU_TEST_HOOKS
 int fcu__fail_point;
 #endif
 
+static const kiln_status_entry fcu_status_entries[] = {FCU_STATUS_MAP(KILN_STATUS_ENTRY)};
+static const kiln_status_table fcu_statuses =
+    KILN_STATUS_TABLE(fcu_status_entries, "UNKNOWN", "Unknown status");
+
 const char *fcu_status_template(int status)
 {
-    switch (status) {
-#define FCU_STATUS_TEXT(name, code, text)                                                          \
-    case code:                                                                                     \
-        return text;
-        FCU_STATUS_MAP(FCU_STATUS_TEXT)
-#undef FCU_STATUS_TEXT
-    }
-    return "Unknown status";
+    return kiln_status_text(&fcu_statuses, status);
 }
 
 const char *fcu_status_name(int status)
 {
-    switch (status) {
-#define FCU_STATUS_NAME(name, code, text)                                                          \
-    case code:                                                                                     \
-        return #name;
-        FCU_STATUS_MAP(FCU_STATUS_NAME)
-#undef FCU_STATUS_NAME
-    }
-    return "UNKNOWN";
+    return kiln_status_name(&fcu_statuses, status);
 }
 
 /* Fills the template of code: each "%s" takes the next argument (NULL-terminated list is not

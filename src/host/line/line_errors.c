@@ -2,32 +2,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kiln_status_table.h"
 #include "line_errors.h"
+
+static const kiln_status_entry line_error_entries[] = {LINE_ERROR_MAP(KILN_STATUS_ENTRY)};
+static const kiln_status_table line_errors =
+    KILN_STATUS_TABLE(line_error_entries, "UNKNOWN", "Unknown error");
 
 const char *line_error_template(int code)
 {
-    switch (code) {
-#define LINE_ERROR_TEXT(name, value, text)                                                         \
-    case value:                                                                                    \
-        return text;
-        LINE_ERROR_MAP(LINE_ERROR_TEXT)
-#undef LINE_ERROR_TEXT
-    default:
-        return "Unknown error";
-    }
+    return kiln_status_text(&line_errors, code);
 }
 
 const char *line_error_name(int code)
 {
-    switch (code) {
-#define LINE_ERROR_NAME(name, value, text)                                                         \
-    case value:                                                                                    \
-        return #name;
-        LINE_ERROR_MAP(LINE_ERROR_NAME)
-#undef LINE_ERROR_NAME
-    default:
-        return "UNKNOWN";
-    }
+    return kiln_status_name(&line_errors, code);
 }
 
 void line_error_format(char *buf, size_t size, int code, const char *arg1, const char *arg2)
