@@ -227,15 +227,13 @@ static void entry_release(struct kiln_txn *txn, kiln_txn_entry *e)
             kiln_txn_entry *o = &txn->entries[i];
             if (o != e && !o->deleted && o->value == e->value) {
                 o->own = e->own;
-                o->own_size = e->own_size;
                 e->own = NULL;
                 break;
             }
         }
-        kcm_secure_free(e->own, e->own_size);
+        kcm_secure_free(e->own, e->len + KCM_SEAL_OVERHEAD);
     }
     e->own = NULL;
-    e->own_size = 0;
     e->value = NULL;
     e->len = 0;
 }
@@ -248,10 +246,7 @@ void kcm_txn_abort(kiln_device *dev)
     }
     for (size_t i = 0; i < txn->count; i++) {
         kiln_txn_entry *e = &txn->entries[i];
-        if (e->sealed != NULL && e->sealed != e->own) {
-            free(e->sealed); /* ciphertext only */
-        }
-        kcm_secure_free(e->own, e->own_size);
+        kcm_secure_free(e->own, e->len + KCM_SEAL_OVERHEAD);
         free(e->key);
     }
     free(txn->entries);
@@ -292,18 +287,17 @@ kcm_status_e kcm_txn_commit(kiln_device *dev)
         if (ops[i].value != NULL) {
             continue;
         }
-        if (e->own != NULL && e->value == e->own + 1 + KCM_SEAL_NONCE &&
-            e->own_size >= e->len + KCM_SEAL_OVERHEAD) {
-            e->sealed = e->own; /* the plaintext was placed to be sealed in place */
-        } else {
-            e->sealed = malloc(e->len + KCM_SEAL_OVERHEAD);
-            if (e->sealed == NULL) {
+        if (e->own == NULL) {
+            /* A borrowed or shared plaintext is sealed into a buffer of the entry's own. */
+            e->own = malloc(e->len + KCM_SEAL_OVERHEAD);
+            if (e->own == NULL) {
                 st = KCM_STATUS_OUT_OF_MEMORY;
                 break;
             }
         }
-        st = seal(dev, e->key, e->value, e->len, e->sealed);
-        ops[i].value = e->sealed;
+        /* An owned plaintext was placed where sealing in place leaves it. */
+        st = seal(dev, e->key, e->value, e->len, e->own);
+        ops[i].value = e->own;
     }
     if (st == KCM_STATUS_SUCCESS && txn->count > 0) {
         st = kv_status_to_kcm(dev->cfg.kv->commit(dev->cfg.kv->ctx, ops, txn->count));
@@ -360,10 +354,8 @@ static kcm_status_e txn_set(kiln_device *dev, const char *key, const uint8_t *da
     if (deleted || (hold & KCM_HOLD_BORROW)) {
         return KCM_STATUS_SUCCESS;
     }
-    e->own_size = len + KCM_SEAL_OVERHEAD;
-    e->own = malloc(e->own_size);
+    e->own = malloc(len + KCM_SEAL_OVERHEAD);
     if (e->own == NULL) {
-        e->own_size = 0;
         e->deleted = true; /* leave a harmless entry rather than a half-written one */
         return KCM_STATUS_OUT_OF_MEMORY;
     }
@@ -547,11 +539,6 @@ static char type_letter(kcm_item_type_e type)
     }
 }
 
-static kcm_status_e ready(kiln_device *dev)
-{
-    return dev->kcm_ready ? KCM_STATUS_SUCCESS : kiln_kcm_init(dev);
-}
-
 static kcm_status_e put_item(kiln_device *dev, char type, const uint8_t *name, size_t name_len,
                              bool is_factory, const uint8_t *data, size_t len, unsigned hold)
 {
@@ -571,7 +558,7 @@ static kcm_status_e put_item(kiln_device *dev, char type, const uint8_t *name, s
     return kcm_txn_leave(dev, own, st);
 }
 
-static bool cert_name_taken(kiln_device *dev, const uint8_t *name, size_t name_len)
+bool kcm_cert_name_taken(kiln_device *dev, const uint8_t *name, size_t name_len)
 {
     char key[KILN_KV_MAX_KEY];
     kcm_make_key(key, KCM_NS_WORKING, KCM_T_CERT, name, name_len);
@@ -611,7 +598,7 @@ kcm_status_e kcm_store_item(kiln_device *dev, const uint8_t *name, size_t name_l
     }
     char key[KILN_KV_MAX_KEY];
     kcm_make_key(key, KCM_NS_WORKING, letter, name, name_len);
-    if (type == KCM_CERTIFICATE_ITEM ? cert_name_taken(dev, name, name_len)
+    if (type == KCM_CERTIFICATE_ITEM ? kcm_cert_name_taken(dev, name, name_len)
                                      : kcm_record_exists(dev, key)) {
         return KCM_STATUS_FILE_EXIST;
     }
@@ -698,7 +685,7 @@ kcm_status_e kiln_kcm_item_store(kiln_device *dev, const uint8_t *name, size_t n
                                  kcm_item_type_e type, bool is_factory, const uint8_t *data,
                                  size_t data_size)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
@@ -709,7 +696,7 @@ kcm_status_e kiln_kcm_item_store(kiln_device *dev, const uint8_t *name, size_t n
 static kcm_status_e item_read(kiln_device *dev, const uint8_t *name, size_t name_len,
                               kcm_item_type_e type, uint8_t *buf, size_t cap, size_t *len)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
@@ -766,7 +753,7 @@ kcm_status_e kiln_kcm_item_get_data(kiln_device *dev, const uint8_t *name, size_
 kcm_status_e kiln_kcm_item_delete(kiln_device *dev, const uint8_t *name, size_t name_len,
                                   kcm_item_type_e type)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st == KCM_STATUS_SUCCESS) {
         st = kcm_check_name(name, name_len);
     }
@@ -837,7 +824,7 @@ static kcm_status_e list_keys(kiln_device *dev, key_list *l)
 
 kcm_status_e kiln_kcm_factory_reset(kiln_device *dev)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
@@ -875,7 +862,7 @@ kcm_status_e kiln_kcm_factory_reset(kiln_device *dev)
 
 kcm_status_e kiln_kcm_item_list(kiln_device *dev, kiln_item_cb cb, void *arg)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }

@@ -7,11 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static kcm_status_e ready(kiln_device *dev)
-{
-    return dev->kcm_ready ? KCM_STATUS_SUCCESS : kiln_kcm_init(dev);
-}
-
 static kcm_status_e private_key_view(kiln_device *dev, const uint8_t *name, size_t name_len,
                                      const uint8_t **der, size_t *len, uint8_t **owned)
 {
@@ -32,7 +27,7 @@ kcm_status_e kiln_kcm_cert_chain_create(kiln_device *dev, kcm_cert_chain_handle 
                                         const uint8_t *name, size_t name_len, size_t chain_len,
                                         bool is_factory)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
@@ -49,11 +44,7 @@ kcm_status_e kiln_kcm_cert_chain_create(kiln_device *dev, kcm_cert_chain_handle 
     if (dev->chain.mode != 0) {
         return KCM_STATUS_NOT_PERMITTED;
     }
-    char key[KILN_KV_MAX_KEY];
-    kcm_make_key(key, KCM_NS_WORKING, KCM_T_CHAIN, name, name_len);
-    bool taken = kcm_record_exists(dev, key);
-    key[1] = KCM_T_CERT;
-    if (taken || kcm_record_exists(dev, key)) {
+    if (kcm_cert_name_taken(dev, name, name_len)) {
         return KCM_STATUS_FILE_EXIST;
     }
     chain_reset(dev);
@@ -168,7 +159,7 @@ static kcm_status_e load_chain_record(kiln_device *dev, const uint8_t *name, siz
 kcm_status_e kiln_kcm_cert_chain_open(kiln_device *dev, kcm_cert_chain_handle *handle,
                                       const uint8_t *name, size_t name_len, size_t *chain_len)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
@@ -266,7 +257,7 @@ kcm_status_e kiln_kcm_key_pair_generate_and_store(kiln_device *dev, kcm_crypto_k
                                                   const uint8_t *pub_name, size_t pub_name_len,
                                                   bool is_factory)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st != KCM_STATUS_SUCCESS) {
         return st;
     }
@@ -316,7 +307,7 @@ kcm_status_e kiln_kcm_csr_generate(kiln_device *dev, const uint8_t *priv_name, s
                                    const kcm_csr_params_s *params, uint8_t *csr_buf,
                                    size_t csr_buf_size, size_t *csr_size_out)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st == KCM_STATUS_SUCCESS) {
         st = kcm_check_name(priv_name, priv_name_len);
     }
@@ -359,7 +350,7 @@ kcm_status_e kiln_kcm_certificate_verify_with_private_key(kiln_device *dev, cons
                                                           const uint8_t *priv_name,
                                                           size_t priv_name_len)
 {
-    kcm_status_e st = ready(dev);
+    kcm_status_e st = kiln_kcm_init(dev);
     if (st == KCM_STATUS_SUCCESS) {
         st = kcm_check_name(priv_name, priv_name_len);
     }

@@ -40,9 +40,10 @@ typedef struct kiln_txn_entry {
     char *key;            /* malloc'd, exact length */
     const uint8_t *value; /* plaintext: owned by this entry, shared with another, or borrowed */
     size_t len;
-    uint8_t *own; /* the buffer this entry wipes and frees (NULL when shared or borrowed) */
-    size_t own_size;
-    uint8_t *sealed; /* during commit */
+    /* The buffer this entry wipes and frees, len + KCM_SEAL_OVERHEAD bytes: a copied plaintext
+     * placed to be sealed in place, or (at commit) the sealed form of a borrowed or shared one.
+     * NULL while the value is borrowed or shared. */
+    uint8_t *own;
     bool deleted;
 } kiln_txn_entry;
 
@@ -58,6 +59,8 @@ struct kiln_txn {
     4u /* a certificate chain record ([n][len16 der]...), checked by the caller */
 
 kcm_status_e kcm_check_name(const uint8_t *name, size_t name_len);
+/** Is a certificate item of this name stored, single or as a chain? */
+bool kcm_cert_name_taken(kiln_device *dev, const uint8_t *name, size_t name_len);
 /** Builds "<ns><type>_<name>" into key (KILN_KV_MAX_KEY bytes). */
 void kcm_make_key(char *key, char ns, char type, const uint8_t *name, size_t name_len);
 
