@@ -13,12 +13,14 @@
 extern "C" {
 #endif
 
-/* One file per record in a directory (created 0700). Every commit is atomic: values are
- * written to temporary files and fsynced, a journal naming the whole change is renamed into
- * place (the commit point), then applied; an interrupted commit is completed on open. */
+/* One file per record in a directory (created 0700). Every commit is atomic: a journal holding
+ * the whole change is written, synced and renamed into place (the commit point), then applied
+ * and retired after one syncfs; an interrupted commit is completed on open. */
 typedef struct kiln_dir_kv {
     char dir[4096];
     kiln_kv_backend backend;
+    /* Tests only: called at each step of a commit, so a test can end the process there. */
+    void (*crash_hook)(int step);
 } kiln_dir_kv;
 
 /** Opens (creating if needed) a directory store and finishes any interrupted commit. */

@@ -1,9 +1,11 @@
 /* Directory storage backend with atomic multi-record commits (see port_linux.h). */
+#define _GNU_SOURCE /* syncfs */
 #include "kiln/port_linux.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +51,8 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-static int write_file(const char *path, const uint8_t *data, size_t len)
+/* Writes a whole file; synced only when asked: applied values are made durable together. */
+static int write_file(const char *path, const uint8_t *data, size_t len, bool sync)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -67,11 +70,18 @@ static int write_file(const char *path, const uint8_t *data, size_t len)
         }
         done += (size_t)n;
     }
-    if (fsync(fd) != 0) {
+    if (sync && fsync(fd) != 0) {
         close(fd);
         return -1;
     }
     return close(fd);
+}
+
+static void crash_point(const kiln_dir_kv *kv, int step)
+{
+    if (kv->crash_hook != NULL) {
+        kv->crash_hook(step);
+    }
 }
 
 static int dir_get(void *ctx, const char *key, uint8_t *buf, size_t buf_size, size_t *value_len)
@@ -111,56 +121,150 @@ static int dir_get(void *ctx, const char *key, uint8_t *buf, size_t buf_size, si
     return KILN_KV_OK;
 }
 
-/* Applies a journal: every "P key" renames key.t to key.v (already done if key.t is gone),
- * every "D key" unlinks key.v. Idempotent, so a cut during replay is replayed again. */
+/* The journal holds the whole change, values included:
+ *   "KLNJ" | count u32 | count x (op 'P'/'D' | key_len u8 | key | [value_len u32 | value])
+ * (big endian). It is written and synced as journal.tmp and renamed into place: that rename is
+ * the commit point. Applying it writes each value file without a sync, then one syncfs makes
+ * them all durable before the journal goes, so a commit costs three flushes however many items
+ * it holds (it was one per item). Applying is idempotent: a journal found on open is applied
+ * again. */
+#define JOURNAL_MAGIC "KLNJ"
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* Walks a journal image; with apply set, performs each operation. -1 if it is malformed. */
+static int walk_journal(kiln_dir_kv *kv, const uint8_t *j, size_t len, bool apply)
+{
+    if (len < 8 || memcmp(j, JOURNAL_MAGIC, 4) != 0) {
+        return -1;
+    }
+    uint32_t count = get_u32(j + 4);
+    size_t pos = 8;
+    for (uint32_t i = 0; i < count; i++) {
+        if (pos + 2 > len) {
+            return -1;
+        }
+        uint8_t op = j[pos];
+        size_t key_len = j[pos + 1];
+        pos += 2;
+        if (key_len == 0 || key_len >= KILN_KV_MAX_KEY || pos + key_len > len) {
+            return -1;
+        }
+        char key[KILN_KV_MAX_KEY];
+        memcpy(key, j + pos, key_len);
+        key[key_len] = '\0';
+        pos += key_len;
+        if (!key_ok(key) || (op != 'P' && op != 'D')) {
+            return -1;
+        }
+        const uint8_t *value = NULL;
+        size_t value_len = 0;
+        if (op == 'P') {
+            if (pos + 4 > len) {
+                return -1;
+            }
+            value_len = get_u32(j + pos);
+            pos += 4;
+            if (value_len > len - pos) {
+                return -1;
+            }
+            value = j + pos;
+            pos += value_len;
+        }
+        if (!apply) {
+            continue;
+        }
+        char tmp[4300], path[4300];
+        path_of(path, sizeof(path), kv, key, VALUE_SUFFIX);
+        if (op == 'P') {
+            path_of(tmp, sizeof(tmp), kv, key, TMP_SUFFIX);
+            if (write_file(tmp, value, value_len, false) != 0 || rename(tmp, path) != 0) {
+                return -1;
+            }
+        } else if (unlink(path) != 0 && errno != ENOENT) {
+            return -1;
+        }
+        crash_point(kv, 100 + (int)i);
+    }
+    return pos == len ? 0 : -1;
+}
+
+/* Makes everything applied durable, then retires the journal. */
+static int retire_journal(kiln_dir_kv *kv, const char *journal_path)
+{
+    int fd = open(kv->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    int rc = syncfs(fd);
+    close(fd);
+    crash_point(kv, 200);
+    /* A journal that outlives a crash from here on is applied again, to the same effect. */
+    return rc == 0 && unlink(journal_path) == 0 ? 0 : -1;
+}
+
+static int read_whole(const char *path, uint8_t **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return errno == ENOENT ? 1 : -1;
+    }
+    uint8_t *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            uint8_t *grown = realloc(buf, ncap);
+            if (grown == NULL) {
+                free(buf);
+                fclose(f);
+                return -1;
+            }
+            buf = grown;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            break;
+        }
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Completes a commit interrupted after its commit point. */
 static int replay_journal(kiln_dir_kv *kv)
 {
     char path[4300];
     path_of(path, sizeof(path), kv, JOURNAL, "");
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return errno == ENOENT ? 0 : -1;
-    }
-    char line[KILN_KV_MAX_KEY + 8];
-    int rc = 0;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        size_t n = strlen(line);
-        if (n < 3 || line[n - 1] != '\n' || line[1] != ' ') {
-            rc = -1;
-            break;
-        }
-        line[n - 1] = '\0';
-        const char *key = line + 2;
-        if (!key_ok(key)) {
-            rc = -1;
-            break;
-        }
-        char from[4300], to[4300];
-        path_of(to, sizeof(to), kv, key, VALUE_SUFFIX);
-        if (line[0] == 'P') {
-            path_of(from, sizeof(from), kv, key, TMP_SUFFIX);
-            if (rename(from, to) != 0 && errno != ENOENT) {
-                rc = -1;
-                break;
-            }
-        } else if (line[0] == 'D') {
-            if (unlink(to) != 0 && errno != ENOENT) {
-                rc = -1;
-                break;
-            }
-        } else {
-            rc = -1;
-            break;
-        }
-    }
-    fclose(f);
+    uint8_t *j = NULL;
+    size_t len = 0;
+    int rc = read_whole(path, &j, &len);
     if (rc != 0) {
-        return rc;
+        return rc == 1 ? 0 : -1;
     }
-    if (fsync_dir(kv->dir) != 0 || unlink(path) != 0) {
-        return -1;
-    }
-    return fsync_dir(kv->dir);
+    rc = walk_journal(kv, j, len, true);
+    free(j);
+    return rc == 0 ? retire_journal(kv, path) : -1;
 }
 
 /* Temporary files not named by a committed journal belong to a commit that never happened. */
@@ -190,45 +294,56 @@ static int dir_commit(void *ctx, const kiln_kv_op *ops, size_t n)
     if (n == 0) {
         return KILN_KV_OK;
     }
-    char path[4300];
-    size_t journal_len = 0;
+    size_t len = 8;
     for (size_t i = 0; i < n; i++) {
-        if (!key_ok(ops[i].key)) {
+        if (!key_ok(ops[i].key) || (ops[i].value != NULL && ops[i].value_len > UINT32_MAX)) {
             return KILN_KV_INVALID;
         }
-        journal_len += strlen(ops[i].key) + 3;
+        len += 2 + strlen(ops[i].key) + (ops[i].value != NULL ? 4 + ops[i].value_len : 0);
     }
-    for (size_t i = 0; i < n; i++) {
-        if (ops[i].value == NULL) {
-            continue;
-        }
-        if (path_of(path, sizeof(path), kv, ops[i].key, TMP_SUFFIX) != 0 ||
-            write_file(path, ops[i].value, ops[i].value_len) != 0) {
-            remove_stale_temporaries(kv);
-            return errno == ENOSPC ? KILN_KV_NO_SPACE : KILN_KV_IO;
-        }
-    }
-    char *journal = malloc(journal_len + 1);
-    if (journal == NULL) {
-        remove_stale_temporaries(kv);
+    uint8_t *j = malloc(len);
+    if (j == NULL) {
         return KILN_KV_IO;
     }
-    size_t pos = 0;
+    memcpy(j, JOURNAL_MAGIC, 4);
+    put_u32(j + 4, (uint32_t)n);
+    size_t pos = 8;
     for (size_t i = 0; i < n; i++) {
-        pos += (size_t)sprintf(journal + pos, "%c %s\n", ops[i].value ? 'P' : 'D', ops[i].key);
+        size_t key_len = strlen(ops[i].key);
+        j[pos] = ops[i].value != NULL ? 'P' : 'D';
+        j[pos + 1] = (uint8_t)key_len;
+        memcpy(j + pos + 2, ops[i].key, key_len);
+        pos += 2 + key_len;
+        if (ops[i].value != NULL) {
+            put_u32(j + pos, (uint32_t)ops[i].value_len);
+            memcpy(j + pos + 4, ops[i].value, ops[i].value_len);
+            pos += 4 + ops[i].value_len;
+        }
     }
-    char tmp[4300];
+    char tmp[4300], path[4300];
     path_of(tmp, sizeof(tmp), kv, JOURNAL_TMP, "");
     path_of(path, sizeof(path), kv, JOURNAL, "");
-    int rc = write_file(tmp, (const uint8_t *)journal, pos);
-    free(journal);
-    /* The rename of the journal is the commit point. */
-    if (rc != 0 || rename(tmp, path) != 0 || fsync_dir(kv->dir) != 0) {
-        unlink(path);
-        remove_stale_temporaries(kv);
+    int rc = write_file(tmp, j, len, true);
+    crash_point(kv, 1);
+    if (rc != 0 || rename(tmp, path) != 0) {
+        int no_space = errno == ENOSPC;
+        free(j);
+        unlink(tmp);
+        return no_space ? KILN_KV_NO_SPACE : KILN_KV_IO;
+    }
+    crash_point(kv, 2);
+    if (fsync_dir(kv->dir) != 0) {
+        /* Whether the rename reached the disk is unknown: the journal stays and is applied
+         * on the next open; this commit reports failure. */
+        free(j);
         return KILN_KV_IO;
     }
-    return replay_journal(kv) == 0 ? KILN_KV_OK : KILN_KV_IO;
+    crash_point(kv, 3);
+    rc = walk_journal(kv, j, len, true);
+    free(j);
+    /* Values whose journal is committed but not yet retired are still the truth: a
+     * failure here is completed by the next open. */
+    return rc == 0 && retire_journal(kv, path) == 0 ? KILN_KV_OK : KILN_KV_IO;
 }
 
 static int dir_list(void *ctx, kiln_kv_list_cb cb, void *arg)
