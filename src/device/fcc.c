@@ -30,14 +30,20 @@ bool fcc_slot_exists(kiln_device *dev, const char *slot)
     return kcm_record_exists(dev, key);
 }
 
+/* KCM starts on first use; a failure reads as its FCC status. */
+static fcc_status_e start_kcm(kiln_device *dev)
+{
+    return fcc_convert_kcm_status(kiln_kcm_init(dev));
+}
+
 fcc_status_e kiln_fcc_init(kiln_device *dev)
 {
     if (dev->fcc_ready) {
         return FCC_STATUS_SUCCESS;
     }
-    kcm_status_e kst = kiln_kcm_init(dev);
-    if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_convert_kcm_status(kst);
+    fcc_status_e st = start_kcm(dev);
+    if (st != FCC_STATUS_SUCCESS) {
+        return st;
     }
     dev->fcc_ready = true;
     dev->session_finished = true;
@@ -56,9 +62,9 @@ fcc_status_e kiln_fcc_finalize(kiln_device *dev)
 
 fcc_status_e kiln_fcc_storage_delete(kiln_device *dev)
 {
-    kcm_status_e kst = kiln_kcm_init(dev);
-    if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_convert_kcm_status(kst);
+    fcc_status_e st = start_kcm(dev);
+    if (st != FCC_STATUS_SUCCESS) {
+        return st;
     }
     kcm_txn_abort(dev);
     if (dev->cfg.kv->wipe(dev->cfg.kv->ctx) != KILN_KV_OK) {
@@ -82,9 +88,9 @@ fcc_status_e kiln_fcc_verify_device_configured_4mbed_cloud(kiln_device *dev)
 
 fcc_status_e kiln_fcc_time_set(kiln_device *dev, uint64_t time)
 {
-    kcm_status_e kst = kiln_kcm_init(dev);
-    if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_convert_kcm_status(kst);
+    fcc_status_e st = start_kcm(dev);
+    if (st != FCC_STATUS_SUCCESS) {
+        return st;
     }
     dev->time = time;
     uint8_t t[8];
@@ -101,9 +107,9 @@ fcc_status_e kiln_fcc_is_factory_disabled(kiln_device *dev, bool *disabled)
     if (disabled == NULL) {
         return FCC_STATUS_INVALID_PARAMETER;
     }
-    kcm_status_e kst = kiln_kcm_init(dev);
-    if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_convert_kcm_status(kst);
+    fcc_status_e st = start_kcm(dev);
+    if (st != FCC_STATUS_SUCCESS) {
+        return st;
     }
     *disabled = fcc_slot_exists(dev, KCM_SLOT_FACTORY_DONE);
     return FCC_STATUS_SUCCESS;
@@ -111,9 +117,9 @@ fcc_status_e kiln_fcc_is_factory_disabled(kiln_device *dev, bool *disabled)
 
 fcc_status_e kiln_fcc_factory_disable(kiln_device *dev)
 {
-    kcm_status_e kst = kiln_kcm_init(dev);
-    if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_convert_kcm_status(kst);
+    fcc_status_e st = start_kcm(dev);
+    if (st != FCC_STATUS_SUCCESS) {
+        return st;
     }
     if (fcc_slot_exists(dev, KCM_SLOT_FACTORY_DONE)) {
         return FCC_STATUS_SUCCESS;

@@ -414,6 +414,12 @@ static fcc_status_e process_group(bundle_ctx *b, cr_reader *r, item_fn fn)
 
 /* ---- CSR requests ---- */
 
+/* Reads one map entry whose key must be text. Returns 0 or -1. */
+static int read_entry(cr_reader *r, cr_token *key, cr_token *value)
+{
+    return cr_next(r, key) != 0 || key->kind != CR_TEXT || cr_next(r, value) != 0 ? -1 : 0;
+}
+
 static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t index)
 {
     cr_token head, prkn = {0}, subj = {0};
@@ -428,7 +434,7 @@ static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t inde
     int more;
     while ((more = iter_more(&iter)) == 1) {
         cr_token key, v;
-        if (cr_next(r, &key) != 0 || key.kind != CR_TEXT || cr_next(r, &v) != 0) {
+        if (read_entry(r, &key, &v) != 0) {
             return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
         }
         if (cr_text_is(&key, FCC_FIELD_PRIVATE_KEY_NAME) && v.kind == CR_TEXT) {
@@ -445,17 +451,14 @@ static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t inde
             int m;
             while ((m = iter_more(&ext)) == 1) {
                 cr_token ek, ev;
-                if (cr_next(r, &ek) != 0 || ek.kind != CR_TEXT || cr_next(r, &ev) != 0) {
+                if (read_entry(r, &ek, &ev) != 0) {
                     return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
                 }
-                if ((cr_text_is(&ek, FCC_FIELD_KEY_USAGE) ||
-                     cr_text_is(&ek, FCC_FIELD_EXT_KEY_USAGE)) &&
-                    ev.kind == CR_UINT && ev.u <= UINT32_MAX) {
-                    if (cr_text_is(&ek, FCC_FIELD_KEY_USAGE)) {
-                        ku = (uint32_t)ev.u;
-                    } else {
-                        eku = (uint32_t)ev.u;
-                    }
+                uint32_t *usage = cr_text_is(&ek, FCC_FIELD_KEY_USAGE)       ? &ku
+                                  : cr_text_is(&ek, FCC_FIELD_EXT_KEY_USAGE) ? &eku
+                                                                             : NULL;
+                if (usage != NULL && ev.kind == CR_UINT && ev.u <= UINT32_MAX) {
+                    *usage = (uint32_t)ev.u;
                 } else if (cr_skip(r, &ev) != 0) {
                     /* Trust level and unknown extensions are ignored, as in the original. */
                     return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
@@ -471,8 +474,7 @@ static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t inde
             int m;
             while ((m = iter_more(&sm)) == 1) {
                 cr_token sk, sv;
-                if (cr_next(r, &sk) != 0 || sk.kind != CR_TEXT || cr_next(r, &sv) != 0 ||
-                    sv.kind != CR_TEXT) {
+                if (read_entry(r, &sk, &sv) != 0 || sv.kind != CR_TEXT) {
                     return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
                 }
                 if (cr_text_is(&sv, FCC_SM_SECURE_ELEMENT)) {

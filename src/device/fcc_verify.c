@@ -20,6 +20,11 @@ static fcc_status_e fail_name(fcc_output *out, fcc_status_e st, const char *name
     return fcc_output_error(out, st, name, strlen(name));
 }
 
+static fcc_status_e fail_kcm_name(fcc_output *out, kcm_status_e kst, const char *name)
+{
+    return fcc_output_kcm_error(out, kst, name, strlen(name));
+}
+
 void fcc_output_error_with_prefix(fcc_output *out, fcc_status_e status, const char *prefix,
                                   const char *name, size_t name_len)
 {
@@ -55,7 +60,7 @@ static fcc_status_e require_item(kiln_device *dev, fcc_output *out, kcm_item_typ
 {
     kcm_status_e kst = item_size(dev, type, name, size);
     if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_output_kcm_error(out, kst, name, strlen(name));
+        return fail_kcm_name(out, kst, name);
     }
     return FCC_STATUS_SUCCESS;
 }
@@ -75,7 +80,7 @@ static fcc_status_e read_u32(kiln_device *dev, fcc_output *out, const char *name
         return fail_name(out, FCC_STATUS_WRONG_ITEM_DATA_SIZE, name);
     }
     if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_output_kcm_error(out, kst, name, strlen(name));
+        return fail_kcm_name(out, kst, name);
     }
     *v = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 24;
     return FCC_STATUS_SUCCESS;
@@ -141,21 +146,23 @@ static bool uri_aid(const uint8_t *uri, size_t len, const uint8_t **aid, size_t 
     return false;
 }
 
+/* The items of one connection mode; those of the other mode are redundant when present. */
 typedef struct mode_names {
     const char *ca, *uri, *key, *cert;
-    const char *other_ca, *other_uri, *other_key, *other_cert;
+    const struct mode_names *other;
 } mode_names;
 
+static const mode_names lwm2m_names; /* defined below, each names the other */
 static const mode_names bootstrap_names = {
-    FCC_BOOTSTRAP_SERVER_CA_CERT, FCC_BOOTSTRAP_SERVER_URI, FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY,
-    FCC_BOOTSTRAP_DEVICE_CERT,    FCC_LWM2M_SERVER_CA_CERT, FCC_LWM2M_SERVER_URI,
-    FCC_LWM2M_DEVICE_PRIVATE_KEY, FCC_LWM2M_DEVICE_CERT,
+    FCC_BOOTSTRAP_SERVER_CA_CERT,
+    FCC_BOOTSTRAP_SERVER_URI,
+    FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY,
+    FCC_BOOTSTRAP_DEVICE_CERT,
+    &lwm2m_names,
 };
 static const mode_names lwm2m_names = {
-    FCC_LWM2M_SERVER_CA_CERT,         FCC_LWM2M_SERVER_URI,
-    FCC_LWM2M_DEVICE_PRIVATE_KEY,     FCC_LWM2M_DEVICE_CERT,
-    FCC_BOOTSTRAP_SERVER_CA_CERT,     FCC_BOOTSTRAP_SERVER_URI,
-    FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY, FCC_BOOTSTRAP_DEVICE_CERT,
+    FCC_LWM2M_SERVER_CA_CERT, FCC_LWM2M_SERVER_URI, FCC_LWM2M_DEVICE_PRIVATE_KEY,
+    FCC_LWM2M_DEVICE_CERT,    &bootstrap_names,
 };
 
 static void warn_redundant(kiln_device *dev, fcc_output *out, kcm_item_type_e type,
@@ -177,7 +184,7 @@ static fcc_status_e check_server_ca(kiln_device *dev, fcc_output *out, const mod
     if (size == 0) {
         return fail_name(out, FCC_STATUS_EMPTY_ITEM, m->ca);
     }
-    warn_redundant(dev, out, KCM_CERTIFICATE_ITEM, m->other_ca);
+    warn_redundant(dev, out, KCM_CERTIFICATE_ITEM, m->other->ca);
     if (bootstrap) {
         uint8_t id[33], stored[33];
         size_t stored_len = 0;
@@ -216,10 +223,10 @@ static fcc_status_e check_server_uri(kiln_device *dev, fcc_output *out, const mo
         return fail_name(out, FCC_STATUS_URI_WRONG_FORMAT, m->uri);
     }
     if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_output_kcm_error(out, kst, m->uri, strlen(m->uri));
+        return fail_kcm_name(out, kst, m->uri);
     }
     const uint8_t *uri = *urip;
-    warn_redundant(dev, out, KCM_CONFIG_ITEM, m->other_uri);
+    warn_redundant(dev, out, KCM_CONFIG_ITEM, m->other->uri);
     size_t len = *uri_len;
     bool coap = (len >= 7 && memcmp(uri, "coap://", 7) == 0) ||
                 (len >= 8 && memcmp(uri, "coaps://", 8) == 0);
@@ -330,7 +337,7 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
     kcm_cert_view v;
     kcm_status_e kst = kcm_cert_view_open(dev, (const uint8_t *)m->cert, strlen(m->cert), &v);
     if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_output_kcm_error(out, kst, m->cert, strlen(m->cert));
+        return fail_kcm_name(out, kst, m->cert);
     }
     const uint8_t *leaf = NULL;
     size_t leaf_len = 0;
@@ -347,7 +354,7 @@ static fcc_status_e check_device_cert(kiln_device *dev, fcc_output *out, const m
         st = fail_name(out, FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR, m->cert);
         goto done;
     }
-    warn_redundant(dev, out, KCM_CERTIFICATE_ITEM, m->other_cert);
+    warn_redundant(dev, out, KCM_CERTIFICATE_ITEM, m->other->cert);
     if ((crt.ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE) &&
         mbedtls_x509_crt_check_extended_key_usage(&crt, MBEDTLS_OID_CLIENT_AUTH,
                                                   MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) != 0) {
@@ -398,7 +405,7 @@ static fcc_status_e check_update_items(kiln_device *dev, fcc_output *out)
     if (kst == KCM_STATUS_ITEM_NOT_FOUND) {
         fcc_output_warning(out, FCC_WARN_ITEM_NOT_SET, FCC_UPDATE_AUTH_CERT);
     } else if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_output_kcm_error(out, kst, FCC_UPDATE_AUTH_CERT, strlen(FCC_UPDATE_AUTH_CERT));
+        return fail_kcm_name(out, kst, FCC_UPDATE_AUTH_CERT);
     } else {
         mbedtls_x509_crt crt;
         mbedtls_x509_crt_init(&crt);
@@ -416,7 +423,7 @@ static fcc_status_e check_update_items(kiln_device *dev, fcc_output *out)
         if (kst == KCM_STATUS_ITEM_NOT_FOUND) {
             fcc_output_warning(out, FCC_WARN_ITEM_NOT_SET, ids[i]);
         } else if (kst != KCM_STATUS_SUCCESS) {
-            return fcc_output_kcm_error(out, kst, ids[i], strlen(ids[i]));
+            return fail_kcm_name(out, kst, ids[i]);
         } else if (size != 16) {
             return fail_name(out, FCC_STATUS_WRONG_ITEM_DATA_SIZE, ids[i]);
         }
@@ -467,7 +474,7 @@ fcc_status_e fcc_verify_device(kiln_device *dev, fcc_output *out)
         st = require_item(dev, out, KCM_PRIVATE_KEY_ITEM, m->key, &size);
     }
     if (st == FCC_STATUS_SUCCESS) {
-        warn_redundant(dev, out, KCM_PRIVATE_KEY_ITEM, m->other_key);
+        warn_redundant(dev, out, KCM_PRIVATE_KEY_ITEM, m->other->key);
         st = check_device_cert(dev, out, m, bootstrap, uri, uri_len);
     }
     kcm_secure_free(uri_owned, uri_len);
