@@ -93,9 +93,12 @@ fcc_status_e kiln_fcc_time_set(kiln_device *dev, uint64_t time)
         return st;
     }
     dev->time = time;
+    /* Little endian, by 32-bit halves: a 64-bit shift is long code on a 32-bit core. */
+    uint32_t low = (uint32_t)time, high = (uint32_t)(time >> 32);
     uint8_t t[8];
-    for (int i = 0; i < 8; i++) {
-        t[i] = (uint8_t)(time >> (8 * i));
+    for (int i = 0; i < 4; i++) {
+        t[i] = (uint8_t)(low >> (8 * i));
+        t[i + 4] = (uint8_t)(high >> (8 * i));
     }
     return fcc_slot_write(dev, KCM_SLOT_SAVED_TIME, t, sizeof(t)) == KCM_STATUS_SUCCESS
                ? FCC_STATUS_SUCCESS

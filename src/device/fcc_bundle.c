@@ -362,10 +362,13 @@ static fcc_status_e process_config(bundle_ctx *b, cr_reader *r)
     size_t value_len = 0;
     if (it.seen[F_DATA]) {
         if (data->kind == CR_UINT || data->kind == CR_NEGINT) {
-            /* 64-bit two's complement, little endian, as the original stores integers. */
+            /* 64-bit two's complement, little endian, as the original stores integers; by
+             * 32-bit halves, as a 64-bit shift is long code on a 32-bit core. */
             uint64_t v = data->kind == CR_UINT ? data->u : ~data->u;
-            for (int i = 0; i < 8; i++) {
-                number[i] = (uint8_t)(v >> (8 * i));
+            uint32_t low = (uint32_t)v, high = (uint32_t)(v >> 32);
+            for (int i = 0; i < 4; i++) {
+                number[i] = (uint8_t)(low >> (8 * i));
+                number[i + 4] = (uint8_t)(high >> (8 * i));
             }
             value = number;
             value_len = 8;
@@ -850,11 +853,8 @@ fcc_status_e kiln_fcc_bundle_handler(kiln_device *dev, const uint8_t *encoded_bu
          * its items, because the session is not complete and later messages build on them. */
         bool keep = st == FCC_STATUS_SUCCESS || (b.verification_failed && !dev->session_finished);
         if (keep && b.time_set) {
-            uint8_t t[8];
-            for (int i = 0; i < 8; i++) {
-                t[i] = (uint8_t)(dev->time >> (8 * i));
-            }
-            fcc_slot_write(dev, KCM_SLOT_SAVED_TIME, t, sizeof(t));
+            /* Saved in the bundle's transaction: it joins the open one. */
+            kiln_fcc_time_set(dev, dev->time);
         }
         if (keep) {
             kcm_status_e kst = kcm_txn_commit(dev);
