@@ -18,22 +18,6 @@ static int usage(void)
     return 2;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int fc_cmd_file(const fc_options *opt, int argc, char **argv)
 {
     const char *input = NULL, *output = NULL;
@@ -89,12 +73,11 @@ int fc_cmd_file(const fc_options *opt, int argc, char **argv)
             break;
         }
         ev = n == 0 ? fc_link_end_of_stream(&link) : fc_link_input(&link, buf, (size_t)n);
-        if (write_all(out, link.out + link.out_off, fc_link_pending(&link)) != 0) {
+        if (fc_link_write_out(&link, out) != 0) {
             fprintf(stderr, "factory_client: cannot write %s: %s\n", output, strerror(errno));
             rc = 1;
             break;
         }
-        fc_link_sent(&link, fc_link_pending(&link));
         if (n == 0) {
             break;
         }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kiln_sf.h"
 #include "sf_msg.h"
@@ -53,6 +54,30 @@ void fc_link_sent(fc_link *l, size_t n)
     if (l->out_off >= l->out_len) {
         l->out_off = l->out_len = 0;
     }
+}
+
+int fc_link_write_out(fc_link *l, int fd)
+{
+    const uint8_t *p = l->out + l->out_off;
+    size_t n = fc_link_pending(l);
+    int rc = 0;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        /* The serial listener always retried EAGAIN; a blocking file never returns it. */
+        if (w < 0 && (errno == EINTR || errno == EAGAIN)) {
+            continue;
+        }
+        if (w <= 0) {
+            rc = -1;
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    int saved = errno;
+    fc_link_sent(l, fc_link_pending(l));
+    errno = saved;
+    return rc;
 }
 
 int fc_link_open(fc_link *l, const fc_options *opt, int index, int total,

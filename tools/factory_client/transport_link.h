@@ -78,6 +78,10 @@ static inline size_t fc_link_pending(const fc_link *l)
 }
 /** Marks n queued bytes as sent. */
 void fc_link_sent(fc_link *l, size_t n);
+/** Writes all queued output to a blocking descriptor (a file or a serial line) and marks it
+ *  sent, also when the write fails: the peer cannot take those bytes, and keeping them would
+ *  send them ahead of the next answer. Returns 0, or -1 with errno set. */
+int fc_link_write_out(fc_link *l, int fd);
 
 /** Totals over several links, printed with -v when the program ends. */
 typedef struct fc_link_stats {

@@ -67,22 +67,6 @@ static int open_serial(const char *path, speed_t speed)
     return fd;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && (errno == EINTR || errno == EAGAIN)) {
-            continue;
-        }
-        if (w <= 0) {
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: factory_client [globals] serial --port TTY [--baud B] "
@@ -163,10 +147,9 @@ int fc_cmd_serial(const fc_options *opt, int argc, char **argv)
         uint64_t rejected_before = link.rejected;
         fc_link_event ev =
             got > 0 ? fc_link_input(&link, buf, (size_t)got) : fc_link_end_of_stream(&link);
-        if (write_all(fd, link.out + link.out_off, fc_link_pending(&link)) != 0) {
+        if (fc_link_write_out(&link, fd) != 0) {
             fprintf(stderr, "factory_client: cannot write to %s: %s\n", port, strerror(errno));
         }
-        fc_link_sent(&link, fc_link_pending(&link));
         if (got <= 0) {
             /* The other end of the line went away. */
             rc = link.sessions > 0 ? 0 : 1;

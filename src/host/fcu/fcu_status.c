@@ -94,32 +94,37 @@ void fcu__notice_list_free(fcu_notice_list *list)
     list->count = 0;
 }
 
-int fcu__fail(fcu_error *err, int code, ...)
+/* The first failure of a call wins: what fails after it is a consequence, and the user is
+ * told about the cause. */
+static int fail_v(fcu_error *err, const char *detail, int code, va_list ap)
 {
     if (err->code != 0)
         return err->code;
-    va_list ap;
-    va_start(ap, code);
     format_template(err->message, sizeof(err->message), code, ap);
-    va_end(ap);
-    err->code = code;
-    return code;
-}
-
-int fcu__fail_detail(fcu_error *err, const char *detail, int code, ...)
-{
-    if (err->code != 0)
-        return err->code;
-    va_list ap;
-    va_start(ap, code);
-    format_template(err->message, sizeof(err->message), code, ap);
-    va_end(ap);
     err->code = code;
     if (detail && *detail) {
         size_t n = strlen(err->message);
         snprintf(err->message + n, sizeof(err->message) - n, " (%s)", detail);
     }
     return code;
+}
+
+int fcu__fail(fcu_error *err, int code, ...)
+{
+    va_list ap;
+    va_start(ap, code);
+    int rc = fail_v(err, NULL, code, ap);
+    va_end(ap);
+    return rc;
+}
+
+int fcu__fail_detail(fcu_error *err, const char *detail, int code, ...)
+{
+    va_list ap;
+    va_start(ap, code);
+    int rc = fail_v(err, detail, code, ap);
+    va_end(ap);
+    return rc;
 }
 
 char *fcu__strdup(const char *s)
