@@ -366,211 +366,244 @@ static sf_status build_configuration(sf_service *svc, sf_session *s, const uint8
     return st;
 }
 
-sf_status sf_engine_get_configuration(sf_service *svc, const char *station, const char *sid,
-                                      const char *response_hex, sf_reply *reply)
+/* One step of a session that the station asks for: it reads the session, decides, and writes it
+ * back with a compare-and-set; when that loses a race the step runs again on the new state. */
+typedef struct step {
+    sf_service *svc;
+    sf_db *db;
+    sf_session s;
+    long long now;
+    sf_reply *reply;
+    const char *response_hex; /* the device's answer as the station sent it (answer steps) */
+    uint8_t answer[MAX_ANSWER];
+    size_t answer_len;
+    sf_msg_type type;
+    long code; /* report_error */
+    const char *reason;
+    int final; /* the step's status stands, even a conflict: do not run it again */
+} step;
+
+typedef sf_status (*step_fn)(step *c);
+
+static sf_status run_step(step *c, const char *sid, step_fn fn)
+{
+    c->db = sf_service_db_acquire(c->svc);
+    if (c->db == NULL) {
+        return SF_DATABASE;
+    }
+    sf_status st = SF_SESSION_CONFLICT;
+    for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT && !c->final; round++) {
+        c->now = (long long)time(NULL);
+        sf_session_free(&c->s);
+        st = sf_store_session_get(c->db, sid, &c->s);
+        if (st == SF_NOT_FOUND) {
+            st = SF_SESSION_NOT_FOUND;
+        } else if (st == SF_OK) {
+            st = fn(c);
+        }
+    }
+    if (st == SF_SESSION_CONFLICT && !c->final) {
+        st = SF_DATABASE; /* lost the race MAX_CAS_ROUNDS times */
+    }
+    sf_session_free(&c->s);
+    sf_service_db_release(c->svc, c->db);
+    return st;
+}
+
+/* The two steps that carry a device answer: the session ID and the answer are checked before
+ * the database is touched. */
+static sf_status run_answer_step(sf_service *svc, const char *sid, const char *response_hex,
+                                 sf_msg_type expected, step_fn fn, sf_reply *reply)
 {
     memset(reply, 0, sizeof(*reply));
     if (!sf_session_id_valid(sid)) {
         return SF_SESSION_ID_INVALID;
     }
-    uint8_t answer[MAX_ANSWER], msg1[SF_HEADER_SIZE + 21 + SF_SID_MAX];
-    size_t answer_len = 0, msg1_len = 0;
-    sf_msg_type type;
-    sf_status st = decode_device_answer(response_hex, SF_MSG_INIT_RESPONSE, answer, sizeof(answer),
-                                        &answer_len, &type);
+    step *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return SF_INTERNAL;
+    }
+    c->svc = svc;
+    c->reply = reply;
+    c->response_hex = response_hex;
+    sf_status st = decode_device_answer(response_hex, expected, c->answer, sizeof(c->answer),
+                                        &c->answer_len, &c->type);
+    if (st == SF_OK) {
+        st = run_step(c, sid, fn);
+    }
+    free(c);
+    return st;
+}
+
+static sf_status configuration_step(step *c)
+{
+    sf_session *s = &c->s;
+    if (strcmp(s->state, SF_STATE_CONFIG_SENT) == 0 && !expired(s, c->now)) {
+        c->final = 1;
+        if (s->msg2_in == NULL || strcasecmp(s->msg2_in, c->response_hex) != 0) {
+            snprintf(c->reply->message, sizeof(c->reply->message),
+                     "configuration was already sent for another device answer");
+            return SF_SESSION_CONFLICT;
+        }
+        return set_payload(c->reply, SF_SCP_CONFIG, s->msg2_out) == 0 ? SF_OK : SF_INTERNAL;
+    }
+    if (strcmp(s->state, SF_STATE_DONE) == 0) {
+        return SF_SESSION_DONE;
+    }
+    if (strcmp(s->state, SF_STATE_ERROR) == 0) {
+        snprintf(c->reply->message, sizeof(c->reply->message),
+                 "session closed by an error; run new_device again");
+        return SF_SESSION_STATE;
+    }
+    sf_status st;
+    if (closed_by_expiry_or_device(c->db, s, c->now, c->type, c->answer, c->answer_len, c->reply,
+                                   &st)) {
+        return st; /* a conflict here means the close lost a race: read again */
+    }
+    uint8_t msg1[SF_HEADER_SIZE + 21 + SF_SID_MAX];
+    size_t msg1_len = 0;
+    sf_init_response resp;
+    if (sf_init_response_parse(c->answer, c->answer_len, &resp) != SF_OK ||
+        sf_hex_decode(s->msg1, msg1, sizeof(msg1), &msg1_len) != SF_OK) {
+        return SF_MESSAGE_MALFORMED;
+    }
+    EVP_PKEY *device_key = NULL;
+    st = sfc_point_to_key(resp.device_pub, &device_key);
+    if (st == SF_OK) {
+        uint8_t hash[SF_HASH_SIZE];
+        sfc_labelled_hash(SF_LABEL_POP, msg1, msg1_len, resp.device_pub, SF_POINT_SIZE,
+                          resp.device_nonce, SF_NONCE_SIZE, hash);
+        st = sfc_verify_hash(device_key, hash, resp.pop_sig) == SF_OK ? SF_OK : SF_DEVICE_PROOF;
+    } else {
+        st = SF_DEVICE_PROOF;
+    }
+    long version = s->version;
+    if (st == SF_OK) {
+        st = build_configuration(c->svc, s, msg1, msg1_len, c->answer, c->answer_len, &resp,
+                                 device_key);
+    }
+    EVP_PKEY_free(device_key);
+    if (st == SF_OK) {
+        st = sf_store_session_update(c->db, s, version, s->batch, NULL);
+    }
+    if (st == SF_OK && set_payload(c->reply, SF_SCP_CONFIG, s->msg2_out) != 0) {
+        st = SF_INTERNAL;
+    }
+    return st;
+}
+
+sf_status sf_engine_get_configuration(sf_service *svc, const char *station, const char *sid,
+                                      const char *response_hex, sf_reply *reply)
+{
+    (void)station; /* any registered station may carry on a session */
+    return run_answer_step(svc, sid, response_hex, SF_MSG_INIT_RESPONSE, configuration_step, reply);
+}
+
+/* The device's final answer is authenticated with the session's confirmation key. */
+static sf_status check_final_answer(step *c, const sf_config_response *resp)
+{
+    sf_session *s = &c->s;
+    uint8_t th[SF_HASH_SIZE], confirm[SF_CONFIRM_KEY_SIZE], mac[SF_MAC_SIZE];
+    size_t th_len = 0, msg2_len = 0, msg2_cap = strlen(s->msg2_out) / 2;
+    if (sf_hex_decode(s->th, th, sizeof(th), &th_len) != SF_OK || th_len != SF_HASH_SIZE) {
+        return SF_MESSAGE_MALFORMED;
+    }
+    if (CRYPTO_memcmp(resp->binding, th, SF_BINDING_SIZE) != 0) {
+        return SF_DEVICE_MAC;
+    }
+    uint8_t *msg2 = malloc(msg2_cap + 1);
+    sf_status st = msg2 != NULL && sf_hex_decode(s->msg2_out, msg2, msg2_cap, &msg2_len) == SF_OK
+                       ? SF_OK
+                       : SF_INTERNAL;
+    if (st == SF_OK) {
+        st = unwrap_secret(c->svc, s->sid, s->confirm, confirm, sizeof(confirm));
+    }
+    if (st == SF_OK) {
+        uint8_t input[sizeof(SF_LABEL_DONE) + 2 * SF_HASH_SIZE + 1];
+        size_t pos = sizeof(SF_LABEL_DONE);
+        memcpy(input, SF_LABEL_DONE, sizeof(SF_LABEL_DONE));
+        memcpy(input + pos, th, SF_HASH_SIZE);
+        pos += SF_HASH_SIZE;
+        SHA256(msg2, msg2_len, input + pos);
+        pos += SF_HASH_SIZE;
+        input[pos++] = resp->fcc_status;
+        st = sfc_hmac_sha256(confirm, sizeof(confirm), input, pos, mac);
+        if (st == SF_OK && CRYPTO_memcmp(mac, resp->mac, SF_MAC_SIZE) != 0) {
+            st = SF_DEVICE_MAC;
+        }
+    }
+    OPENSSL_cleanse(confirm, sizeof(confirm));
+    free(msg2);
+    return st;
+}
+
+static sf_status final_step(step *c)
+{
+    sf_session *s = &c->s;
+    if (strcmp(s->state, SF_STATE_DONE) == 0) {
+        if (s->msg3_in == NULL || strcasecmp(s->msg3_in, c->response_hex) != 0) {
+            return SF_SESSION_DONE;
+        }
+        snprintf(c->reply->fingerprint, sizeof(c->reply->fingerprint), "%s",
+                 s->fingerprint != NULL ? s->fingerprint : "");
+        return SF_OK;
+    }
+    if (strcmp(s->state, SF_STATE_CONFIG_SENT) != 0) {
+        snprintf(c->reply->message, sizeof(c->reply->message), "session is in state %s", s->state);
+        return SF_SESSION_STATE;
+    }
+    sf_status st;
+    if (closed_by_expiry_or_device(c->db, s, c->now, c->type, c->answer, c->answer_len, c->reply,
+                                   &st)) {
+        return st;
+    }
+    sf_config_response resp;
+    if (sf_config_response_parse(c->answer, c->answer_len, &resp) != SF_OK) {
+        return SF_MESSAGE_MALFORMED;
+    }
+    st = check_final_answer(c, &resp);
     if (st != SF_OK) {
         return st;
     }
-    sf_db *db = sf_service_db_acquire(svc);
-    if (db == NULL) {
-        return SF_DATABASE;
+    long version = s->version;
+    sf_session_set(&s->msg3_in, c->response_hex);
+    if (resp.fcc_status != 0) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "device rejected the configuration: FCC status %u",
+                 resp.fcc_status);
+        snprintf(c->reply->message, sizeof(c->reply->message), "%s", reason);
+        st = close_with_error(c->db, s, SF_DEVICE_REJECTED, reason, "error", c->now);
+        return st == SF_OK ? SF_DEVICE_REJECTED : st;
     }
-    sf_session s;
-    memset(&s, 0, sizeof(s));
-    int other_answer = 0;
-    st = SF_SESSION_CONFLICT;
-    for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT; round++) {
-        long long now = (long long)time(NULL);
-        sf_session_free(&s);
-        st = sf_store_session_get(db, sid, &s);
-        if (st == SF_NOT_FOUND) {
-            st = SF_SESSION_NOT_FOUND;
-            break;
-        }
-        if (st != SF_OK) {
-            break;
-        }
-        (void)station;
-        if (strcmp(s.state, SF_STATE_CONFIG_SENT) == 0 && !expired(&s, now)) {
-            if (s.msg2_in != NULL && strcasecmp(s.msg2_in, response_hex) == 0) {
-                st = SF_OK;
-            } else {
-                other_answer = 1;
-                snprintf(reply->message, sizeof(reply->message),
-                         "configuration was already sent for another device answer");
-            }
-            break;
-        }
-        if (strcmp(s.state, SF_STATE_DONE) == 0) {
-            st = SF_SESSION_DONE;
-            break;
-        }
-        if (strcmp(s.state, SF_STATE_ERROR) == 0) {
-            st = SF_SESSION_STATE;
-            snprintf(reply->message, sizeof(reply->message),
-                     "session closed by an error; run new_device again");
-            break;
-        }
-        if (closed_by_expiry_or_device(db, &s, now, type, answer, answer_len, reply, &st)) {
-            continue; /* over, unless the close lost a race (st conflict): then read again */
-        }
-        sf_init_response resp;
-        if (sf_init_response_parse(answer, answer_len, &resp) != SF_OK ||
-            sf_hex_decode(s.msg1, msg1, sizeof(msg1), &msg1_len) != SF_OK) {
-            st = SF_MESSAGE_MALFORMED;
-            break;
-        }
-        EVP_PKEY *device_key = NULL;
-        st = sfc_point_to_key(resp.device_pub, &device_key);
-        if (st == SF_OK) {
-            uint8_t hash[SF_HASH_SIZE];
-            sfc_labelled_hash(SF_LABEL_POP, msg1, msg1_len, resp.device_pub, SF_POINT_SIZE,
-                              resp.device_nonce, SF_NONCE_SIZE, hash);
-            st = sfc_verify_hash(device_key, hash, resp.pop_sig) == SF_OK ? SF_OK : SF_DEVICE_PROOF;
-        } else {
-            st = SF_DEVICE_PROOF;
-        }
-        long version = s.version;
-        if (st == SF_OK) {
-            st =
-                build_configuration(svc, &s, msg1, msg1_len, answer, answer_len, &resp, device_key);
-        }
-        EVP_PKEY_free(device_key);
-        if (st == SF_OK) {
-            st = sf_store_session_update(db, &s, version, s.batch, NULL);
-        }
+    sf_session_set(&s->state, SF_STATE_DONE);
+    s->updated = c->now;
+    st = sf_store_session_update(c->db, s, version, NULL, "done");
+    if (st == SF_OK) {
+        snprintf(c->reply->fingerprint, sizeof(c->reply->fingerprint), "%s",
+                 s->fingerprint != NULL ? s->fingerprint : "");
     }
-    if (other_answer) {
-        st = SF_SESSION_CONFLICT;
-    } else if (st == SF_SESSION_CONFLICT) {
-        st = SF_DATABASE; /* lost the race MAX_CAS_ROUNDS times */
-    }
-    if (st == SF_OK && set_payload(reply, SF_SCP_CONFIG, s.msg2_out) != 0) {
-        st = SF_INTERNAL;
-    }
-    sf_session_free(&s);
-    sf_service_db_release(svc, db);
     return st;
 }
 
 sf_status sf_engine_handle_response(sf_service *svc, const char *station, const char *sid,
                                     const char *response_hex, sf_reply *reply)
 {
-    memset(reply, 0, sizeof(*reply));
     (void)station;
-    if (!sf_session_id_valid(sid)) {
-        return SF_SESSION_ID_INVALID;
+    return run_answer_step(svc, sid, response_hex, SF_MSG_CONFIG_RESPONSE, final_step, reply);
+}
+
+static sf_status report_step(step *c)
+{
+    if (strcmp(c->s.state, SF_STATE_DONE) == 0) {
+        return SF_SESSION_DONE;
     }
-    uint8_t answer[MAX_ANSWER];
-    size_t answer_len = 0;
-    sf_msg_type type;
-    sf_status st = decode_device_answer(response_hex, SF_MSG_CONFIG_RESPONSE, answer,
-                                        sizeof(answer), &answer_len, &type);
-    if (st != SF_OK) {
-        return st;
+    if (strcmp(c->s.state, SF_STATE_ERROR) == 0) {
+        return SF_OK; /* already closed: reporting again changes nothing */
     }
-    sf_db *db = sf_service_db_acquire(svc);
-    if (db == NULL) {
-        return SF_DATABASE;
-    }
-    sf_session s;
-    memset(&s, 0, sizeof(s));
-    st = SF_SESSION_CONFLICT;
-    for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT; round++) {
-        long long now = (long long)time(NULL);
-        sf_session_free(&s);
-        st = sf_store_session_get(db, sid, &s);
-        if (st == SF_NOT_FOUND) {
-            st = SF_SESSION_NOT_FOUND;
-            break;
-        }
-        if (st != SF_OK) {
-            break;
-        }
-        if (strcmp(s.state, SF_STATE_DONE) == 0) {
-            st = s.msg3_in != NULL && strcasecmp(s.msg3_in, response_hex) == 0 ? SF_OK
-                                                                               : SF_SESSION_DONE;
-            break;
-        }
-        if (strcmp(s.state, SF_STATE_CONFIG_SENT) != 0) {
-            st = SF_SESSION_STATE;
-            snprintf(reply->message, sizeof(reply->message), "session is in state %s", s.state);
-            break;
-        }
-        if (closed_by_expiry_or_device(db, &s, now, type, answer, answer_len, reply, &st)) {
-            continue; /* over, unless the close lost a race (st conflict): then read again */
-        }
-        sf_config_response resp;
-        uint8_t th[SF_HASH_SIZE], confirm[SF_CONFIRM_KEY_SIZE], mac[SF_MAC_SIZE];
-        uint8_t *msg2 = NULL;
-        size_t th_len = 0, msg2_len = 0, msg2_cap = strlen(s.msg2_out) / 2;
-        st = sf_config_response_parse(answer, answer_len, &resp) == SF_OK &&
-                     sf_hex_decode(s.th, th, sizeof(th), &th_len) == SF_OK && th_len == SF_HASH_SIZE
-                 ? SF_OK
-                 : SF_MESSAGE_MALFORMED;
-        if (st == SF_OK && CRYPTO_memcmp(resp.binding, th, SF_BINDING_SIZE) != 0) {
-            st = SF_DEVICE_MAC;
-        }
-        if (st == SF_OK) {
-            msg2 = malloc(msg2_cap + 1);
-            st = msg2 != NULL && sf_hex_decode(s.msg2_out, msg2, msg2_cap, &msg2_len) == SF_OK
-                     ? SF_OK
-                     : SF_INTERNAL;
-        }
-        if (st == SF_OK) {
-            st = unwrap_secret(svc, s.sid, s.confirm, confirm, sizeof(confirm));
-        }
-        if (st == SF_OK) {
-            uint8_t input[sizeof(SF_LABEL_DONE) + 2 * SF_HASH_SIZE + 1];
-            size_t pos = sizeof(SF_LABEL_DONE);
-            memcpy(input, SF_LABEL_DONE, sizeof(SF_LABEL_DONE));
-            memcpy(input + pos, th, SF_HASH_SIZE);
-            pos += SF_HASH_SIZE;
-            SHA256(msg2, msg2_len, input + pos);
-            pos += SF_HASH_SIZE;
-            input[pos++] = resp.fcc_status;
-            st = sfc_hmac_sha256(confirm, sizeof(confirm), input, pos, mac);
-            if (st == SF_OK && CRYPTO_memcmp(mac, resp.mac, SF_MAC_SIZE) != 0) {
-                st = SF_DEVICE_MAC;
-            }
-        }
-        OPENSSL_cleanse(confirm, sizeof(confirm));
-        free(msg2);
-        if (st != SF_OK) {
-            break;
-        }
-        long version = s.version;
-        sf_session_set(&s.msg3_in, response_hex);
-        if (resp.fcc_status != 0) {
-            char reason[128];
-            snprintf(reason, sizeof(reason), "device rejected the configuration: FCC status %u",
-                     resp.fcc_status);
-            snprintf(reply->message, sizeof(reply->message), "%s", reason);
-            st = close_with_error(db, &s, SF_DEVICE_REJECTED, reason, "error", now);
-            st = st == SF_OK ? SF_DEVICE_REJECTED : st;
-            continue;
-        }
-        sf_session_set(&s.state, SF_STATE_DONE);
-        s.updated = now;
-        st = sf_store_session_update(db, &s, version, NULL, "done");
-    }
-    if (st == SF_OK) {
-        snprintf(reply->fingerprint, sizeof(reply->fingerprint), "%s",
-                 s.fingerprint != NULL ? s.fingerprint : "");
-    }
-    sf_session_free(&s);
-    sf_service_db_release(svc, db);
-    return st;
+    char text[200];
+    snprintf(text, sizeof(text), "station reported error %ld: %s", c->code,
+             c->reason != NULL ? c->reason : "");
+    return close_with_error(c->db, &c->s, c->code, text, "error", c->now);
 }
 
 sf_status sf_engine_report_error(sf_service *svc, const char *station, const char *sid, long code,
@@ -581,28 +614,15 @@ sf_status sf_engine_report_error(sf_service *svc, const char *station, const cha
     if (!sf_session_id_valid(sid)) {
         return SF_SESSION_ID_INVALID;
     }
-    sf_db *db = sf_service_db_acquire(svc);
-    if (db == NULL) {
-        return SF_DATABASE;
+    step *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return SF_INTERNAL;
     }
-    sf_session s;
-    memset(&s, 0, sizeof(s));
-    sf_status st = SF_SESSION_CONFLICT;
-    for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT; round++) {
-        sf_session_free(&s);
-        st = sf_store_session_get(db, sid, &s);
-        if (st == SF_NOT_FOUND) {
-            st = SF_SESSION_NOT_FOUND;
-        } else if (st == SF_OK && strcmp(s.state, SF_STATE_DONE) == 0) {
-            st = SF_SESSION_DONE;
-        } else if (st == SF_OK && strcmp(s.state, SF_STATE_ERROR) != 0) {
-            char text[200];
-            snprintf(text, sizeof(text), "station reported error %ld: %s", code,
-                     reason != NULL ? reason : "");
-            st = close_with_error(db, &s, code, text, "error", (long long)time(NULL));
-        }
-    }
-    sf_session_free(&s);
-    sf_service_db_release(svc, db);
+    c->svc = svc;
+    c->reply = reply;
+    c->code = code;
+    c->reason = reason;
+    sf_status st = run_step(c, sid, report_step);
+    free(c);
     return st;
 }
