@@ -39,6 +39,10 @@ check "one certificate per endpoint so far" test "$(sqlite3 "$DB" "SELECT COUNT(
 head -n 2 "$TMP_ROOT/devices.csv" > "$TMP_ROOT/one.csv"
 check "--reprovision provisions again" sh -c "'$FT' --home-dir '$HOME_DIR' inject-batch --devices '$TMP_ROOT/one.csv' --reprovision > '$TMP_ROOT/b3.out' 2>/dev/null"
 check "ep-1 now has two verified certificates" test "$(sqlite3 "$DB" "SELECT COUNT(DISTINCT cert_sha256) FROM attempts WHERE endpoint='ep-1' AND state='success'")" = 2
+# On a terminal (a pty from script(1)) the batch draws its progress bar on stderr; ep-1 is
+# skipped this time, so nothing is provisioned again.
+script -qec "'$FT' --home-dir '$HOME_DIR' inject-batch --devices '$TMP_ROOT/one.csv'" /dev/null >"$TMP_ROOT/tty.out" 2>&1 || true
+check "a progress bar is drawn when stderr is a terminal" grep -q '\[#\{30\}\] 1/1 ok 0 failed 0 skipped 1' "$TMP_ROOT/tty.out"
 
 # records commands
 check "records list shows every attempt" sh -c "'$FT' --home-dir '$HOME_DIR' records list | grep -c ' success ' | grep -qx 7"
