@@ -156,6 +156,13 @@ int main(void)
     char journal[600];
     snprintf(journal, sizeof(journal), "%s/journal", dir);
     CHECK(unlink(journal) == 0);
+    /* A well-formed first operation followed by a torn one: still nothing applied. */
+    static const uint8_t torn[] = {'K', 'L', 'N', 'J', 0,   0,   0,   2,   'P', 1,  'a',
+                                   0,   0,   0,   3,   'B', 'A', 'D', 'P', 5,   'x'};
+    FILE *f = fopen(journal, "wb");
+    CHECK(f != NULL && fwrite(torn, 1, sizeof(torn), f) == sizeof(torn) && fclose(f) == 0);
+    CHECK(kiln_dir_kv_open(&kv, dir) == KILN_KV_CORRUPT);
+    CHECK(unlink(journal) == 0);
     CHECK(kiln_dir_kv_open(&kv, dir) == KILN_KV_OK);
     CHECK(value_is(&kv, "a", "one") && value_is(&kv, "b", "two"));
 

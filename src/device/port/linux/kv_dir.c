@@ -262,7 +262,11 @@ static int replay_journal(kiln_dir_kv *kv)
     if (rc != 0) {
         return rc == 1 ? 0 : -1;
     }
-    rc = walk_journal(kv, j, len, true);
+    /* Checked whole before anything is applied: a damaged journal changes nothing. */
+    rc = walk_journal(kv, j, len, false);
+    if (rc == 0) {
+        rc = walk_journal(kv, j, len, true);
+    }
     free(j);
     return rc == 0 ? retire_journal(kv, path) : -1;
 }
