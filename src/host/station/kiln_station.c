@@ -10,7 +10,6 @@
 
 struct kiln_station {
     char url[512];
-    char name[128];
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
@@ -115,7 +114,6 @@ sf_status kiln_station_open(const char *path, kiln_station **out, char *err, siz
         return SF_INTERNAL;
     }
     header_value(text, "service-url", st->url, sizeof(st->url));
-    header_value(text, "station", st->name, sizeof(st->name));
     const char *pos = text;
     st->cert_pem = next_block(&pos, "CERTIFICATE");
     st->key_pem = next_block(&pos, "PRIVATE KEY");
@@ -150,11 +148,6 @@ void kiln_station_close(kiln_station *st)
     wipe_free(st->key_pem);
     free(st->ca_pem);
     free(st);
-}
-
-const char *kiln_station_name(const kiln_station *st)
-{
-    return st->name;
 }
 
 void kiln_station_reply_free(kiln_station_reply *r)
