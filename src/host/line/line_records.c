@@ -9,6 +9,9 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "kiln_endpoint_name.h"
+#include "line_text.h"
+
 struct line_records {
     sqlite3 *db;
     char host[256];
@@ -281,17 +284,15 @@ bool line_records_latest_identity(line_records *r, const char *endpoint, const c
     return found;
 }
 
+/* Every field quoted; one that a spreadsheet would read as a formula (= + - @ TAB CR first)
+ * gets a leading ' inside the quotes, so the export can be opened safely. */
 static void csv_field(FILE *out, const char *s)
 {
-    if (s == NULL) {
-        return;
-    }
-    if (strpbrk(s, ",\"\n\r") == NULL) {
-        fputs(s, out);
-        return;
-    }
     fputc('"', out);
-    for (; *s; s++) {
+    if (s != NULL && kiln_csv_field_is_formula(s)) {
+        fputc('\'', out);
+    }
+    for (; s != NULL && *s; s++) {
         if (*s == '"') {
             fputc('"', out);
         }
@@ -319,7 +320,10 @@ int line_records_print(line_records *r, FILE *out, line_records_format format, c
     json_t *array = format == LINE_RECORDS_JSON ? json_array() : NULL;
     if (format == LINE_RECORDS_CSV) {
         for (int c = 0; c < ncols; c++) {
-            fprintf(out, "%s%s", c ? "," : "", sqlite3_column_name(st, c));
+            if (c) {
+                fputc(',', out);
+            }
+            csv_field(out, sqlite3_column_name(st, c));
         }
         fputc('\n', out);
     } else if (format == LINE_RECORDS_TABLE) {
@@ -349,7 +353,7 @@ int line_records_print(line_records *r, FILE *out, line_records_format format, c
                     break;
                 default:
                     json_object_set_new(obj, name,
-                                        json_string((const char *)sqlite3_column_text(st, c)));
+                                        line_json_text((const char *)sqlite3_column_text(st, c)));
                     break;
                 }
             }
