@@ -16,6 +16,7 @@
 #include "sf_http.h"
 #include "sf_service.h"
 #include "sf_store.h"
+#include "tool_opt.h"
 
 static void usage(FILE *out)
 {
@@ -45,50 +46,57 @@ typedef struct options {
     int npositional;
 } options;
 
+enum { OPT_LISTEN = 256, OPT_SAN, OPT_BATCH, OPT_URL, OPT_DB, OPT_FORMAT, OPT_LOG, OPT_THREADS };
+
+/* argv[0] is the command; options and positional arguments in any order. Returns 0, 1 after
+ * --help, -1 on a usage error (printed). */
 static int parse(int argc, char **argv, options *o)
 {
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"san", required_argument, NULL, OPT_SAN},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"url", required_argument, NULL, OPT_URL},
+        {"db", required_argument, NULL, OPT_DB},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"log", required_argument, NULL, OPT_LOG},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     memset(o, 0, sizeof(*o));
     o->batch = "default";
     o->format = "csv";
     o->threads = 4;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        if (strcmp(a, "--listen") == 0) {
-            slot = &o->listen;
-        } else if (strcmp(a, "--san") == 0) {
-            slot = &o->san;
-        } else if (strcmp(a, "--batch") == 0) {
-            slot = &o->batch;
-        } else if (strcmp(a, "--url") == 0) {
-            slot = &o->url;
-        } else if (strcmp(a, "--db") == 0) {
-            slot = &o->db;
-        } else if (strcmp(a, "--format") == 0) {
-            slot = &o->format;
-        } else if (strcmp(a, "--log") == 0) {
-            slot = &o->log;
-        } else if (strcmp(a, "--threads") == 0) {
-            if (i + 1 >= argc) {
+    const char **slots[] = {&o->listen, &o->san, &o->batch, &o->url, &o->db, &o->format, &o->log};
+    unsigned long threads = 0;
+    char what[300];
+    tool_opt_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            return 1;
+        }
+        if (c == '?' || c == ':') {
+            tool_opt_problem(c, argv, what, sizeof(what));
+            fprintf(stderr, "factory_service: %s\n", what);
+            return -1;
+        }
+        if (c == OPT_THREADS) {
+            if (!tool_opt_uint(optarg, 1024, &threads) || threads == 0) {
+                fprintf(stderr, "factory_service: --threads needs a number 1..1024\n");
                 return -1;
             }
-            o->threads = atoi(argv[++i]);
-            continue;
-        } else if (a[0] == '-' && a[1] == '-') {
-            fprintf(stderr, "factory_service: unknown option %s\n", a);
-            return -1;
+            o->threads = (int)threads;
         } else {
-            if (o->npositional >= 4) {
-                return -1;
-            }
-            o->positional[o->npositional++] = a;
-            continue;
+            *slots[c - OPT_LISTEN] = optarg;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "factory_service: option %s needs a value\n", a);
+    }
+    for (int i = optind; i < argc; i++) {
+        if (o->npositional >= 4) {
             return -1;
         }
-        *slot = argv[++i];
+        o->positional[o->npositional++] = argv[i];
     }
     return 0;
 }
@@ -160,7 +168,12 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     options o;
-    if (parse(argc - 2, argv + 2, &o) != 0 || o.npositional < 1) {
+    int parsed = parse(argc - 1, argv + 1, &o);
+    if (parsed == 1) {
+        usage(stdout);
+        return 0;
+    }
+    if (parsed != 0 || o.npositional < 1) {
         usage(stderr);
         return 2;
     }

@@ -8,6 +8,7 @@
 
 #include "ft.h"
 #include "kiln_station.h"
+#include "tool_opt.h"
 
 typedef struct station_args {
     const char *station_file;
@@ -15,23 +16,39 @@ typedef struct station_args {
     int count;
 } station_args;
 
-/* Accepts --station FILE anywhere after the command name. */
-static int parse_args(int argc, char **argv, station_args *a)
+enum { OPT_STATION = 256 };
+
+static const struct option station_longopts[] = {
+    {"station", required_argument, NULL, OPT_STATION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Accepts --station FILE anywhere after the command name; a lone "-" is a positional argument
+ * and "--" ends the options (for an ERROR_CODE below zero). Returns 0, 1 for --help, -1 on a
+ * usage error (what says which). */
+static int parse_args(int argc, char **argv, station_args *a, char *what, size_t size)
 {
     memset(a, 0, sizeof(*a));
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--station") == 0) {
-            if (i + 1 >= argc) {
-                return -1;
-            }
-            a->station_file = argv[++i];
-        } else if (strncmp(argv[i], "--station=", 10) == 0) {
-            a->station_file = argv[i] + 10;
-        } else if (a->count < 3) {
-            a->positional[a->count++] = argv[i];
-        } else {
+    what[0] = '\0';
+    tool_opt_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", station_longopts, NULL)) != -1) {
+        if (c == 'h') {
+            return 1;
+        }
+        if (c == '?' || c == ':') {
+            tool_opt_problem(c, argv, what, size);
             return -1;
         }
+        a->station_file = optarg;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (a->count == 3) {
+            snprintf(what, size, "too many arguments");
+            return -1;
+        }
+        a->positional[a->count++] = argv[i];
     }
     return 0;
 }
@@ -49,10 +66,15 @@ static int report(sf_status st, const kiln_station_reply *r)
     return FT_EXIT_FAILED;
 }
 
-static int usage(const char *text)
+/* --help (on stdout, exit 0) or a usage error (on stderr, exit 2), never an action. */
+static int usage(int parsed, const char *what, const char *text)
 {
-    fprintf(stderr, "usage: factory_tool %s [--station FILE]\n", text);
-    return FT_EXIT_USAGE;
+    FILE *out = parsed == 1 ? stdout : stderr;
+    if (parsed != 1 && what[0] != '\0') {
+        fprintf(stderr, "factory_tool: %s\n", what);
+    }
+    fprintf(out, "usage: factory_tool %s [--station FILE]\n", text);
+    return parsed == 1 ? FT_EXIT_OK : FT_EXIT_USAGE;
 }
 
 static int open_station(const station_args *a, kiln_station **st)
@@ -95,8 +117,10 @@ int ft_cmd_new_device(const ft_globals *g, int argc, char **argv)
 {
     (void)g;
     station_args a;
-    if (parse_args(argc, argv, &a) != 0 || a.count != 1) {
-        return usage("new_device DEVICE_SESSION_ID");
+    char what[200];
+    int parsed = parse_args(argc, argv, &a, what, sizeof(what));
+    if (parsed != 0 || a.count != 1) {
+        return usage(parsed, what, "new_device DEVICE_SESSION_ID");
     }
     if (!check_sid(a.positional[0])) {
         return FT_EXIT_FAILED;
@@ -122,10 +146,12 @@ static int relay(int argc, char **argv, const char *name,
                  sf_status (*fn)(kiln_station *, const char *, const char *, kiln_station_reply *))
 {
     station_args a;
-    if (parse_args(argc, argv, &a) != 0 || a.count != 2) {
+    char what[200];
+    int parsed = parse_args(argc, argv, &a, what, sizeof(what));
+    if (parsed != 0 || a.count != 2) {
         char text[96];
         snprintf(text, sizeof(text), "%s DEVICE_SESSION_ID RESPONSE", name);
-        return usage(text);
+        return usage(parsed, what, text);
     }
     if (!check_sid(a.positional[0])) {
         return FT_EXIT_FAILED;
@@ -170,8 +196,10 @@ int ft_cmd_report_error(const ft_globals *g, int argc, char **argv)
 {
     (void)g;
     station_args a;
-    if (parse_args(argc, argv, &a) != 0 || a.count != 3) {
-        return usage("report_error DEVICE_SESSION_ID ERROR_CODE ERROR_REASON");
+    char what[200];
+    int parsed = parse_args(argc, argv, &a, what, sizeof(what));
+    if (parsed != 0 || a.count != 3) {
+        return usage(parsed, what, "report_error DEVICE_SESSION_ID [--] ERROR_CODE ERROR_REASON");
     }
     if (!check_sid(a.positional[0])) {
         return FT_EXIT_FAILED;
