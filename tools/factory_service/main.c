@@ -160,101 +160,138 @@ static int run(const options *o)
     return 0;
 }
 
+static int cmd_init(const options *o)
+{
+    sf_status st = sf_service_init_dir(o->positional[0], o->listen, o->san);
+    if (st != SF_OK) {
+        return fail(st, o->positional[0]);
+    }
+    printf("factory_service: state folder %s ready; device firmware trust: %s/device-trust.pem\n",
+           o->positional[0], o->positional[0]);
+    return 0;
+}
+
+static int cmd_add_station(const options *o)
+{
+    sf_service *svc = NULL;
+    sf_status st = sf_service_open(o->positional[0], o->db, &svc);
+    if (st == SF_OK) {
+        st = sf_service_add_station(svc, o->positional[1], o->batch, o->url, o->positional[2]);
+    }
+    sf_service_close(svc);
+    if (st == SF_INVALID_ARGUMENT) {
+        return fail(st, "a station with that name already exists");
+    }
+    if (st != SF_OK) {
+        return fail(st, o->positional[1]);
+    }
+    printf("factory_service: station %s written to %s\n", o->positional[1], o->positional[2]);
+    return 0;
+}
+
+static int db_revoke_station(const options *o, sf_db *db)
+{
+    sf_status st = sf_store_station_revoke(db, o->positional[1]);
+    return st == SF_OK ? 0 : fail(st, o->positional[1]);
+}
+
+static int db_set_quota(const options *o, sf_db *db)
+{
+    sf_status st = sf_store_quota_set(db, o->positional[1], strtol(o->positional[2], NULL, 10));
+    return st == SF_OK ? 0 : fail(st, NULL);
+}
+
+static int db_audit(const options *o, sf_db *db)
+{
+    sf_status st = sf_store_audit_export(db, o->format, stdout);
+    return st == SF_OK ? 0 : fail(st, NULL);
+}
+
+static int db_stats(const options *o, sf_db *db)
+{
+    long certs = 0, used = 0, limit = 0;
+    sf_status st = sf_store_count_certificates(db, &certs);
+    if (st == SF_OK) {
+        printf("certificates %ld\n", certs);
+        st = sf_store_quota_get(db, o->batch, &used, &limit);
+        if (st == SF_OK) {
+            printf("quota %s %ld/%ld\n", o->batch, used, limit);
+        } else if (st == SF_NOT_FOUND) {
+            printf("quota %s unlimited\n", o->batch);
+            st = SF_OK;
+        }
+    }
+    return st == SF_OK ? 0 : fail(st, NULL);
+}
+
+/* Checks made before the database is opened; returns 0 or the exit status. */
+static int check_arguments(const char *cmd, const options *o)
+{
+    if (strcmp(cmd, "set-quota") == 0) {
+        char *end = NULL;
+        long limit = strtol(o->positional[2], &end, 10);
+        if (*end != '\0' || limit < 0) {
+            return fail(SF_INVALID_ARGUMENT, "LIMIT must be a non-negative number");
+        }
+    }
+    if (strcmp(cmd, "audit") == 0 && strcmp(o->format, "csv") != 0 &&
+        strcmp(o->format, "json") != 0) {
+        return fail(SF_INVALID_ARGUMENT, "--format is csv or json");
+    }
+    return 0;
+}
+
+typedef struct command {
+    const char *name;
+    int positional;
+    int (*fn)(const options *o);             /* commands that open what they need */
+    int (*db_fn)(const options *o, sf_db *); /* commands on the database */
+} command;
+
+static const command commands[] = {
+    {"init", 1, cmd_init, NULL},
+    {"run", 1, run, NULL},
+    {"add-station", 3, cmd_add_station, NULL},
+    {"revoke-station", 2, NULL, db_revoke_station},
+    {"set-quota", 3, NULL, db_set_quota},
+    {"audit", 1, NULL, db_audit},
+    {"stats", 1, NULL, db_stats},
+};
+
+static int run_command(const command *c, const options *o)
+{
+    int rc = check_arguments(c->name, o);
+    if (rc != 0 || c->fn != NULL) {
+        return rc != 0 ? rc : c->fn(o);
+    }
+    sf_service *svc = NULL;
+    sf_db *db = NULL;
+    if ((rc = with_db(o, &svc, &db)) != 0) {
+        return rc;
+    }
+    rc = c->db_fn(o, db);
+    sf_service_db_release(svc, db);
+    sf_service_close(svc);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    const char *cmd = argv[1];
     options o;
     int parsed = parse(argc - 1, argv + 1, &o);
     if (parsed == 1) {
         usage(stdout);
         return 0;
     }
-    if (parsed != 0 || o.npositional < 1) {
-        usage(stderr);
-        return 2;
+    for (size_t i = 0; parsed == 0 && i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0 && o.npositional == commands[i].positional) {
+            return run_command(&commands[i], &o);
+        }
     }
-    if (strcmp(cmd, "init") == 0 && o.npositional == 1) {
-        sf_status st = sf_service_init_dir(o.positional[0], o.listen, o.san);
-        if (st != SF_OK) {
-            return fail(st, o.positional[0]);
-        }
-        printf("factory_service: state folder %s ready; device firmware trust: "
-               "%s/device-trust.pem\n",
-               o.positional[0], o.positional[0]);
-        return 0;
-    }
-    if (strcmp(cmd, "run") == 0 && o.npositional == 1) {
-        return run(&o);
-    }
-    if (strcmp(cmd, "add-station") == 0 && o.npositional == 3) {
-        sf_service *svc = NULL;
-        sf_status st = sf_service_open(o.positional[0], o.db, &svc);
-        if (st == SF_OK) {
-            st = sf_service_add_station(svc, o.positional[1], o.batch, o.url, o.positional[2]);
-        }
-        sf_service_close(svc);
-        if (st == SF_INVALID_ARGUMENT) {
-            return fail(st, "a station with that name already exists");
-        }
-        if (st != SF_OK) {
-            return fail(st, o.positional[1]);
-        }
-        printf("factory_service: station %s written to %s\n", o.positional[1], o.positional[2]);
-        return 0;
-    }
-    sf_service *svc = NULL;
-    sf_db *db = NULL;
-    int rc = 2;
-    if (strcmp(cmd, "revoke-station") == 0 && o.npositional == 2) {
-        if ((rc = with_db(&o, &svc, &db)) == 0) {
-            sf_status st = sf_store_station_revoke(db, o.positional[1]);
-            rc = st == SF_OK ? 0 : fail(st, o.positional[1]);
-        }
-    } else if (strcmp(cmd, "set-quota") == 0 && o.npositional == 3) {
-        char *end = NULL;
-        long limit = strtol(o.positional[2], &end, 10);
-        if (*end != '\0' || limit < 0) {
-            return fail(SF_INVALID_ARGUMENT, "LIMIT must be a non-negative number");
-        }
-        if ((rc = with_db(&o, &svc, &db)) == 0) {
-            sf_status st = sf_store_quota_set(db, o.positional[1], limit);
-            rc = st == SF_OK ? 0 : fail(st, NULL);
-        }
-    } else if (strcmp(cmd, "audit") == 0 && o.npositional == 1) {
-        if (strcmp(o.format, "csv") != 0 && strcmp(o.format, "json") != 0) {
-            return fail(SF_INVALID_ARGUMENT, "--format is csv or json");
-        }
-        if ((rc = with_db(&o, &svc, &db)) == 0) {
-            sf_status st = sf_store_audit_export(db, o.format, stdout);
-            rc = st == SF_OK ? 0 : fail(st, NULL);
-        }
-    } else if (strcmp(cmd, "stats") == 0 && o.npositional == 1) {
-        if ((rc = with_db(&o, &svc, &db)) == 0) {
-            long certs = 0, used = 0, limit = 0;
-            sf_status st = sf_store_count_certificates(db, &certs);
-            if (st == SF_OK) {
-                printf("certificates %ld\n", certs);
-                st = sf_store_quota_get(db, o.batch, &used, &limit);
-                if (st == SF_OK) {
-                    printf("quota %s %ld/%ld\n", o.batch, used, limit);
-                } else if (st == SF_NOT_FOUND) {
-                    printf("quota %s unlimited\n", o.batch);
-                    st = SF_OK;
-                }
-            }
-            rc = st == SF_OK ? 0 : fail(st, NULL);
-        }
-    } else {
-        usage(stderr);
-        return 2;
-    }
-    if (db != NULL) {
-        sf_service_db_release(svc, db);
-    }
-    sf_service_close(svc);
-    return rc;
+    usage(stderr);
+    return 2;
 }

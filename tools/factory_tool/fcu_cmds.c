@@ -270,41 +270,76 @@ int ft_cmd_prepare(const ft_globals *g, int argc, char **argv)
     return rc;
 }
 
-int ft_cmd_verify(const ft_globals *g, int argc, char **argv)
+/* The device's answer and the operation context of a first step (NULL when not given).
+ * Returns 0, or the exit status after printing the error. */
+static int load_verify_inputs(const ft_globals *g, const char *response_path, const char *ctx_path,
+                              uint8_t **resp, size_t *resp_len, fcu_operation_context **ctx)
 {
-    fcu_args a;
-    int parsed = parse(argc, argv, "ECoR", verify_usage, &a);
-    if (parsed != 0) {
-        return parsed == 1 ? FT_EXIT_OK : parsed;
-    }
-    const char *endpoint = a.endpoint, *ctx_path = a.context, *out_path = a.output,
-               *response_path = a.positional;
-    if (!response_path)
-        return usage_error("verify", "RESPONSE.cbor is required");
-    if (ctx_path && !out_path)
-        return usage_error("verify", "--context-file needs -o NEXT.cbor for the second bundle");
-
-    unsigned char *resp = NULL, *ctx_data = NULL;
-    size_t resp_len = 0, ctx_len = 0;
-    int e = line_file_read(response_path, &resp, &resp_len);
+    char msg[600];
+    *ctx = NULL;
+    int e = line_file_read(response_path, resp, resp_len);
     if (e) {
-        char msg[600];
         snprintf(msg, sizeof(msg), "General error on factory tool: cannot read %s: %s",
                  response_path, strerror(e));
         return ft_print_result(g, FT_ERR_GENERAL, msg, NULL, NULL);
     }
-    fcu_operation_context *ctx = NULL;
-    if (ctx_path) {
-        e = line_file_read(ctx_path, &ctx_data, &ctx_len);
-        if (e || fcu_operation_context_load(ctx_data, ctx_len, &ctx) != 0) {
-            free(resp);
-            free(ctx_data);
-            char msg[600];
-            snprintf(msg, sizeof(msg), "General error: cannot load operation context %s", ctx_path);
-            return ft_print_result(g, FCU_STATUS_GENERAL, msg, NULL, NULL);
-        }
+    if (!ctx_path)
+        return 0;
+    uint8_t *ctx_data = NULL;
+    size_t ctx_len = 0;
+    e = line_file_read(ctx_path, &ctx_data, &ctx_len);
+    if (e || fcu_operation_context_load(ctx_data, ctx_len, ctx) != 0) {
+        free(*resp);
+        *resp = NULL;
         free(ctx_data);
+        *ctx = NULL;
+        snprintf(msg, sizeof(msg), "General error: cannot load operation context %s", ctx_path);
+        return ft_print_result(g, FCU_STATUS_GENERAL, msg, NULL, NULL);
     }
+    free(ctx_data);
+    return 0;
+}
+
+static int verify_result(const ft_globals *g, int status, fcu_device_response_status *s,
+                         const char *out_path)
+{
+    json_t *extra = json_object();
+    if (!g->json) {
+        if (s->message)
+            printf("device status %d: %s\n", s->status, s->message);
+        print_notices(&s->warnings, "device warning");
+    }
+    if (status == 0 && s->next_request) {
+        int rc = write_request(g, s->next_request, out_path, extra);
+        return rc != 0 ? rc : ft_print_result(g, 0, NULL, ft_device_response_json(s), extra);
+    }
+    if (status == 0)
+        return ft_print_result(g, 0, NULL, ft_device_response_json(s), extra);
+    if (s->message && s->status == status) {
+        /* the device answered properly and reported a failure */
+        char msg[128];
+        snprintf(msg, sizeof(msg), "Execution failed on device with error #%d", status);
+        return ft_print_result(g, FT_ERR_DEVICE_FAILED, msg, ft_device_response_json(s), extra);
+    }
+    return ft_print_result(g, status, s->errors.items[s->errors.count - 1].message,
+                           s->message ? ft_device_response_json(s) : NULL, extra);
+}
+
+int ft_cmd_verify(const ft_globals *g, int argc, char **argv)
+{
+    fcu_args a;
+    int rc = parse(argc, argv, "ECoR", verify_usage, &a);
+    if (rc != 0)
+        return rc == 1 ? FT_EXIT_OK : rc;
+    if (!a.positional)
+        return usage_error("verify", "RESPONSE.cbor is required");
+    if (a.context && !a.output)
+        return usage_error("verify", "--context-file needs -o NEXT.cbor for the second bundle");
+    uint8_t *resp = NULL;
+    size_t resp_len = 0;
+    fcu_operation_context *ctx = NULL;
+    if ((rc = load_verify_inputs(g, a.positional, a.context, &resp, &resp_len, &ctx)) != 0)
+        return rc;
     fcu *f = open_fcu(g);
     if (!f) {
         free(resp);
@@ -313,29 +348,8 @@ int ft_cmd_verify(const ft_globals *g, int argc, char **argv)
                                NULL, NULL);
     }
     fcu_device_response_status s;
-    int status = fcu_verify_device_response(f, endpoint, resp, resp_len, ctx, &s);
-    int rc;
-    json_t *extra = json_object();
-    if (!g->json) {
-        if (s.message)
-            printf("device status %d: %s\n", s.status, s.message);
-        print_notices(&s.warnings, "device warning");
-    }
-    if (status == 0 && s.next_request) {
-        rc = write_request(g, s.next_request, out_path, extra);
-        if (rc == 0)
-            rc = ft_print_result(g, 0, NULL, ft_device_response_json(&s), extra);
-    } else if (status == 0) {
-        rc = ft_print_result(g, 0, NULL, ft_device_response_json(&s), extra);
-    } else if (s.message && s.status == status) {
-        /* the device answered properly and reported a failure */
-        char msg[128];
-        snprintf(msg, sizeof(msg), "Execution failed on device with error #%d", status);
-        rc = ft_print_result(g, FT_ERR_DEVICE_FAILED, msg, ft_device_response_json(&s), extra);
-    } else {
-        rc = ft_print_result(g, status, s.errors.items[s.errors.count - 1].message,
-                             s.message ? ft_device_response_json(&s) : NULL, extra);
-    }
+    int status = fcu_verify_device_response(f, a.endpoint, resp, resp_len, ctx, &s);
+    rc = verify_result(g, status, &s, a.output);
     fcu_device_response_status_free(&s);
     fcu_operation_context_free(ctx);
     fcu_close(f);

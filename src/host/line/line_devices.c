@@ -132,72 +132,91 @@ static int row_push(csv_row *r, const char *s, size_t n)
     return 0;
 }
 
+/* The parser of one record: the field being read and where the input is. */
+typedef struct csv_cursor {
+    const char *s;
+    int *line;
+    char *buf;
+    size_t n;
+    int quoted, was_quoted;
+} csv_cursor;
+
+/* Inside quotes: "" is a quote, a lone " ends the quoting, anything else (line ends too) is
+ * data. Returns -1 at the end of input (an unterminated field). */
+static int quoted_char(csv_cursor *c)
+{
+    char ch = *c->s;
+    if (ch == '\0') {
+        return -1;
+    }
+    if (ch == '"' && c->s[1] == '"') {
+        c->buf[c->n++] = '"';
+        c->s += 2;
+        return 0;
+    }
+    if (ch == '"') {
+        c->quoted = 0;
+    } else {
+        *c->line += ch == '\n';
+        c->buf[c->n++] = ch;
+    }
+    c->s++;
+    return 0;
+}
+
+/* At a field's end (, or a line end or the input's end): 1 when the record goes on. */
+static int end_field(csv_cursor *c)
+{
+    char ch = *c->s;
+    c->n = 0;
+    c->was_quoted = 0;
+    if (ch == ',') {
+        c->s++;
+        return 1;
+    }
+    c->s += ch == '\r';
+    if (*c->s == '\n') {
+        c->s++;
+        (*c->line)++;
+    }
+    return 0;
+}
+
+static int at_field_end(const char *s)
+{
+    return *s == ',' || *s == '\n' || *s == '\0' || (*s == '\r' && s[1] == '\n');
+}
+
 /* Parses one record starting at *p (which may span lines inside quotes). Returns 1 for a
  * record, 0 at the end of input, -1 on a malformed record. */
 static int csv_next(const char **p, int *line, csv_row *row)
 {
-    const char *s = *p;
-    if (*s == '\0') {
+    if (**p == '\0') {
         return 0;
     }
-    char *buf = malloc(strlen(s) + 1);
-    if (buf == NULL) {
-        return -1;
-    }
-    size_t n = 0;
-    int quoted = 0, was_quoted = 0;
-    for (;;) {
-        char ch = *s;
-        if (quoted) {
-            if (ch == '\0') {
-                free(buf);
-                return -1;
+    csv_cursor c = {.s = *p, .line = line, .buf = malloc(strlen(*p) + 1)};
+    int rc = c.buf != NULL ? 1 : -1;
+    while (rc == 1) {
+        if (c.quoted) {
+            rc = quoted_char(&c) == 0 ? 1 : -1;
+        } else if (*c.s == '"' && c.n == 0 && !c.was_quoted) {
+            c.quoted = c.was_quoted = 1;
+            c.s++;
+        } else if (at_field_end(c.s)) {
+            if (row_push(row, c.buf, c.n) != 0) {
+                rc = -1;
+            } else if (!end_field(&c)) {
+                break;
             }
-            if (ch == '"' && s[1] == '"') {
-                buf[n++] = '"';
-                s += 2;
-            } else if (ch == '"') {
-                quoted = 0;
-                s++;
-            } else {
-                if (ch == '\n') {
-                    (*line)++;
-                }
-                buf[n++] = ch;
-                s++;
-            }
-            continue;
-        }
-        if (ch == '"' && n == 0 && !was_quoted) {
-            quoted = was_quoted = 1;
-            s++;
-        } else if (ch == ',' || ch == '\n' || ch == '\0' || (ch == '\r' && s[1] == '\n')) {
-            if (row_push(row, buf, n) != 0) {
-                free(buf);
-                return -1;
-            }
-            n = 0;
-            was_quoted = 0;
-            if (ch == ',') {
-                s++;
-                continue;
-            }
-            if (ch == '\r') {
-                s++;
-            }
-            if (*s == '\n') {
-                s++;
-                (*line)++;
-            }
-            break;
         } else {
-            buf[n++] = ch;
-            s++;
+            c.buf[c.n++] = *c.s++;
         }
     }
-    free(buf);
-    *p = s;
-    return 1;
+    free(c.buf);
+    if (rc == 1) {
+        *p = c.s;
+    }
+    return rc;
 }
 
 static char *read_text(const char *path, char *why, size_t why_size)
