@@ -1,6 +1,5 @@
 /* factory_tool inject: the original demo's one-device flow (prepare, send, receive, verify) over
  * TCP, a serial line or into a file, ending with the seed's JSON result. */
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,23 +111,10 @@ static int parse(const ft_globals *g, int argc, char **argv, inject_args *a)
     return 0;
 }
 
-static bool any_serial_port(void)
-{
-    static const char *patterns[] = {"/dev/ttyUSB*", "/dev/ttyACM*", "/dev/ttyS*", "/dev/ttyAMA*"};
-    for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
-        glob_t gl;
-        if (glob(patterns[i], 0, NULL, &gl) == 0) {
-            globfree(&gl);
-            return true;
-        }
-    }
-    return false;
-}
-
 static int serial_address(const ft_globals *g, const inject_args *a, char *address, size_t size)
 {
     if (a->port == NULL) {
-        if (!any_serial_port()) {
+        if (!line_serial_port_available()) {
             char msg[300];
             line_error_format(msg, sizeof(msg), LINE_E_NO_SERIAL_PORT, NULL, NULL);
             ft_globals forced = *g;

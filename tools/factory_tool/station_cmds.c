@@ -2,6 +2,7 @@
  * handle_device_response, report_error. They relay opaque hex payloads between the secure
  * factory service and the device; the station's identity comes from its station file
  * (--station FILE or $FACTORY_STATION). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,71 +114,74 @@ static int check_sid(const char *sid)
     return 1;
 }
 
+/* Parses the command's arguments (count positional ones, the first a session id). Returns
+ * -1 when the command goes on, else its exit status (--help, a usage or session id error). */
+static int begin(int argc, char **argv, int count, const char *usage_text, station_args *a)
+{
+    char what[200];
+    int parsed = parse_args(argc, argv, a, what, sizeof(what));
+    if (parsed != 0 || a->count != count) {
+        return usage(parsed, what, usage_text);
+    }
+    return check_sid(a->positional[0]) ? -1 : FT_EXIT_FAILED;
+}
+
+/* Prints the service's answer (the payload for the device, or the fingerprint of the
+ * certificate it recorded) or its error; frees r and closes st. */
+static int print_reply(kiln_station *st, sf_status s, kiln_station_reply *r, bool fingerprint_ok)
+{
+    int rc = FT_EXIT_OK;
+    if (s == SF_OK && r->payload != NULL) {
+        printf("SCP %d\nPAYLOAD %s\n", r->scp, r->payload);
+    } else if (s == SF_OK && fingerprint_ok && r->fingerprint[0] != '\0') {
+        printf("FINGERPRINT %s\n", r->fingerprint);
+    } else {
+        rc = report(s == SF_OK ? SF_PROTOCOL : s, r);
+    }
+    kiln_station_reply_free(r);
+    kiln_station_close(st);
+    return rc;
+}
+
 int ft_cmd_new_device(const ft_globals *g, int argc, char **argv)
 {
     (void)g;
     station_args a;
-    char what[200];
-    int parsed = parse_args(argc, argv, &a, what, sizeof(what));
-    if (parsed != 0 || a.count != 1) {
-        return usage(parsed, what, "new_device DEVICE_SESSION_ID");
-    }
-    if (!check_sid(a.positional[0])) {
-        return FT_EXIT_FAILED;
-    }
     kiln_station *st = NULL;
+    int rc = begin(argc, argv, 1, "new_device DEVICE_SESSION_ID", &a);
+    if (rc >= 0) {
+        return rc;
+    }
     if (open_station(&a, &st) != FT_EXIT_OK) {
         return FT_EXIT_FAILED;
     }
     kiln_station_reply r;
     sf_status s = kiln_station_new_device(st, a.positional[0], &r);
-    int rc = FT_EXIT_OK;
-    if (s == SF_OK && r.payload != NULL) {
-        printf("SCP %d\nPAYLOAD %s\n", r.scp, r.payload);
-    } else {
-        rc = report(s == SF_OK ? SF_PROTOCOL : s, &r);
-    }
-    kiln_station_reply_free(&r);
-    kiln_station_close(st);
-    return rc;
+    return print_reply(st, s, &r, false);
 }
 
 static int relay(int argc, char **argv, const char *name,
                  sf_status (*fn)(kiln_station *, const char *, const char *, kiln_station_reply *))
 {
     station_args a;
-    char what[200];
-    int parsed = parse_args(argc, argv, &a, what, sizeof(what));
-    if (parsed != 0 || a.count != 2) {
-        char text[96];
-        snprintf(text, sizeof(text), "%s DEVICE_SESSION_ID RESPONSE", name);
-        return usage(parsed, what, text);
-    }
-    if (!check_sid(a.positional[0])) {
-        return FT_EXIT_FAILED;
+    kiln_station *st = NULL;
+    char text[96];
+    snprintf(text, sizeof(text), "%s DEVICE_SESSION_ID RESPONSE", name);
+    int rc = begin(argc, argv, 2, text, &a);
+    if (rc >= 0) {
+        return rc;
     }
     if (!valid_hex(a.positional[1])) {
         fprintf(stderr, "factory_tool: error %d: %s\n", SF_HEX_INVALID,
                 sf_status_text(SF_HEX_INVALID));
         return FT_EXIT_FAILED;
     }
-    kiln_station *st = NULL;
     if (open_station(&a, &st) != FT_EXIT_OK) {
         return FT_EXIT_FAILED;
     }
     kiln_station_reply r;
     sf_status s = fn(st, a.positional[0], a.positional[1], &r);
-    int rc = FT_EXIT_OK;
-    if (s == SF_OK && r.payload != NULL) {
-        printf("SCP %d\nPAYLOAD %s\n", r.scp, r.payload);
-    } else if (s == SF_OK && r.fingerprint[0] != '\0') {
-        printf("FINGERPRINT %s\n", r.fingerprint);
-    } else {
-        rc = report(s == SF_OK ? SF_PROTOCOL : s, &r);
-    }
-    kiln_station_reply_free(&r);
-    kiln_station_close(st);
-    return rc;
+    return print_reply(st, s, &r, true);
 }
 
 int ft_cmd_get_device_configuration(const ft_globals *g, int argc, char **argv)
@@ -196,13 +200,10 @@ int ft_cmd_report_error(const ft_globals *g, int argc, char **argv)
 {
     (void)g;
     station_args a;
-    char what[200];
-    int parsed = parse_args(argc, argv, &a, what, sizeof(what));
-    if (parsed != 0 || a.count != 3) {
-        return usage(parsed, what, "report_error DEVICE_SESSION_ID [--] ERROR_CODE ERROR_REASON");
-    }
-    if (!check_sid(a.positional[0])) {
-        return FT_EXIT_FAILED;
+    int rc =
+        begin(argc, argv, 3, "report_error DEVICE_SESSION_ID [--] ERROR_CODE ERROR_REASON", &a);
+    if (rc >= 0) {
+        return rc;
     }
     char *end = NULL;
     long code = strtol(a.positional[1], &end, 0);
@@ -217,7 +218,7 @@ int ft_cmd_report_error(const ft_globals *g, int argc, char **argv)
     }
     kiln_station_reply r;
     sf_status s = kiln_station_report_error(st, a.positional[0], code, a.positional[2], &r);
-    int rc = FT_EXIT_OK;
+    rc = FT_EXIT_OK;
     if (s == SF_OK) {
         printf("REPORTED %s %ld\n", a.positional[0], code);
     } else {
