@@ -713,13 +713,7 @@ int line_loop_run(line_loop *lp, line_idle_fn idle, void *arg)
 
 bool line_serial_port_available(void)
 {
-    static const char *patterns[] = {"/dev/ttyUSB*", "/dev/ttyACM*", "/dev/ttyS*", "/dev/ttyAMA*"};
-    for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
-        glob_t gl;
-        if (glob(patterns[i], 0, NULL, &gl) == 0) {
-            globfree(&gl);
-            return true;
-        }
-    }
-    return false;
+    char first[64];
+    list_serial_ports(first, sizeof(first));
+    return first[0] != '\0';
 }
