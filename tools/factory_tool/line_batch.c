@@ -93,7 +93,7 @@ static const char *batch_option(int c, line_mode mode, batch_options *o)
     return "unknown option";
 }
 
-/* Returns 0, or the exit status after printing the problem (-1: --help printed). */
+/* Returns 0, LINE_CLI_HELP, or the exit status after printing the problem. */
 static int parse(const ft_globals *g, int argc, char **argv, line_mode mode, batch_options *o)
 {
     const char *usage = mode == LINE_MODE_WRITE ? write_usage : inject_batch_usage;
@@ -104,7 +104,7 @@ static int parse(const ft_globals *g, int argc, char **argv, line_mode mode, bat
     int c;
     while ((c = getopt_long(argc, argv, ":t:h", batch_longopts, NULL)) != -1) {
         if (c == 'h') {
-            return line_cli_help(usage) - 1;
+            return line_cli_help(usage);
         }
         if (c == '?' || c == ':') {
             return line_cli_bad_option(g, usage, c, argv);
@@ -220,7 +220,7 @@ static int run_batch(const ft_globals *g, int argc, char **argv, line_mode mode)
     memset(&o, 0, sizeof(o));
     int rc = parse(g, argc, argv, mode, &o);
     if (rc != 0) {
-        return rc < 0 ? FT_EXIT_OK : rc;
+        return rc == LINE_CLI_HELP ? FT_EXIT_OK : rc;
     }
     line_device_list list;
     char why[600];

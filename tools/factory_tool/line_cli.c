@@ -34,7 +34,7 @@ int line_cli_error(const ft_globals *g, int exit_status, const char *fmt, ...)
 int line_cli_help(const char *usage)
 {
     fputs(usage, stdout);
-    return FT_EXIT_OK;
+    return LINE_CLI_HELP;
 }
 
 int line_cli_usage(const ft_globals *g, const char *usage, const char *command, const char *what)

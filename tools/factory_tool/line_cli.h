@@ -22,7 +22,10 @@ line_records *line_cli_open_records(const ft_globals *g, fcu *f, const char *pat
  *  exit_status. */
 int line_cli_error(const ft_globals *g, int exit_status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/** Prints usage (to stdout, for --help) and returns 0. */
+/** What a command's parser returns after --help: the usage went to stdout, the command ends
+ *  with exit status 0 and does nothing. */
+#define LINE_CLI_HELP (-1)
+/** Prints usage (to stdout, for --help) and returns LINE_CLI_HELP. */
 int line_cli_help(const char *usage);
 /** A usage error: the usage on stderr, then the error in the seed's JSON shape; returns 2. */
 int line_cli_usage(const ft_globals *g, const char *usage, const char *command, const char *what);

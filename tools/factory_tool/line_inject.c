@@ -78,8 +78,8 @@ static const char *inject_option(int c, inject_args *a)
     return NULL;
 }
 
-/* Options in any order; the one positional argument is the transport. Returns 0, 1 for
- * --help (printed), or the exit status of a usage error. */
+/* Options in any order; the one positional argument is the transport. Returns 0,
+ * LINE_CLI_HELP, or the exit status of a usage error. */
 static int parse(const ft_globals *g, int argc, char **argv, inject_args *a)
 {
     memset(a, 0, sizeof(*a));
@@ -88,7 +88,7 @@ static int parse(const ft_globals *g, int argc, char **argv, inject_args *a)
     int c;
     while ((c = getopt_long(argc, argv, ":t:h", inject_longopts, NULL)) != -1) {
         if (c == 'h') {
-            return line_cli_help(inject_usage) + 1;
+            return line_cli_help(inject_usage);
         }
         if (c == '?' || c == ':') {
             return line_cli_bad_option(g, inject_usage, c, argv);
@@ -184,7 +184,7 @@ int ft_cmd_inject(const ft_globals *g, int argc, char **argv)
     char address[1200];
     int rc = parse(g, argc, argv, &a);
     if (rc != 0) {
-        return rc == 1 ? FT_EXIT_OK : rc;
+        return rc == LINE_CLI_HELP ? FT_EXIT_OK : rc;
     }
     if ((rc = device_address(g, &a, address, sizeof(address))) != 0) {
         return rc;

@@ -33,7 +33,7 @@ static int usage(const ft_globals *g, const char *what)
     return line_cli_usage(g, records_usage, "records", what);
 }
 
-/* Returns 0, -1 after --help, or the exit status of a usage error. */
+/* Returns 0, LINE_CLI_HELP, or the exit status of a usage error. */
 static int parse(const ft_globals *g, int argc, char **argv, records_args *a)
 {
     const char **slots[] = {&a->db, &a->endpoint, &a->state, &a->format, &a->output};
@@ -42,7 +42,7 @@ static int parse(const ft_globals *g, int argc, char **argv, records_args *a)
     int c;
     while ((c = getopt_long(argc, argv, ":h", records_longopts, NULL)) != -1) {
         if (c == 'h') {
-            return line_cli_help(records_usage) - 1;
+            return line_cli_help(records_usage);
         }
         if (c == '?' || c == ':') {
             return line_cli_bad_option(g, records_usage, c, argv);
@@ -110,7 +110,7 @@ int ft_cmd_records(const ft_globals *g, int argc, char **argv)
         rc = command_format(g, &a, &fmt);
     }
     if (rc != 0) {
-        return rc < 0 ? FT_EXIT_OK : rc;
+        return rc == LINE_CLI_HELP ? FT_EXIT_OK : rc;
     }
     fcu *f = a.db == NULL ? line_cli_open_fcu(g) : NULL;
     char *path = NULL;

@@ -37,7 +37,7 @@ enum {
     OPT_NO_RECORDS
 };
 
-/* Returns 0, -1 after --help, or the exit status of a usage error. */
+/* Returns 0, LINE_CLI_HELP, or the exit status of a usage error. */
 static int parse(const ft_globals *g, int argc, char **argv, bool prepare, split_options *o)
 {
     const struct option longopts[] = {
@@ -58,7 +58,7 @@ static int parse(const ft_globals *g, int argc, char **argv, bool prepare, split
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         if (c == 'h') {
-            return line_cli_help(usage) - 1;
+            return line_cli_help(usage);
         } else if (c == '?' || c == ':') {
             return line_cli_bad_option(g, usage, c, argv);
         } else if (c >= OPT_DEVICES && c <= OPT_STATION) {
@@ -105,7 +105,7 @@ static int split_command(const ft_globals *g, int argc, char **argv, bool prepar
     split_options o;
     int rc = parse(g, argc, argv, prepare, &o);
     if (rc != 0) {
-        return rc < 0 ? FT_EXIT_OK : rc;
+        return rc == LINE_CLI_HELP ? FT_EXIT_OK : rc;
     }
     line_device_list list;
     char why[600];
