@@ -31,7 +31,8 @@ function(kiln_install_library name description requires libs_private)
   set_target_properties(${target} PROPERTIES VERSION ${PROJECT_VERSION}
                         SOVERSION ${PROJECT_VERSION_MAJOR} LINK_DEPENDS ${map}
                         LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
-  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT libs
+          NAMELINK_COMPONENT dev)
 
   # The static twin: the parts' archives merged with ar's MRI script.
   set(archive ${CMAKE_BINARY_DIR}/lib/lib${target}.a)
@@ -46,7 +47,7 @@ function(kiln_install_library name description requires libs_private)
                      COMMAND ${CMAKE_AR} -M < ${CMAKE_BINARY_DIR}/generated/${target}.mri
                      DEPENDS ${parts} VERBATIM)
   add_custom_target(${target}-static ALL DEPENDS ${archive})
-  install(FILES ${archive} DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(FILES ${archive} DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
 
   set(KILN_PC_PREFIX ${CMAKE_INSTALL_PREFIX})
   set(KILN_PC_NAME ${target})
@@ -60,7 +61,8 @@ function(kiln_install_library name description requires libs_private)
     file(READ \"${CMAKE_BINARY_DIR}/generated/${target}.pc.in\" pc)
     string(REPLACE \"${CMAKE_INSTALL_PREFIX}\" \"\${CMAKE_INSTALL_PREFIX}\" pc \"\${pc}\")
     file(WRITE \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig/${target}.pc\" \"\${pc}\")
-    message(STATUS \"Installing: \$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig/${target}.pc\")")
+    message(STATUS \"Installing: \$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig/${target}.pc\")"
+    COMPONENT dev)
 endfunction()
 
 kiln_install_library(fcu "kiln configurator: certificate authority, device bundles, answers"
@@ -73,9 +75,17 @@ kiln_install_library(line "kiln factory line: transports, device lists, records"
   "libcrypto jansson sqlite3 libcbor libcurl" "-lmbedcrypto"
   kiln_line kiln_station kiln_common)
 
-install(TARGETS factory_tool factory_client factory_service RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS factory_tool factory_client RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
+install(TARGETS factory_service RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT service)
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/factory_service.service
+        DESTINATION lib/systemd/system COMPONENT service)
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/kiln-sf.sysusers DESTINATION lib/sysusers.d
+        RENAME kiln-sf.conf COMPONENT service)
+# /etc only in the package (a prefix install must not write the real /etc).
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/factory_service.default DESTINATION /etc/default
+        RENAME factory_service COMPONENT service EXCLUDE_FROM_ALL)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.h")
+        COMPONENT dev FILES_MATCHING PATTERN "*.h" PATTERN "*.def")
 
 # The Python module finds libkiln-fcu.so relative to itself, so the installed tree can move.
 # Debian's python3 reads PREFIX/lib/python3/dist-packages (for /usr) whatever the libdir.
@@ -85,11 +95,13 @@ file(RELATIVE_PATH KILN_PYTHON_TO_LIBDIR ${CMAKE_BINARY_DIR}/p/${KILN_PYTHON_DIR
 configure_file(${CMAKE_SOURCE_DIR}/python/fcu/_build.py.in ${CMAKE_BINARY_DIR}/python/fcu/_build.py
                @ONLY)
 install(FILES ${CMAKE_SOURCE_DIR}/python/fcu/__init__.py ${CMAKE_BINARY_DIR}/python/fcu/_build.py
-        DESTINATION ${KILN_PYTHON_DIR}/fcu)
+        DESTINATION ${KILN_PYTHON_DIR}/fcu COMPONENT python)
 
 if(EXISTS ${CMAKE_SOURCE_DIR}/man)
   file(GLOB KILN_MAN1 ${CMAKE_SOURCE_DIR}/man/*.1)
   file(GLOB KILN_MAN3 ${CMAKE_SOURCE_DIR}/man/*.3)
-  install(FILES ${KILN_MAN1} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
-  install(FILES ${KILN_MAN3} DESTINATION ${CMAKE_INSTALL_MANDIR}/man3)
+  install(FILES ${KILN_MAN1} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT tools)
+  install(FILES ${KILN_MAN3} DESTINATION ${CMAKE_INSTALL_MANDIR}/man3 COMPONENT dev)
 endif()
+
+include(${CMAKE_SOURCE_DIR}/packaging/cpack.cmake)
