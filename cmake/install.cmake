@@ -74,8 +74,9 @@ kiln_install_library(line "kiln factory line: transports, device lists, records"
   kiln_line kiln_station kiln_common)
 
 install(TARGETS factory_tool factory_client factory_service RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The headers and the status lists they include (include/kiln/status_<module>.def).
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.h")
+        FILES_MATCHING PATTERN "*.h" PATTERN "*.def")
 
 # The Python module finds libkiln-fcu.so relative to itself, so the installed tree can move.
 # Debian's python3 reads PREFIX/lib/python3/dist-packages (for /usr) whatever the libdir.

@@ -19,13 +19,13 @@ typedef struct module_range {
 } module_range;
 
 static const module_range ranges[] = {
-    {KILN_MODULE_FCU, "FCU", 1, 999, 0, 1, &kiln_fcu_statuses, "unknown FCU status"},
-    {KILN_MODULE_LINE, "LINE", 1000, 1999, 0, 1, &kiln_line_statuses, "unknown LINE status"},
-    {KILN_MODULE_FCC, "FCC", 2001, 2999, 2000, 1, &kiln_fcc_statuses, "unknown FCC status"},
-    {KILN_MODULE_KCM, "KCM", 3001, 3999, 3000, 1, &kiln_kcm_statuses, "unknown KCM status"},
-    {KILN_MODULE_FTCD, "FTCD", 4001, 4999, 4000, 1, &kiln_ftcd_statuses, "unknown FTCD status"},
-    {KILN_MODULE_SF, "SF", 5001, 5999, 5000, 1, &kiln_sf_statuses, "unknown SF status"},
-    {KILN_MODULE_KV, "KV", 6001, 6999, 6000, -1, &kiln_kv_statuses, "unknown KV status"},
+    {KILN_MODULE_FCU, "FCU", 1, 999, 0, 1, &status_table_fcu, "unknown FCU status"},
+    {KILN_MODULE_LINE, "LINE", 1000, 1999, 0, 1, &status_table_line, "unknown LINE status"},
+    {KILN_MODULE_FCC, "FCC", 2001, 2999, 2000, 1, &status_table_fcc, "unknown FCC status"},
+    {KILN_MODULE_KCM, "KCM", 3001, 3999, 3000, 1, &status_table_kcm, "unknown KCM status"},
+    {KILN_MODULE_FTCD, "FTCD", 4001, 4999, 4000, 1, &status_table_ftcd, "unknown FTCD status"},
+    {KILN_MODULE_SF, "SF", 5001, 5999, 5000, 1, &status_table_sf, "unknown SF status"},
+    {KILN_MODULE_KV, "KV", 6001, 6999, 6000, -1, &status_table_kv, "unknown KV status"},
 };
 #define RANGE_COUNT (sizeof(ranges) / sizeof(ranges[0]))
 

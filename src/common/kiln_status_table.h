@@ -44,13 +44,14 @@ typedef struct kiln_status_table {
             (unknown_text)                                                                         \
     }
 
-extern const kiln_status_table kiln_fcu_statuses;
-extern const kiln_status_table kiln_line_statuses;
-extern const kiln_status_table kiln_fcc_statuses;
-extern const kiln_status_table kiln_kcm_statuses;
-extern const kiln_status_table kiln_ftcd_statuses;
-extern const kiln_status_table kiln_sf_statuses;
-extern const kiln_status_table kiln_kv_statuses;
+/* Named outside the exported prefixes (kiln_*, fcc_*, ...): internal to the libraries. */
+extern const kiln_status_table status_table_fcu;
+extern const kiln_status_table status_table_line;
+extern const kiln_status_table status_table_fcc;
+extern const kiln_status_table status_table_kcm;
+extern const kiln_status_table status_table_ftcd;
+extern const kiln_status_table status_table_sf;
+extern const kiln_status_table status_table_kv;
 
 /** The entry for code, or NULL. Tables are a few dozen entries long and looked up only to
  *  print, so a linear search is enough and keeps sparse numbering (0, 100..390) free. */

@@ -7,5 +7,5 @@
 #define FCU_ENTRY(name, code, text) {code, FCU_STATUS_PREFIX #name, text},
 
 static const kiln_status_entry fcu_entries[] = {FCU_STATUS_MAP(FCU_ENTRY)};
-const kiln_status_table kiln_fcu_statuses = KILN_STATUS_TABLE(
+const kiln_status_table status_table_fcu = KILN_STATUS_TABLE(
     fcu_entries, sizeof(FCU_STATUS_PREFIX) - 1, FCU_STATUS_PREFIX "UNKNOWN", "Unknown status");

@@ -7,7 +7,7 @@
 #define FTCD_ENTRY(name, code, text) {code, FTCD_STATUS_PREFIX #name, text},
 
 static const kiln_status_entry ftcd_entries[] = {FTCD_STATUS_MAP(FTCD_ENTRY)};
-const kiln_status_table kiln_ftcd_statuses =
+const kiln_status_table status_table_ftcd =
     KILN_STATUS_TABLE(ftcd_entries, sizeof(FTCD_STATUS_PREFIX) - 1, FTCD_STATUS_PREFIX "UNKNOWN",
                       "unknown transport status");
 
@@ -19,10 +19,10 @@ static int32_t status_code(uint32_t status)
 
 const char *ftcd_status_name(uint32_t status)
 {
-    return kiln_status_table_name(&kiln_ftcd_statuses, status_code(status));
+    return kiln_status_table_name(&status_table_ftcd, status_code(status));
 }
 
 const char *ftcd_status_text(uint32_t status)
 {
-    return kiln_status_table_text(&kiln_ftcd_statuses, status_code(status));
+    return kiln_status_table_text(&status_table_ftcd, status_code(status));
 }

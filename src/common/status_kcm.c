@@ -4,15 +4,15 @@
 #include "kiln_status_table.h"
 
 static const kiln_status_entry kcm_entries[] = {KCM_STATUS_MAP(KILN_STATUS_ENTRY)};
-const kiln_status_table kiln_kcm_statuses =
+const kiln_status_table status_table_kcm =
     KILN_STATUS_TABLE(kcm_entries, 0, "KCM_STATUS_UNKNOWN", "Unknown KCM status");
 
 const char *kiln_kcm_status_name(int32_t code)
 {
-    return kiln_status_table_name(&kiln_kcm_statuses, code);
+    return kiln_status_table_name(&status_table_kcm, code);
 }
 
 const char *kiln_kcm_status_text(int32_t code)
 {
-    return kiln_status_table_text(&kiln_kcm_statuses, code);
+    return kiln_status_table_text(&status_table_kcm, code);
 }

@@ -5,10 +5,10 @@
 
 /* kiln_kv has no name lookup of its own; the names serve kiln_status_name(). */
 static const kiln_status_entry kv_entries[] = {KILN_KV_STATUS_MAP(KILN_STATUS_ENTRY)};
-const kiln_status_table kiln_kv_statuses =
+const kiln_status_table status_table_kv =
     KILN_STATUS_TABLE(kv_entries, 0, "KILN_KV_UNKNOWN", "unknown storage status");
 
 const char *kiln_kv_status_text(int32_t code)
 {
-    return kiln_status_table_text(&kiln_kv_statuses, code);
+    return kiln_status_table_text(&status_table_kv, code);
 }

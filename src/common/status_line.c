@@ -7,5 +7,5 @@
 #define LINE_ENTRY(name, code, text) {code, LINE_ERROR_PREFIX #name, text},
 
 static const kiln_status_entry line_entries[] = {LINE_ERROR_MAP(LINE_ENTRY)};
-const kiln_status_table kiln_line_statuses = KILN_STATUS_TABLE(
+const kiln_status_table status_table_line = KILN_STATUS_TABLE(
     line_entries, sizeof(LINE_ERROR_PREFIX) - 1, LINE_ERROR_PREFIX "UNKNOWN", "Unknown error");

@@ -17,12 +17,12 @@ int fcu__fail_point;
 
 const char *fcu_status_template(int status)
 {
-    return kiln_status_table_text(&kiln_fcu_statuses, status);
+    return kiln_status_table_text(&status_table_fcu, status);
 }
 
 const char *fcu_status_name(int status)
 {
-    return kiln_status_table_name(&kiln_fcu_statuses, status);
+    return kiln_status_table_name(&status_table_fcu, status);
 }
 
 /* Fills the template of code: each "%s" takes the next argument (NULL-terminated list is not

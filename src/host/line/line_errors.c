@@ -7,12 +7,12 @@
 
 const char *line_error_template(int code)
 {
-    return kiln_status_table_text(&kiln_line_statuses, code);
+    return kiln_status_table_text(&status_table_line, code);
 }
 
 const char *line_error_name(int code)
 {
-    return kiln_status_table_name(&kiln_line_statuses, code);
+    return kiln_status_table_name(&status_table_line, code);
 }
 
 void line_error_format(char *buf, size_t size, int code, const char *arg1, const char *arg2)
