@@ -263,7 +263,7 @@ static int external_check(EVP_PKEY *key, const fcu_device_creds *c, const char *
 /* The supplied chain in DER, device certificate first. */
 static int external_chain_der(fcu_device_creds *c, fcu_error *err)
 {
-    for (int i = 0; c->nders == 0 && i < sk_X509_num(c->chain) && i < FCC_MAX_CHAIN_LENGTH; i++) {
+    for (int i = 0; i < sk_X509_num(c->chain) && i < FCC_MAX_CHAIN_LENGTH; i++) {
         if (fcu__x509_der(sk_X509_value(c->chain, i), &c->ders[i], &c->der_lens[i]) != 0)
             return fcu__fail(err, FCU_STATUS_GENERAL, "cannot encode certificate");
         c->nders = i + 1;
