@@ -565,30 +565,32 @@ static int decode_flags(fcu_config *cfg, fcu_error *err)
     return 0;
 }
 
+/* One of three mode names; the first is the default. *out becomes the name's index, which is
+ * the value of the mode's enum. */
+static int decode_mode(const fcu_config *cfg, const char *field, const fcu_value *v,
+                       const char *const names[3], int *out, fcu_error *err)
+{
+    for (int i = 0; i < 3; i++) {
+        if ((i == 0 && !v->text) || (v->text && strcmp(v->text, names[i]) == 0)) {
+            *out = i;
+            return 0;
+        }
+    }
+    char why[128];
+    snprintf(why, sizeof(why), "must be %s, %s or %s", names[0], names[1], names[2]);
+    return fcu__config_invalid(cfg, field, v, why, err);
+}
+
 static int decode_modes(fcu_config *cfg, fcu_error *err)
 {
-    const char *mode = cfg->key_generation_mode.text;
-    if (!mode || strcmp(mode, "by_tool") == 0)
-        cfg->keygen = FCU_KEYGEN_BY_TOOL;
-    else if (strcmp(mode, "by_device") == 0)
-        cfg->keygen = FCU_KEYGEN_BY_DEVICE;
-    else if (strcmp(mode, "externally_supplied") == 0)
-        cfg->keygen = FCU_KEYGEN_EXTERNAL;
-    else
-        return fcu__config_invalid(cfg, "device-key-generation-mode", &cfg->key_generation_mode,
-                                   "must be by_tool, by_device or externally_supplied", err);
-
-    mode = cfg->entropy_generation_mode.text;
-    if (!mode || strcmp(mode, "by_device") == 0)
-        cfg->entropy = FCU_ENTROPY_BY_DEVICE;
-    else if (strcmp(mode, "by_tool") == 0)
-        cfg->entropy = FCU_ENTROPY_BY_TOOL;
-    else if (strcmp(mode, "externally_supplied") == 0)
-        cfg->entropy = FCU_ENTROPY_EXTERNAL;
-    else
-        return fcu__config_invalid(cfg, "entropy-generation-mode", &cfg->entropy_generation_mode,
-                                   "must be by_device, by_tool or externally_supplied", err);
-    return 0;
+    static const char *const keygen[3] = {"by_tool", "by_device", "externally_supplied"};
+    static const char *const entropy[3] = {"by_device", "by_tool", "externally_supplied"};
+    int rc = decode_mode(cfg, "device-key-generation-mode", &cfg->key_generation_mode, keygen,
+                         &cfg->keygen, err);
+    if (rc == 0)
+        rc = decode_mode(cfg, "entropy-generation-mode", &cfg->entropy_generation_mode, entropy,
+                         &cfg->entropy, err);
+    return rc;
 }
 
 static int decode_numbers(fcu_config *cfg, fcu_error *err)

@@ -54,6 +54,7 @@ typedef struct fcu_value {
     char *env;  /* name of the environment variable substituted into it, if any */
 } fcu_value;
 
+/* In the order of their names in fcu_config.c (decode_modes), default first. */
 enum fcu_keygen_mode { FCU_KEYGEN_BY_TOOL, FCU_KEYGEN_BY_DEVICE, FCU_KEYGEN_EXTERNAL };
 enum fcu_entropy_mode { FCU_ENTROPY_BY_DEVICE, FCU_ENTROPY_BY_TOOL, FCU_ENTROPY_EXTERNAL };
 
