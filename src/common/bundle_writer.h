@@ -9,8 +9,8 @@
  * as the device requires), so the caller decides what goes in before writing.
  *
  * Portable C99 with no dependency: the device could link it. Integers use the shortest CBOR
- * form; items of the groups are maps whose fields come in the order the original configurator
- * sends them (Name first). */
+ * form; the items of the groups are maps whose fields come in the order the original
+ * configurator sends them (Name first; PrKN first in a CSR request). */
 #ifndef KILN_BUNDLE_WRITER_H
 #define KILN_BUNDLE_WRITER_H
 
