@@ -304,6 +304,9 @@ static int fill_custom(parse_ctx *pc, yaml_node_t *seq)
                        "custom-properties must be a list");
     size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
     fcu_config *cfg = pc->cfg;
+    if (cfg->custom) /* as take_scalar refuses a repeated key: the first list would be lost */
+        return fail_at(pc, FCU_STATUS_CONFIG_INVALID_ATTRIBUTES, line_of(seq),
+                       "key custom-properties appears twice");
     cfg->custom = calloc(n ? n : 1, sizeof(*cfg->custom));
     if (!cfg->custom)
         return fail_at(pc, FCU_STATUS_CONFIG_LOAD, line_of(seq), "out of memory");
