@@ -6,8 +6,9 @@
 # The targets are the directories fuzz/NAME/ that have a CMakeLists.txt; each must have built
 # BUILD_DIR/bin/fuzz_NAME (a target that did not build is a failure, not a skip). Each runs for
 # SECONDS (times its weight) from a fresh copy of its seed corpus fuzz/NAME/corpus, N at a time
-# (default 2), longest first. Logs: BUILD_DIR/fuzz-logs/NAME.log; inputs that crashed, leaked or
-# timed out are kept next to them as NAME-crash-*, NAME-leak-*, NAME-timeout-*.
+# (default 2), longest first, with fuzz/NAME/NAME.dict as its dictionary and fuzz/NAME/lsan.supp
+# as LeakSanitizer suppressions when they exist. Logs: BUILD_DIR/fuzz-logs/NAME.log; inputs that
+# crashed, leaked or timed out are kept next to them as NAME-crash-*, NAME-leak-*, NAME-timeout-*.
 # Exits 1 when any target crashed, leaked, timed out, ran out of memory or is missing.
 set -euo pipefail
 
@@ -56,9 +57,16 @@ run_one() {
     if [ -d "$root/fuzz/$name/corpus" ]; then
         cp -r "$root/fuzz/$name/corpus/." "$work/$name/"
     fi
+    # Optional per target: a libFuzzer dictionary, and LeakSanitizer suppressions for a leak
+    # already reported (each entry says which bug it waits for).
+    local extra=() env=()
+    [ -f "$root/fuzz/$name/$name.dict" ] && extra+=(-dict="$root/fuzz/$name/$name.dict")
+    [ -f "$root/fuzz/$name/lsan.supp" ] &&
+        env+=(LSAN_OPTIONS="suppressions=$root/fuzz/$name/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}")
     local rc=0
-    "$bin" -max_total_time="$budget" -print_final_stats=1 -rss_limit_mb=2048 -timeout=25 \
-        -artifact_prefix="$logs/$name-" "$work/$name" >"$log" 2>&1 </dev/null || rc=$?
+    env "${env[@]}" "$bin" -max_total_time="$budget" -print_final_stats=1 -rss_limit_mb=2048 \
+        -timeout=25 -artifact_prefix="$logs/$name-" "${extra[@]}" "$work/$name" \
+        >"$log" 2>&1 </dev/null || rc=$?
     local verdict=ok
     if [ $rc -ne 0 ]; then
         if grep -q 'ERROR: LeakSanitizer' "$log"; then
