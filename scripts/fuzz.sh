@@ -129,8 +129,15 @@ for name in "${names[@]}"; do
 done
 for name in "${names[@]}"; do
     if [ "$(cat "$logs/$name.status" 2>/dev/null)" != ok ]; then
-        echo "---- $name: last lines of $logs/$name.log"
-        tail -n 40 "$logs/$name.log"
+        # The sanitizer's or libFuzzer's report, else the end of the log.
+        echo "---- $name: $logs/$name.log"
+        report=$(grep -n -m 1 -E '^==[0-9]+==ERROR|ERROR: libFuzzer|runtime error:' \
+            "$logs/$name.log" | cut -d: -f1 || true)
+        if [ -n "$report" ]; then
+            tail -n +"$report" "$logs/$name.log" | head -n 40
+        else
+            tail -n 40 "$logs/$name.log"
+        fi
     fi
 done
 rm -rf "$work"
