@@ -6,6 +6,10 @@
  * second. Each input gets a fresh device holding that same session record (the device entropy
  * is a counter, so the session and its transcript are the same in every run and the fuzzer can
  * learn the binding a CONFIG_REQUEST needs to get past the session check to the signature).
+ * Two seeds start it there: corpus/init_request_trusted_factory (an INIT_REQUEST the device
+ * answers: key generation, proof of possession, session stored) and
+ * corpus/config_request_this_session (a CONFIG_REQUEST with this session's binding, refused at
+ * the signature).
  *
  * Checked for every input: it is answered, a failure is answered with a DEVICE_ERROR carrying
  * the returned code, only an INIT_REQUEST can succeed (nobody but the service can sign a
