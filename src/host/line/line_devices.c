@@ -187,15 +187,16 @@ static int at_field_end(const char *s)
     return *s == ',' || *s == '\n' || *s == '\0' || (*s == '\r' && s[1] == '\n');
 }
 
-/* Parses one record starting at *p (which may span lines inside quotes). Returns 1 for a
- * record, 0 at the end of input, -1 on a malformed record. */
-static int csv_next(const char **p, int *line, csv_row *row)
+/* Parses one record starting at *p (which may span lines inside quotes) into row, using
+ * scratch (as long as the whole text) for its fields. Returns 1 for a record, 0 at the end of
+ * input, -1 on a malformed record. */
+static int csv_next(const char **p, int *line, csv_row *row, char *scratch)
 {
     if (**p == '\0') {
         return 0;
     }
-    csv_cursor c = {.s = *p, .line = line, .buf = malloc(strlen(*p) + 1)};
-    int rc = c.buf != NULL ? 1 : -1;
+    csv_cursor c = {.s = *p, .line = line, .buf = scratch};
+    int rc = 1;
     while (rc == 1) {
         if (c.quoted) {
             rc = quoted_char(&c) == 0 ? 1 : -1;
@@ -212,7 +213,6 @@ static int csv_next(const char **p, int *line, csv_row *row)
             c.buf[c.n++] = *c.s++;
         }
     }
-    free(c.buf);
     if (rc == 1) {
         *p = c.s;
     }
@@ -457,14 +457,14 @@ static int add_device(csv_loader *ld, const csv_row *row, int line)
     return 0;
 }
 
-static int read_rows(csv_loader *ld, const char **p, int *line)
+static int read_rows(csv_loader *ld, const char **p, int *line, char *scratch)
 {
     csv_row row = {0};
     int rc = 0;
     for (;;) {
         int record_line = *line;
         row_free(&row);
-        int got = csv_next(p, line, &row);
+        int got = csv_next(p, line, &row, scratch);
         if (got == 0) {
             break;
         }
@@ -502,9 +502,12 @@ int line_devices_load(const char *path, int need_address, line_device_list *out,
         .path = path, .need_address = need_address, .out = out, .why = why, .why_size = why_size};
     int line = 1, rc = -1;
     csv_row header = {0};
-    if (csv_next(&p, &line, &header) != 1) {
+    char *scratch = malloc(strlen(p) + 1);
+    if (scratch == NULL) {
+        snprintf(why, why_size, "out of memory reading %s", path);
+    } else if (csv_next(&p, &line, &header, scratch) != 1) {
         snprintf(why, why_size, "%s: missing header line", path);
-    } else if (read_header(&ld, &header) == 0 && read_rows(&ld, &p, &line) == 0) {
+    } else if (read_header(&ld, &header) == 0 && read_rows(&ld, &p, &line, scratch) == 0) {
         rc = 0;
         if (out->count == 0) {
             snprintf(why, why_size, "%s: no devices listed", path);
@@ -512,6 +515,7 @@ int line_devices_load(const char *path, int need_address, line_device_list *out,
         }
     }
     row_free(&header);
+    free(scratch);
     free(ld.seen.slots);
     free(text);
     if (rc != 0) {
