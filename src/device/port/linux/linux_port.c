@@ -116,13 +116,8 @@ static kiln_linux_device default_device;
 static char default_dir[4096];
 static int default_ready;
 
-void kiln_linux_set_default_storage(const char *dir)
-{
-    snprintf(default_dir, sizeof(default_dir), "%s", dir);
-    default_ready = 0;
-}
-
-kiln_device *kiln_default_device(void)
+/* Opened on first use, so that setting the storage directory later still counts. */
+static kiln_device *linux_default_device(void)
 {
     if (!default_ready) {
         if (default_dir[0] == '\0') {
@@ -137,4 +132,16 @@ kiln_device *kiln_default_device(void)
         default_ready = 1;
     }
     return &default_device.dev;
+}
+
+void kiln_linux_use_default_device(void)
+{
+    kiln_set_default_device(linux_default_device);
+}
+
+void kiln_linux_set_default_storage(const char *dir)
+{
+    snprintf(default_dir, sizeof(default_dir), "%s", dir);
+    default_ready = 0;
+    kiln_linux_use_default_device();
 }
