@@ -669,25 +669,14 @@ static const char *const group_names[GROUP_COUNT] = {
     [GROUP_ROT] = FCC_GROUP_ROT,
 };
 
-/* A session flag: a CBOR integer 0/1 (the bundle's booleans); a malformed one fails with
- * status, naming the group. */
-static fcc_status_e read_group_flag(bundle_ctx *b, cr_reader *r, bool *flag, fcc_status_e status,
-                                    const char *group)
-{
-    cr_token t;
-    if (cr_next(r, &t) != 0 || t.kind != CR_UINT || t.u > 1) {
-        return fail(b, status, group);
-    }
-    *flag = t.u == 1;
-    return FCC_STATUS_SUCCESS;
-}
-
 /* Reads the value of one top-level group (r is at it). */
 static fcc_status_e process_top_group(bundle_ctx *b, cr_reader *r, unsigned group)
 {
     static const item_fn item_handlers[] = {process_key, process_certificate, process_chain,
                                             process_config};
     cr_token v;
+    bool *flag;
+    fcc_status_e flag_error = FCC_STATUS_BUNDLE_ERROR;
     switch (group) {
     case GROUP_KEYS:
     case GROUP_CERTIFICATES:
@@ -702,13 +691,15 @@ static fcc_status_e process_top_group(bundle_ctx *b, cr_reader *r, unsigned grou
         b->sid_len = v.len;
         return FCC_STATUS_SUCCESS;
     case GROUP_KEEP_ALIVE:
-        return read_group_flag(b, r, &b->keep_alive,
-                               FCC_STATUS_BUNDLE_INVALID_KEEP_ALIVE_SESSION_STATUS,
-                               FCC_GROUP_KEEP_ALIVE);
+        flag = &b->keep_alive;
+        flag_error = FCC_STATUS_BUNDLE_INVALID_KEEP_ALIVE_SESSION_STATUS;
+        break;
     case GROUP_VERIFY:
-        return read_group_flag(b, r, &b->verify, FCC_STATUS_BUNDLE_ERROR, FCC_GROUP_VERIFY);
+        flag = &b->verify;
+        break;
     case GROUP_DISABLE:
-        return read_group_flag(b, r, &b->disable, FCC_STATUS_BUNDLE_ERROR, FCC_GROUP_DISABLE);
+        flag = &b->disable;
+        break;
     case GROUP_CSR_REQUESTS:
         /* Processed after the walk, when SID, Verify and Disable are known. */
         b->has_csrs = true;
@@ -721,6 +712,12 @@ static fcc_status_e process_top_group(bundle_ctx *b, cr_reader *r, unsigned grou
     default:
         return fail(b, FCC_STATUS_BUNDLE_INVALID_GROUP, NULL);
     }
+    /* A session flag: the bundle's booleans are the integers 0 and 1. */
+    if (cr_next(r, &v) != 0 || v.kind != CR_UINT || v.u > 1) {
+        return fail(b, flag_error, group_names[group]);
+    }
+    *flag = v.u == 1;
+    return FCC_STATUS_SUCCESS;
 }
 
 static fcc_status_e walk_groups(bundle_ctx *b)
