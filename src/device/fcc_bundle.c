@@ -422,16 +422,9 @@ static int read_entry(cr_reader *r, cr_token *key, cr_token *value)
     return cr_next(r, key) != 0 || key->kind != CR_TEXT || cr_next(r, value) != 0 ? -1 : 0;
 }
 
-typedef struct csr_request {
-    cr_token prkn, subject;
-    bool have_prkn, have_subject, store_public;
-    uint64_t md;
-    uint32_t key_usage, ext_key_usage;
-} csr_request;
-
 /* Key usage and extended key usage; trust level and unknown extensions are ignored, as in the
  * original. Returns 0 or -1. */
-static int read_csr_extensions(cr_reader *r, const cr_token *head, csr_request *req)
+static int read_csr_extensions(cr_reader *r, const cr_token *head, uint32_t *ku, uint32_t *eku)
 {
     cr_iter iter;
     iter_init(&iter, r, head);
@@ -441,8 +434,8 @@ static int read_csr_extensions(cr_reader *r, const cr_token *head, csr_request *
         if (read_entry(r, &key, &v) != 0) {
             return -1;
         }
-        uint32_t *usage = cr_text_is(&key, FCC_FIELD_KEY_USAGE)       ? &req->key_usage
-                          : cr_text_is(&key, FCC_FIELD_EXT_KEY_USAGE) ? &req->ext_key_usage
+        uint32_t *usage = cr_text_is(&key, FCC_FIELD_KEY_USAGE)       ? ku
+                          : cr_text_is(&key, FCC_FIELD_EXT_KEY_USAGE) ? eku
                                                                       : NULL;
         if (usage != NULL && v.kind == CR_UINT && v.u <= UINT32_MAX) {
             *usage = (uint32_t)v.u;
@@ -455,7 +448,7 @@ static int read_csr_extensions(cr_reader *r, const cr_token *head, csr_request *
 
 /* Where the generated keys live: only the device itself (a public key only with its private). */
 static fcc_status_e read_storage_medium(bundle_ctx *b, cr_reader *r, const cr_token *head,
-                                        csr_request *req)
+                                        bool *store_public)
 {
     bool private_key = false, public_key = false;
     cr_iter iter;
@@ -480,37 +473,17 @@ static fcc_status_e read_storage_medium(bundle_ctx *b, cr_reader *r, const cr_to
     if (more < 0 || (public_key && !private_key)) {
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
     }
-    req->store_public = public_key;
+    *store_public = public_key;
     return FCC_STATUS_SUCCESS;
 }
 
-static fcc_status_e read_csr_field(bundle_ctx *b, cr_reader *r, const cr_token *key,
-                                   const cr_token *v, csr_request *req)
+static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t index)
 {
-    if (cr_text_is(key, FCC_FIELD_PRIVATE_KEY_NAME) && v->kind == CR_TEXT) {
-        req->prkn = *v;
-        req->have_prkn = true;
-    } else if (cr_text_is(key, FCC_FIELD_SUBJECT) && v->kind == CR_TEXT) {
-        req->subject = *v;
-        req->have_subject = true;
-    } else if (cr_text_is(key, FCC_FIELD_MD) && v->kind == CR_UINT) {
-        req->md = v->u;
-    } else if (cr_text_is(key, FCC_FIELD_EXTENSIONS) && is_map(v)) {
-        if (read_csr_extensions(r, v, req) != 0) {
-            return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-        }
-    } else if (cr_text_is(key, FCC_FIELD_STORAGE_MEDIUM) && is_map(v)) {
-        return read_storage_medium(b, r, v, req);
-    } else {
-        return fail(b, FCC_STATUS_NOT_SUPPORTED, NULL);
-    }
-    return FCC_STATUS_SUCCESS;
-}
-
-static fcc_status_e read_csr_request(bundle_ctx *b, cr_reader *r, csr_request *req)
-{
-    cr_token head;
-    memset(req, 0, sizeof(*req));
+    cr_token head, prkn = {0}, subj = {0};
+    uint64_t md = 0;
+    bool store_public = false;
+    unsigned required = 0; /* PrKN (1) and subject (2) seen */
+    uint32_t ku = 0, eku = 0;
     if (cr_next(r, &head) != 0 || !is_map(&head)) {
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
     }
@@ -522,48 +495,52 @@ static fcc_status_e read_csr_request(bundle_ctx *b, cr_reader *r, csr_request *r
         if (read_entry(r, &key, &v) != 0) {
             return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
         }
-        fcc_status_e st = read_csr_field(b, r, &key, &v, req);
-        if (st != FCC_STATUS_SUCCESS) {
-            return st;
+        if (cr_text_is(&key, FCC_FIELD_PRIVATE_KEY_NAME) && v.kind == CR_TEXT) {
+            prkn = v;
+            required |= 1;
+        } else if (cr_text_is(&key, FCC_FIELD_SUBJECT) && v.kind == CR_TEXT) {
+            subj = v;
+            required |= 2;
+        } else if (cr_text_is(&key, FCC_FIELD_MD) && v.kind == CR_UINT) {
+            md = v.u;
+        } else if (cr_text_is(&key, FCC_FIELD_EXTENSIONS) && is_map(&v)) {
+            if (read_csr_extensions(r, &v, &ku, &eku) != 0) {
+                return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
+            }
+        } else if (cr_text_is(&key, FCC_FIELD_STORAGE_MEDIUM) && is_map(&v)) {
+            fcc_status_e st = read_storage_medium(b, r, &v, &store_public);
+            if (st != FCC_STATUS_SUCCESS) {
+                return st;
+            }
+        } else {
+            return fail(b, FCC_STATUS_NOT_SUPPORTED, NULL);
         }
     }
-    if (more < 0 || !req->have_prkn || !req->have_subject || req->md == 0) {
+    if (more < 0 || required != 3 || md == 0) {
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
     }
-    return FCC_STATUS_SUCCESS;
-}
-
-static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t index)
-{
-    csr_request req;
-    fcc_status_e st = read_csr_request(b, r, &req);
-    if (st != FCC_STATUS_SUCCESS) {
-        return st;
-    }
-    const cr_token *prkn = &req.prkn;
     char subject[256];
-    if (req.subject.len >= sizeof(subject)) {
+    if (subj.len >= sizeof(subject)) {
         return fcc_output_kcm_error(&b->out, KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT, NULL, 0);
     }
-    memcpy(subject, req.subject.ptr, req.subject.len);
-    subject[req.subject.len] = '\0';
+    memcpy(subject, subj.ptr, subj.len);
+    subject[subj.len] = '\0';
     /* KCM failures while generating keys and CSRs carry no item name in the original. */
     kcm_status_e kst =
-        kiln_kcm_key_pair_generate_and_store(b->dev, KCM_SCHEME_EC_SECP256R1, prkn->ptr, prkn->len,
-                                             req.store_public ? prkn->ptr : NULL, prkn->len, true);
-    if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_output_kcm_error(&b->out, kst, NULL, 0);
-    }
-    kcm_csr_params_s params = {subject, (kcm_md_type_e)(req.md > 0xFF ? 0xFF : req.md),
-                               req.key_usage, req.ext_key_usage};
+        kiln_kcm_key_pair_generate_and_store(b->dev, KCM_SCHEME_EC_SECP256R1, prkn.ptr, prkn.len,
+                                             store_public ? prkn.ptr : NULL, prkn.len, true);
+    kcm_csr_params_s params = {subject, (kcm_md_type_e)(md > 0xFF ? 0xFF : md), ku, eku};
     uint8_t *der = b->csr_der + index * CSR_DER_MAX;
     size_t der_len = 0;
-    kst = kiln_kcm_csr_generate(b->dev, prkn->ptr, prkn->len, &params, der, CSR_DER_MAX, &der_len);
+    if (kst == KCM_STATUS_SUCCESS) {
+        kst =
+            kiln_kcm_csr_generate(b->dev, prkn.ptr, prkn.len, &params, der, CSR_DER_MAX, &der_len);
+    }
     if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(&b->out, kst, NULL, 0);
     }
-    b->csrs[index].key_name = (const char *)prkn->ptr;
-    b->csrs[index].key_name_len = prkn->len;
+    b->csrs[index].key_name = (const char *)prkn.ptr;
+    b->csrs[index].key_name_len = prkn.len;
     b->csrs[index].der = der;
     b->csrs[index].der_len = der_len;
     return FCC_STATUS_SUCCESS;
