@@ -477,6 +477,38 @@ static fcc_status_e read_storage_medium(bundle_ctx *b, cr_reader *r, const cr_to
     return FCC_STATUS_SUCCESS;
 }
 
+/* Generates the requested key pair and its CSR (the index-th of the answer). params: all but
+ * the subject, which is the CBOR text subj. */
+static fcc_status_e generate_csr(bundle_ctx *b, size_t index, const cr_token *prkn,
+                                 bool store_public, const cr_token *subj, kcm_csr_params_s *params)
+{
+    char subject[256];
+    if (subj->len >= sizeof(subject)) {
+        return fcc_output_kcm_error(&b->out, KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT, NULL, 0);
+    }
+    memcpy(subject, subj->ptr, subj->len);
+    subject[subj->len] = '\0';
+    params->subject = subject;
+    /* KCM failures while generating keys and CSRs carry no item name in the original. */
+    kcm_status_e kst =
+        kiln_kcm_key_pair_generate_and_store(b->dev, KCM_SCHEME_EC_SECP256R1, prkn->ptr, prkn->len,
+                                             store_public ? prkn->ptr : NULL, prkn->len, true);
+    uint8_t *der = b->csr_der + index * CSR_DER_MAX;
+    size_t der_len = 0;
+    if (kst == KCM_STATUS_SUCCESS) {
+        kst =
+            kiln_kcm_csr_generate(b->dev, prkn->ptr, prkn->len, params, der, CSR_DER_MAX, &der_len);
+    }
+    if (kst != KCM_STATUS_SUCCESS) {
+        return fcc_output_kcm_error(&b->out, kst, NULL, 0);
+    }
+    b->csrs[index].key_name = (const char *)prkn->ptr;
+    b->csrs[index].key_name_len = prkn->len;
+    b->csrs[index].der = der;
+    b->csrs[index].der_len = der_len;
+    return FCC_STATUS_SUCCESS;
+}
+
 static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t index)
 {
     cr_token head, prkn = {0}, subj = {0};
@@ -519,31 +551,8 @@ static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t inde
     if (more < 0 || required != 3 || md == 0) {
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
     }
-    char subject[256];
-    if (subj.len >= sizeof(subject)) {
-        return fcc_output_kcm_error(&b->out, KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT, NULL, 0);
-    }
-    memcpy(subject, subj.ptr, subj.len);
-    subject[subj.len] = '\0';
-    /* KCM failures while generating keys and CSRs carry no item name in the original. */
-    kcm_status_e kst =
-        kiln_kcm_key_pair_generate_and_store(b->dev, KCM_SCHEME_EC_SECP256R1, prkn.ptr, prkn.len,
-                                             store_public ? prkn.ptr : NULL, prkn.len, true);
-    kcm_csr_params_s params = {subject, (kcm_md_type_e)(md > 0xFF ? 0xFF : md), ku, eku};
-    uint8_t *der = b->csr_der + index * CSR_DER_MAX;
-    size_t der_len = 0;
-    if (kst == KCM_STATUS_SUCCESS) {
-        kst =
-            kiln_kcm_csr_generate(b->dev, prkn.ptr, prkn.len, &params, der, CSR_DER_MAX, &der_len);
-    }
-    if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_output_kcm_error(&b->out, kst, NULL, 0);
-    }
-    b->csrs[index].key_name = (const char *)prkn.ptr;
-    b->csrs[index].key_name_len = prkn.len;
-    b->csrs[index].der = der;
-    b->csrs[index].der_len = der_len;
-    return FCC_STATUS_SUCCESS;
+    kcm_csr_params_s params = {NULL, (kcm_md_type_e)(md > 0xFF ? 0xFF : md), ku, eku};
+    return generate_csr(b, index, &prkn, store_public, &subj, &params);
 }
 
 static fcc_status_e process_csrs(bundle_ctx *b)
