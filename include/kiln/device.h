@@ -68,8 +68,9 @@ void kiln_device_setup(kiln_device *dev, const kiln_device_config *cfg);
 
 /** Where the original global API (fcc_*, kcm_*) finds its device: the firmware or the port
  *  registers this once, before the first global call (a firmware returns its static device;
- *  on Linux, kiln_linux_use_default_device() of kiln/port_linux.h registers the directory
- *  device). A global call before any registration is a programming error. */
+ *  the Linux port registers its directory device when the program starts, see
+ *  kiln_linux_use_default_device()). A global call before any registration is a programming
+ *  error: the core holds no device of its own, so that a firmware pays no RAM for one. */
 typedef kiln_device *(*kiln_default_device_fn)(void);
 void kiln_set_default_device(kiln_default_device_fn source);
 /** The device the global API operates on: the registered source's answer. */

@@ -1,7 +1,7 @@
 /* The original global API (fcc_init(), kcm_item_store(), ...) works on the device registered
  * with kiln_set_default_device(): a firmware's own device (here one on the RAM backend), or the
- * Linux port's directory device, which opens $KILN_STORAGE_DIR on first use or the directory
- * given to kiln_linux_set_default_storage(). */
+ * Linux port's directory device (registered by the port when the program starts), which opens
+ * $KILN_STORAGE_DIR on first use or the directory given to kiln_linux_set_default_storage(). */
 #define _GNU_SOURCE
 #include "key_config_manager.h"
 #include "mbed_factory_configurator_client.h"
@@ -96,10 +96,11 @@ static void test_linux_default_device(void)
     char env_dir[] = "/tmp/kiln-global-env-XXXXXX";
     char other_dir[] = "/tmp/kiln-global-other-XXXXXX";
     CHECK(mkdtemp(env_dir) != NULL && mkdtemp(other_dir) != NULL);
-    setenv("KILN_STORAGE_DIR", env_dir, 1);
 
+    /* Back from the firmware's device to the Linux one, then on to a new directory. */
     kiln_linux_use_default_device();
     CHECK(kiln_default_device() != &firmware_device);
+    kiln_linux_set_default_storage(env_dir);
     CHECK(kcm_init() == KCM_STATUS_SUCCESS);
     CHECK(store_greeting() == KCM_STATUS_SUCCESS);
     CHECK(dir_has_records(env_dir));
@@ -129,10 +130,25 @@ static void test_linux_default_device(void)
     remove_tree(other_dir);
 }
 
+/* As before the device became a registration: a Linux program that never registers one gets
+ * the directory device in $KILN_STORAGE_DIR. */
+static void test_linux_device_without_registration(const char *dir)
+{
+    CHECK(fcc_init() == FCC_STATUS_SUCCESS);
+    CHECK(store_greeting() == KCM_STATUS_SUCCESS);
+    CHECK(dir_has_records(dir));
+    CHECK(fcc_finalize() == FCC_STATUS_SUCCESS);
+}
+
 int main(void)
 {
+    char first_dir[] = "/tmp/kiln-global-first-XXXXXX";
+    CHECK(mkdtemp(first_dir) != NULL);
+    setenv("KILN_STORAGE_DIR", first_dir, 1);
+    test_linux_device_without_registration(first_dir);
     test_firmware_device();
     test_linux_default_device();
+    remove_tree(first_dir);
     if (failures != 0) {
         fprintf(stderr, "test_global_api: %d check(s) failed\n", failures);
         return 1;

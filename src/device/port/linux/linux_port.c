@@ -145,3 +145,13 @@ void kiln_linux_set_default_storage(const char *dir)
     default_ready = 0;
     kiln_linux_use_default_device();
 }
+
+#if defined(__GNUC__)
+/* A Linux program that links the port (the shared libkiln-device always does) gets the
+ * directory device without asking, as before the global API's device became a registration;
+ * a program that registers its own device in main() still wins. */
+__attribute__((constructor)) static void register_default_device(void)
+{
+    kiln_linux_use_default_device();
+}
+#endif
