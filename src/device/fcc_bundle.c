@@ -805,22 +805,27 @@ static fcc_status_e check_bundle(bundle_ctx *b, injected_secrets *sec, bool *res
     return FCC_STATUS_SUCCESS;
 }
 
-/* Opens the bundle's transaction and stages the secrets and every group's items. */
-static fcc_status_e stage_bundle(bundle_ctx *b, const injected_secrets *sec)
+/* Checks the bundle, then opens its transaction and stages the secrets and every group's
+ * items. The secrets' tokens end here, before the CSRs need their stack. */
+static fcc_status_e stage_bundle(bundle_ctx *b, bool *respond)
 {
-    fcc_status_e st = FCC_STATUS_SUCCESS;
+    injected_secrets sec;
+    fcc_status_e st = check_bundle(b, &sec, respond);
+    if (st != FCC_STATUS_SUCCESS) {
+        return st;
+    }
     if (kcm_txn_begin(b->dev) != KCM_STATUS_SUCCESS) {
         return fail(b, FCC_STATUS_MEMORY_OUT, NULL);
     }
-    if (sec->has_entropy) {
-        st = stage_secret(b, KCM_SLOT_ENTROPY, &sec->entropy, FCC_STATUS_ENTROPY_ERROR);
+    if (sec.has_entropy) {
+        st = stage_secret(b, KCM_SLOT_ENTROPY, &sec.entropy, FCC_STATUS_ENTROPY_ERROR);
         if (st == FCC_STATUS_SUCCESS) {
             /* Injected entropy also strengthens the device's own generator. */
-            mbedtls_ctr_drbg_update_ret(&b->dev->drbg, sec->entropy.ptr, sec->entropy.len);
+            mbedtls_ctr_drbg_update_ret(&b->dev->drbg, sec.entropy.ptr, sec.entropy.len);
         }
     }
-    if (st == FCC_STATUS_SUCCESS && sec->has_rot) {
-        st = stage_secret(b, KCM_SLOT_ROT, &sec->rot, FCC_STATUS_ROT_ERROR);
+    if (st == FCC_STATUS_SUCCESS && sec.has_rot) {
+        st = stage_secret(b, KCM_SLOT_ROT, &sec.rot, FCC_STATUS_ROT_ERROR);
     }
     return st == FCC_STATUS_SUCCESS ? walk_groups(b) : st;
 }
@@ -856,12 +861,8 @@ static fcc_status_e finish_bundle(bundle_ctx *b)
 
 static fcc_status_e handle(bundle_ctx *b, bool *respond)
 {
-    injected_secrets sec;
     *respond = true;
-    fcc_status_e st = check_bundle(b, &sec, respond);
-    if (st == FCC_STATUS_SUCCESS) {
-        st = stage_bundle(b, &sec);
-    }
+    fcc_status_e st = stage_bundle(b, respond);
     return st == FCC_STATUS_SUCCESS ? finish_bundle(b) : st;
 }
 
