@@ -69,7 +69,7 @@ kiln_install_library(fcu "kiln configurator: certificate authority, device bundl
   "libcrypto yaml-0.1 libcbor" "-lmbedcrypto"
   kiln_fcu kiln_pki kiln_common)
 kiln_install_library(device "kiln device library: FCC and KCM over Mbed TLS, Linux port"
-  "libcbor" "-lmbedx509 -lmbedcrypto -lpthread"
+  "libcbor" "-Wl,-u,kiln_linux_use_default_device -lmbedx509 -lmbedcrypto -lpthread"
   kiln_device kiln_device_sf kiln_ftcd kiln_kv_flash kiln_port_linux kiln_common)
 kiln_install_library(line "kiln factory line: transports, device lists, records"
   "libcrypto jansson sqlite3 libcbor libcurl" "-lmbedcrypto"
