@@ -105,7 +105,10 @@ typedef enum sf_msg_type {
     X(HEX_INVALID, 121, "response is not an even-length hexadecimal string")                       \
     X(CONFIG, 122, "service configuration or state folder invalid")                                \
     X(PROTOCOL, 123, "unexpected answer from the service")                                         \
-    X(NOT_FOUND, 124, "not found")
+    X(NOT_FOUND, 124, "not found")                                                                 \
+    X(REQUEST_MALFORMED, 125, "request is not one JSON object in UTF-8 without duplicate keys")    \
+    X(REQUEST_SCHEMA, 126, "request member unknown, missing or of the wrong type")                 \
+    X(SESSION_TAKEN, 127, "device session ID is in use by another station")
 
 typedef enum sf_status {
 #define SF_STATUS_ENUM(name, value, text) SF_##name = value,

@@ -101,7 +101,12 @@ for r in done:
     assert r["error_code"] is None and r["error_reason"] is None, r
     assert len(r["fingerprint"])==40 and len(r["device_key_sha256"])==64, r
     assert r["station"], r
-    assert 0 < r["started"] <= r["finished"], r'
+    assert 0 < r["started"] <= r["finished"], r
+refused=[r for r in a if r["result"]=="refused-quota"]
+assert len(refused)==5 and all(r["error_code"]==109 and r["fingerprint"] is None for r in refused), a'
+[ "$(psql -At -h 127.0.0.1 -p "$PG_PORT" -U kiln factory -c \
+    "SELECT COUNT(*) FROM sessions WHERE state = 'refused-quota' AND error_code = 109")" -eq 5 ] ||
+    fail "refused sessions on PostgreSQL"
 
 assert_no_secrets_in "$WORK/a.log" "$DIR"/keys/*.key "$STATION"
 assert_no_secrets_in "$WORK/b.log" "$DIR"/keys/*.key "$STATION"

@@ -5,7 +5,7 @@
  * sleeps in steps of up to 100 ms, which under a dozen concurrent stations turned a 1 ms update
  * into tens of milliseconds. Other processes (the CLI commands) still meet the busy timeout.
  * Prepared statements are kept per connection: the service runs the same dozen statements. */
-#include "sf_db.h"
+#include "sf_db_backend.h"
 
 #include <pthread.h>
 #include <stdio.h>
