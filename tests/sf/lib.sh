@@ -21,9 +21,14 @@ free_port() {
 start_service() {
     dir=$1 port=$2 log=$3
     shift 3
+    # The shell creates the log (the service's stderr goes there too): private, as the service
+    # requires of a log it did not create itself.
+    old_umask=$(umask)
+    umask 077
     "$BIN/factory_service" run "$dir" --listen "127.0.0.1:$port" --log "$log" "$@" \
         >"$log.out" 2>>"$log" &
     LAST_PID=$!
+    umask "$old_umask"
     SERVICE_PIDS="$SERVICE_PIDS $LAST_PID"
     i=0
     while ! grep -q "listening on port" "$log.out" 2>/dev/null; do

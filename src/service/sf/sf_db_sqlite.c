@@ -7,11 +7,14 @@
  * Prepared statements are kept per connection: the service runs the same dozen statements. */
 #include "sf_db_backend.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -285,8 +288,22 @@ static void sqlite_close(sf_db *base)
 
 static const sf_db_ops sqlite_ops = {sqlite_exec, sqlite_close, "BEGIN IMMEDIATE"};
 
+/* The database and its -wal and -shm files (which SQLite creates with the database's mode) are
+ * 0600: the file is created before SQLite opens it. */
+static int create_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        return close(fd);
+    }
+    return errno == EEXIST ? 0 : -1;
+}
+
 sf_status sf_db_sqlite_open(const char *path, sf_db **out)
 {
+    if (strcmp(path, ":memory:") != 0 && create_private(path) != 0) {
+        return SF_DATABASE;
+    }
     sqlite_db *db = calloc(1, sizeof(*db));
     if (db == NULL) {
         return SF_INTERNAL;

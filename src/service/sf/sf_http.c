@@ -332,7 +332,8 @@ sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *
         MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
         http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY,
         http->key_pem, MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST,
-        http->trust_pem, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 0 ? threads : 4),
+        http->trust_pem, MHD_OPTION_HTTPS_PRIORITIES, svc->cfg.tls_priorities,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 0 ? threads : 4),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, http, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
