@@ -287,9 +287,22 @@ static sf_status write_config_and_db(const char *dir, uint32_t factory_id, const
     return st;
 }
 
+/* The public certificates of a new state folder, in this order. */
+static sf_status write_certs(const char *dir, X509 *const certs[4])
+{
+    static const char *const names[] = {"device-ca.pem", "station-ca.pem", "tls.pem",
+                                        "bootstrap-server-ca.pem"};
+    char path[1200];
+    sf_status st = SF_OK;
+    for (size_t i = 0; i < 4 && st == SF_OK; i++) {
+        path_of(path, sizeof(path), dir, names[i]);
+        st = sfc_write_cert(path, certs[i]);
+    }
+    return st;
+}
+
 sf_status sf_service_init_dir(const char *dir, const char *listen, const char *extra_san)
 {
-    char path[1200];
     sf_status made = make_state_dirs(dir);
     if (made != SF_OK) {
         return made;
@@ -333,20 +346,8 @@ sf_status sf_service_init_dir(const char *dir, const char *listen, const char *e
                             "server", san, 10, &tls);
     }
     if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "device-ca.pem");
-        st = sfc_write_cert(path, device_ca);
-    }
-    if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "station-ca.pem");
-        st = sfc_write_cert(path, station_ca);
-    }
-    if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "tls.pem");
-        st = sfc_write_cert(path, tls);
-    }
-    if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "bootstrap-server-ca.pem");
-        st = sfc_write_cert(path, bootstrap);
+        X509 *const certs[] = {device_ca, station_ca, tls, bootstrap};
+        st = write_certs(dir, certs);
     }
     if (st == SF_OK) {
         st = make_wrap_key(dir);
