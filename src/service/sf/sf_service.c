@@ -183,7 +183,9 @@ static sf_status new_key(const char *dir, const char *name, EVP_PKEY **key)
     return st == SF_OK ? sfc_write_key(path, *key) : st;
 }
 
-/* mkdir -p */
+static sf_status check_private(const char *path, int must_exist);
+
+/* mkdir -p; the state folder itself 0700. */
 static int make_dirs(const char *dir)
 {
     char path[1100];
@@ -197,10 +199,11 @@ static int make_dirs(const char *dir)
             *p = '/';
         }
     }
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        return -1;
+    if (mkdir(path, 0700) == 0) {
+        return 0;
     }
-    return chmod(path, 0700); /* the state folder is the service's alone, even if it existed */
+    /* An existing folder is never chmod-ed (it may be anything): it must be private already. */
+    return errno == EEXIST && check_private(path, 1) == SF_OK ? 0 : -1;
 }
 
 /* The state folder and its keys folder, both 0700; refuses a folder that holds a state already. */
