@@ -15,18 +15,14 @@
 int fcu__fail_point;
 #endif
 
-static const kiln_status_entry fcu_status_entries[] = {FCU_STATUS_MAP(KILN_STATUS_ENTRY)};
-static const kiln_status_table fcu_statuses =
-    KILN_STATUS_TABLE(fcu_status_entries, "UNKNOWN", "Unknown status");
-
 const char *fcu_status_template(int status)
 {
-    return kiln_status_text(&fcu_statuses, status);
+    return kiln_status_table_text(&status_table_fcu, status);
 }
 
 const char *fcu_status_name(int status)
 {
-    return kiln_status_name(&fcu_statuses, status);
+    return kiln_status_table_name(&status_table_fcu, status);
 }
 
 /* Fills the template of code: each "%s" takes the next argument (NULL-terminated list is not
