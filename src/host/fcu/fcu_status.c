@@ -64,16 +64,6 @@ static void list_push(fcu_notice_list *list, int code, char *message)
     list->count++;
 }
 
-void fcu__notice_add(fcu_notice_list *list, int code, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, code);
-    format_template(buf, sizeof(buf), code, ap);
-    va_end(ap);
-    list_push(list, code, fcu__strdup(buf));
-}
-
 void fcu__notice_add_text(fcu_notice_list *list, int code, const char *text)
 {
     list_push(list, code, fcu__strdup(text));
