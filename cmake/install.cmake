@@ -26,8 +26,10 @@ function(kiln_install_library name description requires libs_private)
   add_library(${target} SHARED ${objects})
   target_link_libraries(${target} PRIVATE ${parts})
   set(map ${CMAKE_SOURCE_DIR}/cmake/${target}.map)
-  target_link_options(${target} PRIVATE -Wl,--version-script=${map} -Wl,--as-needed
-                      -Wl,--no-undefined)
+  target_link_options(${target} PRIVATE -Wl,--version-script=${map} -Wl,--as-needed)
+  if(NOT KILN_SANITIZE AND NOT KILN_FUZZ) # sanitizer runtimes resolve only in the program
+    target_link_options(${target} PRIVATE -Wl,--no-undefined)
+  endif()
   set_target_properties(${target} PROPERTIES VERSION ${PROJECT_VERSION}
                         SOVERSION ${PROJECT_VERSION_MAJOR} LINK_DEPENDS ${map}
                         LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
