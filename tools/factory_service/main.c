@@ -124,8 +124,7 @@ static int run(const options *o)
     }
     FILE *log = stderr;
     if (o->log != NULL) {
-        log = fopen(o->log, "a");
-        if (log == NULL) {
+        if (sf_service_open_log(o->log, &log) != SF_OK) {
             sf_service_close(svc);
             return fail(SF_CONFIG, o->log);
         }

@@ -202,6 +202,9 @@ static sf_status call(kiln_station *st, const char *endpoint, json_t *body, kiln
     curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* The service's policy (docs/security.md): TLS 1.2 or 1.3, and on 1.2 ECDHE with AEAD only. */
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, "ECDHE+AESGCM:ECDHE+CHACHA20");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
