@@ -24,7 +24,9 @@ function(kiln_install_library name description requires libs_private)
     list(APPEND objects $<TARGET_OBJECTS:${part}>)
   endforeach()
   add_library(${target} SHARED ${objects})
-  target_link_libraries(${target} PRIVATE ${parts})
+  # Another installed library this one calls (KILN_SHARED_DEPS) comes first, so its code is
+  # taken from it instead of copied in from the internal archives.
+  target_link_libraries(${target} PRIVATE ${KILN_SHARED_DEPS} ${parts})
   set(map ${CMAKE_SOURCE_DIR}/cmake/${target}.map)
   target_link_options(${target} PRIVATE -Wl,--version-script=${map} -Wl,--as-needed)
   if(NOT KILN_SANITIZE AND NOT KILN_FUZZ) # sanitizer runtimes resolve only in the program
@@ -56,6 +58,8 @@ function(kiln_install_library name description requires libs_private)
   set(KILN_PC_DESCRIPTION "${description}")
   set(KILN_PC_REQUIRES "${requires}")
   set(KILN_PC_LIBS_PRIVATE "${libs_private}")
+  set(KILN_PC_REQUIRES_PUBLIC "${KILN_PC_REQUIRES_PUBLIC}")
+  set(KILN_PC_EXTRA_CFLAGS "${KILN_PC_EXTRA_CFLAGS}")
   configure_file(${CMAKE_SOURCE_DIR}/cmake/kiln.pc.in ${CMAKE_BINARY_DIR}/generated/${target}.pc.in
                  @ONLY)
   # The prefix is only known at install time (cmake --install --prefix P): write it then.
@@ -73,9 +77,22 @@ kiln_install_library(fcu "kiln configurator: certificate authority, device bundl
 kiln_install_library(device "kiln device library: FCC and KCM over Mbed TLS, Linux port"
   "libcbor" "-Wl,-u,kiln_linux_use_default_device -lmbedx509 -lmbedcrypto -lpthread"
   kiln_device kiln_device_sf kiln_ftcd kiln_kv_flash kiln_port_linux kiln_common)
-kiln_install_library(line "kiln factory line: transports, device lists, records"
+# The line engine calls the configurator: libkiln-line needs libkiln-fcu. Its headers (and the
+# two wire-format headers they include) are installed in include/kiln/line/.
+set(KILN_SHARED_DEPS kiln-fcu)
+set(KILN_PC_REQUIRES_PUBLIC kiln-fcu)
+set(KILN_PC_EXTRA_CFLAGS "-I\${includedir}/kiln/line")
+kiln_install_library(line "kiln factory line: transports, device lists, records, relay"
   "libcrypto jansson sqlite3 libcbor libcurl" "-lmbedcrypto"
   kiln_line kiln_station kiln_common)
+unset(KILN_SHARED_DEPS)
+unset(KILN_PC_REQUIRES_PUBLIC)
+unset(KILN_PC_EXTRA_CFLAGS)
+file(GLOB KILN_LINE_HEADERS ${CMAKE_SOURCE_DIR}/src/host/line/*.h
+     ${CMAKE_SOURCE_DIR}/src/host/station/kiln_station.h)
+install(FILES ${KILN_LINE_HEADERS} ${CMAKE_SOURCE_DIR}/src/common/ftcd_frame.h
+        ${CMAKE_SOURCE_DIR}/src/common/sf_msg.h ${CMAKE_SOURCE_DIR}/src/common/fcc_bundle_fields.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/kiln/line COMPONENT dev)
 
 install(TARGETS factory_tool factory_client RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
 install(TARGETS factory_service RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT service)

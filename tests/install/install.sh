@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the build into a temporary prefix and uses only the installed files.
-# usage: install.sh BUILD_DIR THIS_DIR FCU_TEST_DIR VECTORS
-BUILD=$1 HERE=$2 SRC=$3 VECTORS=$4
+# usage: install.sh BUILD_DIR THIS_DIR FCU_TEST_DIR VECTORS FAKE_DEVICE LINE_TEST_DIR
+BUILD=$1 HERE=$2 SRC=$3 VECTORS=$4 FAKE=$5 LINE_SRC=$6
 . "$SRC/lib.sh"
 P="$TMP_ROOT/prefix"
 
@@ -9,7 +9,8 @@ check "cmake --install into a temporary prefix" cmake --install "$BUILD" --prefi
 for f in bin/factory_tool bin/factory_client bin/factory_service include/fcu/fcu.h \
     include/kiln/device.h include/fcc_status.h include/key_config_manager.h \
     lib/libkiln-fcu.so.0 lib/libkiln-fcu.a lib/libkiln-device.so.0 lib/libkiln-device.a \
-    lib/libkiln-line.so.0 lib/pkgconfig/kiln-fcu.pc lib/pkgconfig/kiln-device.pc \
+    lib/libkiln-line.so.0 lib/pkgconfig/kiln-fcu.pc lib/pkgconfig/kiln-line.pc \
+    include/kiln/line/line_engine.h lib/pkgconfig/kiln-device.pc \
     lib/python3/dist-packages/fcu/__init__.py; do
     check "installed $f" test -e "$P/$f"
 done
@@ -41,6 +42,12 @@ HOME_DIR=$(newhome static)
 check "the static C program works too" "$TMP_ROOT/use_fcu_static" "$HOME_DIR" "$TMP_ROOT/s.cbor"
 check "the static device program finds the Linux default device" sh -c "KILN_STORAGE_DIR='$TMP_ROOT/dev-ds' '$TMP_ROOT/use_device_static'"
 check "the device program runs on the installed libkiln-device" sh -c "KILN_STORAGE_DIR='$TMP_ROOT/dev-d' '$TMP_ROOT/use_device'"
+
+check "the line engine's own test program builds against pkg-config kiln-line" sh -c \
+    "cc -std=c11 -Wall -Werror -o '$TMP_ROOT/engine_api' '$LINE_SRC/engine_api.c' \$(pkg-config --cflags --libs kiln-line)"
+check "libkiln-line takes the configurator from libkiln-fcu" sh -c "ldd '$TMP_ROOT/engine_api' | grep -q libkiln-fcu.so.0"
+check "the line engine runs from the installed library (engine_api.sh)" \
+    sh "$LINE_SRC/engine_api.sh" "$TMP_ROOT/engine_api" "$P/bin/factory_tool" "$P/bin/factory_client" "$FAKE" "$LINE_SRC" "$VECTORS"
 
 HOME_DIR=$(newhome python)
 check "python3 -m unittest: the fcu module against a real factory_client" env \

@@ -78,19 +78,16 @@ ft inject-batch --devices "$TMP_ROOT/latin1.csv" > "$TMP_ROOT/latin1.out" 2>/dev
 check "inject-batch refuses a non-UTF-8 endpoint, the byte hex-escaped" sh -c "test $rc = 1 && grep -qF 'Z\\\\xfcrich' '$TMP_ROOT/latin1.out' && grep -q 'is not valid UTF-8' '$TMP_ROOT/latin1.out' && ! LC_ALL=C grep -q \"\$(printf '\\374')\" '$TMP_ROOT/latin1.out'"
 check "no device was contacted" test "$(sql "SELECT COUNT(*) FROM attempts WHERE endpoint IN ('ok-1', 'SN-1')")" = 0
 
-# Duplicates are found with a hash set: 100,000 rows with a repeat on the last line are refused at
-# once (every earlier row compared by strcmp took ~20 s; 5 s leaves room for a loaded machine).
+# Duplicates are found with a hash set: 100,000 rows with a repeat on the last line. How long the
+# check takes is a benchmark figure (bench/), not a test: this one checks the answer only.
 $PY -c '
 import sys
 with open(sys.argv[1], "w") as f:
     f.write("endpoint_name,serial_number\n")
     f.writelines("big-%d,SN-%d\n" % (i, i) for i in range(100000))
     f.write("big-17,SN-again\n")' "$TMP_ROOT/big.csv"
-t0=$(date +%s.%N)
 ft verify-batch --devices "$TMP_ROOT/big.csv" --answers "$TMP_ROOT/none" --no-records > "$TMP_ROOT/big.out" 2>&1 || true
-t1=$(date +%s.%N)
 check "a duplicate on line 100,002 is found (the first on line 19)" grep -q 'line 100002: endpoint big-17 already listed on line 19' "$TMP_ROOT/big.out"
-check "100,000 rows are checked for duplicates in under 5 s" $PY -c 'import sys; sys.exit(0 if float(sys.argv[2]) - float(sys.argv[1]) < 5 else 1)' "$t0" "$t1"
 
 # An older database may hold any name: the exports must still be safe. Rows written the way an
 # earlier version (or another tool) could have.
