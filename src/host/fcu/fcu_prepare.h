@@ -76,6 +76,9 @@ typedef struct fcu_prepare_input {
     EVP_PKEY *csr_key;
     const char *csr_key_name;
     const char *session_id;
+    /* per-device custom properties (fcu_prepare_device_configuration_ex) */
+    const fcu_extra_property *extra;
+    size_t extra_count;
 } fcu_prepare_input;
 
 /* ---- files named by the configuration (fcu_resources.c) ---- */
@@ -130,6 +133,9 @@ typedef struct fcu_custom_items {
 int fcu__custom_items_load(const fcu *f, const fcu_config *cfg, fcu_custom_items *out,
                            fcu_error *err);
 void fcu__custom_items_free(fcu_custom_items *c);
+/** Adds the per-device properties to items: one named like an item replaces it. */
+int fcu__custom_items_add_extra(fcu_custom_items *items, const fcu_extra_property *props,
+                                size_t count, fcu_error *err);
 
 /* ---- bundles (fcu_bundle.c, fcu_csr_request.c) ---- */
 

@@ -88,8 +88,12 @@ static int second_bundle(fcu *f, EVP_PKEY *pub, const fcu_operation_context *ctx
     out->next_request = calloc(1, sizeof(*out->next_request));
     if (!out->next_request)
         return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
-    fcu_prepare_input in = {ctx->endpoint, ctx->serial,   ctx->keys_location,
-                            pub,           ctx->key_name, ctx->session_id};
+    fcu_prepare_input in = {.endpoint = ctx->endpoint,
+                            .serial = ctx->serial,
+                            .keys_location = ctx->keys_location,
+                            .csr_key = pub,
+                            .csr_key_name = ctx->key_name,
+                            .session_id = ctx->session_id};
     rc = fcu__build_bundle(f, cfg, &in, out->next_request, err);
     if (rc) {
         fcu_device_request_free(out->next_request);

@@ -378,8 +378,9 @@ static int prepare_bundle(line_engine *e, line_job *j)
         return -1;
     }
     double t0 = line_now();
-    int st = fcu_prepare_device_configuration(e->fcu, j->dev->endpoint, j->dev->serial,
-                                              j->dev->device_keys_location, j->request);
+    int st = fcu_prepare_device_configuration_ex(e->fcu, j->dev->endpoint, j->dev->serial,
+                                                 j->dev->device_keys_location, j->dev->props,
+                                                 j->dev->prop_count, j->request);
     j->t_configurator += line_now() - t0;
     if (st != 0) {
         fail_job(j, st, "%s",

@@ -112,8 +112,8 @@ static void prepare_one(split_run *run, fcu *f, const line_device *d)
         return;
     }
     fcu_device_request r;
-    int st =
-        fcu_prepare_device_configuration(f, d->endpoint, d->serial, d->device_keys_location, &r);
+    int st = fcu_prepare_device_configuration_ex(f, d->endpoint, d->serial, d->device_keys_location,
+                                                 d->props, d->prop_count, &r);
     char message[2048];
     line_identity id;
     memset(&id, 0, sizeof(id));
