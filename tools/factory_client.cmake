@@ -6,7 +6,7 @@ target_include_directories(factory_client PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/fa
                                                   ${CMAKE_SOURCE_DIR}/src/device
                                                   ${CMAKE_SOURCE_DIR}/src/common)
 target_link_libraries(factory_client PRIVATE kiln_port_linux kiln_device kiln_common Threads::Threads)
-foreach(optional kiln_kv_flash kiln_device_sf kiln_fc_transport)
+foreach(optional kiln_kv_flash kiln_device_sf kiln_device_ftcd)
   if(TARGET ${optional})
     target_link_libraries(factory_client PRIVATE ${optional})
   endif()
