@@ -44,15 +44,18 @@ enum {
 /** Parses argv[1..] with getopt_long: the global options (anywhere, also after the command)
  *  and those in `takes`. With stop_at_operand it stops at the first operand (the command);
  *  otherwise operands are gathered at the end. *first is the index of the first operand.
- *  Returns 0, 2 after printing what is wrong, or -1 when --help was printed. */
-int fc_parse_options(int argc, char **argv, unsigned takes, bool stop_at_operand, fc_options *opt,
-                     fc_args *args, int *first);
+ *  Returns 0, 2 after printing what is wrong (with usage() for an unknown or misplaced option),
+ *  or -1 when --help was printed. */
+int fc_parse_options(int argc, char **argv, unsigned takes, bool stop_at_operand,
+                     void (*usage)(void), fc_options *opt, fc_args *args, int *first);
 /** Checks the options as a whole once everything is parsed; 0 or 2 after printing. */
 int fc_check_options(const fc_options *opt);
 /** A command's options: true to go on; false when the program should exit with *exit_code
  *  (an error was printed, or --help). */
-bool fc_command_options(fc_options *opt, int argc, char **argv, unsigned takes, fc_args *args,
-                        int *first, int *exit_code);
+bool fc_command_options(fc_options *opt, int argc, char **argv, unsigned takes, void (*usage)(void),
+                        fc_args *args, int *first, int *exit_code);
+/** The program's usage on stderr (the usage() of commands without their own). */
+void fc_print_usage(void);
 bool fc_parse_u32(const char *text, uint32_t max, uint32_t *out);
 void fc_usage(FILE *f);
 

@@ -107,7 +107,7 @@ static int cmd_handle(fc_options *opt, int argc, char **argv)
 {
     fc_args args;
     int first = 0, exit_code = 0;
-    if (!fc_command_options(opt, argc, argv, 0, &args, &first, &exit_code)) {
+    if (!fc_command_options(opt, argc, argv, 0, fc_print_usage, &args, &first, &exit_code)) {
         return exit_code;
     }
     if (argc - first != 2) {
@@ -179,7 +179,8 @@ static int cmd_get(fc_options *opt, int argc, char **argv)
     kcm_item_type_e only = KCM_LAST_ITEM;
     fc_args args;
     int first = 0, exit_code = 0;
-    if (!fc_command_options(opt, argc, argv, FC_TAKES_TYPE, &args, &first, &exit_code)) {
+    if (!fc_command_options(opt, argc, argv, FC_TAKES_TYPE, fc_print_usage, &args, &first,
+                            &exit_code)) {
         return exit_code;
     }
     if (args.type != NULL && parse_type(args.type, &only) != 0) {
@@ -243,7 +244,7 @@ static int cmd_simple(fc_options *opt, int argc, char **argv)
 {
     fc_args args;
     int first = 0, exit_code = 0;
-    if (!fc_command_options(opt, argc, argv, 0, &args, &first, &exit_code)) {
+    if (!fc_command_options(opt, argc, argv, 0, fc_print_usage, &args, &first, &exit_code)) {
         return exit_code;
     }
     if (first != argc) {
@@ -288,7 +289,7 @@ int main(int argc, char **argv)
     opt.devices = 1;
     fc_args none;
     int i = 0;
-    int rc = fc_parse_options(argc, argv, 0, true, &opt, &none, &i);
+    int rc = fc_parse_options(argc, argv, 0, true, fc_print_usage, &opt, &none, &i);
     if (rc != 0) {
         return rc < 0 ? 0 : rc;
     }

@@ -163,7 +163,7 @@ static int command_value(int code, const char *value, fc_args *args)
     return 0;
 }
 
-static int refuse(int argc, char **argv, int code, int longindex)
+static int refuse(int argc, char **argv, int code, int longindex, void (*usage)(void))
 {
     if (longindex >= 0) {
         fprintf(stderr, "factory_client: --%s does not apply to this command\n",
@@ -174,12 +174,12 @@ static int refuse(int argc, char **argv, int code, int longindex)
         fprintf(stderr, "factory_client: %s %s\n", shown,
                 code == ':' ? "needs a value" : "is an unknown option");
     }
-    fc_usage(stderr);
+    usage();
     return 2;
 }
 
-int fc_parse_options(int argc, char **argv, unsigned takes, bool stop_at_operand, fc_options *opt,
-                     fc_args *args, int *first)
+int fc_parse_options(int argc, char **argv, unsigned takes, bool stop_at_operand,
+                     void (*usage)(void), fc_options *opt, fc_args *args, int *first)
 {
     optind = 0; /* glibc: start over, this table is used once per command */
     opterr = 0;
@@ -193,9 +193,9 @@ int fc_parse_options(int argc, char **argv, unsigned takes, bool stop_at_operand
             fc_usage(stdout);
             return -1;
         } else if (code == '?' || code == ':') {
-            rc = refuse(argc, argv, code, -1);
+            rc = refuse(argc, argv, code, -1, usage);
         } else if (bit != 0 && (takes & bit) == 0) {
-            rc = refuse(argc, argv, code, longindex);
+            rc = refuse(argc, argv, code, longindex, usage);
         } else if (bit != 0) {
             rc = command_value(code, optarg, args);
         } else {
@@ -219,11 +219,16 @@ int fc_check_options(const fc_options *opt)
     return 0;
 }
 
-bool fc_command_options(fc_options *opt, int argc, char **argv, unsigned takes, fc_args *args,
-                        int *first, int *exit_code)
+void fc_print_usage(void)
+{
+    fc_usage(stderr);
+}
+
+bool fc_command_options(fc_options *opt, int argc, char **argv, unsigned takes, void (*usage)(void),
+                        fc_args *args, int *first, int *exit_code)
 {
     memset(args, 0, sizeof(*args));
-    int rc = fc_parse_options(argc, argv, takes, false, opt, args, first);
+    int rc = fc_parse_options(argc, argv, takes, false, usage, opt, args, first);
     if (rc == 0) {
         rc = fc_check_options(opt);
     }

@@ -247,19 +247,19 @@ static int station_open(fc_serve *sv, fc_station *s, int index)
 
 /* Parses the command's options and opens its devices. Returns 0, or the exit status. */
 static int serve_begin(fc_serve *sv, fc_options *opt, int argc, char **argv, unsigned takes,
-                       int count)
+                       void (*usage)(void))
 {
     memset(sv, 0, sizeof(*sv));
     sv->opt = opt;
     int first = 0, exit_code = 0;
-    if (!fc_command_options(opt, argc, argv, takes, &sv->args, &first, &exit_code)) {
+    if (!fc_command_options(opt, argc, argv, takes, usage, &sv->args, &first, &exit_code)) {
         return exit_code;
     }
     if (first != argc) {
         fprintf(stderr, "factory_client: %s: unexpected argument %s\n", argv[0], argv[first]);
+        usage();
         return 2;
     }
-    sv->count = count;
     return 0;
 }
 
@@ -313,11 +313,10 @@ static void serve_end(fc_serve *sv)
     fc_sf_trust_free(&sv->trust);
 }
 
-static int tcp_usage(void)
+static void tcp_usage(void)
 {
     fprintf(stderr, "usage: factory_client [globals] tcp [--bind ADDR] [--port P] "
                     "[--keep-storage] [--max-length BYTES] [--factory-trust FILE]\n");
-    return 2;
 }
 
 static int tcp_listen_all(fc_serve *sv, kiln_ftcd_tcp_device *devs, const char *bind_addr,
@@ -380,9 +379,10 @@ static int tcp_run(fc_serve *sv, const char *bind_addr, uint32_t port)
 int fc_cmd_tcp(fc_options *opt, int argc, char **argv)
 {
     fc_serve sv;
-    int rc = serve_begin(&sv, opt, argc, argv, FC_TAKES_BIND | FC_TAKES_PORT | FC_TAKES_LINK, 0);
+    int rc =
+        serve_begin(&sv, opt, argc, argv, FC_TAKES_BIND | FC_TAKES_PORT | FC_TAKES_LINK, tcp_usage);
     if (rc != 0) {
-        return rc == 2 ? tcp_usage() : rc;
+        return rc;
     }
     const char *bind_addr = sv.args.bind != NULL ? sv.args.bind : "127.0.0.1";
     uint32_t port = FC_TCP_DEFAULT_PORT;
@@ -401,11 +401,10 @@ int fc_cmd_tcp(fc_options *opt, int argc, char **argv)
     return rc;
 }
 
-static int serial_usage(void)
+static void serial_usage(void)
 {
     fprintf(stderr, "usage: factory_client [globals] serial --port TTY [--baud B] "
                     "[--keep-storage] [--max-length BYTES] [--factory-trust FILE]\n");
-    return 2;
 }
 
 static int serial_open(const char *port, uint32_t baud)
@@ -433,14 +432,16 @@ static int serial_open(const char *port, uint32_t baud)
 int fc_cmd_serial(fc_options *opt, int argc, char **argv)
 {
     fc_serve sv;
-    int rc = serve_begin(&sv, opt, argc, argv, FC_TAKES_PORT | FC_TAKES_BAUD | FC_TAKES_LINK, 1);
+    int rc = serve_begin(&sv, opt, argc, argv, FC_TAKES_PORT | FC_TAKES_BAUD | FC_TAKES_LINK,
+                         serial_usage);
     if (rc != 0) {
-        return rc == 2 ? serial_usage() : rc;
+        return rc;
     }
     uint32_t baud = 115200;
     const char *port = sv.args.port;
     if ((sv.args.baud != NULL && !fc_parse_u32(sv.args.baud, UINT32_MAX, &baud)) || port == NULL) {
-        return serial_usage();
+        serial_usage();
+        return 2;
     }
     if (!kiln_ftcd_serial_baud_supported(baud)) {
         fprintf(stderr, "factory_client: unsupported baud rate %u\n", baud);
@@ -469,23 +470,23 @@ int fc_cmd_serial(fc_options *opt, int argc, char **argv)
     return rc;
 }
 
-static int file_usage(void)
+static void file_usage(void)
 {
     fprintf(stderr, "usage: factory_client [globals] file --input IN --output OUT "
                     "[--keep-storage] [--max-length BYTES] [--factory-trust FILE]\n");
-    return 2;
 }
 
 int fc_cmd_file(fc_options *opt, int argc, char **argv)
 {
     fc_serve sv;
-    int rc = serve_begin(&sv, opt, argc, argv, FC_TAKES_FILES | FC_TAKES_LINK, 1);
+    int rc = serve_begin(&sv, opt, argc, argv, FC_TAKES_FILES | FC_TAKES_LINK, file_usage);
     if (rc != 0) {
-        return rc == 2 ? file_usage() : rc;
+        return rc;
     }
     const char *input = sv.args.input, *output = sv.args.output;
     if (input == NULL || output == NULL) {
-        return file_usage();
+        file_usage();
+        return 2;
     }
     int in = open(input, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
