@@ -28,7 +28,8 @@ void fc_usage(FILE *f)
             "  sf HEX [--factory-trust FILE]      answer one secure-factory message\n"
             "  (tcp, serial and file answer secure-factory frames too, with --factory-trust FILE)\n"
             "\n"
-            "options: --devices N (transports: N devices), --forever (serve the next device)\n");
+            "options: --devices N (transports: N devices), --forever (serve the next device)\n"
+            "(global options may also follow COMMAND; --name=VALUE works as --name VALUE)\n");
 }
 
 static int read_file(const char *path, uint8_t **buf, size_t *len)

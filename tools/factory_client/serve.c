@@ -245,22 +245,23 @@ static int station_open(fc_serve *sv, fc_station *s, int index)
     return 0;
 }
 
-/* Parses the command's options and opens its devices. Returns 0, or the exit status. */
-static int serve_begin(fc_serve *sv, fc_options *opt, int argc, char **argv, unsigned takes,
-                       void (*usage)(void))
+/* Parses the command's options: true to go on, false to exit with *exit_code. */
+static bool serve_begin(fc_serve *sv, fc_options *opt, int argc, char **argv, unsigned takes,
+                        void (*usage)(void), int *exit_code)
 {
     memset(sv, 0, sizeof(*sv));
     sv->opt = opt;
-    int first = 0, exit_code = 0;
-    if (!fc_command_options(opt, argc, argv, takes, usage, &sv->args, &first, &exit_code)) {
-        return exit_code;
+    int first = 0;
+    if (!fc_command_options(opt, argc, argv, takes, usage, &sv->args, &first, exit_code)) {
+        return false;
     }
     if (first != argc) {
         fprintf(stderr, "factory_client: %s: unexpected argument %s\n", argv[0], argv[first]);
         usage();
-        return 2;
+        *exit_code = 2;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 static int serve_open(fc_serve *sv, int count)
@@ -379,9 +380,9 @@ static int tcp_run(fc_serve *sv, const char *bind_addr, uint32_t port)
 int fc_cmd_tcp(fc_options *opt, int argc, char **argv)
 {
     fc_serve sv;
-    int rc =
-        serve_begin(&sv, opt, argc, argv, FC_TAKES_BIND | FC_TAKES_PORT | FC_TAKES_LINK, tcp_usage);
-    if (rc != 0) {
+    int rc = 0;
+    if (!serve_begin(&sv, opt, argc, argv, FC_TAKES_BIND | FC_TAKES_PORT | FC_TAKES_LINK, tcp_usage,
+                     &rc)) {
         return rc;
     }
     const char *bind_addr = sv.args.bind != NULL ? sv.args.bind : "127.0.0.1";
@@ -432,9 +433,9 @@ static int serial_open(const char *port, uint32_t baud)
 int fc_cmd_serial(fc_options *opt, int argc, char **argv)
 {
     fc_serve sv;
-    int rc = serve_begin(&sv, opt, argc, argv, FC_TAKES_PORT | FC_TAKES_BAUD | FC_TAKES_LINK,
-                         serial_usage);
-    if (rc != 0) {
+    int rc = 0;
+    if (!serve_begin(&sv, opt, argc, argv, FC_TAKES_PORT | FC_TAKES_BAUD | FC_TAKES_LINK,
+                     serial_usage, &rc)) {
         return rc;
     }
     uint32_t baud = 115200;
@@ -479,8 +480,8 @@ static void file_usage(void)
 int fc_cmd_file(fc_options *opt, int argc, char **argv)
 {
     fc_serve sv;
-    int rc = serve_begin(&sv, opt, argc, argv, FC_TAKES_FILES | FC_TAKES_LINK, file_usage);
-    if (rc != 0) {
+    int rc = 0;
+    if (!serve_begin(&sv, opt, argc, argv, FC_TAKES_FILES | FC_TAKES_LINK, file_usage, &rc)) {
         return rc;
     }
     const char *input = sv.args.input, *output = sv.args.output;
