@@ -7,28 +7,11 @@
 #include <string.h>
 
 #include "kiln/ftcd.h"
-#include "kiln/kv_ram.h"
 #include "kiln_sf.h"
+#include "ram_device.h"
 
 #define FUZZ_REQUEST_MAX 8192u
 #define FUZZ_OUTPUT_MAX  8192u
-
-static int fixed_root_key(void *ctx, uint8_t key[32])
-{
-    (void)ctx;
-    memset(key, 0x5A, 32);
-    return 0;
-}
-
-/* Deterministic "entropy" keeps runs reproducible. */
-static int counter_entropy(void *ctx, uint8_t *buf, size_t len)
-{
-    unsigned *c = ctx;
-    for (size_t i = 0; i < len; i++) {
-        buf[i] = (uint8_t)(++*c * 2654435761u >> 24);
-    }
-    return 0;
-}
 
 /* The pending output must be one complete response frame and nothing else. */
 static void check_and_drain(kiln_ftcd_listener *l)
@@ -76,18 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
 
-    kiln_kv_ram ram;
-    unsigned counter = 0;
-    kiln_kv_ram_init(&ram);
-    kiln_device_config dc = {&ram.backend, fixed_root_key, NULL, counter_entropy, &counter};
-    kiln_device dev;
-    kiln_device_setup(&dev, &dc);
-    if (kiln_fcc_init(&dev) != FCC_STATUS_SUCCESS) {
+    ram_device rd;
+    if (!ram_device_open(&rd)) {
         abort();
     }
     kiln_ftcd_listener l;
-    kiln_ftcd_config cfg = {&dev, request, sizeof(request), output, sizeof(output), false, trust,
-                            NULL, NULL};
+    kiln_ftcd_config cfg = {&rd.dev, request, sizeof(request), output, sizeof(output), false, trust,
+                            NULL,    NULL};
     if (kiln_ftcd_init(&l, &cfg) != FTCD_STATUS_SUCCESS) {
         abort();
     }
@@ -108,9 +86,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kiln_ftcd_end_of_stream(&l);
     check_and_drain(&l);
     kiln_ftcd_fini(&l);
-    if (dev.fcc_ready) {
-        kiln_fcc_finalize(&dev);
-    }
-    kiln_kv_ram_free(&ram);
+    ram_device_close(&rd);
     return 0;
 }

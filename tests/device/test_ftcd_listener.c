@@ -5,9 +5,9 @@
  *
  *   test_ftcd_listener VECTORS_DIR */
 #include "kiln/ftcd.h"
-#include "kiln/kv_ram.h"
 #include "kiln_sf.h"
 #include "line_check.h"
+#include "ram_device.h"
 #include "sf_msg.h"
 
 #include <stdio.h>
@@ -21,9 +21,7 @@
 static const char *vectors;
 
 typedef struct sim {
-    kiln_kv_ram ram;
-    unsigned entropy_counter;
-    kiln_device dev;
+    ram_device rd;
     kiln_ftcd_listener l;
     uint8_t request[REQUEST_MAX];
     uint8_t output[OUTPUT_MAX];
@@ -31,22 +29,6 @@ typedef struct sim {
     size_t got_len;
     int notices[KILN_FTCD_NOTICE_FINISHED + 1];
 } sim;
-
-static int fixed_root_key(void *ctx, uint8_t key[32])
-{
-    (void)ctx;
-    memset(key, 0x5A, 32);
-    return 0;
-}
-
-static int counter_entropy(void *ctx, uint8_t *buf, size_t len)
-{
-    unsigned *c = ctx;
-    for (size_t i = 0; i < len; i++) {
-        buf[i] = (uint8_t)(++*c * 2654435761u >> 24);
-    }
-    return 0;
-}
 
 static void count_notice(void *ctx, const kiln_ftcd_notice *n)
 {
@@ -57,13 +39,9 @@ static sim *sim_open(size_t request_size, const kiln_sf_trust *trust)
 {
     sim *s = calloc(1, sizeof(*s));
     CHECK(s != NULL);
-    kiln_kv_ram_init(&s->ram);
-    kiln_device_config dc = {&s->ram.backend, fixed_root_key, NULL, counter_entropy,
-                             &s->entropy_counter};
-    kiln_device_setup(&s->dev, &dc);
-    CHECK_EQ(kiln_fcc_init(&s->dev), FCC_STATUS_SUCCESS);
-    kiln_ftcd_config cfg = {&s->dev, s->request, request_size, s->output, sizeof(s->output),
-                            false,   trust,      count_notice, s};
+    CHECK(ram_device_open(&s->rd));
+    kiln_ftcd_config cfg = {&s->rd.dev, s->request, request_size, s->output, sizeof(s->output),
+                            false,      trust,      count_notice, s};
     CHECK_EQ(kiln_ftcd_init(&s->l, &cfg), FTCD_STATUS_SUCCESS);
     kiln_ftcd_stream_begins(&s->l);
     return s;
@@ -72,10 +50,7 @@ static sim *sim_open(size_t request_size, const kiln_sf_trust *trust)
 static void sim_close(sim *s)
 {
     kiln_ftcd_fini(&s->l);
-    if (s->dev.fcc_ready) {
-        kiln_fcc_finalize(&s->dev);
-    }
-    kiln_kv_ram_free(&s->ram);
+    ram_device_close(&s->rd);
     free(s);
 }
 
