@@ -45,3 +45,14 @@ format:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# Installing: programs, libraries, headers, pkg-config files, Python module, man pages.
+PREFIX ?= /usr/local
+.PHONY: install deb
+install: all
+	cmake --install build --prefix $(PREFIX)
+
+# Debian packages (libkiln0, libkiln-dev, kiln-tools, kiln-factory-service, python3-kiln-fcu)
+# into build/packages/.
+deb: all
+	cd build && cpack -G DEB -B packages

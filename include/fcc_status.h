@@ -3,59 +3,22 @@
 #ifndef FCC_STATUS_H
 #define FCC_STATUS_H
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "kiln/status.h"
+#include "kiln/status_fcc.def"
 
-typedef enum {
-    FCC_STATUS_SUCCESS = 0,
-    FCC_STATUS_ERROR = 1,
-    FCC_STATUS_MEMORY_OUT = 2,
-    FCC_STATUS_INVALID_PARAMETER = 3,
-    FCC_STATUS_STORE_ERROR = 4,
-    FCC_STATUS_INTERNAL_ITEM_ALREADY_EXIST = 5,
-    FCC_STATUS_CA_ERROR = 6,
-    FCC_STATUS_ROT_ERROR = 7,
-    FCC_STATUS_ENTROPY_ERROR = 8,
-    FCC_STATUS_FACTORY_DISABLED_ERROR = 9,
-    FCC_STATUS_INVALID_CERTIFICATE = 10,
-    FCC_STATUS_INVALID_CERT_ATTRIBUTE = 11,
-    FCC_STATUS_INVALID_CA_CERT_SIGNATURE = 12,
-    FCC_STATUS_EXPIRED_CERTIFICATE = 13,
-    FCC_STATUS_INVALID_LWM2M_CN_ATTR = 14,
-    FCC_STATUS_KCM_ERROR = 15,
-    FCC_STATUS_KCM_STORAGE_ERROR = 16,
-    FCC_STATUS_KCM_FILE_EXIST_ERROR = 17,
-    FCC_STATUS_KCM_CRYPTO_ERROR = 18,
-    FCC_STATUS_NOT_INITIALIZED = 19,
-    FCC_STATUS_BUNDLE_ERROR = 20,
-    FCC_STATUS_BUNDLE_RESPONSE_ERROR = 21,
-    FCC_STATUS_BUNDLE_UNSUPPORTED_GROUP = 22,
-    FCC_STATUS_BUNDLE_INVALID_GROUP = 23,
-    FCC_STATUS_BUNDLE_INVALID_SCHEME = 24,
-    FCC_STATUS_ITEM_NOT_EXIST = 25,
-    FCC_STATUS_EMPTY_ITEM = 26,
-    FCC_STATUS_WRONG_ITEM_DATA_SIZE = 27,
-    FCC_STATUS_URI_WRONG_FORMAT = 28,
-    FCC_STATUS_FIRST_TO_CLAIM_NOT_ALLOWED = 29,
-    FCC_STATUS_BOOTSTRAP_MODE_ERROR = 30,
-    FCC_STATUS_OUTPUT_INFO_ERROR = 31,
-    FCC_STATUS_WARNING_CREATE_ERROR = 32,
-    FCC_STATUS_UTC_OFFSET_WRONG_FORMAT = 33,
-    FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR = 34,
-    FCC_STATUS_BUNDLE_INVALID_KEEP_ALIVE_SESSION_STATUS = 35,
-    FCC_STATUS_TOO_MANY_CSR_REQUESTS = 36,
-    FCC_STATUS_NOT_SUPPORTED = 37,
-    FCC_MAX_STATUS = 0x7fffffff
-} fcc_status_e;
+/* Only a type and static inline functions: nothing here needs C linkage. */
+typedef enum { FCC_STATUS_MAP(KILN_STATUS_ENUMERATOR) FCC_MAX_STATUS = 0x7fffffff } fcc_status_e;
 
 /** Name of a status ("FCC_STATUS_KCM_CRYPTO_ERROR"); "FCC_STATUS_UNKNOWN" for other values. */
-const char *fcc_status_name(fcc_status_e status);
+static inline const char *fcc_status_name(fcc_status_e status)
+{
+    return kiln_fcc_status_name((int32_t)status);
+}
 
 /** One-sentence description of a status, suitable for logs and operator messages. */
-const char *fcc_status_to_string(fcc_status_e status);
-
-#ifdef __cplusplus
+static inline const char *fcc_status_to_string(fcc_status_e status)
+{
+    return kiln_fcc_status_text((int32_t)status);
 }
-#endif
+
 #endif

@@ -21,65 +21,10 @@
 extern "C" {
 #endif
 
-/* X(NAME, code, message template). Templates take their arguments in order (%s only). */
-#define FCU_STATUS_MAP(X)                                                                          \
-    X(OK, 0, "Success")                                                                            \
-    X(GENERAL, 100, "General error: %s")                                                           \
-    X(MANDATORY_ARGUMENT, 101, "Device %s is mandatory")                                           \
-    X(DEVICE_KEY_MISSING, 102, "Failed to get %s DTLS private key")                                \
-    X(DEVICE_CERT_MISSING, 103, "Failed to get %s DTLS certificate")                               \
-    X(DEVICE_KEY_AND_CERT_MISSING, 104, "Failed to get %s DTLS private key and certificate")       \
-    X(ENTROPY_MISSING, 105, "Failed to get Entropy")                                               \
-    X(BAD_ARGUMENT_TYPE, 106, "Bad type FCU argument %s")                                          \
-    X(PROTOCOL_MISMATCH, 110, "Device protocol %s does not match tool protocol %s")                \
-    X(CHAIN_DEPTH_TOO_LARGE, 111,                                                                  \
-      "The device-certificate-chain-depth configuration is greater than the actual chain length "  \
-      "for %s")                                                                                    \
-    X(CHAIN_DEPTH_UNDEFINED, 112,                                                                  \
-      "The device-certificate-chain-depth configuration is not defined for certificate chain %s")  \
-    X(RESPONSE_FIELD_MISSING, 180, "Device response does not contain the %s field")                \
-    X(CONFIG_LOAD, 190, "Error loading configuration file: %s")                                    \
-    X(CONFIG_NOT_FOUND, 195, "Configuration file: %s not found")                                   \
-    X(NO_PERMISSION, 197, "There is no permission to open file: %s")                               \
-    X(ENV_FILE_MISSING, 198, "File %s defined in environment variable %s does not exist")          \
-    X(HOME_FILE_MISSING, 199,                                                                      \
-      "File %s not found in application home path %s. Home path can be set using environment "     \
-      "variable FCU_HOME_DIR")                                                                     \
-    X(CONFIG_NOT_YAML, 200, "Invalid configuration file %s. The file must be in the YAML format")  \
-    X(CONFIG_INVALID_ATTRIBUTES, 201,                                                              \
-      "Invalid configuration file %s. Invalid attributes were found")                              \
-    X(CA_CERT_NOT_FOUND, 210, "CA certificate file %s not found. Please run setup and try again")  \
-    X(CA_CERT_LOAD, 211,                                                                           \
-      "Failed to load CA certificate file %s. The file may be corrupted or in wrong format. "      \
-      "Please run setup and try again")                                                            \
-    X(CA_CERT_AWAITING_SIGNATURE, 212,                                                             \
-      "CA certificate file not found. Please sign the CSR file %s, and save the created "          \
-      "certificate as %s. Please note the certificate must be uploaded to the portal")             \
-    X(CA_KEY_NOT_FOUND, 220, "CA key file %s not found. Please run setup and try again")           \
-    X(CA_KEY_LOAD, 221,                                                                            \
-      "Failed to load CA private key file %s. The file may be corrupted or in wrong format. "      \
-      "Please run setup and try again")                                                            \
-    X(CA_MISMATCH, 222,                                                                            \
-      "The CA certificate file %s does not match the CA private key %s. Please run setup and "     \
-      "try again")                                                                                 \
-    X(CSR_SIGNATURE, 230, "Invalid signature for certificate signing request")                     \
-    X(KEY_FILE_LOAD, 240, "Failed to load private key from file %s")                               \
-    X(CERT_FILE_LOAD, 245, "Failed to load certificate from file %s")                              \
-    X(DEVICE_KEY_CREATE, 250, "Failed to create private key for %s")                               \
-    X(CSR_CREATE, 260, "Failed to create certificate signing request for %s")                      \
-    X(DEVICE_CERT_CREATE, 270, "Failed to create certificate for %s")                              \
-    X(FILE_EXISTS, 290, "File %s already exists")                                                  \
-    X(CA_CERT_CREATE, 320, "Failed to create certificate")                                         \
-    X(CA_KEY_CREATE, 330, "Failed to create private key")                                          \
-    X(FILE_LOAD, 360, "Could not load file: %s")                                                   \
-    X(VALIDATION, 380, "Validation error in field: %s. Message: %s")                               \
-    X(NOT_X509, 390, "%s is not an X.509 certificate or not formatted in Pem or Der")
+/* The original's status codes and message templates (100..390). */
+#include "kiln/status_fcu.def"
 
-typedef enum fcu_status {
-#define FCU_STATUS_ENUM(name, code, text) FCU_STATUS_##name = code,
-    FCU_STATUS_MAP(FCU_STATUS_ENUM)
-#undef FCU_STATUS_ENUM
-} fcu_status;
+typedef enum fcu_status { FCU_STATUS_MAP(FCU_STATUS_ENUMERATOR) } fcu_status;
 
 /** Message template of a status ("%s" where the original has a placeholder); never NULL. */
 const char *fcu_status_template(int status);

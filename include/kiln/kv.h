@@ -13,21 +13,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kiln/status.h"
+#include "kiln/status_kv.def"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define KILN_KV_MAX_KEY 112
 
-typedef enum {
-    KILN_KV_OK = 0,
-    KILN_KV_NOT_FOUND = -1, /**< no such key */
-    KILN_KV_NO_SPACE = -2,  /**< the medium is full */
-    KILN_KV_IO = -3,        /**< the medium failed */
-    KILN_KV_CORRUPT = -4,   /**< stored data failed its integrity check */
-    KILN_KV_TOO_SMALL = -5, /**< caller buffer too small; *value_len holds the size */
-    KILN_KV_INVALID = -6    /**< bad argument (key syntax, sizes) */
-} kiln_kv_status;
+typedef enum { KILN_KV_STATUS_MAP(KILN_STATUS_ENUMERATOR) } kiln_kv_status;
 
 /** One change inside an atomic commit: put when value != NULL, delete when value == NULL. */
 typedef struct kiln_kv_op {
@@ -53,7 +48,11 @@ typedef struct kiln_kv_backend {
     int (*wipe)(void *ctx);
 } kiln_kv_backend;
 
-const char *kiln_kv_status_to_string(int status);
+/** Text of a status ("no such key"); "unknown storage status" for other values. */
+static inline const char *kiln_kv_status_to_string(int status)
+{
+    return kiln_kv_status_text((int32_t)status);
+}
 
 #ifdef __cplusplus
 }

@@ -6,8 +6,6 @@
 
 #include <mbedtls/platform_util.h>
 
-#include "kiln_status_table.h"
-
 enum reader_state {
     STATE_TOKEN,
     STATE_STATUS, /* responses only */
@@ -19,26 +17,6 @@ enum reader_state {
 };
 
 static const uint8_t token_bytes[FTCD_TOKEN_SIZE] = {'m', 'b', 'e', 'd', 'p', 'r', 'o', 'v'};
-
-static const kiln_status_entry ftcd_status_entries[] = {FTCD_STATUS_MAP(KILN_STATUS_ENTRY)};
-static const kiln_status_table ftcd_statuses =
-    KILN_STATUS_TABLE(ftcd_status_entries, "UNKNOWN", "unknown transport status");
-
-/* The status comes off the wire as 32 unsigned bits; above INT_MAX it is no status at all. */
-static int status_code(uint32_t status)
-{
-    return status <= INT_MAX ? (int)status : -1;
-}
-
-const char *ftcd_status_name(uint32_t status)
-{
-    return kiln_status_name(&ftcd_statuses, status_code(status));
-}
-
-const char *ftcd_status_text(uint32_t status)
-{
-    return kiln_status_text(&ftcd_statuses, status_code(status));
-}
 
 static void put_le32(uint8_t *p, uint32_t v)
 {

@@ -31,32 +31,11 @@ extern "C" {
 /** Default refusal threshold for the announced CBOR length (bundles are a few KiB). */
 #define FTCD_DEFAULT_MAX_LENGTH (256u * 1024u)
 
-/* The transport's own status enumeration (the original ftcd_comm_status_e): numbers, names and
- * texts. Only 0 and 9 are sent by the original listener; kiln's listener also sends 4, 5, 6 and
- * 8 as status-only frames before closing on a rejected frame. */
-#define FTCD_STATUS_MAP(X)                                                                         \
-    X(SUCCESS, 0, "success")                                                                       \
-    X(STATUS_ERROR, 1, "unspecified transport error")                                              \
-    X(INVALID_PARAMETER, 2, "invalid parameter")                                                   \
-    X(MEMORY_OUT, 3, "out of memory or buffer too small")                                          \
-    X(FAILED_TO_READ_MESSAGE_SIZE, 4, "message length missing, zero or above the maximum")         \
-    X(FAILED_TO_READ_MESSAGE_BYTES, 5, "message ended inside the CBOR bytes")                      \
-    X(FAILED_TO_READ_MESSAGE_SIGNATURE, 6, "message ended inside the SHA-256 digest")              \
-    X(FAILED_TO_CALCULATE_MESSAGE_SIGNATURE, 7, "failed to calculate the SHA-256 digest")          \
-    X(INCONSISTENT_MESSAGE_SIGNATURE, 8, "SHA-256 digest does not match the message")              \
-    X(FAILED_TO_PROCESS_DATA, 9, "the device produced no answer (factory disabled?)")              \
-    X(FAILED_TO_PROCESS_MESSAGE, 10, "failed to process the message")                              \
-    X(FAILED_TO_SEND_VALID_RESPONSE, 11, "failed to send the response")                            \
-    X(NETWORK_TIMEOUT, 12, "timed out waiting for the peer")                                       \
-    X(NETWORK_CONNECTION_ERROR, 13, "connection error")                                            \
-    X(NETWORK_CONNECTION_CLOSED, 14, "connection closed by the peer")                              \
-    X(INTERNAL_ERROR, 15, "internal error")
+/* The transport's own status enumeration (the original ftcd_comm_status_e). */
+#include "kiln/status_ftcd.def"
 
 typedef enum ftcd_status {
-#define FTCD_STATUS_ENUM(name, value, text) FTCD_STATUS_##name = value,
-    FTCD_STATUS_MAP(FTCD_STATUS_ENUM)
-#undef FTCD_STATUS_ENUM
-        FTCD_STATUS_MAX = 15
+    FTCD_STATUS_MAP(FTCD_STATUS_ENUMERATOR) FTCD_STATUS_MAX = 15
 } ftcd_status;
 
 /** "FAILED_TO_READ_MESSAGE_SIZE" for 4; "UNKNOWN" for a value outside 0..15. */

@@ -3,27 +3,11 @@
 
 #include <string.h>
 
-#include "kiln_status_table.h"
-
 #define INIT_REQUEST_FIXED   (4u + SF_NONCE_SIZE + 1u)
 #define INIT_RESPONSE_BODY   (SF_POINT_SIZE + SF_NONCE_SIZE + SF_SIG_SIZE)
 #define CONFIG_REQUEST_FIXED (SF_BINDING_SIZE + SF_POINT_SIZE + SF_TAG_SIZE + SF_SIG_SIZE)
 #define CONFIG_RESPONSE_BODY (SF_BINDING_SIZE + 1u + SF_MAC_SIZE)
 #define DEVICE_ERROR_BODY    5u
-
-static const kiln_status_entry sf_status_entries[] = {SF_STATUS_MAP(KILN_STATUS_ENTRY)};
-static const kiln_status_table sf_statuses =
-    KILN_STATUS_TABLE(sf_status_entries, "UNKNOWN", "unknown secure factory status");
-
-const char *sf_status_text(int status)
-{
-    return kiln_status_text(&sf_statuses, status);
-}
-
-const char *sf_status_name(int status)
-{
-    return kiln_status_name(&sf_statuses, status);
-}
 
 static void put_u16(uint8_t *p, size_t v)
 {

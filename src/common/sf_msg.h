@@ -63,55 +63,11 @@ typedef enum sf_msg_type {
     SF_MSG_DEVICE_ERROR = 0x7f
 } sf_msg_type;
 
-/* One status numbering for the whole secure factory. 1..19 are the device's error codes: they
- * travel in DEVICE_ERROR messages and are what the station passes to report_error. 100 and up
- * are the service's and the station's. Numbers are never reused. */
-#define SF_STATUS_MAP(X)                                                                           \
-    X(OK, 0, "success")                                                                            \
-    X(DEV_KEYGEN, 1, "device cannot generate a key pair")                                          \
-    X(DEV_UNKNOWN_FACTORY, 2, "device does not know the factory ID")                               \
-    X(DEV_NO_MEMORY, 3, "device cannot allocate memory for the request")                           \
-    X(DEV_DECRYPT, 4, "device cannot decrypt the message")                                         \
-    X(DEV_MALFORMED, 5, "device received a malformed message")                                     \
-    X(DEV_BAD_SIGNATURE, 6, "service signature does not verify on the device")                     \
-    X(DEV_NO_SESSION, 7, "device has no secure-factory session in progress")                       \
-    X(DEV_WRONG_SESSION, 8, "message belongs to another session")                                  \
-    X(DEV_STORAGE, 9, "device cannot store its session state or key")                              \
-    X(DEV_UNSUPPORTED, 10, "unsupported message version or type")                                  \
-    X(DEV_RANDOM, 11, "device random generator failed")                                            \
-    X(DEV_BUFFER_TOO_SMALL, 12, "answer does not fit the output buffer")                           \
-    X(DEV_CRYPTO, 13, "device cryptographic operation failed")                                     \
-    X(INVALID_ARGUMENT, 100, "invalid argument")                                                   \
-    X(SESSION_ID_INVALID, 101, "device session ID must be 1..64 characters [A-Za-z0-9._:-]")       \
-    X(SESSION_NOT_FOUND, 102, "no such device session (run new_device first)")                     \
-    X(SESSION_STATE, 103, "step does not follow the session's state")                              \
-    X(SESSION_EXPIRED, 104, "device session expired (run new_device again)")                       \
-    X(SESSION_DONE, 105, "device session already completed")                                       \
-    X(SESSION_CONFLICT, 106, "a different answer was already accepted for this step")              \
-    X(DEVICE_PROOF, 107, "device proof of possession does not verify")                             \
-    X(DEVICE_MAC, 108, "device answer is not authenticated by the session key")                    \
-    X(QUOTA_EXCEEDED, 109, "production quota reached")                                             \
-    X(STATION_UNKNOWN, 110, "station certificate not known to the service")                        \
-    X(STATION_REVOKED, 111, "station revoked")                                                     \
-    X(STATION_NO_CERT, 112, "no valid station certificate presented")                              \
-    X(DATABASE, 113, "database error")                                                             \
-    X(CRYPTO, 114, "cryptographic operation failed")                                               \
-    X(INTERNAL, 115, "internal error")                                                             \
-    X(TRANSPORT, 116, "cannot reach the secure factory service")                                   \
-    X(STATION_FILE, 117, "station file missing or invalid (--station FILE or FACTORY_STATION)")    \
-    X(DEVICE_REPORTED, 118, "device reported an error")                                            \
-    X(MESSAGE_MALFORMED, 119, "malformed device message")                                          \
-    X(DEVICE_REJECTED, 120, "device rejected the configuration")                                   \
-    X(HEX_INVALID, 121, "response is not an even-length hexadecimal string")                       \
-    X(CONFIG, 122, "service configuration or state folder invalid")                                \
-    X(PROTOCOL, 123, "unexpected answer from the service")                                         \
-    X(NOT_FOUND, 124, "not found")
+/* One status numbering for the whole secure factory: device codes 1..19, service and station
+ * codes from 100 (the list says which is which). */
+#include "kiln/status_sf.def"
 
-typedef enum sf_status {
-#define SF_STATUS_ENUM(name, value, text) SF_##name = value,
-    SF_STATUS_MAP(SF_STATUS_ENUM)
-#undef SF_STATUS_ENUM
-} sf_status;
+typedef enum sf_status { SF_STATUS_MAP(SF_STATUS_ENUMERATOR) } sf_status;
 
 /** Text for any status (unknown numbers get a generic text). */
 const char *sf_status_text(int status);

@@ -44,6 +44,13 @@ printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n
 openssl x509 -req -in "$TMP_ROOT/ep4.csr" -CA "$HOME_DIR/keystore/fcu.crt" -CAkey "$HOME_DIR/keystore/fcu_key.pem" -CAcreateserial -days 4000 -extfile "$TMP_ROOT/dev.ext" -outform der -out "$TMP_ROOT/keys-ep-4/device_cert.der" 2>/dev/null
 check "prepare with externally supplied credentials" ft prepare --endpoint-name ep-4 --serial-number SN-4 --device-keys-location "$TMP_ROOT/keys-ep-4" -o "$TMP_ROOT/e1.cbor"
 check "device accepts an externally supplied bundle" inject ext "$TMP_ROOT/e1.cbor" ep-4
+# the same with the issuer in the certificate file: the device gets the whole chain
+mkdir -p "$TMP_ROOT/keys-ep-4-chain"
+cp "$TMP_ROOT/keys-ep-4/device.key" "$TMP_ROOT/keys-ep-4-chain/device.key"
+{ openssl x509 -inform der -in "$TMP_ROOT/keys-ep-4/device_cert.der"; cat "$HOME_DIR/keystore/fcu.crt"; } > "$TMP_ROOT/keys-ep-4-chain/device.crt"
+check "prepare with an externally supplied chain" ft prepare --endpoint-name ep-4 --serial-number SN-4 --device-keys-location "$TMP_ROOT/keys-ep-4-chain" -o "$TMP_ROOT/e2.cbor"
+check "the externally supplied chain is sent whole" $PY "$SRC/bundle_check.py" "$TMP_ROOT/e2.cbor" "$HOME_DIR/keystore/fcu.crt" bootstrap ep-4 chain=2
+check "device accepts an externally supplied chain" inject extchain "$TMP_ROOT/e2.cbor" ep-4
 
 # by_device: CSR request, the device's CSR signed, second bundle
 HOME_DIR=$(newhome bydevice)

@@ -243,6 +243,16 @@ static int run_action(fcu *f, const char *home, char *action, result *r)
     return -1;
 }
 
+/* Error texts end up in terminals and JSON lines: an argument with control bytes must not be
+ * echoed into them. */
+static bool has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
 /* Runs one case; returns 0 when the expected code and message came out. */
 static int run_case(int expected, char *ops, char *action, char *why, size_t why_size)
 {
@@ -344,6 +354,9 @@ static int run_case(int expected, char *ops, char *action, char *why, size_t why
             rc = -1;
         } else if ((expected == 200 || expected == 201) && !strstr(r.message, "line ")) {
             snprintf(why, why_size, "message \"%s\" does not name the line", r.message);
+            rc = -1;
+        } else if (has_control(r.message)) {
+            snprintf(why, why_size, "message carries a control byte (an echoed argument?)");
             rc = -1;
         } else {
             snprintf(why, why_size, "%s", r.message);

@@ -123,6 +123,71 @@ static void remember_env(fcu_config *cfg, const char *name, const char *value)
     cfg->env_count++;
 }
 
+/* Parses the placeholder "<%= ENV['NAME'] %>" that starts at open: NAME into name (size
+ * bytes) and the first byte after it into *next. -1 when it is malformed. */
+static int placeholder_parse(const char *open, char *name, size_t size, const char **next)
+{
+    const char *q = open + 2;
+    if (*q != '=')
+        return -1;
+    q++;
+    while (*q == ' ' || *q == '\t')
+        q++;
+    if (strncmp(q, "ENV[", 4) != 0)
+        return -1;
+    q += 4;
+    char quote = *q;
+    if (quote != '\'' && quote != '"')
+        return -1;
+    const char *start = ++q;
+    while (*q && (isalnum((unsigned char)*q) || *q == '_'))
+        q++;
+    if (q == start || *q != quote || q[1] != ']')
+        return -1;
+    size_t nlen = (size_t)(q - start);
+    q += 2;
+    while (*q == ' ' || *q == '\t')
+        q++;
+    if (q[0] != '%' || q[1] != '>' || nlen >= size)
+        return -1;
+    memcpy(name, start, nlen);
+    name[nlen] = '\0';
+    *next = q + 2;
+    return 0;
+}
+
+/* The value of the variable (the FCU_*_DIR ones are the handle's directories); others are
+ * remembered, so that a change of them invalidates the cached configuration. NULL when unset. */
+static const char *placeholder_value(parse_ctx *pc, const char *name, fcu_value *out)
+{
+    const char *value = reserved_env(pc, name);
+    if (!value) {
+        value = getenv(name);
+        if (value)
+            remember_env(pc->cfg, name, value);
+    }
+    if (value && !out->env)
+        out->env = fcu__strdup(name);
+    return value;
+}
+
+/* Appends n bytes of s to the NUL-terminable buffer *res of *cap bytes. */
+static bool append(char **res, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t bigger = (*len + n + 1) * 2;
+        char *nr = realloc(*res, bigger);
+        if (!nr)
+            return false;
+        *res = nr;
+        *cap = bigger;
+    }
+    if (n)
+        memcpy(*res + *len, s, n);
+    *len += n;
+    return true;
+}
+
 /* Replaces every <%= ENV['NAME'] %> (single or double quotes) in text. */
 static int substitute(parse_ctx *pc, const char *text, int line, fcu_value *out)
 {
@@ -134,85 +199,30 @@ static int substitute(parse_ctx *pc, const char *text, int line, fcu_value *out)
     while (*p) {
         const char *open = strstr(p, "<%");
         size_t lit = open ? (size_t)(open - p) : strlen(p);
-        const char *next = p + lit;
-        char *value_copy = NULL;
-        const char *value = NULL;
-        if (open) {
-            const char *q = open + 2;
-            if (*q != '=')
-                goto bad;
-            q++;
-            while (*q == ' ' || *q == '\t')
-                q++;
-            if (strncmp(q, "ENV[", 4) != 0)
-                goto bad;
-            q += 4;
-            char quote = *q;
-            if (quote != '\'' && quote != '"')
-                goto bad;
-            q++;
-            const char *name = q;
-            while (*q && (isalnum((unsigned char)*q) || *q == '_'))
-                q++;
-            if (q == name || *q != quote || q[1] != ']')
-                goto bad;
-            size_t nlen = (size_t)(q - name);
-            q += 2;
-            while (*q == ' ' || *q == '\t')
-                q++;
-            if (q[0] != '%' || q[1] != '>')
-                goto bad;
-            next = q + 2;
-            char envname[128];
-            if (nlen >= sizeof(envname))
-                goto bad;
-            memcpy(envname, name, nlen);
-            envname[nlen] = '\0';
-            value = reserved_env(pc, envname);
-            if (!value) {
-                value = getenv(envname);
-                if (value)
-                    remember_env(pc->cfg, envname, value);
-            }
-            if (!value) {
-                char why[256];
-                snprintf(why, sizeof(why), "environment variable %s is not set", envname);
-                free(res);
-                return fail_at(pc, FCU_STATUS_CONFIG_LOAD, line, why);
-            }
-            if (!out->env)
-                out->env = fcu__strdup(envname);
-            value_copy = fcu__strdup(value);
-            value = value_copy;
+        const char *next = p + lit, *value = NULL;
+        char name[128];
+        if (open && placeholder_parse(open, name, sizeof(name), &next) != 0) {
+            free(res);
+            return fail_at(pc, FCU_STATUS_CONFIG_LOAD, line,
+                           "malformed substitution, expected <%= ENV['NAME'] %>");
         }
-        size_t vlen = value ? strlen(value) : 0;
-        if (len + lit + vlen + 1 > cap) {
-            cap = (len + lit + vlen + 1) * 2;
-            char *nr = realloc(res, cap);
-            if (!nr) {
-                free(res);
-                free(value_copy);
-                return fail_at(pc, FCU_STATUS_CONFIG_LOAD, line, "out of memory");
-            }
-            res = nr;
+        if (open && !(value = placeholder_value(pc, name, out))) {
+            char why[256];
+            snprintf(why, sizeof(why), "environment variable %s is not set", name);
+            free(res);
+            return fail_at(pc, FCU_STATUS_CONFIG_LOAD, line, why);
         }
-        memcpy(res + len, p, lit);
-        len += lit;
-        if (value) {
-            memcpy(res + len, value, vlen);
-            len += vlen;
+        if (!append(&res, &len, &cap, p, lit) ||
+            (value && !append(&res, &len, &cap, value, strlen(value)))) {
+            free(res);
+            return fail_at(pc, FCU_STATUS_CONFIG_LOAD, line, "out of memory");
         }
-        free(value_copy);
         p = next;
     }
     res[len] = '\0';
     out->text = res;
     out->line = line;
     return 0;
-bad:
-    free(res);
-    return fail_at(pc, FCU_STATUS_CONFIG_LOAD, line,
-                   "malformed substitution, expected <%= ENV['NAME'] %>");
 }
 
 static int take_scalar(parse_ctx *pc, yaml_node_t *node, const char *key, fcu_value *out)
@@ -294,6 +304,9 @@ static int fill_custom(parse_ctx *pc, yaml_node_t *seq)
                        "custom-properties must be a list");
     size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
     fcu_config *cfg = pc->cfg;
+    if (cfg->custom) /* as take_scalar refuses a repeated key: the first list would be lost */
+        return fail_at(pc, FCU_STATUS_CONFIG_INVALID_ATTRIBUTES, line_of(seq),
+                       "key custom-properties appears twice");
     cfg->custom = calloc(n ? n : 1, sizeof(*cfg->custom));
     if (!cfg->custom)
         return fail_at(pc, FCU_STATUS_CONFIG_LOAD, line_of(seq), "out of memory");
@@ -541,7 +554,7 @@ static int decode_int(const fcu_config *cfg, const char *field, const fcu_value 
     return 0;
 }
 
-int fcu__config_decode(fcu_config *cfg, fcu_error *err)
+static int decode_flags(fcu_config *cfg, fcu_error *err)
 {
     int rc;
     if ((rc = decode_bool(cfg, "setup-ca-as-intermediate", &cfg->setup_ca_as_intermediate, false,
@@ -552,29 +565,40 @@ int fcu__config_decode(fcu_config *cfg, fcu_error *err)
         (rc =
              decode_bool(cfg, "verify-on-device", &cfg->verify_on_device, true, &cfg->verify, err)))
         return rc;
+    return 0;
+}
 
-    const char *mode = cfg->key_generation_mode.text;
-    if (!mode || strcmp(mode, "by_tool") == 0)
-        cfg->keygen = FCU_KEYGEN_BY_TOOL;
-    else if (strcmp(mode, "by_device") == 0)
-        cfg->keygen = FCU_KEYGEN_BY_DEVICE;
-    else if (strcmp(mode, "externally_supplied") == 0)
-        cfg->keygen = FCU_KEYGEN_EXTERNAL;
-    else
-        return fcu__config_invalid(cfg, "device-key-generation-mode", &cfg->key_generation_mode,
-                                   "must be by_tool, by_device or externally_supplied", err);
+/* One of three mode names; the first is the default. *out becomes the name's index, which is
+ * the value of the mode's enum. */
+static int decode_mode(const fcu_config *cfg, const char *field, const fcu_value *v,
+                       const char *const names[3], int *out, fcu_error *err)
+{
+    for (int i = 0; i < 3; i++) {
+        if ((i == 0 && !v->text) || (v->text && strcmp(v->text, names[i]) == 0)) {
+            *out = i;
+            return 0;
+        }
+    }
+    char why[128];
+    snprintf(why, sizeof(why), "must be %s, %s or %s", names[0], names[1], names[2]);
+    return fcu__config_invalid(cfg, field, v, why, err);
+}
 
-    mode = cfg->entropy_generation_mode.text;
-    if (!mode || strcmp(mode, "by_device") == 0)
-        cfg->entropy = FCU_ENTROPY_BY_DEVICE;
-    else if (strcmp(mode, "by_tool") == 0)
-        cfg->entropy = FCU_ENTROPY_BY_TOOL;
-    else if (strcmp(mode, "externally_supplied") == 0)
-        cfg->entropy = FCU_ENTROPY_EXTERNAL;
-    else
-        return fcu__config_invalid(cfg, "entropy-generation-mode", &cfg->entropy_generation_mode,
-                                   "must be by_device, by_tool or externally_supplied", err);
+static int decode_modes(fcu_config *cfg, fcu_error *err)
+{
+    static const char *const keygen[3] = {"by_tool", "by_device", "externally_supplied"};
+    static const char *const entropy[3] = {"by_device", "by_tool", "externally_supplied"};
+    int rc = decode_mode(cfg, "device-key-generation-mode", &cfg->key_generation_mode, keygen,
+                         &cfg->keygen, err);
+    if (rc == 0)
+        rc = decode_mode(cfg, "entropy-generation-mode", &cfg->entropy_generation_mode, entropy,
+                         &cfg->entropy, err);
+    return rc;
+}
 
+static int decode_numbers(fcu_config *cfg, fcu_error *err)
+{
+    int rc;
     cfg->chain_depth_value = -1;
     if (cfg->chain_depth.text &&
         (rc = decode_int(cfg, "device-certificate-chain-depth", &cfg->chain_depth, 0,
@@ -589,7 +613,11 @@ int fcu__config_decode(fcu_config *cfg, fcu_error *err)
         (rc = decode_int(cfg, "validity-years", &cfg->device_validity_years, 1, 100, &years, err)))
         return rc;
     cfg->validity_years = (int)years;
+    return 0;
+}
 
+static int decode_consistency(fcu_config *cfg, fcu_error *err)
+{
     const fcu_value *countries[] = {&cfg->ca.country, &cfg->device.country};
     for (size_t i = 0; i < 2; i++)
         if (countries[i]->text && strlen(countries[i]->text) != 2)
@@ -598,29 +626,43 @@ int fcu__config_decode(fcu_config *cfg, fcu_error *err)
     if (cfg->ftc && !cfg->bootstrap)
         return fcu__config_invalid(cfg, "first-to-claim", &cfg->first_to_claim,
                                    "is only valid with use-bootstrap: true", err);
-
-    for (size_t i = 0; i < cfg->custom_count; i++) {
-        fcu_custom_property *p = &cfg->custom[i];
-        if (!p->name.text)
-            return fcu__config_invalid(cfg, "custom-properties", &p->name, "name is mandatory",
-                                       err);
-        if (strncmp(p->name.text, "mbed.", 5) == 0)
-            return fcu__config_invalid(cfg, p->name.text, &p->name,
-                                       "custom names must not use the mbed. prefix", err);
-        static const char *types[] = {"certificate", "private-key", "public-key",
-                                      "string",      "integer",     "binary"};
-        p->type_code = -1;
-        for (size_t t = 0; p->type.text && t < sizeof(types) / sizeof(types[0]); t++)
-            if (strcmp(p->type.text, types[t]) == 0)
-                p->type_code = (int)t;
-        if (p->type_code < 0)
-            return fcu__config_invalid(cfg, p->name.text, p->type.line ? &p->type : &p->name,
-                                       "type must be certificate, private-key, public-key, "
-                                       "string, integer or binary",
-                                       err);
-        if (!p->data.text == !p->data_file.text)
-            return fcu__config_invalid(cfg, p->name.text, &p->name,
-                                       "exactly one of data and data-file is needed", err);
-    }
     return 0;
+}
+
+static int decode_custom(fcu_config *cfg, fcu_custom_property *p, fcu_error *err)
+{
+    if (!p->name.text)
+        return fcu__config_invalid(cfg, "custom-properties", &p->name, "name is mandatory", err);
+    if (strncmp(p->name.text, "mbed.", 5) == 0)
+        return fcu__config_invalid(cfg, p->name.text, &p->name,
+                                   "custom names must not use the mbed. prefix", err);
+    static const char *types[] = {"certificate", "private-key", "public-key",
+                                  "string",      "integer",     "binary"};
+    p->type_code = -1;
+    for (size_t t = 0; p->type.text && t < sizeof(types) / sizeof(types[0]); t++)
+        if (strcmp(p->type.text, types[t]) == 0)
+            p->type_code = (int)t;
+    if (p->type_code < 0)
+        return fcu__config_invalid(cfg, p->name.text, p->type.line ? &p->type : &p->name,
+                                   "type must be certificate, private-key, public-key, "
+                                   "string, integer or binary",
+                                   err);
+    if (!p->data.text == !p->data_file.text)
+        return fcu__config_invalid(cfg, p->name.text, &p->name,
+                                   "exactly one of data and data-file is needed", err);
+    return 0;
+}
+
+int fcu__config_decode(fcu_config *cfg, fcu_error *err)
+{
+    int rc = decode_flags(cfg, err);
+    if (rc == 0)
+        rc = decode_modes(cfg, err);
+    if (rc == 0)
+        rc = decode_numbers(cfg, err);
+    if (rc == 0)
+        rc = decode_consistency(cfg, err);
+    for (size_t i = 0; rc == 0 && i < cfg->custom_count; i++)
+        rc = decode_custom(cfg, &cfg->custom[i], err);
+    return rc;
 }

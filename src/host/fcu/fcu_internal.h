@@ -23,8 +23,6 @@ extern int fcu__fail_point;
 
 /* ---- notices (fcu_status.c) ---- */
 
-/** Appends a notice whose text is the template of code filled with the given arguments. */
-void fcu__notice_add(fcu_notice_list *list, int code, ...);
 /** Appends a notice with a literal text. */
 void fcu__notice_add_text(fcu_notice_list *list, int code, const char *text);
 void fcu__notice_list_free(fcu_notice_list *list);
@@ -56,6 +54,7 @@ typedef struct fcu_value {
     char *env;  /* name of the environment variable substituted into it, if any */
 } fcu_value;
 
+/* In the order of their names in fcu_config.c (decode_modes), default first. */
 enum fcu_keygen_mode { FCU_KEYGEN_BY_TOOL, FCU_KEYGEN_BY_DEVICE, FCU_KEYGEN_EXTERNAL };
 enum fcu_entropy_mode { FCU_ENTROPY_BY_DEVICE, FCU_ENTROPY_BY_TOOL, FCU_ENTROPY_EXTERNAL };
 
@@ -169,23 +168,6 @@ STACK_OF(X509) * fcu__certs_parse(const uint8_t *data, size_t len);
 /** Parses a PEM or DER private key. */
 EVP_PKEY *fcu__key_parse(const uint8_t *data, size_t len);
 int fcu__x509_der(X509 *cert, uint8_t **der, size_t *len);
-
-/* ---- CBOR writer (fcu_cbor.c) ---- */
-
-typedef struct fcu_cbuf {
-    uint8_t *data;
-    size_t len, cap;
-    bool failed;
-} fcu_cbuf;
-
-void fcu__cb_map(fcu_cbuf *b, size_t pairs);
-void fcu__cb_array(fcu_cbuf *b, size_t count);
-void fcu__cb_text(fcu_cbuf *b, const char *s);
-void fcu__cb_bytes(fcu_cbuf *b, const uint8_t *p, size_t n);
-void fcu__cb_uint(fcu_cbuf *b, uint64_t v);
-void fcu__cb_int(fcu_cbuf *b, int64_t v);
-void fcu__cb_raw(fcu_cbuf *b, const uint8_t *p, size_t n);
-void fcu__cb_free(fcu_cbuf *b);
 
 /* ---- device response (fcu_response.c) ---- */
 

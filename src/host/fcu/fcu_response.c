@@ -152,6 +152,54 @@ static int parse_csrs(cbor_item_t *arr, fcu_response *out, fcu_error *err)
     return 0;
 }
 
+static int parse_return_status(cbor_item_t *v, fcu_response *out, fcu_error *err)
+{
+    int rc = 0;
+    if (cbor_isa_uint(v) || cbor_isa_negint(v)) {
+        uint64_t x = cbor_get_int(v);
+        if (x > INT32_MAX)
+            rc = malformed(err, "ReturnStatus out of range");
+        out->return_status = cbor_isa_uint(v) ? (int64_t)x : -1 - (int64_t)x;
+    } else {
+        rc = malformed(err, "ReturnStatus is not an integer");
+    }
+    out->has_status = true;
+    return rc;
+}
+
+/* The text field of out that key names (SchemeVersion may also be a byte string), or NULL. */
+static char **text_field(cbor_item_t *k, fcu_response *out, bool *allow_bytes)
+{
+    *allow_bytes = false;
+    if (key_is(k, FCC_GROUP_SCHEME_VERSION)) {
+        *allow_bytes = true;
+        return &out->scheme_version;
+    }
+    if (key_is(k, FCC_GROUP_SESSION_ID))
+        return &out->session_id;
+    if (key_is(k, FCC_RESP_INFO_MESSAGE))
+        return &out->info_message;
+    if (key_is(k, FCC_RESP_WARNING_INFO))
+        return &out->warning_info;
+    return NULL;
+}
+
+static int parse_pair(cbor_item_t *k, cbor_item_t *v, fcu_response *out, fcu_error *err)
+{
+    bool allow_bytes;
+    char **target = text_field(k, out, &allow_bytes);
+    if (target) {
+        free(*target);
+        *target = string_copy(v, allow_bytes);
+        return *target ? 0 : malformed(err, "a text field has the wrong type");
+    }
+    if (key_is(k, FCC_RESP_RETURN_STATUS))
+        return parse_return_status(v, out, err);
+    if (key_is(k, FCC_RESP_CSRS))
+        return out->has_csrs ? malformed(err, "Csrs appears twice") : parse_csrs(v, out, err);
+    return 0;
+}
+
 int fcu__response_parse(const uint8_t *data, size_t len, fcu_response *out, fcu_error *err)
 {
     memset(out, 0, sizeof(*out));
@@ -164,57 +212,13 @@ int fcu__response_parse(const uint8_t *data, size_t len, fcu_response *out, fcu_
     if (!root)
         return malformed(err, "not CBOR");
     int rc = 0;
-    if (read != len) {
+    if (read != len)
         rc = malformed(err, "trailing bytes after the answer");
-        goto out;
-    }
-    if (!cbor_isa_map(root)) {
+    else if (!cbor_isa_map(root))
         rc = malformed(err, "not a map");
-        goto out;
-    }
-    struct cbor_pair *pairs = cbor_map_handle(root);
-    for (size_t i = 0; i < cbor_map_size(root) && rc == 0; i++) {
-        cbor_item_t *k = pairs[i].key, *v = pairs[i].value;
-        char **target = NULL;
-        bool allow_bytes = false;
-        if (key_is(k, FCC_GROUP_SCHEME_VERSION)) {
-            target = &out->scheme_version;
-            allow_bytes = true;
-        } else if (key_is(k, FCC_GROUP_SESSION_ID)) {
-            target = &out->session_id;
-        } else if (key_is(k, FCC_RESP_INFO_MESSAGE)) {
-            target = &out->info_message;
-        } else if (key_is(k, FCC_RESP_WARNING_INFO)) {
-            target = &out->warning_info;
-        } else if (key_is(k, FCC_RESP_RETURN_STATUS)) {
-            if (cbor_isa_uint(v)) {
-                uint64_t x = cbor_get_int(v);
-                if (x > INT32_MAX)
-                    rc = malformed(err, "ReturnStatus out of range");
-                out->return_status = (int64_t)x;
-            } else if (cbor_isa_negint(v)) {
-                uint64_t x = cbor_get_int(v);
-                if (x > INT32_MAX)
-                    rc = malformed(err, "ReturnStatus out of range");
-                out->return_status = -1 - (int64_t)x;
-            } else {
-                rc = malformed(err, "ReturnStatus is not an integer");
-            }
-            out->has_status = true;
-        } else if (key_is(k, FCC_RESP_CSRS)) {
-            if (out->has_csrs)
-                rc = malformed(err, "Csrs appears twice");
-            else
-                rc = parse_csrs(v, out, err);
-        }
-        if (target) {
-            free(*target);
-            *target = string_copy(v, allow_bytes);
-            if (!*target)
-                rc = malformed(err, "a text field has the wrong type");
-        }
-    }
-out:
+    struct cbor_pair *pairs = rc == 0 ? cbor_map_handle(root) : NULL;
+    for (size_t i = 0; rc == 0 && i < cbor_map_size(root); i++)
+        rc = parse_pair(pairs[i].key, pairs[i].value, out, err);
     cbor_decref(&root);
     if (rc)
         fcu__response_free(out);

@@ -15,18 +15,14 @@
 int fcu__fail_point;
 #endif
 
-static const kiln_status_entry fcu_status_entries[] = {FCU_STATUS_MAP(KILN_STATUS_ENTRY)};
-static const kiln_status_table fcu_statuses =
-    KILN_STATUS_TABLE(fcu_status_entries, "UNKNOWN", "Unknown status");
-
 const char *fcu_status_template(int status)
 {
-    return kiln_status_text(&fcu_statuses, status);
+    return kiln_status_table_text(&status_table_fcu, status);
 }
 
 const char *fcu_status_name(int status)
 {
-    return kiln_status_name(&fcu_statuses, status);
+    return kiln_status_table_name(&status_table_fcu, status);
 }
 
 /* Fills the template of code: each "%s" takes the next argument (NULL-terminated list is not
@@ -66,16 +62,6 @@ static void list_push(fcu_notice_list *list, int code, char *message)
     list->items[list->count].code = code;
     list->items[list->count].message = message;
     list->count++;
-}
-
-void fcu__notice_add(fcu_notice_list *list, int code, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, code);
-    format_template(buf, sizeof(buf), code, ap);
-    va_end(ap);
-    list_push(list, code, fcu__strdup(buf));
 }
 
 void fcu__notice_add_text(fcu_notice_list *list, int code, const char *text)

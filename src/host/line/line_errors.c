@@ -5,18 +5,14 @@
 #include "kiln_status_table.h"
 #include "line_errors.h"
 
-static const kiln_status_entry line_error_entries[] = {LINE_ERROR_MAP(KILN_STATUS_ENTRY)};
-static const kiln_status_table line_errors =
-    KILN_STATUS_TABLE(line_error_entries, "UNKNOWN", "Unknown error");
-
 const char *line_error_template(int code)
 {
-    return kiln_status_text(&line_errors, code);
+    return kiln_status_table_text(&status_table_line, code);
 }
 
 const char *line_error_name(int code)
 {
-    return kiln_status_name(&line_errors, code);
+    return kiln_status_table_name(&status_table_line, code);
 }
 
 void line_error_format(char *buf, size_t size, int code, const char *arg1, const char *arg2)

@@ -10,7 +10,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include "sf_bundle.h"
+#include "bundle_writer.h"
+#include "fcc_bundle_fields.h"
 #include "sf_crypto.h"
 #include "sf_store.h"
 
@@ -244,48 +245,104 @@ static sf_status unwrap_secret(sf_service *svc, const char *sid, const char *hex
                            buf + SF_GCM_IV_SIZE, len, buf + SF_GCM_IV_SIZE + len, out);
 }
 
-/* Builds CONFIG_REQUEST for a verified INIT_RESPONSE and fills the session's new columns. */
-static sf_status build_configuration(sf_service *svc, sf_session *s, const uint8_t *msg1,
-                                     size_t msg1_len, const uint8_t *answer, size_t answer_len,
-                                     const sf_init_response *resp, EVP_PKEY *device_key)
+/* The configuration bundle (FCC format) the service encrypts to a device. Bootstrap mode: the
+ * device certificate names the key the device generated itself (PrKN), so no private key
+ * travels. */
+typedef struct device_bundle {
+    const sf_config *cfg;
+    const char *endpoint, *serial;
+    const uint8_t *cert, *server_ca;
+    size_t cert_len, server_ca_len;
+    uint64_t now;
+} device_bundle;
+
+static size_t write_bundle_certs(kiln_bundle_writer *w, const void *ctx)
 {
-    uint8_t th[SF_HASH_SIZE], secret[SF_SCALAR_SIZE], okm[SF_OKM_SIZE], eph_point[SF_POINT_SIZE];
-    uint8_t *cert_der = NULL, *bundle = NULL, *msg2 = NULL;
-    size_t cert_len = 0, bundle_len = 0, msg2_len = 0;
-    EVP_PKEY *eph = NULL;
-    X509 *cert = NULL;
+    const device_bundle *b = ctx;
+    kiln_bw_cert(w, FCC_BOOTSTRAP_DEVICE_CERT, b->cert, b->cert_len,
+                 FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY);
+    kiln_bw_cert(w, FCC_BOOTSTRAP_SERVER_CA_CERT, b->server_ca, b->server_ca_len, NULL);
+    return 2;
+}
+
+static size_t write_bundle_params(kiln_bundle_writer *w, const void *ctx)
+{
+    const device_bundle *b = ctx;
+    const sf_config *c = b->cfg;
+    kiln_bw_param_int(w, FCC_USE_BOOTSTRAP, 1);
+    kiln_bw_param_text(w, FCC_ENDPOINT_NAME, b->endpoint);
+    kiln_bw_param_text(w, FCC_BOOTSTRAP_SERVER_URI, c->bootstrap_uri);
+    kiln_bw_param_text(w, FCC_MANUFACTURER, c->manufacturer);
+    kiln_bw_param_text(w, FCC_MODEL_NUMBER, c->model_number);
+    kiln_bw_param_text(w, FCC_SERIAL_NUMBER, b->serial);
+    kiln_bw_param_text(w, FCC_DEVICE_TYPE, c->device_type);
+    kiln_bw_param_text(w, FCC_HARDWARE_VERSION, c->hardware_version);
+    kiln_bw_param_int(w, FCC_MEMORY_TOTAL_KB, (uint32_t)c->memory_total_kb);
+    size_t n = 9;
+    if (c->timezone[0]) {
+        kiln_bw_param_text(w, FCC_TIMEZONE, c->timezone);
+        n++;
+    }
+    if (c->utc_offset[0]) {
+        kiln_bw_param_text(w, FCC_UTC_OFFSET, c->utc_offset);
+        n++;
+    }
+    kiln_bw_param_int(w, FCC_CURRENT_TIME, (int64_t)b->now);
+    return n + 1;
+}
+
+static void write_device_bundle(kiln_bundle_writer *w, const device_bundle *b)
+{
+    kiln_bw_bundle_begin(w, 3);
+    kiln_bw_group_items(w, FCC_GROUP_CERTIFICATES, write_bundle_certs, b);
+    kiln_bw_group_items(w, FCC_GROUP_CONFIG_PARAMS, write_bundle_params, b);
+}
+
+/* The device certificate (CN = endpoint prefix and session id) and the bundle carrying it. */
+static sf_status certificate_and_bundle(sf_service *svc, const sf_session *s, EVP_PKEY *device_key,
+                                        X509 **cert, uint8_t **cert_der, size_t *cert_len,
+                                        uint8_t **bundle, size_t *bundle_len)
+{
     char cn[SF_SID_MAX + 80];
     snprintf(cn, sizeof(cn), "%s%s", svc->cfg.endpoint_prefix, s->sid);
-    sfc_labelled_hash(SF_LABEL_SESSION, msg1, msg1_len, answer, answer_len, NULL, 0, th);
-
     sf_status st = sfc_issue_cert(svc->device_ca_key, svc->device_ca, device_key, cn, "client",
-                                  NULL, svc->cfg.cert_years, &cert);
+                                  NULL, svc->cfg.cert_years, cert);
     if (st == SF_OK) {
-        st = sfc_cert_der(cert, &cert_der, &cert_len);
+        st = sfc_cert_der(*cert, cert_der, cert_len);
     }
-    if (st == SF_OK) {
-        sf_bundle_params p = {
-            .endpoint_name = cn,
-            .device_cert = cert_der,
-            .device_cert_len = cert_len,
-            .server_ca = svc->bootstrap_ca_der,
-            .server_ca_len = svc->bootstrap_ca_len,
-            .server_uri = svc->cfg.bootstrap_uri,
-            .manufacturer = svc->cfg.manufacturer,
-            .model_number = svc->cfg.model_number,
-            .device_type = svc->cfg.device_type,
-            .hardware_version = svc->cfg.hardware_version,
-            .serial_number = s->sid,
-            .memory_total_kb = (uint32_t)svc->cfg.memory_total_kb,
-            .timezone = svc->cfg.timezone[0] ? svc->cfg.timezone : NULL,
-            .utc_offset = svc->cfg.utc_offset[0] ? svc->cfg.utc_offset : NULL,
-            .current_time = (uint64_t)time(NULL),
-        };
-        st = sf_bundle_build(&p, &bundle, &bundle_len);
+    if (st != SF_OK) {
+        return st;
     }
-    if (st == SF_OK) {
-        st = sfc_generate_key(&eph);
+    device_bundle b = {&svc->cfg,
+                       cn,
+                       s->sid,
+                       *cert_der,
+                       svc->bootstrap_ca_der,
+                       *cert_len,
+                       svc->bootstrap_ca_len,
+                       (uint64_t)time(NULL)};
+    kiln_bundle_writer w;
+    kiln_bw_init(&w, NULL, 0);
+    write_device_bundle(&w, &b);
+    *bundle_len = kiln_bw_length(&w);
+    *bundle = malloc(*bundle_len);
+    if (*bundle == NULL) {
+        return SF_INTERNAL;
     }
+    kiln_bw_init(&w, *bundle, *bundle_len);
+    write_device_bundle(&w, &b);
+    return SF_OK;
+}
+
+/* CONFIG_REQUEST: the bundle encrypted under keys from an ephemeral ECDH with the device key,
+ * bound to the transcript hash th and signed by the service. okm keeps the derived keys. */
+static sf_status seal_configuration(sf_service *svc, const uint8_t th[SF_HASH_SIZE],
+                                    EVP_PKEY *device_key, const uint8_t *bundle, size_t bundle_len,
+                                    uint8_t okm[SF_OKM_SIZE], uint8_t **msg2, size_t *msg2_len)
+{
+    uint8_t secret[SF_SCALAR_SIZE], eph_point[SF_POINT_SIZE];
+    EVP_PKEY *eph = NULL;
+    sf_status st = sfc_generate_key(&eph);
     if (st == SF_OK) {
         st = sfc_key_to_point(eph, eph_point);
     }
@@ -293,67 +350,99 @@ static sf_status build_configuration(sf_service *svc, sf_session *s, const uint8
         st = sfc_ecdh(eph, device_key, secret);
     }
     if (st == SF_OK) {
-        st = sfc_hkdf(th, sizeof(th), secret, sizeof(secret), SF_LABEL_KEYS, okm, sizeof(okm));
+        st = sfc_hkdf(th, SF_HASH_SIZE, secret, sizeof(secret), SF_LABEL_KEYS, okm, SF_OKM_SIZE);
     }
     if (st == SF_OK) {
         size_t need = 0;
         (void)sf_config_request_begin(th, eph_point, bundle_len, NULL, 0, &need);
-        msg2 = malloc(need);
-        st = msg2 != NULL
-                 ? sf_config_request_begin(th, eph_point, bundle_len, msg2, need, &msg2_len)
+        *msg2 = malloc(need);
+        st = *msg2 != NULL
+                 ? sf_config_request_begin(th, eph_point, bundle_len, *msg2, need, msg2_len)
                  : SF_INTERNAL;
     }
     if (st == SF_OK) {
         size_t aad_len = SF_HEADER_SIZE + SF_BINDING_SIZE + SF_POINT_SIZE;
-        uint8_t *ct = msg2 + aad_len;
-        st = sfc_gcm_encrypt(okm, okm + SF_AES_KEY_SIZE, msg2, aad_len, bundle, bundle_len, ct,
+        uint8_t *ct = *msg2 + aad_len;
+        st = sfc_gcm_encrypt(okm, okm + SF_AES_KEY_SIZE, *msg2, aad_len, bundle, bundle_len, ct,
                              ct + bundle_len);
     }
     if (st == SF_OK) {
         uint8_t hash[SF_HASH_SIZE];
-        size_t signed_len = msg2_len - SF_SIG_SIZE;
-        sfc_labelled_hash(SF_LABEL_CONFIG, th, sizeof(th), msg2, signed_len, NULL, 0, hash);
-        st = sfc_sign_hash(svc->signing_key, hash, msg2 + signed_len);
+        size_t signed_len = *msg2_len - SF_SIG_SIZE;
+        sfc_labelled_hash(SF_LABEL_CONFIG, th, SF_HASH_SIZE, *msg2, signed_len, NULL, 0, hash);
+        st = sfc_sign_hash(svc->signing_key, hash, *msg2 + signed_len);
     }
+    OPENSSL_cleanse(secret, sizeof(secret));
+    EVP_PKEY_free(eph);
+    return st;
+}
+
+/* The session's new columns: state CONFIG_SENT, transcript, both messages, the certificate, the
+ * wrapped confirmation key (taken over), the device key's hash and the certificate's
+ * fingerprint. */
+static sf_status record_configuration(sf_session *s, const uint8_t th[SF_HASH_SIZE],
+                                      const uint8_t *answer, size_t answer_len, const uint8_t *msg2,
+                                      size_t msg2_len, const uint8_t *cert_der, size_t cert_len,
+                                      const sf_init_response *resp, char **confirm)
+{
+    char *th_hex = hex_of(th, SF_HASH_SIZE);
+    char *in_hex = hex_of(answer, answer_len);
+    char *out_hex = hex_of(msg2, msg2_len);
+    char *cert_hex = hex_of(cert_der, cert_len);
+    char key_hash[65], fp[41];
+    sfc_sha256_hex(resp->device_pub, SF_POINT_SIZE, key_hash);
+    sfc_sha1_hex(cert_der, cert_len, fp);
+    if (!th_hex || !in_hex || !out_hex || !cert_hex) {
+        free(th_hex);
+        free(in_hex);
+        free(out_hex);
+        free(cert_hex);
+        return SF_INTERNAL;
+    }
+    sf_session_set(&s->state, SF_STATE_CONFIG_SENT);
+    free(s->th);
+    s->th = th_hex;
+    free(s->msg2_in);
+    s->msg2_in = in_hex;
+    free(s->msg2_out);
+    s->msg2_out = out_hex;
+    free(s->cert);
+    s->cert = cert_hex;
+    free(s->confirm);
+    s->confirm = *confirm;
+    *confirm = NULL;
+    sf_session_set(&s->device_key, key_hash);
+    sf_session_set(&s->fingerprint, fp);
+    s->updated = (long long)time(NULL);
+    return SF_OK;
+}
+
+/* Builds CONFIG_REQUEST for a verified INIT_RESPONSE and fills the session's new columns. */
+static sf_status build_configuration(sf_service *svc, sf_session *s, const uint8_t *msg1,
+                                     size_t msg1_len, const uint8_t *answer, size_t answer_len,
+                                     const sf_init_response *resp, EVP_PKEY *device_key)
+{
+    uint8_t th[SF_HASH_SIZE], okm[SF_OKM_SIZE];
+    uint8_t *cert_der = NULL, *bundle = NULL, *msg2 = NULL;
+    size_t cert_len = 0, bundle_len = 0, msg2_len = 0;
+    X509 *cert = NULL;
     char *confirm = NULL;
+    sfc_labelled_hash(SF_LABEL_SESSION, msg1, msg1_len, answer, answer_len, NULL, 0, th);
+
+    sf_status st = certificate_and_bundle(svc, s, device_key, &cert, &cert_der, &cert_len, &bundle,
+                                          &bundle_len);
+    if (st == SF_OK) {
+        st = seal_configuration(svc, th, device_key, bundle, bundle_len, okm, &msg2, &msg2_len);
+    }
     if (st == SF_OK) {
         st = wrap_secret(svc, s->sid, okm + SF_AES_KEY_SIZE + SF_GCM_IV_SIZE, SF_CONFIRM_KEY_SIZE,
                          &confirm);
     }
     if (st == SF_OK) {
-        char *th_hex = hex_of(th, sizeof(th));
-        char *in_hex = hex_of(answer, answer_len);
-        char *out_hex = hex_of(msg2, msg2_len);
-        char *cert_hex = hex_of(cert_der, cert_len);
-        char key_hash[65], fp[41];
-        sfc_sha256_hex(resp->device_pub, SF_POINT_SIZE, key_hash);
-        sfc_sha1_hex(cert_der, cert_len, fp);
-        if (th_hex && in_hex && out_hex && cert_hex) {
-            sf_session_set(&s->state, SF_STATE_CONFIG_SENT);
-            free(s->th);
-            s->th = th_hex;
-            free(s->msg2_in);
-            s->msg2_in = in_hex;
-            free(s->msg2_out);
-            s->msg2_out = out_hex;
-            free(s->cert);
-            s->cert = cert_hex;
-            free(s->confirm);
-            s->confirm = confirm;
-            confirm = NULL;
-            sf_session_set(&s->device_key, key_hash);
-            sf_session_set(&s->fingerprint, fp);
-            s->updated = (long long)time(NULL);
-        } else {
-            free(th_hex);
-            free(in_hex);
-            free(out_hex);
-            free(cert_hex);
-            st = SF_INTERNAL;
-        }
+        st = record_configuration(s, th, answer, answer_len, msg2, msg2_len, cert_der, cert_len,
+                                  resp, &confirm);
     }
     free(confirm);
-    OPENSSL_cleanse(secret, sizeof(secret));
     OPENSSL_cleanse(okm, sizeof(okm));
     if (bundle != NULL) {
         OPENSSL_cleanse(bundle, bundle_len);
@@ -362,7 +451,6 @@ static sf_status build_configuration(sf_service *svc, sf_session *s, const uint8
     free(msg2);
     OPENSSL_free(cert_der);
     X509_free(cert);
-    EVP_PKEY_free(eph);
     return st;
 }
 

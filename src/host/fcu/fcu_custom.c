@@ -1,0 +1,154 @@
+/* custom-properties of the configuration turned into bundle items: certificates and keys in
+ * DER (Certificates, Keys), strings, integers and binary data (ConfigParams). Everything is read
+ * and checked before the bundle is written, so a bad property fails the whole bundle. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "fcu_prepare.h"
+
+static void wipe_free(uint8_t *data, size_t len)
+{
+    if (data)
+        OPENSSL_cleanse(data, len);
+    free(data);
+}
+
+/* The property's bytes, from data-file or from data. */
+static int property_data(const fcu *f, const fcu_custom_property *p, uint8_t **data, size_t *len,
+                         fcu_error *err)
+{
+    if (p->data_file.text)
+        return fcu__load_file_value(f, &p->data_file, data, len, err);
+    *data = (uint8_t *)fcu__strdup(p->data.text);
+    *len = strlen(p->data.text);
+    return *data ? 0 : fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
+}
+
+static int certificate_der(const fcu_custom_property *p, fcu_custom_item *it, fcu_error *err)
+{
+    STACK_OF(X509) *certs = fcu__certs_parse(it->data, it->len);
+    uint8_t *der = NULL;
+    size_t dlen = 0;
+    int rc = 0;
+    if (!certs || fcu__x509_der(sk_X509_value(certs, 0), &der, &dlen) != 0) {
+        free(der);
+        rc = fcu__fail(err, FCU_STATUS_NOT_X509, p->name.text);
+    } else {
+        wipe_free(it->data, it->len);
+        it->data = der;
+        it->len = dlen;
+    }
+    sk_X509_pop_free(certs, X509_free);
+    return rc;
+}
+
+static EVP_PKEY *public_key_parse(const uint8_t *data, size_t len)
+{
+    BIO *bio = BIO_new_mem_buf(data, (int)len);
+    EVP_PKEY *key = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (!key) {
+        const unsigned char *q = data;
+        key = d2i_PUBKEY(NULL, &q, (long)len);
+    }
+    ERR_clear_error();
+    return key;
+}
+
+/* EC keys only: the device's custom keys are ECCPrivate or ECCPublic. */
+static int key_der(const fcu_custom_property *p, fcu_custom_item *it, fcu_error *err)
+{
+    bool priv = p->type_code == FCU_CUSTOM_PRIVATE_KEY;
+    EVP_PKEY *key = priv ? fcu__key_parse(it->data, it->len) : public_key_parse(it->data, it->len);
+    unsigned char *der = NULL;
+    int n = key && EVP_PKEY_is_a(key, "EC")
+                ? (priv ? i2d_PrivateKey(key, &der) : i2d_PUBKEY(key, &der))
+                : -1;
+    EVP_PKEY_free(key);
+    if (n <= 0) {
+        OPENSSL_free(der);
+        return fcu__fail(err, FCU_STATUS_KEY_FILE_LOAD, p->name.text);
+    }
+    uint8_t *copy = malloc((size_t)n);
+    if (copy)
+        memcpy(copy, der, (size_t)n);
+    OPENSSL_cleanse(der, (size_t)n);
+    OPENSSL_free(der);
+    if (!copy)
+        return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
+    wipe_free(it->data, it->len);
+    it->data = copy;
+    it->len = (size_t)n;
+    return 0;
+}
+
+static int integer_value(const fcu_config *cfg, const fcu_custom_property *p, fcu_custom_item *it,
+                         fcu_error *err)
+{
+    char *end;
+    errno = 0;
+    it->value = strtoll((const char *)it->data, &end, 0);
+    if (errno || end == (char *)it->data || *end)
+        return fcu__config_invalid(cfg, p->name.text, &p->data, "must be an integer", err);
+    return 0;
+}
+
+static int item_convert(const fcu_config *cfg, const fcu_custom_property *p, fcu_custom_item *it,
+                        fcu_error *err)
+{
+    switch (p->type_code) {
+    case FCU_CUSTOM_CERTIFICATE:
+        return certificate_der(p, it, err);
+    case FCU_CUSTOM_PRIVATE_KEY:
+    case FCU_CUSTOM_PUBLIC_KEY:
+        return key_der(p, it, err);
+    case FCU_CUSTOM_STRING:
+        if (strlen((const char *)it->data) != it->len)
+            return fcu__config_invalid(cfg, p->name.text, &p->name,
+                                       "a string must not contain NUL bytes", err);
+        return 0;
+    case FCU_CUSTOM_INTEGER:
+        return integer_value(cfg, p, it, err);
+    default:
+        return 0;
+    }
+}
+
+int fcu__custom_items_load(const fcu *f, const fcu_config *cfg, fcu_custom_items *out,
+                           fcu_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (cfg->custom_count == 0)
+        return 0;
+    out->items = calloc(cfg->custom_count, sizeof(*out->items));
+    if (!out->items)
+        return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
+    for (size_t i = 0; i < cfg->custom_count; i++) {
+        const fcu_custom_property *p = &cfg->custom[i];
+        fcu_custom_item *it = &out->items[i];
+        it->name = p->name.text;
+        it->type_code = p->type_code;
+        int rc = property_data(f, p, &it->data, &it->len, err);
+        if (rc)
+            return rc;
+        out->count = i + 1;
+        rc = item_convert(cfg, p, it, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void fcu__custom_items_free(fcu_custom_items *c)
+{
+    for (size_t i = 0; i < c->count; i++)
+        wipe_free(c->items[i].data, c->items[i].len);
+    free(c->items);
+    memset(c, 0, sizeof(*c));
+}
