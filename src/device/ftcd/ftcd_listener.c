@@ -10,6 +10,10 @@
 #include "kiln_sf.h"
 #include "sf_msg.h"
 
+/* The public minimum must hold the largest secure-factory answer frame. */
+typedef char kiln_ftcd_output_min_holds_sf_answer
+    [KILN_FTCD_OUTPUT_MIN >= FTCD_RESPONSE_HEAD + KILN_SF_ANSWER_MAX + FTCD_DIGEST_SIZE ? 1 : -1];
+
 static void notify(const kiln_ftcd_listener *l, kiln_ftcd_notice_kind kind, int32_t status,
                    int32_t detail)
 {
