@@ -3,8 +3,10 @@
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 FUZZ_SECONDS ?= 30
+# Fuzz targets run this many at a time (one per core of the CI machine).
+FUZZ_JOBS ?= 2
 
-.PHONY: all deps test test-release test-asan fuzz-smoke demo bench clean format
+.PHONY: all deps test test-release test-long test-asan fuzz-build fuzz fuzz-smoke demo bench clean format
 
 all:
 	cmake -S . -B build $(CMAKE_FLAGS) >/dev/null
@@ -23,15 +25,26 @@ test: deps
 test-release: all
 	ctest --test-dir build --output-on-failure -j $(JOBS) -LE long
 
+# The tests too slow for every run (ctest label long), on the release build.
+test-long: all
+	ctest --test-dir build --output-on-failure -j $(JOBS) -L long
+
 test-asan:
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) -LE "nosan|long"
 
-fuzz-smoke:
+fuzz-build:
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKILN_FUZZ=ON >/dev/null
-	cmake --build build-fuzz -j $(JOBS)
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+
+# Every target under fuzz/ for FUZZ_SECONDS each; logs in build-fuzz/fuzz-logs/, one table.
+fuzz: fuzz-build
+	./scripts/fuzz.sh --jobs $(FUZZ_JOBS) build-fuzz $(FUZZ_SECONDS)
+
+# The same run as make test does it (the bundle target gets twice the time).
+fuzz-smoke: fuzz-build
 	./scripts/fuzz-smoke.sh build-fuzz $(FUZZ_SECONDS)
 
 demo: deps all

@@ -26,8 +26,10 @@ function(kiln_install_library name description requires libs_private)
   add_library(${target} SHARED ${objects})
   target_link_libraries(${target} PRIVATE ${parts})
   set(map ${CMAKE_SOURCE_DIR}/cmake/${target}.map)
-  target_link_options(${target} PRIVATE -Wl,--version-script=${map} -Wl,--as-needed
-                      -Wl,--no-undefined)
+  target_link_options(${target} PRIVATE -Wl,--version-script=${map} -Wl,--as-needed)
+  if(NOT KILN_SANITIZE AND NOT KILN_FUZZ) # sanitizer runtimes resolve only in the program
+    target_link_options(${target} PRIVATE -Wl,--no-undefined)
+  endif()
   set_target_properties(${target} PROPERTIES VERSION ${PROJECT_VERSION}
                         SOVERSION ${PROJECT_VERSION_MAJOR} LINK_DEPENDS ${map}
                         LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
@@ -69,7 +71,7 @@ kiln_install_library(fcu "kiln configurator: certificate authority, device bundl
   "libcrypto yaml-0.1 libcbor" "-lmbedcrypto"
   kiln_fcu kiln_pki kiln_common)
 kiln_install_library(device "kiln device library: FCC and KCM over Mbed TLS, Linux port"
-  "libcbor" "-lmbedx509 -lmbedcrypto -lpthread"
+  "libcbor" "-Wl,-u,kiln_linux_use_default_device -lmbedx509 -lmbedcrypto -lpthread"
   kiln_device kiln_device_sf kiln_ftcd kiln_kv_flash kiln_port_linux kiln_common)
 kiln_install_library(line "kiln factory line: transports, device lists, records"
   "libcrypto jansson sqlite3 libcbor libcurl" "-lmbedcrypto"

@@ -5,7 +5,7 @@ add_executable(factory_client ${FACTORY_CLIENT_SOURCES})
 target_include_directories(factory_client PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/factory_client
                                                   ${CMAKE_SOURCE_DIR}/src/device
                                                   ${CMAKE_SOURCE_DIR}/src/common)
-target_link_libraries(factory_client PRIVATE kiln_port_linux kiln_device_ftcd kiln_device kiln_common
+target_link_libraries(factory_client PRIVATE kiln_port_linux kiln_ftcd kiln_device kiln_common
                                              Threads::Threads)
 foreach(optional kiln_kv_flash kiln_device_sf)
   if(TARGET ${optional})

@@ -27,13 +27,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
     fcu_device_response_status_free(&s);
 
+    /* a context that loads saves, and what it saves loads back and saves to the same bytes */
     fcu_operation_context *ctx = NULL;
     if (fcu_operation_context_load(data, size, &ctx) == 0) {
-        uint8_t *out = NULL;
-        size_t len = 0;
-        if (fcu_operation_context_save(ctx, &out, &len) != 0)
+        uint8_t *out = NULL, *again = NULL;
+        size_t len = 0, again_len = 0;
+        fcu_operation_context *reloaded = NULL;
+        if (fcu_operation_context_save(ctx, &out, &len) != 0 ||
+            fcu_operation_context_load(out, len, &reloaded) != 0 ||
+            fcu_operation_context_save(reloaded, &again, &again_len) != 0 || again_len != len ||
+            __builtin_memcmp(again, out, len) != 0)
             __builtin_trap();
         __builtin_free(out);
+        __builtin_free(again);
+        fcu_operation_context_free(reloaded);
         fcu_operation_context_free(ctx);
     }
     return 0;

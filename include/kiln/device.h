@@ -3,7 +3,8 @@
  * The original API (fcc_init(), kcm_item_store(), ...) works on one implicit device, which
  * is what firmware wants. Simulators and test benches run many devices in one process, so
  * the whole state lives in a caller-owned struct kiln_device and every original function has
- * a kiln_-prefixed twin that takes it. The plain names operate on kiln_default_device(). */
+ * a kiln_-prefixed twin that takes it. The plain names operate on kiln_default_device(), the
+ * device registered with kiln_set_default_device(). */
 #ifndef KILN_DEVICE_H
 #define KILN_DEVICE_H
 
@@ -65,7 +66,14 @@ typedef struct kiln_device {
 /** Binds a device to its storage, root key and entropy. Does not touch storage. */
 void kiln_device_setup(kiln_device *dev, const kiln_device_config *cfg);
 
-/** The device the original global API (fcc_*, kcm_*) operates on. Provided by the port. */
+/** Where the original global API (fcc_*, kcm_*) finds its device: the firmware or the port
+ *  registers this once, before the first global call (a firmware returns its static device;
+ *  the Linux port registers its directory device when the program starts, see
+ *  kiln_linux_use_default_device()). A global call before any registration is a programming
+ *  error: the core holds no device of its own, so that a firmware pays no RAM for one. */
+typedef kiln_device *(*kiln_default_device_fn)(void);
+void kiln_set_default_device(kiln_default_device_fn source);
+/** The device the global API operates on: the registered source's answer. */
 kiln_device *kiln_default_device(void);
 
 /* FCC on an explicit device. Semantics as the global functions of

@@ -43,8 +43,12 @@ int kiln_linux_device_open_dir(kiln_linux_device *d, const char *dir);
 void kiln_linux_device_setup(kiln_linux_device *d, const kiln_kv_backend *kv,
                              const char *root_key_path);
 
-/** Where kiln_default_device() keeps its storage (default: $KILN_STORAGE_DIR or
- *  ./kiln-storage). Call before the first fcc_/kcm_ call. */
+/** Makes the global API (fcc_init(), kcm_item_store(), ...) work on the Linux default device:
+ *  a directory device opened on first use in $KILN_STORAGE_DIR, or ./kiln-storage. The port
+ *  does this itself when the program starts (with GCC or Clang); a program linked statically
+ *  that uses nothing else of the port calls it before the first fcc_/kcm_ call. */
+void kiln_linux_use_default_device(void);
+/** The same, with the default device's storage in dir. Call before the first fcc_/kcm_ call. */
 void kiln_linux_set_default_storage(const char *dir);
 
 #ifdef __cplusplus

@@ -166,20 +166,84 @@ int cr_next(cr_reader *r, cr_token *t)
     return 0;
 }
 
-static bool is_open_ended(cr_kind k)
+/* The containers cr_skip is inside: elements left in each (UINT64_MAX: indefinite, ends with a
+ * break) and, for indefinite strings, the only chunk kind allowed inside (else CR_BREAK). */
+typedef struct skip_stack {
+    uint64_t remaining[CR_MAX_DEPTH];
+    cr_kind chunk_kind[CR_MAX_DEPTH];
+    int depth;
+} skip_stack;
+
+/* An element is complete: close every definite container it completed. */
+static void close_completed(skip_stack *s)
 {
-    return k == CR_ARRAY_INDEF || k == CR_MAP_INDEF || k == CR_BYTES_INDEF || k == CR_TEXT_INDEF;
+    while (s->depth > 0 && s->remaining[s->depth - 1] == 0) {
+        s->depth--;
+    }
+}
+
+/* Opens t when it is a non-empty container or an indefinite string: 1 opened, 0 t is a whole
+ * element, -1 malformed or too deep. */
+static int open_nested(skip_stack *s, const cr_reader *r, const cr_token *t)
+{
+    uint64_t items = UINT64_MAX;
+    cr_kind chunk = CR_BREAK;
+    if ((t->kind == CR_ARRAY || t->kind == CR_MAP) && t->u > 0) {
+        if (t->kind == CR_MAP && t->u > UINT64_MAX / 4) {
+            return -1;
+        }
+        items = t->kind == CR_MAP ? t->u * 2 : t->u;
+        if (items > r->len - r->pos) {
+            return -1; /* every element needs at least one byte */
+        }
+    } else if (t->kind == CR_BYTES_INDEF || t->kind == CR_TEXT_INDEF) {
+        chunk = t->kind == CR_BYTES_INDEF ? CR_BYTES : CR_TEXT;
+    } else if (t->kind != CR_ARRAY_INDEF && t->kind != CR_MAP_INDEF) {
+        return 0;
+    }
+    if (s->depth == CR_MAX_DEPTH) {
+        return -1;
+    }
+    s->chunk_kind[s->depth] = chunk;
+    s->remaining[s->depth++] = items;
+    return 1;
+}
+
+/* Reads into t the head of the next element of the innermost open container, closing the
+ * indefinite ones that end on the way: 0 read, 1 nothing is open any more, -1 malformed. */
+static int next_element(cr_reader *r, skip_stack *s, cr_token *t)
+{
+    for (;;) {
+        if (s->depth == 0) {
+            return 1;
+        }
+        if (cr_next(r, t) != 0) {
+            return -1;
+        }
+        if (t->kind != CR_BREAK) {
+            break;
+        }
+        if (s->remaining[s->depth - 1] != UINT64_MAX) {
+            return -1;
+        }
+        s->depth--; /* an indefinite container ended: it is a complete element */
+        close_completed(s);
+    }
+    cr_kind chunk = s->chunk_kind[s->depth - 1];
+    if (chunk != CR_BREAK && t->kind != chunk) {
+        return -1; /* chunks of an indefinite string must be definite strings of its type */
+    }
+    if (s->remaining[s->depth - 1] != UINT64_MAX) {
+        s->remaining[s->depth - 1]--;
+    }
+    return 0;
 }
 
 int cr_skip(cr_reader *r, const cr_token *first)
 {
-    /* Elements left per open container (UINT64_MAX: indefinite, ends with a break) and,
-     * for indefinite strings, the only chunk kind allowed inside. */
-    uint64_t remaining[CR_MAX_DEPTH];
-    cr_kind chunk_kind[CR_MAX_DEPTH];
-    int depth = 0;
+    skip_stack s;
+    s.depth = 0;
     cr_token t = *first;
-
     for (;;) {
         /* t is the head of an element that has just been read. */
         while (t.kind == CR_TAG) {
@@ -190,57 +254,16 @@ int cr_skip(cr_reader *r, const cr_token *first)
         if (t.kind == CR_BREAK) {
             return -1;
         }
-        bool opened = false;
-        if ((t.kind == CR_ARRAY || t.kind == CR_MAP) && t.u > 0) {
-            if (depth == CR_MAX_DEPTH || (t.kind == CR_MAP && t.u > UINT64_MAX / 4)) {
-                return -1;
-            }
-            uint64_t items = t.kind == CR_MAP ? t.u * 2 : t.u;
-            if (items > r->len - r->pos) {
-                return -1; /* every element needs at least one byte */
-            }
-            chunk_kind[depth] = CR_BREAK;
-            remaining[depth++] = items;
-            opened = true;
-        } else if (is_open_ended(t.kind)) {
-            if (depth == CR_MAX_DEPTH) {
-                return -1;
-            }
-            chunk_kind[depth] = t.kind == CR_BYTES_INDEF  ? CR_BYTES
-                                : t.kind == CR_TEXT_INDEF ? CR_TEXT
-                                                          : CR_BREAK;
-            remaining[depth++] = UINT64_MAX;
-            opened = true;
+        int opened = open_nested(&s, r, &t);
+        if (opened < 0) {
+            return -1;
         }
-        if (!opened) {
-            /* A complete element: close every definite container it completed. */
-            while (depth > 0 && remaining[depth - 1] == 0) {
-                depth--;
-            }
+        if (opened == 0) {
+            close_completed(&s);
         }
-        for (;;) {
-            if (depth == 0) {
-                return 0;
-            }
-            if (cr_next(r, &t) != 0) {
-                return -1;
-            }
-            if (t.kind != CR_BREAK) {
-                break;
-            }
-            if (remaining[depth - 1] != UINT64_MAX) {
-                return -1;
-            }
-            depth--; /* an indefinite container ended: it is a complete element */
-            while (depth > 0 && remaining[depth - 1] == 0) {
-                depth--;
-            }
-        }
-        if (chunk_kind[depth - 1] != CR_BREAK && t.kind != chunk_kind[depth - 1]) {
-            return -1; /* chunks of an indefinite string must be definite strings of its type */
-        }
-        if (remaining[depth - 1] != UINT64_MAX) {
-            remaining[depth - 1]--;
+        int rc = next_element(r, &s, &t);
+        if (rc != 0) {
+            return rc > 0 ? 0 : -1;
         }
     }
 }

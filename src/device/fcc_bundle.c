@@ -42,17 +42,6 @@ static fcc_status_e fail_kcm(bundle_ctx *b, kcm_status_e kcm, const cr_token *na
 
 /* ---- small decoding helpers ---- */
 
-/* Reads a CBOR integer 0/1 (the bundle's booleans). */
-static int read_flag(cr_reader *r, bool *flag)
-{
-    cr_token t;
-    if (cr_next(r, &t) != 0 || t.kind != CR_UINT || t.u > 1) {
-        return -1;
-    }
-    *flag = t.u == 1;
-    return 0;
-}
-
 static bool is_map(const cr_token *t)
 {
     return t->kind == CR_MAP || t->kind == CR_MAP_INDEF;
@@ -127,12 +116,58 @@ typedef struct item_fields {
     size_t data_array_pos; /* offset of the DataArray value (after its head) */
 } item_fields;
 
+static const char *const item_field_names[F_COUNT] = {
+    FCC_FIELD_NAME, FCC_FIELD_TYPE,       FCC_FIELD_FORMAT,
+    FCC_FIELD_DATA, FCC_FIELD_DATA_ARRAY, FCC_FIELD_PRIVATE_KEY_NAME};
+
+/* The F_* a key names among the allowed ones, or -1. */
+static int field_of(const cr_token *key, unsigned allowed)
+{
+    int field = -1;
+    for (int i = 0; i < F_COUNT; i++) {
+        if ((allowed & (1u << i)) && cr_text_is(key, item_field_names[i])) {
+            field = i;
+        }
+    }
+    return field;
+}
+
+/* Config parameter data: any of the accepted types (checked by the caller), a tagged byte
+ * string read as its bytes. Returns 0 or -1. */
+static int read_config_data(cr_reader *r, cr_token *v)
+{
+    if (v->kind == CR_TAG) {
+        cr_token inner;
+        if (v->u != 2 || cr_next(r, &inner) != 0 || inner.kind != CR_BYTES) {
+            return -1;
+        }
+        *v = inner;
+        return 0;
+    }
+    return v->kind == CR_UINT || v->kind == CR_NEGINT || v->kind == CR_TEXT || v->kind == CR_BYTES
+               ? 0
+               : -1;
+}
+
+/* Checks the value v of one field (a DataArray is skipped, its position kept). 0 or -1. */
+static int read_field_value(cr_reader *r, int field, unsigned allowed, cr_token *v, item_fields *it)
+{
+    if (field == F_DATA && (allowed & ((1u << F_TYPE) | (1u << F_PRKN))) == 0) {
+        return read_config_data(r, v);
+    }
+    if (field == F_DATA_ARRAY) {
+        if (v->kind != CR_ARRAY) {
+            return -1;
+        }
+        it->data_array_pos = r->pos;
+        return cr_skip(r, v);
+    }
+    return v->kind == (field == F_DATA ? CR_BYTES : CR_TEXT) ? 0 : -1;
+}
+
 /* Reads one item map. allowed: bitmask of F_* accepted in this group. */
 static fcc_status_e read_item(bundle_ctx *b, cr_reader *r, unsigned allowed, item_fields *it)
 {
-    static const char *const names[F_COUNT] = {FCC_FIELD_NAME,       FCC_FIELD_TYPE,
-                                               FCC_FIELD_FORMAT,     FCC_FIELD_DATA,
-                                               FCC_FIELD_DATA_ARRAY, FCC_FIELD_PRIVATE_KEY_NAME};
     cr_token head;
     memset(it, 0, sizeof(*it));
     if (cr_next(r, &head) != 0 || !is_map(&head)) {
@@ -142,57 +177,21 @@ static fcc_status_e read_item(bundle_ctx *b, cr_reader *r, unsigned allowed, ite
     iter_init(&iter, r, &head);
     int more;
     while ((more = iter_more(&iter)) == 1) {
-        cr_token key;
+        cr_token key, v;
         if (cr_next(r, &key) != 0 || key.kind != CR_TEXT) {
             return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
         }
-        int field = -1;
-        for (int i = 0; i < F_COUNT; i++) {
-            if ((allowed & (1u << i)) && cr_text_is(&key, names[i])) {
-                field = i;
-            }
-        }
+        int field = field_of(&key, allowed);
         if (field < 0) {
             return fail(b, FCC_STATUS_NOT_SUPPORTED, NULL);
         }
-        cr_token v;
-        if (cr_next(r, &v) != 0) {
-            return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-        }
-        if (field == F_DATA && (allowed & (1u << F_TYPE)) == 0 && (allowed & (1u << F_PRKN)) == 0) {
-            /* Config parameter data: any of the accepted types, checked by the caller. */
-            if (v.kind == CR_TAG) {
-                cr_token inner;
-                if (v.u != 2 || cr_next(r, &inner) != 0 || inner.kind != CR_BYTES) {
-                    return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-                }
-                v = inner;
-            } else if (v.kind != CR_UINT && v.kind != CR_NEGINT && v.kind != CR_TEXT &&
-                       v.kind != CR_BYTES) {
-                return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-            }
-        } else if (field == F_DATA_ARRAY) {
-            if (v.kind != CR_ARRAY) {
-                return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-            }
-            it->data_array_pos = r->pos;
-            if (cr_skip(r, &v) != 0) {
-                return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-            }
-        } else if (field == F_DATA) {
-            if (v.kind != CR_BYTES) {
-                return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-            }
-        } else if (v.kind != CR_TEXT) {
+        if (cr_next(r, &v) != 0 || read_field_value(r, field, allowed, &v, it) != 0) {
             return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
         }
         it->f[field] = v;
         it->seen[field] = true;
     }
-    if (more < 0) {
-        return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-    }
-    if (!it->seen[F_NAME]) {
+    if (more < 0 || !it->seen[F_NAME]) {
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
     }
     if (it->seen[F_FORMAT] && !cr_text_is(&it->f[F_FORMAT], FCC_FORMAT_DER)) {
@@ -423,11 +422,99 @@ static int read_entry(cr_reader *r, cr_token *key, cr_token *value)
     return cr_next(r, key) != 0 || key->kind != CR_TEXT || cr_next(r, value) != 0 ? -1 : 0;
 }
 
+/* Key usage and extended key usage; trust level and unknown extensions are ignored, as in the
+ * original. Returns 0 or -1. */
+static int read_csr_extensions(cr_reader *r, const cr_token *head, uint32_t *ku, uint32_t *eku)
+{
+    cr_iter iter;
+    iter_init(&iter, r, head);
+    int more;
+    while ((more = iter_more(&iter)) == 1) {
+        cr_token key, v;
+        if (read_entry(r, &key, &v) != 0) {
+            return -1;
+        }
+        uint32_t *usage = cr_text_is(&key, FCC_FIELD_KEY_USAGE)       ? ku
+                          : cr_text_is(&key, FCC_FIELD_EXT_KEY_USAGE) ? eku
+                                                                      : NULL;
+        if (usage != NULL && v.kind == CR_UINT && v.u <= UINT32_MAX) {
+            *usage = (uint32_t)v.u;
+        } else if (cr_skip(r, &v) != 0) {
+            return -1;
+        }
+    }
+    return more;
+}
+
+/* Where the generated keys live: only the device itself (a public key only with its private). */
+static fcc_status_e read_storage_medium(bundle_ctx *b, cr_reader *r, const cr_token *head,
+                                        bool *store_public)
+{
+    bool private_key = false, public_key = false;
+    cr_iter iter;
+    iter_init(&iter, r, head);
+    int more;
+    while ((more = iter_more(&iter)) == 1) {
+        cr_token key, v;
+        if (read_entry(r, &key, &v) != 0 || v.kind != CR_TEXT) {
+            return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
+        }
+        if (cr_text_is(&v, FCC_SM_SECURE_ELEMENT)) {
+            return fail(b, FCC_STATUS_NOT_SUPPORTED, NULL);
+        }
+        bool *side = cr_text_is(&key, FCC_FIELD_SM_PRIVATE)  ? &private_key
+                     : cr_text_is(&key, FCC_FIELD_SM_PUBLIC) ? &public_key
+                                                             : NULL;
+        if (!cr_text_is(&v, FCC_SM_DEVICE) || side == NULL) {
+            return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
+        }
+        *side = true;
+    }
+    if (more < 0 || (public_key && !private_key)) {
+        return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
+    }
+    *store_public = public_key;
+    return FCC_STATUS_SUCCESS;
+}
+
+/* Generates the requested key pair and its CSR (the index-th of the answer). params: all but
+ * the subject, which is the CBOR text subj. */
+static fcc_status_e generate_csr(bundle_ctx *b, size_t index, const cr_token *prkn,
+                                 bool store_public, const cr_token *subj, kcm_csr_params_s *params)
+{
+    char subject[256];
+    if (subj->len >= sizeof(subject)) {
+        return fcc_output_kcm_error(&b->out, KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT, NULL, 0);
+    }
+    memcpy(subject, subj->ptr, subj->len);
+    subject[subj->len] = '\0';
+    params->subject = subject;
+    /* KCM failures while generating keys and CSRs carry no item name in the original. */
+    kcm_status_e kst =
+        kiln_kcm_key_pair_generate_and_store(b->dev, KCM_SCHEME_EC_SECP256R1, prkn->ptr, prkn->len,
+                                             store_public ? prkn->ptr : NULL, prkn->len, true);
+    uint8_t *der = b->csr_der + index * CSR_DER_MAX;
+    size_t der_len = 0;
+    if (kst == KCM_STATUS_SUCCESS) {
+        kst =
+            kiln_kcm_csr_generate(b->dev, prkn->ptr, prkn->len, params, der, CSR_DER_MAX, &der_len);
+    }
+    if (kst != KCM_STATUS_SUCCESS) {
+        return fcc_output_kcm_error(&b->out, kst, NULL, 0);
+    }
+    b->csrs[index].key_name = (const char *)prkn->ptr;
+    b->csrs[index].key_name_len = prkn->len;
+    b->csrs[index].der = der;
+    b->csrs[index].der_len = der_len;
+    return FCC_STATUS_SUCCESS;
+}
+
 static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t index)
 {
     cr_token head, prkn = {0}, subj = {0};
     uint64_t md = 0;
-    bool have_prkn = false, have_subj = false, store_public = false;
+    bool store_public = false;
+    unsigned required = 0; /* PrKN (1) and subject (2) seen */
     uint32_t ku = 0, eku = 0;
     if (cr_next(r, &head) != 0 || !is_map(&head)) {
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
@@ -442,94 +529,30 @@ static fcc_status_e process_csr_request(bundle_ctx *b, cr_reader *r, size_t inde
         }
         if (cr_text_is(&key, FCC_FIELD_PRIVATE_KEY_NAME) && v.kind == CR_TEXT) {
             prkn = v;
-            have_prkn = true;
+            required |= 1;
         } else if (cr_text_is(&key, FCC_FIELD_SUBJECT) && v.kind == CR_TEXT) {
             subj = v;
-            have_subj = true;
+            required |= 2;
         } else if (cr_text_is(&key, FCC_FIELD_MD) && v.kind == CR_UINT) {
             md = v.u;
         } else if (cr_text_is(&key, FCC_FIELD_EXTENSIONS) && is_map(&v)) {
-            cr_iter ext;
-            iter_init(&ext, r, &v);
-            int m;
-            while ((m = iter_more(&ext)) == 1) {
-                cr_token ek, ev;
-                if (read_entry(r, &ek, &ev) != 0) {
-                    return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-                }
-                uint32_t *usage = cr_text_is(&ek, FCC_FIELD_KEY_USAGE)       ? &ku
-                                  : cr_text_is(&ek, FCC_FIELD_EXT_KEY_USAGE) ? &eku
-                                                                             : NULL;
-                if (usage != NULL && ev.kind == CR_UINT && ev.u <= UINT32_MAX) {
-                    *usage = (uint32_t)ev.u;
-                } else if (cr_skip(r, &ev) != 0) {
-                    /* Trust level and unknown extensions are ignored, as in the original. */
-                    return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-                }
-            }
-            if (m < 0) {
+            if (read_csr_extensions(r, &v, &ku, &eku) != 0) {
                 return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
             }
         } else if (cr_text_is(&key, FCC_FIELD_STORAGE_MEDIUM) && is_map(&v)) {
-            bool prv = false, pub = false;
-            cr_iter sm;
-            iter_init(&sm, r, &v);
-            int m;
-            while ((m = iter_more(&sm)) == 1) {
-                cr_token sk, sv;
-                if (read_entry(r, &sk, &sv) != 0 || sv.kind != CR_TEXT) {
-                    return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-                }
-                if (cr_text_is(&sv, FCC_SM_SECURE_ELEMENT)) {
-                    return fail(b, FCC_STATUS_NOT_SUPPORTED, NULL);
-                }
-                if (!cr_text_is(&sv, FCC_SM_DEVICE)) {
-                    return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-                }
-                if (cr_text_is(&sk, FCC_FIELD_SM_PRIVATE)) {
-                    prv = true;
-                } else if (cr_text_is(&sk, FCC_FIELD_SM_PUBLIC)) {
-                    pub = true;
-                } else {
-                    return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-                }
+            fcc_status_e st = read_storage_medium(b, r, &v, &store_public);
+            if (st != FCC_STATUS_SUCCESS) {
+                return st;
             }
-            if (m < 0 || (pub && !prv)) {
-                return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-            }
-            store_public = pub;
         } else {
             return fail(b, FCC_STATUS_NOT_SUPPORTED, NULL);
         }
     }
-    if (more < 0 || !have_prkn || !have_subj || md == 0) {
+    if (more < 0 || required != 3 || md == 0) {
         return fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
     }
-    char subject[256];
-    if (subj.len >= sizeof(subject)) {
-        return fcc_output_kcm_error(&b->out, KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT, NULL, 0);
-    }
-    memcpy(subject, subj.ptr, subj.len);
-    subject[subj.len] = '\0';
-    /* KCM failures while generating keys and CSRs carry no item name in the original. */
-    kcm_status_e kst =
-        kiln_kcm_key_pair_generate_and_store(b->dev, KCM_SCHEME_EC_SECP256R1, prkn.ptr, prkn.len,
-                                             store_public ? prkn.ptr : NULL, prkn.len, true);
-    if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_output_kcm_error(&b->out, kst, NULL, 0);
-    }
-    kcm_csr_params_s params = {subject, (kcm_md_type_e)(md > 0xFF ? 0xFF : md), ku, eku};
-    uint8_t *der = b->csr_der + index * CSR_DER_MAX;
-    size_t der_len = 0;
-    kst = kiln_kcm_csr_generate(b->dev, prkn.ptr, prkn.len, &params, der, CSR_DER_MAX, &der_len);
-    if (kst != KCM_STATUS_SUCCESS) {
-        return fcc_output_kcm_error(&b->out, kst, NULL, 0);
-    }
-    b->csrs[index].key_name = (const char *)prkn.ptr;
-    b->csrs[index].key_name_len = prkn.len;
-    b->csrs[index].der = der;
-    b->csrs[index].der_len = der_len;
-    return FCC_STATUS_SUCCESS;
+    kcm_csr_params_s params = {NULL, (kcm_md_type_e)(md > 0xFF ? 0xFF : md), ku, eku};
+    return generate_csr(b, index, &prkn, store_public, &subj, &params);
 }
 
 static fcc_status_e process_csrs(bundle_ctx *b)
@@ -617,24 +640,74 @@ enum bundle_group {
     GROUP_COUNT
 };
 
-static fcc_status_e walk_groups(bundle_ctx *b)
+static const char *const group_names[GROUP_COUNT] = {
+    [GROUP_KEYS] = FCC_GROUP_KEYS,
+    [GROUP_CERTIFICATES] = FCC_GROUP_CERTIFICATES,
+    [GROUP_CERTIFICATE_CHAINS] = FCC_GROUP_CERTIFICATE_CHAINS,
+    [GROUP_CONFIG_PARAMS] = FCC_GROUP_CONFIG_PARAMS,
+    [GROUP_CSR_REQUESTS] = FCC_GROUP_CSR_REQUESTS,
+    [GROUP_SESSION_ID] = FCC_GROUP_SESSION_ID,
+    [GROUP_KEEP_ALIVE] = FCC_GROUP_KEEP_ALIVE,
+    [GROUP_VERIFY] = FCC_GROUP_VERIFY,
+    [GROUP_DISABLE] = FCC_GROUP_DISABLE,
+    [GROUP_SCHEME_VERSION] = FCC_GROUP_SCHEME_VERSION,
+    [GROUP_ENTROPY] = FCC_GROUP_ENTROPY,
+    [GROUP_ROT] = FCC_GROUP_ROT,
+};
+
+/* Reads the value of one top-level group (r is at it). */
+static fcc_status_e process_top_group(bundle_ctx *b, cr_reader *r, unsigned group)
 {
-    static const char *const group_names[GROUP_COUNT] = {
-        [GROUP_KEYS] = FCC_GROUP_KEYS,
-        [GROUP_CERTIFICATES] = FCC_GROUP_CERTIFICATES,
-        [GROUP_CERTIFICATE_CHAINS] = FCC_GROUP_CERTIFICATE_CHAINS,
-        [GROUP_CONFIG_PARAMS] = FCC_GROUP_CONFIG_PARAMS,
-        [GROUP_CSR_REQUESTS] = FCC_GROUP_CSR_REQUESTS,
-        [GROUP_SESSION_ID] = FCC_GROUP_SESSION_ID,
-        [GROUP_KEEP_ALIVE] = FCC_GROUP_KEEP_ALIVE,
-        [GROUP_VERIFY] = FCC_GROUP_VERIFY,
-        [GROUP_DISABLE] = FCC_GROUP_DISABLE,
-        [GROUP_SCHEME_VERSION] = FCC_GROUP_SCHEME_VERSION,
-        [GROUP_ENTROPY] = FCC_GROUP_ENTROPY,
-        [GROUP_ROT] = FCC_GROUP_ROT,
-    };
     static const item_fn item_handlers[] = {process_key, process_certificate, process_chain,
                                             process_config};
+    cr_token v;
+    bool *flag;
+    fcc_status_e flag_error = FCC_STATUS_BUNDLE_ERROR;
+    switch (group) {
+    case GROUP_KEYS:
+    case GROUP_CERTIFICATES:
+    case GROUP_CERTIFICATE_CHAINS:
+    case GROUP_CONFIG_PARAMS:
+        return process_group(b, r, item_handlers[group]);
+    case GROUP_SESSION_ID:
+        if (cr_next(r, &v) != 0 || v.kind != CR_TEXT) {
+            return fail(b, FCC_STATUS_BUNDLE_ERROR, FCC_GROUP_SESSION_ID);
+        }
+        b->sid = v.ptr;
+        b->sid_len = v.len;
+        return FCC_STATUS_SUCCESS;
+    case GROUP_KEEP_ALIVE:
+        flag = &b->keep_alive;
+        flag_error = FCC_STATUS_BUNDLE_INVALID_KEEP_ALIVE_SESSION_STATUS;
+        break;
+    case GROUP_VERIFY:
+        flag = &b->verify;
+        break;
+    case GROUP_DISABLE:
+        flag = &b->disable;
+        break;
+    case GROUP_CSR_REQUESTS:
+        /* Processed after the walk, when SID, Verify and Disable are known. */
+        b->has_csrs = true;
+        b->csr_pos = r->pos;
+        /* fall through */
+    case GROUP_SCHEME_VERSION:
+    case GROUP_ENTROPY:
+    case GROUP_ROT: /* checked before the walk */
+        return cr_skip_item(r) == 0 ? FCC_STATUS_SUCCESS : fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
+    default:
+        return fail(b, FCC_STATUS_BUNDLE_INVALID_GROUP, NULL);
+    }
+    /* A session flag: the bundle's booleans are the integers 0 and 1. */
+    if (cr_next(r, &v) != 0 || v.kind != CR_UINT || v.u > 1) {
+        return fail(b, flag_error, group_names[group]);
+    }
+    *flag = v.u == 1;
+    return FCC_STATUS_SUCCESS;
+}
+
+static fcc_status_e walk_groups(bundle_ctx *b)
+{
     cr_reader r;
     cr_token head;
     cr_init(&r, b->buf, b->len);
@@ -648,55 +721,7 @@ static fcc_status_e walk_groups(bundle_ctx *b)
         while (group < GROUP_COUNT && !cr_text_is(&key, group_names[group])) {
             group++;
         }
-        fcc_status_e st = FCC_STATUS_SUCCESS;
-        cr_token v;
-        switch (group) {
-        case GROUP_KEYS:
-        case GROUP_CERTIFICATES:
-        case GROUP_CERTIFICATE_CHAINS:
-        case GROUP_CONFIG_PARAMS:
-            st = process_group(b, &r, item_handlers[group]);
-            break;
-        case GROUP_SESSION_ID:
-            if (cr_next(&r, &v) != 0 || v.kind != CR_TEXT) {
-                st = fail(b, FCC_STATUS_BUNDLE_ERROR, FCC_GROUP_SESSION_ID);
-            } else {
-                b->sid = v.ptr;
-                b->sid_len = v.len;
-            }
-            break;
-        case GROUP_KEEP_ALIVE:
-            if (read_flag(&r, &b->keep_alive) != 0) {
-                st = fail(b, FCC_STATUS_BUNDLE_INVALID_KEEP_ALIVE_SESSION_STATUS,
-                          FCC_GROUP_KEEP_ALIVE);
-            }
-            break;
-        case GROUP_VERIFY:
-            if (read_flag(&r, &b->verify) != 0) {
-                st = fail(b, FCC_STATUS_BUNDLE_ERROR, FCC_GROUP_VERIFY);
-            }
-            break;
-        case GROUP_DISABLE:
-            if (read_flag(&r, &b->disable) != 0) {
-                st = fail(b, FCC_STATUS_BUNDLE_ERROR, FCC_GROUP_DISABLE);
-            }
-            break;
-        case GROUP_CSR_REQUESTS:
-            /* Processed after the walk, when SID, Verify and Disable are known. */
-            b->has_csrs = true;
-            b->csr_pos = r.pos;
-            /* fall through */
-        case GROUP_SCHEME_VERSION:
-        case GROUP_ENTROPY:
-        case GROUP_ROT: /* checked before the walk */
-            if (cr_skip_item(&r) != 0) {
-                st = fail(b, FCC_STATUS_BUNDLE_ERROR, NULL);
-            }
-            break;
-        default:
-            st = fail(b, FCC_STATUS_BUNDLE_INVALID_GROUP, NULL);
-            break;
-        }
+        fcc_status_e st = process_top_group(b, &r, group);
         if (st != FCC_STATUS_SUCCESS) {
             return st;
         }
@@ -744,84 +769,101 @@ static fcc_status_e stage_secret(bundle_ctx *b, const char *slot, const cr_token
     return FCC_STATUS_SUCCESS;
 }
 
-static fcc_status_e handle(bundle_ctx *b, bool *respond)
+/* The entropy and root of trust a bundle injects. */
+typedef struct injected_secrets {
+    cr_token entropy, rot;
+    bool has_entropy, has_rot;
+} injected_secrets;
+
+/* Everything checked before storage is touched. *respond: a factory-disabled device stays
+ * silent, as the original does. */
+static fcc_status_e check_bundle(bundle_ctx *b, injected_secrets *sec, bool *respond)
 {
-    kiln_device *dev = b->dev;
-    *respond = true;
     if (b->buf == NULL || b->len == 0) {
         return fail(b, FCC_STATUS_INVALID_PARAMETER, NULL);
     }
     fcc_status_e st = check_envelope(b);
-    if (st != FCC_STATUS_SUCCESS) {
-        return st;
-    }
-    cr_token entropy, rot;
-    bool has_entropy, has_rot;
-    st = check_secret_group(b, FCC_GROUP_ENTROPY, FCC_ENTROPY_SIZE, KCM_SLOT_ENTROPY, &entropy,
-                            &has_entropy);
     if (st == FCC_STATUS_SUCCESS) {
-        st = check_secret_group(b, FCC_GROUP_ROT, FCC_ROT_SIZE, KCM_SLOT_ROT, &rot, &has_rot);
+        st = check_secret_group(b, FCC_GROUP_ENTROPY, FCC_ENTROPY_SIZE, KCM_SLOT_ENTROPY,
+                                &sec->entropy, &sec->has_entropy);
+    }
+    if (st == FCC_STATUS_SUCCESS) {
+        st = check_secret_group(b, FCC_GROUP_ROT, FCC_ROT_SIZE, KCM_SLOT_ROT, &sec->rot,
+                                &sec->has_rot);
     }
     if (st != FCC_STATUS_SUCCESS) {
         return st;
     }
-    kcm_status_e kst = kiln_kcm_init(dev);
+    kcm_status_e kst = kiln_kcm_init(b->dev);
     if (kst != KCM_STATUS_SUCCESS) {
         return fcc_output_kcm_error(&b->out, kst, NULL, 0);
     }
-    if (fcc_slot_exists(dev, KCM_SLOT_FACTORY_DONE)) {
+    if (fcc_slot_exists(b->dev, KCM_SLOT_FACTORY_DONE)) {
         *respond = false;
         return fail(b, FCC_STATUS_FACTORY_DISABLED_ERROR, NULL);
     }
-    if (kcm_txn_begin(dev) != KCM_STATUS_SUCCESS) {
-        return fail(b, FCC_STATUS_MEMORY_OUT, NULL);
-    }
-    if (has_entropy) {
-        st = stage_secret(b, KCM_SLOT_ENTROPY, &entropy, FCC_STATUS_ENTROPY_ERROR);
-        if (st == FCC_STATUS_SUCCESS) {
-            /* Injected entropy also strengthens the device's own generator. */
-            mbedtls_ctr_drbg_update_ret(&dev->drbg, entropy.ptr, entropy.len);
-        }
-    }
-    if (st == FCC_STATUS_SUCCESS && has_rot) {
-        st = stage_secret(b, KCM_SLOT_ROT, &rot, FCC_STATUS_ROT_ERROR);
-    }
-    if (st == FCC_STATUS_SUCCESS) {
-        st = walk_groups(b);
-    }
+    return FCC_STATUS_SUCCESS;
+}
+
+/* Checks the bundle, then opens its transaction and stages the secrets and every group's
+ * items. The secrets' tokens end here, before the CSRs need their stack. */
+static fcc_status_e stage_bundle(bundle_ctx *b, bool *respond)
+{
+    injected_secrets sec;
+    fcc_status_e st = check_bundle(b, &sec, respond);
     if (st != FCC_STATUS_SUCCESS) {
         return st;
     }
+    if (kcm_txn_begin(b->dev) != KCM_STATUS_SUCCESS) {
+        return fail(b, FCC_STATUS_MEMORY_OUT, NULL);
+    }
+    if (sec.has_entropy) {
+        st = stage_secret(b, KCM_SLOT_ENTROPY, &sec.entropy, FCC_STATUS_ENTROPY_ERROR);
+        if (st == FCC_STATUS_SUCCESS) {
+            /* Injected entropy also strengthens the device's own generator. */
+            mbedtls_ctr_drbg_update_ret(&b->dev->drbg, sec.entropy.ptr, sec.entropy.len);
+        }
+    }
+    if (st == FCC_STATUS_SUCCESS && sec.has_rot) {
+        st = stage_secret(b, KCM_SLOT_ROT, &sec.rot, FCC_STATUS_ROT_ERROR);
+    }
+    return st == FCC_STATUS_SUCCESS ? walk_groups(b) : st;
+}
+
+/* What follows the groups: CSRs, the CA identity at the end of a session, verification and
+ * factory disable. */
+static fcc_status_e finish_bundle(bundle_ctx *b)
+{
+    kiln_device *dev = b->dev;
+    fcc_status_e st = FCC_STATUS_SUCCESS;
     dev->session_finished = !b->keep_alive;
     if (b->disable && b->keep_alive) {
         return fail(b, FCC_STATUS_BUNDLE_INVALID_KEEP_ALIVE_SESSION_STATUS, NULL);
     }
     if (b->has_csrs) {
         st = process_csrs(b);
-        if (st != FCC_STATUS_SUCCESS) {
-            return st;
-        }
     }
-    if (dev->session_finished) {
+    if (st == FCC_STATUS_SUCCESS && dev->session_finished) {
         st = store_ca_identity(b);
-        if (st != FCC_STATUS_SUCCESS) {
-            return st;
-        }
     }
-    if (b->verify) {
+    if (st == FCC_STATUS_SUCCESS && b->verify) {
         st = fcc_verify_device(dev, &b->out);
-        if (st != FCC_STATUS_SUCCESS) {
-            b->verification_failed = true;
-            return st;
-        }
+        b->verification_failed = st != FCC_STATUS_SUCCESS;
     }
-    if (b->disable) {
+    if (st == FCC_STATUS_SUCCESS && b->disable) {
         static const uint8_t one[8] = {1, 0, 0, 0, 0, 0, 0, 0};
         if (fcc_slot_write(dev, KCM_SLOT_FACTORY_DONE, one, sizeof(one)) != KCM_STATUS_SUCCESS) {
             return fail(b, FCC_STATUS_STORE_ERROR, NULL);
         }
     }
-    return FCC_STATUS_SUCCESS;
+    return st;
+}
+
+static fcc_status_e handle(bundle_ctx *b, bool *respond)
+{
+    *respond = true;
+    fcc_status_e st = stage_bundle(b, respond);
+    return st == FCC_STATUS_SUCCESS ? finish_bundle(b) : st;
 }
 
 fcc_status_e kiln_fcc_bundle_handler(kiln_device *dev, const uint8_t *encoded_bundle,

@@ -27,183 +27,186 @@ void fcc_output_free(fcc_output *out)
     fcc_output_init(out);
 }
 
+/* The message prefixes of the original's answers; an error whose status names none reads
+ * "General error:" (PREFIX_GENERAL is 0, the value of every status a table leaves out). */
+#define ERROR_PREFIXES(X)                                                                          \
+    X(GENERAL, "General error:")                                                                   \
+    X(CA, "CA error:")                                                                             \
+    X(ROT, "Root of trust error:")                                                                 \
+    X(STORE, "Internal storage error:")                                                            \
+    X(KCM_CRYPTO, "KCM crypto error:")                                                             \
+    X(CERT_INVALID, "Certificate invalid:")                                                        \
+    X(CN_ATTR, "Certificate CN attribute invalid:")                                                \
+    X(ENTROPY, "Entropy error:")                                                                   \
+    X(FACTORY_DISABLED, "Factory disabled error:")                                                 \
+    X(NOT_EXIST, "Item does not exist:")                                                           \
+    X(WRONG_SIZE, "Item size is wrong:")                                                           \
+    X(EMPTY, "Item empty:")                                                                        \
+    X(URI, "URI format incorrect:")                                                                \
+    X(FIRST_TO_CLAIM, "first to claim not allowed:")                                               \
+    X(BOOTSTRAP_MODE, "Bootstrap mode value incorrect:")                                           \
+    X(UTC_OFFSET, "UTC offset incorrect:")                                                         \
+    X(CA_SIGNATURE, "Validation of CA certificate failed:")                                        \
+    X(EXPIRED, "Certificate expired:")                                                             \
+    X(KEY_CORRELATION, "Certificate public key validation failed:")                                \
+    /* The original never expanded the macro name in this message. */                              \
+    X(TOO_MANY_CSRS,                                                                               \
+      "Too many CSR requests. Maximum CSR requests supported is CSR_MAX_NUMBER_OF_CSRS")           \
+    X(META_DATA, "Meta data does not exist:")                                                      \
+    X(DATA_EXISTS, "Data already exists:")                                                         \
+    X(KEY_EXISTS, "Desired generated key name already exists:")                                    \
+    X(NOT_PERMITTED, "Operation not permitted:")                                                   \
+    X(FILE_GENERAL, "File operation general error:")                                               \
+    X(DATA_EMPTY, "Item data empty:")                                                              \
+    X(FILE_VERSION, "File version invalid:")                                                       \
+    X(FILE_CORRUPTED, "File data corrupted:")                                                      \
+    X(NAME_CORRUPTED, "File name corrupted:")                                                      \
+    X(KCM_NOT_INITIALIZED, "KCM not initialized:")                                                 \
+    X(INCOMPLETE_CHAIN, "Closing incomplete KCM chain:")                                           \
+    X(CORRUPTED_CHAIN, "Corrupted certificate chain file:")                                        \
+    X(CHAIN_LENGTH, "Maximum chain length supported is 5. Chain length of the item is invalid:")   \
+    X(CHAIN_VALIDATION, "Chain validation error:")                                                 \
+    X(NAME_TOO_LONG, "File name too long:")                                                        \
+    X(NAME_INVALID, "File name invalid:")                                                          \
+    X(HASH_MODE, "Hash mode unsupported:")                                                         \
+    X(PRIVATE_PARSE, "Private key parse failed:")                                                  \
+    X(PUBLIC_PARSE, "Public key parse failed:")                                                    \
+    X(PUBLIC_FORMAT, "Public key format invalid:")                                                 \
+    X(PUBLIC_INVALID, "Public key invalid:")                                                       \
+    X(EC_KEY, "EC key invalid:")                                                                   \
+    X(PUBLIC_VERSION, "Public key version invalid:")                                               \
+    X(PASSWORD, "Public key password required:")                                                   \
+    X(PRIVATE_VERIFY, "Private key verification failed:")                                          \
+    X(PUBLIC_VERIFY, "Public key verification failed:")                                            \
+    X(ALGORITHM, "Public key algorithm unknown:")                                                  \
+    X(CURVE, "Curve unsupported:")                                                                 \
+    X(CERT_PARSE, "Certificate parse failed:")                                                     \
+    X(CERT_FUTURE, "Certificate will be valid in the future:")                                     \
+    X(CERT_MD, "Certificate MD algorithm error:")                                                  \
+    X(CERT_KEY_TYPE, "Certificate public key type error:")                                         \
+    X(CERT_KEY, "Certificate public key error:")                                                   \
+    X(NOT_TRUSTED, "Certificate not trusted:")                                                     \
+    X(X509_ATTR, "X509 attribute invalid:")                                                        \
+    X(ENTROPY_MISSING, "Entropy missing error:")                                                   \
+    X(SELF_GENERATED, "Self-generated certificate validation failed:")                             \
+    X(PRIVATE_INVALID, "Private key invalid:")
+
+#define AS_PREFIX_ID(id, text)   PREFIX_##id,
+#define AS_PREFIX_TEXT(id, text) text,
+enum { ERROR_PREFIXES(AS_PREFIX_ID) PREFIX_COUNT };
+static const char *const error_prefixes[PREFIX_COUNT] = {ERROR_PREFIXES(AS_PREFIX_TEXT)};
+
+static const uint8_t fcc_prefix[FCC_STATUS_NOT_SUPPORTED + 1] = {
+    [FCC_STATUS_CA_ERROR] = PREFIX_CA,
+    [FCC_STATUS_ROT_ERROR] = PREFIX_ROT,
+    [FCC_STATUS_STORE_ERROR] = PREFIX_STORE,
+    [FCC_STATUS_KCM_CRYPTO_ERROR] = PREFIX_KCM_CRYPTO,
+    [FCC_STATUS_INVALID_CERTIFICATE] = PREFIX_CERT_INVALID,
+    [FCC_STATUS_INVALID_LWM2M_CN_ATTR] = PREFIX_CN_ATTR,
+    [FCC_STATUS_ENTROPY_ERROR] = PREFIX_ENTROPY,
+    [FCC_STATUS_FACTORY_DISABLED_ERROR] = PREFIX_FACTORY_DISABLED,
+    [FCC_STATUS_ITEM_NOT_EXIST] = PREFIX_NOT_EXIST,
+    [FCC_STATUS_WRONG_ITEM_DATA_SIZE] = PREFIX_WRONG_SIZE,
+    [FCC_STATUS_EMPTY_ITEM] = PREFIX_EMPTY,
+    [FCC_STATUS_URI_WRONG_FORMAT] = PREFIX_URI,
+    [FCC_STATUS_FIRST_TO_CLAIM_NOT_ALLOWED] = PREFIX_FIRST_TO_CLAIM,
+    [FCC_STATUS_BOOTSTRAP_MODE_ERROR] = PREFIX_BOOTSTRAP_MODE,
+    [FCC_STATUS_UTC_OFFSET_WRONG_FORMAT] = PREFIX_UTC_OFFSET,
+    [FCC_STATUS_INVALID_CA_CERT_SIGNATURE] = PREFIX_CA_SIGNATURE,
+    [FCC_STATUS_EXPIRED_CERTIFICATE] = PREFIX_EXPIRED,
+    [FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR] = PREFIX_KEY_CORRELATION,
+    [FCC_STATUS_TOO_MANY_CSR_REQUESTS] = PREFIX_TOO_MANY_CSRS,
+};
+
+/* Per KCM status: the FCC status it converts to (fcc_utils of the original) and the prefix of
+ * its message. Every status has its row. */
+static const struct {
+    uint8_t fcc;
+    uint8_t prefix;
+} kcm_errors[KCM_MAX_STATUS] = {
+    [KCM_STATUS_SUCCESS] = {FCC_STATUS_SUCCESS, 0},
+    [KCM_STATUS_ERROR] = {FCC_STATUS_KCM_ERROR, 0},
+    [KCM_STATUS_INVALID_PARAMETER] = {FCC_STATUS_KCM_ERROR, 0},
+    [KCM_STATUS_INSUFFICIENT_BUFFER] = {FCC_STATUS_KCM_ERROR, 0},
+    [KCM_STATUS_OUT_OF_MEMORY] = {FCC_STATUS_KCM_ERROR, 0},
+    [KCM_STATUS_ITEM_NOT_FOUND] = {FCC_STATUS_ITEM_NOT_EXIST, PREFIX_NOT_EXIST},
+    [KCM_STATUS_META_DATA_NOT_FOUND] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_META_DATA},
+    [KCM_STATUS_META_DATA_SIZE_ERROR] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_META_DATA},
+    [KCM_STATUS_FILE_EXIST] = {FCC_STATUS_KCM_FILE_EXIST_ERROR, PREFIX_DATA_EXISTS},
+    [KCM_STATUS_KEY_EXIST] = {FCC_STATUS_KCM_FILE_EXIST_ERROR, PREFIX_KEY_EXISTS},
+    [KCM_STATUS_NOT_PERMITTED] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_NOT_PERMITTED},
+    [KCM_STATUS_STORAGE_ERROR] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_FILE_GENERAL},
+    [KCM_STATUS_ITEM_IS_EMPTY] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_DATA_EMPTY},
+    [KCM_STATUS_INVALID_FILE_VERSION] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_FILE_VERSION},
+    [KCM_STATUS_FILE_CORRUPTED] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_FILE_CORRUPTED},
+    [KCM_STATUS_FILE_NAME_CORRUPTED] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_NAME_CORRUPTED},
+    [KCM_STATUS_INVALID_FILE_ACCESS_MODE] = {FCC_STATUS_KCM_STORAGE_ERROR, 0},
+    [KCM_STATUS_UNKNOWN_STORAGE_ERROR] = {FCC_STATUS_KCM_STORAGE_ERROR, 0},
+    [KCM_STATUS_NOT_INITIALIZED] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_KCM_NOT_INITIALIZED},
+    [KCM_STATUS_CLOSE_INCOMPLETE_CHAIN] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_INCOMPLETE_CHAIN},
+    [KCM_STATUS_CORRUPTED_CHAIN_FILE] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_CORRUPTED_CHAIN},
+    [KCM_STATUS_INVALID_NUM_OF_CERT_IN_CHAIN] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_CHAIN_LENGTH},
+    [KCM_STATUS_CERTIFICATE_CHAIN_VERIFICATION_FAILED] = {FCC_STATUS_KCM_CRYPTO_ERROR,
+                                                          PREFIX_CHAIN_VALIDATION},
+    [KCM_STATUS_FILE_NAME_TOO_LONG] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_NAME_TOO_LONG},
+    [KCM_STATUS_INVALID_EXPECTED_LOCATION] = {FCC_STATUS_KCM_STORAGE_ERROR, 0},
+    [KCM_CRYPTO_STATUS_UNSUPPORTED_HASH_MODE] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_HASH_MODE},
+    [KCM_CRYPTO_STATUS_PARSING_DER_PRIVATE_KEY] = {FCC_STATUS_KCM_CRYPTO_ERROR,
+                                                   PREFIX_PRIVATE_PARSE},
+    [KCM_CRYPTO_STATUS_PARSING_DER_PUBLIC_KEY] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_PUBLIC_PARSE},
+    [KCM_CRYPTO_STATUS_PK_KEY_INVALID_FORMAT] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_PUBLIC_FORMAT},
+    [KCM_CRYPTO_STATUS_INVALID_PK_PUBKEY] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_PUBLIC_INVALID},
+    [KCM_CRYPTO_STATUS_ECP_INVALID_KEY] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_EC_KEY},
+    [KCM_CRYPTO_STATUS_PK_KEY_INVALID_VERSION] = {FCC_STATUS_KCM_CRYPTO_ERROR,
+                                                  PREFIX_PUBLIC_VERSION},
+    [KCM_CRYPTO_STATUS_PK_PASSWORD_REQUIRED] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_PASSWORD},
+    [KCM_CRYPTO_STATUS_PRIVATE_KEY_VERIFICATION_FAILED] = {FCC_STATUS_KCM_CRYPTO_ERROR,
+                                                           PREFIX_PRIVATE_VERIFY},
+    [KCM_CRYPTO_STATUS_PUBLIC_KEY_VERIFICATION_FAILED] = {FCC_STATUS_KCM_CRYPTO_ERROR,
+                                                          PREFIX_PUBLIC_VERIFY},
+    [KCM_CRYPTO_STATUS_PK_UNKNOWN_PK_ALG] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_ALGORITHM},
+    [KCM_CRYPTO_STATUS_UNSUPPORTED_CURVE] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_CURVE},
+    [KCM_CRYPTO_STATUS_PARSING_DER_CERT] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_CERT_PARSE},
+    [KCM_CRYPTO_STATUS_CERT_EXPIRED] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_EXPIRED},
+    [KCM_CRYPTO_STATUS_CERT_FUTURE] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_CERT_FUTURE},
+    [KCM_CRYPTO_STATUS_CERT_MD_ALG] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_CERT_MD},
+    [KCM_CRYPTO_STATUS_CERT_PUB_KEY_TYPE] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_CERT_KEY_TYPE},
+    [KCM_CRYPTO_STATUS_CERT_PUB_KEY] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_CERT_KEY},
+    [KCM_CRYPTO_STATUS_CERT_NOT_TRUSTED] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_NOT_TRUSTED},
+    [KCM_CRYPTO_STATUS_INVALID_X509_ATTR] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_X509_ATTR},
+    [KCM_CRYPTO_STATUS_VERIFY_SIGNATURE_FAILED] = {FCC_STATUS_KCM_CRYPTO_ERROR, 0},
+    [KCM_CRYPTO_STATUS_INVALID_MD_TYPE] = {FCC_STATUS_KCM_CRYPTO_ERROR, 0},
+    [KCM_CRYPTO_STATUS_FAILED_TO_WRITE_SIGNATURE] = {FCC_STATUS_KCM_CRYPTO_ERROR, 0},
+    [KCM_CRYPTO_STATUS_FAILED_TO_WRITE_PRIVATE_KEY] = {FCC_STATUS_KCM_CRYPTO_ERROR, 0},
+    [KCM_CRYPTO_STATUS_FAILED_TO_WRITE_PUBLIC_KEY] = {FCC_STATUS_KCM_CRYPTO_ERROR, 0},
+    [KCM_CRYPTO_STATUS_FAILED_TO_WRITE_CSR] = {FCC_STATUS_KCM_CRYPTO_ERROR, 0},
+    [KCM_CRYPTO_STATUS_INVALID_OID] = {FCC_STATUS_KCM_CRYPTO_ERROR, 0},
+    [KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT] = {FCC_STATUS_KCM_CRYPTO_ERROR, 0},
+    [KCM_CRYPTO_STATUS_ENTROPY_MISSING] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_ENTROPY_MISSING},
+    [KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR] =
+        {FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR, PREFIX_SELF_GENERATED},
+    [KCM_CRYPTO_STATUS_SET_EXTENSION_FAILED] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_X509_ATTR},
+    [KCM_STATUS_RBP_ERROR] = {FCC_STATUS_STORE_ERROR, 0},
+    [KCM_STATUS_FILE_NAME_INVALID] = {FCC_STATUS_KCM_STORAGE_ERROR, PREFIX_NAME_INVALID},
+    [KCM_CRYPTO_STATUS_INVALID_PK_PRIVKEY] = {FCC_STATUS_KCM_CRYPTO_ERROR, PREFIX_PRIVATE_INVALID},
+};
+
 const char *fcc_error_prefix(fcc_status_e status)
 {
-    switch (status) {
-    case FCC_STATUS_CA_ERROR:
-        return "CA error:";
-    case FCC_STATUS_ROT_ERROR:
-        return "Root of trust error:";
-    case FCC_STATUS_STORE_ERROR:
-        return "Internal storage error:";
-    case FCC_STATUS_KCM_CRYPTO_ERROR:
-        return "KCM crypto error:";
-    case FCC_STATUS_INVALID_CERTIFICATE:
-        return "Certificate invalid:";
-    case FCC_STATUS_INVALID_LWM2M_CN_ATTR:
-        return "Certificate CN attribute invalid:";
-    case FCC_STATUS_ENTROPY_ERROR:
-        return "Entropy error:";
-    case FCC_STATUS_FACTORY_DISABLED_ERROR:
-        return "Factory disabled error:";
-    case FCC_STATUS_ITEM_NOT_EXIST:
-        return "Item does not exist:";
-    case FCC_STATUS_WRONG_ITEM_DATA_SIZE:
-        return "Item size is wrong:";
-    case FCC_STATUS_EMPTY_ITEM:
-        return "Item empty:";
-    case FCC_STATUS_URI_WRONG_FORMAT:
-        return "URI format incorrect:";
-    case FCC_STATUS_FIRST_TO_CLAIM_NOT_ALLOWED:
-        return "first to claim not allowed:";
-    case FCC_STATUS_BOOTSTRAP_MODE_ERROR:
-        return "Bootstrap mode value incorrect:";
-    case FCC_STATUS_UTC_OFFSET_WRONG_FORMAT:
-        return "UTC offset incorrect:";
-    case FCC_STATUS_INVALID_CA_CERT_SIGNATURE:
-        return "Validation of CA certificate failed:";
-    case FCC_STATUS_EXPIRED_CERTIFICATE:
-        return "Certificate expired:";
-    case FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR:
-        return "Certificate public key validation failed:";
-    case FCC_STATUS_TOO_MANY_CSR_REQUESTS:
-        /* The original never expanded the macro name in this message. */
-        return "Too many CSR requests. Maximum CSR requests supported is CSR_MAX_NUMBER_OF_CSRS";
-    default:
-        return "General error:";
-    }
+    unsigned i = (unsigned)status;
+    return error_prefixes[i < sizeof(fcc_prefix) ? fcc_prefix[i] : PREFIX_GENERAL];
 }
 
 const char *fcc_kcm_error_prefix(kcm_status_e status)
 {
-    switch (status) {
-    case KCM_STATUS_ITEM_NOT_FOUND:
-        return "Item does not exist:";
-    case KCM_STATUS_META_DATA_NOT_FOUND:
-    case KCM_STATUS_META_DATA_SIZE_ERROR:
-        return "Meta data does not exist:";
-    case KCM_STATUS_FILE_EXIST:
-        return "Data already exists:";
-    case KCM_STATUS_KEY_EXIST:
-        return "Desired generated key name already exists:";
-    case KCM_STATUS_NOT_PERMITTED:
-        return "Operation not permitted:";
-    case KCM_STATUS_STORAGE_ERROR:
-        return "File operation general error:";
-    case KCM_STATUS_ITEM_IS_EMPTY:
-        return "Item data empty:";
-    case KCM_STATUS_INVALID_FILE_VERSION:
-        return "File version invalid:";
-    case KCM_STATUS_FILE_CORRUPTED:
-        return "File data corrupted:";
-    case KCM_STATUS_FILE_NAME_CORRUPTED:
-        return "File name corrupted:";
-    case KCM_STATUS_NOT_INITIALIZED:
-        return "KCM not initialized:";
-    case KCM_STATUS_CLOSE_INCOMPLETE_CHAIN:
-        return "Closing incomplete KCM chain:";
-    case KCM_STATUS_CORRUPTED_CHAIN_FILE:
-        return "Corrupted certificate chain file:";
-    case KCM_STATUS_INVALID_NUM_OF_CERT_IN_CHAIN:
-        return "Maximum chain length supported is 5. Chain length of the item is invalid:";
-    case KCM_STATUS_CERTIFICATE_CHAIN_VERIFICATION_FAILED:
-        return "Chain validation error:";
-    case KCM_STATUS_FILE_NAME_TOO_LONG:
-        return "File name too long:";
-    case KCM_STATUS_FILE_NAME_INVALID:
-        return "File name invalid:";
-    case KCM_CRYPTO_STATUS_UNSUPPORTED_HASH_MODE:
-        return "Hash mode unsupported:";
-    case KCM_CRYPTO_STATUS_PARSING_DER_PRIVATE_KEY:
-        return "Private key parse failed:";
-    case KCM_CRYPTO_STATUS_PARSING_DER_PUBLIC_KEY:
-        return "Public key parse failed:";
-    case KCM_CRYPTO_STATUS_PK_KEY_INVALID_FORMAT:
-        return "Public key format invalid:";
-    case KCM_CRYPTO_STATUS_INVALID_PK_PUBKEY:
-        return "Public key invalid:";
-    case KCM_CRYPTO_STATUS_ECP_INVALID_KEY:
-        return "EC key invalid:";
-    case KCM_CRYPTO_STATUS_PK_KEY_INVALID_VERSION:
-        return "Public key version invalid:";
-    case KCM_CRYPTO_STATUS_PK_PASSWORD_REQUIRED:
-        return "Public key password required:";
-    case KCM_CRYPTO_STATUS_PRIVATE_KEY_VERIFICATION_FAILED:
-        return "Private key verification failed:";
-    case KCM_CRYPTO_STATUS_PUBLIC_KEY_VERIFICATION_FAILED:
-        return "Public key verification failed:";
-    case KCM_CRYPTO_STATUS_PK_UNKNOWN_PK_ALG:
-        return "Public key algorithm unknown:";
-    case KCM_CRYPTO_STATUS_UNSUPPORTED_CURVE:
-        return "Curve unsupported:";
-    case KCM_CRYPTO_STATUS_PARSING_DER_CERT:
-        return "Certificate parse failed:";
-    case KCM_CRYPTO_STATUS_CERT_EXPIRED:
-        return "Certificate expired:";
-    case KCM_CRYPTO_STATUS_CERT_FUTURE:
-        return "Certificate will be valid in the future:";
-    case KCM_CRYPTO_STATUS_CERT_MD_ALG:
-        return "Certificate MD algorithm error:";
-    case KCM_CRYPTO_STATUS_CERT_PUB_KEY_TYPE:
-        return "Certificate public key type error:";
-    case KCM_CRYPTO_STATUS_CERT_PUB_KEY:
-        return "Certificate public key error:";
-    case KCM_CRYPTO_STATUS_CERT_NOT_TRUSTED:
-        return "Certificate not trusted:";
-    case KCM_CRYPTO_STATUS_INVALID_X509_ATTR:
-    case KCM_CRYPTO_STATUS_SET_EXTENSION_FAILED:
-        return "X509 attribute invalid:";
-    case KCM_CRYPTO_STATUS_ENTROPY_MISSING:
-        return "Entropy missing error:";
-    case KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR:
-        return "Self-generated certificate validation failed:";
-    case KCM_CRYPTO_STATUS_INVALID_PK_PRIVKEY:
-        return "Private key invalid:";
-    default:
-        return "General error:";
-    }
+    unsigned i = (unsigned)status;
+    return error_prefixes[i < KCM_MAX_STATUS ? kcm_errors[i].prefix : PREFIX_GENERAL];
 }
 
 fcc_status_e fcc_convert_kcm_status(kcm_status_e kcm)
 {
-    switch (kcm) {
-    case KCM_STATUS_SUCCESS:
-        return FCC_STATUS_SUCCESS;
-    case KCM_STATUS_RBP_ERROR:
-        return FCC_STATUS_STORE_ERROR;
-    case KCM_STATUS_ERROR:
-    case KCM_STATUS_INVALID_PARAMETER:
-    case KCM_STATUS_OUT_OF_MEMORY:
-    case KCM_STATUS_INSUFFICIENT_BUFFER:
-        return FCC_STATUS_KCM_ERROR;
-    case KCM_STATUS_ITEM_NOT_FOUND:
-        return FCC_STATUS_ITEM_NOT_EXIST;
-    case KCM_STATUS_META_DATA_NOT_FOUND:
-    case KCM_STATUS_META_DATA_SIZE_ERROR:
-    case KCM_STATUS_NOT_PERMITTED:
-    case KCM_STATUS_STORAGE_ERROR:
-    case KCM_STATUS_ITEM_IS_EMPTY:
-    case KCM_STATUS_INVALID_FILE_VERSION:
-    case KCM_STATUS_FILE_CORRUPTED:
-    case KCM_STATUS_FILE_NAME_CORRUPTED:
-    case KCM_STATUS_INVALID_FILE_ACCESS_MODE:
-    case KCM_STATUS_UNKNOWN_STORAGE_ERROR:
-    case KCM_STATUS_NOT_INITIALIZED:
-    case KCM_STATUS_CLOSE_INCOMPLETE_CHAIN:
-    case KCM_STATUS_CORRUPTED_CHAIN_FILE:
-    case KCM_STATUS_INVALID_NUM_OF_CERT_IN_CHAIN:
-    case KCM_STATUS_FILE_NAME_TOO_LONG:
-    case KCM_STATUS_INVALID_EXPECTED_LOCATION:
-    case KCM_STATUS_FILE_NAME_INVALID:
-        return FCC_STATUS_KCM_STORAGE_ERROR;
-    case KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR:
-        return FCC_STATUS_CERTIFICATE_PUBLIC_KEY_CORRELATION_ERROR;
-    case KCM_STATUS_FILE_EXIST:
-    case KCM_STATUS_KEY_EXIST:
-        return FCC_STATUS_KCM_FILE_EXIST_ERROR;
-    default:
-        return FCC_STATUS_KCM_CRYPTO_ERROR;
-    }
+    unsigned i = (unsigned)kcm;
+    return i < KCM_MAX_STATUS ? (fcc_status_e)kcm_errors[i].fcc : FCC_STATUS_KCM_CRYPTO_ERROR;
 }
 
 static void set_error(fcc_output *out, fcc_status_e status, const char *prefix, const char *name,

@@ -1,8 +1,21 @@
-/* The original global API: every call operates on the port's default device. */
+/* The original global API: every call operates on the device that the port or the firmware
+ * registered (kiln_set_default_device), so the portable core names no port. */
 #include "key_config_manager.h"
 #include "mbed_factory_configurator_client.h"
 
 #include "kiln/device.h"
+
+static kiln_default_device_fn default_device_source;
+
+void kiln_set_default_device(kiln_default_device_fn source)
+{
+    default_device_source = source;
+}
+
+kiln_device *kiln_default_device(void)
+{
+    return default_device_source();
+}
 
 fcc_status_e fcc_init(void)
 {

@@ -201,6 +201,92 @@ kcm_status_e kcm_crypto_generate_p256(kiln_device *dev, uint8_t *priv_der, size_
     return st;
 }
 
+/* KCM key usage bits -> X.509 KeyUsage bits (digitalSignature is the first bit). */
+static kcm_status_e csr_set_key_usage(mbedtls_x509write_csr *csr, uint32_t key_usage)
+{
+    unsigned char ku = 0;
+    if (key_usage & KCM_CSR_KU_DIGITAL_SIGNATURE) {
+        ku |= MBEDTLS_X509_KU_DIGITAL_SIGNATURE;
+    }
+    if (key_usage & KCM_CSR_KU_NON_REPUDIATION) {
+        ku |= MBEDTLS_X509_KU_NON_REPUDIATION;
+    }
+    if (key_usage & KCM_CSR_KU_KEY_CERT_SIGN) {
+        ku |= MBEDTLS_X509_KU_KEY_CERT_SIGN;
+    }
+    if (key_usage & KCM_CSR_KU_KEY_AGREEMENT) {
+        ku |= MBEDTLS_X509_KU_KEY_AGREEMENT;
+    }
+    return mbedtls_x509write_csr_set_key_usage(csr, ku) == 0
+               ? KCM_STATUS_SUCCESS
+               : KCM_CRYPTO_STATUS_SET_EXTENSION_FAILED;
+}
+
+/* SEQUENCE OF KeyPurposeId, built by hand: Mbed TLS 2.28 has no EKU writer for CSRs. Every
+ * purpose but "any" is an arc of id-kp (RFC 5280), so only its last number is kept here; the
+ * order is the original's. */
+static kcm_status_e csr_set_ext_key_usage(mbedtls_x509write_csr *csr, uint32_t ext_key_usage)
+{
+    static const struct {
+        uint16_t bit;
+        uint8_t kp_arc;
+    } purposes[] = {
+        {KCM_CSR_EXT_KU_SERVER_AUTH, 1},   {KCM_CSR_EXT_KU_CLIENT_AUTH, 2},
+        {KCM_CSR_EXT_KU_CODE_SIGNING, 3},  {KCM_CSR_EXT_KU_EMAIL_PROTECTION, 4},
+        {KCM_CSR_EXT_KU_TIME_STAMPING, 8}, {KCM_CSR_EXT_KU_OCSP_SIGNING, 9},
+    };
+    unsigned char seq[2 + 7 * 12];
+    size_t pos = 2;
+    if (ext_key_usage & KCM_CSR_EXT_KU_ANY) {
+        seq[pos++] = MBEDTLS_ASN1_OID;
+        seq[pos++] = MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE);
+        memcpy(seq + pos, MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE,
+               MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE));
+        pos += MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE);
+    }
+    for (size_t i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++) {
+        if (ext_key_usage & purposes[i].bit) {
+            seq[pos++] = MBEDTLS_ASN1_OID;
+            seq[pos++] = MBEDTLS_OID_SIZE(MBEDTLS_OID_KP) + 1;
+            memcpy(seq + pos, MBEDTLS_OID_KP, MBEDTLS_OID_SIZE(MBEDTLS_OID_KP));
+            pos += MBEDTLS_OID_SIZE(MBEDTLS_OID_KP);
+            seq[pos++] = purposes[i].kp_arc;
+        }
+    }
+    seq[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+    seq[1] = (unsigned char)(pos - 2);
+    if (pos == 2 || mbedtls_x509write_csr_set_extension(
+                        csr, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+                        MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), seq, pos) != 0) {
+        return KCM_CRYPTO_STATUS_SET_EXTENSION_FAILED;
+    }
+    return KCM_STATUS_SUCCESS;
+}
+
+/* Key, subject and usages of the CSR. */
+static kcm_status_e csr_prepare(mbedtls_x509write_csr *csr, mbedtls_pk_context *pk,
+                                const uint8_t *priv_der, size_t priv_len,
+                                const kcm_csr_params_s *params)
+{
+    int rc = mbedtls_pk_parse_key(pk, priv_der, priv_len, NULL, 0);
+    if (rc != 0) {
+        return key_parse_status(rc, true);
+    }
+    mbedtls_x509write_csr_set_md_alg(csr, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_csr_set_key(csr, pk);
+    if (mbedtls_x509write_csr_set_subject_name(csr, params->subject) != 0) {
+        return KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT;
+    }
+    kcm_status_e st = KCM_STATUS_SUCCESS;
+    if (params->key_usage != 0) {
+        st = csr_set_key_usage(csr, params->key_usage);
+    }
+    if (st == KCM_STATUS_SUCCESS && params->ext_key_usage != 0) {
+        st = csr_set_ext_key_usage(csr, params->ext_key_usage);
+    }
+    return st;
+}
+
 kcm_status_e kcm_crypto_csr(kiln_device *dev, const uint8_t *priv_der, size_t priv_len,
                             const kcm_csr_params_s *params, uint8_t *out, size_t cap,
                             size_t *out_len)
@@ -215,77 +301,9 @@ kcm_status_e kcm_crypto_csr(kiln_device *dev, const uint8_t *priv_der, size_t pr
     mbedtls_x509write_csr csr;
     mbedtls_pk_init(&pk);
     mbedtls_x509write_csr_init(&csr);
-    kcm_status_e st = KCM_STATUS_SUCCESS;
-    int rc = mbedtls_pk_parse_key(&pk, priv_der, priv_len, NULL, 0);
-    if (rc != 0) {
-        st = key_parse_status(rc, true);
-    }
+    kcm_status_e st = csr_prepare(&csr, &pk, priv_der, priv_len, params);
     if (st == KCM_STATUS_SUCCESS) {
-        mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
-        mbedtls_x509write_csr_set_key(&csr, &pk);
-        if (mbedtls_x509write_csr_set_subject_name(&csr, params->subject) != 0) {
-            st = KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT;
-        }
-    }
-    if (st == KCM_STATUS_SUCCESS && params->key_usage != 0) {
-        unsigned char ku = 0;
-        /* KCM bits -> X.509 KeyUsage bits (digitalSignature is the first bit). */
-        if (params->key_usage & KCM_CSR_KU_DIGITAL_SIGNATURE) {
-            ku |= MBEDTLS_X509_KU_DIGITAL_SIGNATURE;
-        }
-        if (params->key_usage & KCM_CSR_KU_NON_REPUDIATION) {
-            ku |= MBEDTLS_X509_KU_NON_REPUDIATION;
-        }
-        if (params->key_usage & KCM_CSR_KU_KEY_CERT_SIGN) {
-            ku |= MBEDTLS_X509_KU_KEY_CERT_SIGN;
-        }
-        if (params->key_usage & KCM_CSR_KU_KEY_AGREEMENT) {
-            ku |= MBEDTLS_X509_KU_KEY_AGREEMENT;
-        }
-        if (mbedtls_x509write_csr_set_key_usage(&csr, ku) != 0) {
-            st = KCM_CRYPTO_STATUS_SET_EXTENSION_FAILED;
-        }
-    }
-    if (st == KCM_STATUS_SUCCESS && params->ext_key_usage != 0) {
-        /* SEQUENCE OF KeyPurposeId, built by hand: Mbed TLS 2.28 has no EKU writer for CSRs.
-         * Every purpose but "any" is an arc of id-kp (RFC 5280), so only its last number is
-         * kept here; the order is the original's. */
-        static const struct {
-            uint16_t bit;
-            uint8_t kp_arc;
-        } purposes[] = {
-            {KCM_CSR_EXT_KU_SERVER_AUTH, 1},   {KCM_CSR_EXT_KU_CLIENT_AUTH, 2},
-            {KCM_CSR_EXT_KU_CODE_SIGNING, 3},  {KCM_CSR_EXT_KU_EMAIL_PROTECTION, 4},
-            {KCM_CSR_EXT_KU_TIME_STAMPING, 8}, {KCM_CSR_EXT_KU_OCSP_SIGNING, 9},
-        };
-        unsigned char seq[2 + 7 * 12];
-        size_t pos = 2;
-        if (params->ext_key_usage & KCM_CSR_EXT_KU_ANY) {
-            seq[pos++] = MBEDTLS_ASN1_OID;
-            seq[pos++] = MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE);
-            memcpy(seq + pos, MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE,
-                   MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE));
-            pos += MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE);
-        }
-        for (size_t i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++) {
-            if (params->ext_key_usage & purposes[i].bit) {
-                seq[pos++] = MBEDTLS_ASN1_OID;
-                seq[pos++] = MBEDTLS_OID_SIZE(MBEDTLS_OID_KP) + 1;
-                memcpy(seq + pos, MBEDTLS_OID_KP, MBEDTLS_OID_SIZE(MBEDTLS_OID_KP));
-                pos += MBEDTLS_OID_SIZE(MBEDTLS_OID_KP);
-                seq[pos++] = purposes[i].kp_arc;
-            }
-        }
-        seq[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
-        seq[1] = (unsigned char)(pos - 2);
-        if (pos == 2 || mbedtls_x509write_csr_set_extension(
-                            &csr, MBEDTLS_OID_EXTENDED_KEY_USAGE,
-                            MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), seq, pos) != 0) {
-            st = KCM_CRYPTO_STATUS_SET_EXTENSION_FAILED;
-        }
-    }
-    if (st == KCM_STATUS_SUCCESS) {
-        rc = mbedtls_x509write_csr_der(&csr, out, cap, kcm_drbg_random, dev);
+        int rc = mbedtls_x509write_csr_der(&csr, out, cap, kcm_drbg_random, dev);
         if (der_to_front(out, cap, rc, out_len) != 0) {
             st = rc == MBEDTLS_ERR_ASN1_BUF_TOO_SMALL ? KCM_STATUS_INSUFFICIENT_BUFFER
                                                       : KCM_CRYPTO_STATUS_FAILED_TO_WRITE_CSR;

@@ -29,6 +29,8 @@ check "a C program builds against pkg-config kiln-device" sh -c \
     "cc -std=c99 -Wall -Werror -o '$TMP_ROOT/use_device' '$HERE/use_device.c' \$(pkg-config --cflags --libs kiln-device)"
 check "a C program links libkiln-fcu statically (pkg-config --static)" sh -c \
     "cc -std=c11 -o '$TMP_ROOT/use_fcu_static' '$HERE/use_fcu.c' \$(pkg-config --cflags kiln-fcu) '$P/lib/libkiln-fcu.a' \$(pkg-config --static --libs-only-l kiln-fcu | sed 's/-lkiln-fcu//')"
+check "a device program links libkiln-device statically (pkg-config --static)" sh -c \
+    "cc -std=c99 -o '$TMP_ROOT/use_device_static' '$HERE/use_device.c' \$(pkg-config --cflags kiln-device) '$P/lib/libkiln-device.a' \$(pkg-config --static --libs kiln-device | sed 's/-lkiln-device//')"
 check "the static program does not need libkiln-fcu.so" sh -c "! ldd '$TMP_ROOT/use_fcu_static' | grep -q kiln"
 
 HOME_DIR=$(newhome c)
@@ -37,6 +39,7 @@ check "the installed factory_client accepts that bundle" "$P/bin/factory_client"
 check "the installed factory_tool verifies its answer" sh -c "'$P/bin/factory_tool' --home-dir '$HOME_DIR' verify --endpoint-name c-ep-1 '$TMP_ROOT/c.resp.cbor'"
 HOME_DIR=$(newhome static)
 check "the static C program works too" "$TMP_ROOT/use_fcu_static" "$HOME_DIR" "$TMP_ROOT/s.cbor"
+check "the static device program finds the Linux default device" sh -c "KILN_STORAGE_DIR='$TMP_ROOT/dev-ds' '$TMP_ROOT/use_device_static'"
 check "the device program runs on the installed libkiln-device" sh -c "KILN_STORAGE_DIR='$TMP_ROOT/dev-d' '$TMP_ROOT/use_device'"
 
 HOME_DIR=$(newhome python)

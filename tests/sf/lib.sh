@@ -21,9 +21,15 @@ free_port() {
 start_service() {
     dir=$1 port=$2 log=$3
     shift 3
+    # The shell creates the log (the service's stderr goes there too): private, as the service
+    # requires of a log it did not create itself.
+    rm -f "$log.out" # a previous run's "listening" line must not count (the child truncates late)
+    old_umask=$(umask)
+    umask 077
     "$BIN/factory_service" run "$dir" --listen "127.0.0.1:$port" --log "$log" "$@" \
         >"$log.out" 2>>"$log" &
     LAST_PID=$!
+    umask "$old_umask"
     SERVICE_PIDS="$SERVICE_PIDS $LAST_PID"
     i=0
     while ! grep -q "listening on port" "$log.out" 2>/dev/null; do
@@ -151,4 +157,26 @@ check_provisioned() {
         fail "$3: certificate CN is not the session ID"
     "$BIN/factory_client" --storage "$2" verify >/dev/null 2>&1 ||
         fail "$3: device does not verify as configured"
+}
+
+# ---- raw requests (curl over mutual TLS) ----
+
+# post STATIONFILE ROUTE BODY: one request to the service on $PORT with the station's
+# certificate; prints "HTTPCODE BODY".
+post() {
+    printf '%s' "$3" >"$WORK/post.req"
+    post_file "$1" "$2" "$WORK/post.req"
+}
+
+# post_file STATIONFILE ROUTE FILE: same with the body's bytes taken from FILE.
+post_file() {
+    curl -sS --max-time 20 --cert "$1" --key "$1" --cacert "$DIR/station-ca.pem" \
+        -H 'Content-Type: application/json' --data-binary "@$3" -o "$WORK/post.body" \
+        -w '%{http_code}' "https://127.0.0.1:$PORT/v1/$2" >"$WORK/post.code" || return 1
+    echo "$(cat "$WORK/post.code") $(cat "$WORK/post.body")"
+}
+
+# session_row SID: the session's stored columns (SQLite), to compare before and after.
+session_row() {
+    sqlite3 "$DIR/factory.db" "SELECT * FROM sessions WHERE sid = '$1'"
 }

@@ -72,6 +72,33 @@ f=$("$BIN/factory_client" --storage "$WORK/devk" sf "$c2" --factory-trust "$TRUS
     fail "session not completed on instance B"
 start_service "$DIR" "$PORT_A" "$WORK/a.log"
 
+# Ownership on PostgreSQL: station2 cannot touch station1's session through either instance; its
+# refusals are rows of the shared database, the same answer as a missing session's.
+"$BIN/factory_service" add-station "$DIR" station2 "$WORK/station2.pem" >/dev/null
+q() { psql -At -h 127.0.0.1 -p "$PG_PORT" -U kiln factory -c "$1"; }
+p=$("$BIN/factory_tool" new_device pg-own | payload)
+r=$("$BIN/factory_client" --storage "$WORK/devo" sf "$p" --factory-trust "$TRUST")
+before=$(q "SELECT * FROM sessions WHERE sid = 'pg-own'")
+"$BIN/factory_tool" new_device pg-own --station "$WORK/station2.pem" 2>"$WORK/err" &&
+    fail "station2 got station1's session"
+grep -q "error 127" "$WORK/err" || fail "new_device of station2: $(cat "$WORK/err")"
+for sid in pg-own pg-ghost; do
+    "$BIN/factory_tool" get_device_configuration $sid "$r" --station "$WORK/station2.pem" \
+        >/dev/null 2>"$WORK/err-$sid" && fail "station2 configured $sid"
+    "$BIN/factory_tool" report_error $sid 3 x --station "$WORK/station2.pem" \
+        >/dev/null 2>>"$WORK/err-$sid" && fail "station2 closed $sid"
+done
+grep -q "error 102" "$WORK/err-pg-own" || fail "station2 on pg-own: $(cat "$WORK/err-pg-own")"
+[ "$(sed 's/pg-own/SID/g' "$WORK/err-pg-own")" = "$(sed 's/pg-ghost/SID/g' "$WORK/err-pg-ghost")" ] ||
+    fail "'not yours' and 'does not exist' differ on PostgreSQL"
+[ "$(q "SELECT * FROM sessions WHERE sid = 'pg-own'")" = "$before" ] || fail "station2 changed pg-own"
+[ "$(q "SELECT COUNT(*) FROM refusals WHERE station = 'station2'")" -eq 5 ] || fail "refusal rows on PostgreSQL"
+[ "$(q "SELECT COUNT(*) FROM sessions WHERE sid = 'pg-ghost'")" -eq 0 ] || fail "a refusal created a session"
+# The session ID alone is the key of the sessions table (unique per service, not per station).
+[ "$(q "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'sessions'::regclass AND i.indisprimary")" = sid ] ||
+    fail "sessions key on PostgreSQL"
+"$BIN/factory_tool" report_error pg-own 3 "not needed" >/dev/null || fail "station1 closes its session"
+
 # Quota across instances: 8 devices ask at once through both instances; the quota is 3 more.
 "$BIN/factory_service" set-quota "$DIR" default 8 --db "$DB"
 for d in 1 2 3 4 5 6 7 8; do
@@ -101,7 +128,12 @@ for r in done:
     assert r["error_code"] is None and r["error_reason"] is None, r
     assert len(r["fingerprint"])==40 and len(r["device_key_sha256"])==64, r
     assert r["station"], r
-    assert 0 < r["started"] <= r["finished"], r'
+    assert 0 < r["started"] <= r["finished"], r
+refused=[r for r in a if r["result"]=="refused-quota"]
+assert len(refused)==5 and all(r["error_code"]==109 and r["fingerprint"] is None for r in refused), a'
+[ "$(psql -At -h 127.0.0.1 -p "$PG_PORT" -U kiln factory -c \
+    "SELECT COUNT(*) FROM sessions WHERE state = 'refused-quota' AND error_code = 109")" -eq 5 ] ||
+    fail "refused sessions on PostgreSQL"
 
 assert_no_secrets_in "$WORK/a.log" "$DIR"/keys/*.key "$STATION"
 assert_no_secrets_in "$WORK/b.log" "$DIR"/keys/*.key "$STATION"

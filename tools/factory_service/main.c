@@ -16,6 +16,7 @@
 #include "sf_http.h"
 #include "sf_service.h"
 #include "sf_store.h"
+#include "tool_opt.h"
 
 static void usage(FILE *out)
 {
@@ -45,50 +46,57 @@ typedef struct options {
     int npositional;
 } options;
 
+enum { OPT_LISTEN = 256, OPT_SAN, OPT_BATCH, OPT_URL, OPT_DB, OPT_FORMAT, OPT_LOG, OPT_THREADS };
+
+/* argv[0] is the command; options and positional arguments in any order. Returns 0, 1 after
+ * --help, -1 on a usage error (printed). */
 static int parse(int argc, char **argv, options *o)
 {
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"san", required_argument, NULL, OPT_SAN},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"url", required_argument, NULL, OPT_URL},
+        {"db", required_argument, NULL, OPT_DB},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"log", required_argument, NULL, OPT_LOG},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     memset(o, 0, sizeof(*o));
     o->batch = "default";
     o->format = "csv";
     o->threads = 4;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        if (strcmp(a, "--listen") == 0) {
-            slot = &o->listen;
-        } else if (strcmp(a, "--san") == 0) {
-            slot = &o->san;
-        } else if (strcmp(a, "--batch") == 0) {
-            slot = &o->batch;
-        } else if (strcmp(a, "--url") == 0) {
-            slot = &o->url;
-        } else if (strcmp(a, "--db") == 0) {
-            slot = &o->db;
-        } else if (strcmp(a, "--format") == 0) {
-            slot = &o->format;
-        } else if (strcmp(a, "--log") == 0) {
-            slot = &o->log;
-        } else if (strcmp(a, "--threads") == 0) {
-            if (i + 1 >= argc) {
+    const char **slots[] = {&o->listen, &o->san, &o->batch, &o->url, &o->db, &o->format, &o->log};
+    unsigned long threads = 0;
+    char what[300];
+    tool_opt_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            return 1;
+        }
+        if (c == '?' || c == ':') {
+            tool_opt_problem(c, argv, what, sizeof(what));
+            fprintf(stderr, "factory_service: %s\n", what);
+            return -1;
+        }
+        if (c == OPT_THREADS) {
+            if (!tool_opt_uint(optarg, 1024, &threads) || threads == 0) {
+                fprintf(stderr, "factory_service: --threads needs a number 1..1024\n");
                 return -1;
             }
-            o->threads = atoi(argv[++i]);
-            continue;
-        } else if (a[0] == '-' && a[1] == '-') {
-            fprintf(stderr, "factory_service: unknown option %s\n", a);
-            return -1;
+            o->threads = (int)threads;
         } else {
-            if (o->npositional >= 4) {
-                return -1;
-            }
-            o->positional[o->npositional++] = a;
-            continue;
+            *slots[c - OPT_LISTEN] = optarg;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "factory_service: option %s needs a value\n", a);
+    }
+    for (int i = optind; i < argc; i++) {
+        if (o->npositional >= 4) {
             return -1;
         }
-        *slot = argv[++i];
+        o->positional[o->npositional++] = argv[i];
     }
     return 0;
 }
@@ -116,8 +124,7 @@ static int run(const options *o)
     }
     FILE *log = stderr;
     if (o->log != NULL) {
-        log = fopen(o->log, "a");
-        if (log == NULL) {
+        if (sf_service_open_log(o->log, &log) != SF_OK) {
             sf_service_close(svc);
             return fail(SF_CONFIG, o->log);
         }
@@ -152,96 +159,138 @@ static int run(const options *o)
     return 0;
 }
 
+static int cmd_init(const options *o)
+{
+    sf_status st = sf_service_init_dir(o->positional[0], o->listen, o->san);
+    if (st != SF_OK) {
+        return fail(st, o->positional[0]);
+    }
+    printf("factory_service: state folder %s ready; device firmware trust: %s/device-trust.pem\n",
+           o->positional[0], o->positional[0]);
+    return 0;
+}
+
+static int cmd_add_station(const options *o)
+{
+    sf_service *svc = NULL;
+    sf_status st = sf_service_open(o->positional[0], o->db, &svc);
+    if (st == SF_OK) {
+        st = sf_service_add_station(svc, o->positional[1], o->batch, o->url, o->positional[2]);
+    }
+    sf_service_close(svc);
+    if (st == SF_INVALID_ARGUMENT) {
+        return fail(st, "a station with that name already exists");
+    }
+    if (st != SF_OK) {
+        return fail(st, o->positional[1]);
+    }
+    printf("factory_service: station %s written to %s\n", o->positional[1], o->positional[2]);
+    return 0;
+}
+
+static int db_revoke_station(const options *o, sf_db *db)
+{
+    sf_status st = sf_store_station_revoke(db, o->positional[1]);
+    return st == SF_OK ? 0 : fail(st, o->positional[1]);
+}
+
+static int db_set_quota(const options *o, sf_db *db)
+{
+    sf_status st = sf_store_quota_set(db, o->positional[1], strtol(o->positional[2], NULL, 10));
+    return st == SF_OK ? 0 : fail(st, NULL);
+}
+
+static int db_audit(const options *o, sf_db *db)
+{
+    sf_status st = sf_store_audit_export(db, o->format, stdout);
+    return st == SF_OK ? 0 : fail(st, NULL);
+}
+
+static int db_stats(const options *o, sf_db *db)
+{
+    long certs = 0, used = 0, limit = 0;
+    sf_status st = sf_store_count_certificates(db, &certs);
+    if (st == SF_OK) {
+        printf("certificates %ld\n", certs);
+        st = sf_store_quota_get(db, o->batch, &used, &limit);
+        if (st == SF_OK) {
+            printf("quota %s %ld/%ld\n", o->batch, used, limit);
+        } else if (st == SF_NOT_FOUND) {
+            printf("quota %s unlimited\n", o->batch);
+            st = SF_OK;
+        }
+    }
+    return st == SF_OK ? 0 : fail(st, NULL);
+}
+
+/* Checks made before the database is opened; returns 0 or the exit status. */
+static int check_arguments(const char *cmd, const options *o)
+{
+    if (strcmp(cmd, "set-quota") == 0) {
+        char *end = NULL;
+        long limit = strtol(o->positional[2], &end, 10);
+        if (*end != '\0' || limit < 0) {
+            return fail(SF_INVALID_ARGUMENT, "LIMIT must be a non-negative number");
+        }
+    }
+    if (strcmp(cmd, "audit") == 0 && strcmp(o->format, "csv") != 0 &&
+        strcmp(o->format, "json") != 0) {
+        return fail(SF_INVALID_ARGUMENT, "--format is csv or json");
+    }
+    return 0;
+}
+
+typedef struct command {
+    const char *name;
+    int positional;
+    int (*fn)(const options *o);             /* commands that open what they need */
+    int (*db_fn)(const options *o, sf_db *); /* commands on the database */
+} command;
+
+static const command commands[] = {
+    {"init", 1, cmd_init, NULL},
+    {"run", 1, run, NULL},
+    {"add-station", 3, cmd_add_station, NULL},
+    {"revoke-station", 2, NULL, db_revoke_station},
+    {"set-quota", 3, NULL, db_set_quota},
+    {"audit", 1, NULL, db_audit},
+    {"stats", 1, NULL, db_stats},
+};
+
+static int run_command(const command *c, const options *o)
+{
+    int rc = check_arguments(c->name, o);
+    if (rc != 0 || c->fn != NULL) {
+        return rc != 0 ? rc : c->fn(o);
+    }
+    sf_service *svc = NULL;
+    sf_db *db = NULL;
+    if ((rc = with_db(o, &svc, &db)) != 0) {
+        return rc;
+    }
+    rc = c->db_fn(o, db);
+    sf_service_db_release(svc, db);
+    sf_service_close(svc);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    const char *cmd = argv[1];
     options o;
-    if (parse(argc - 2, argv + 2, &o) != 0 || o.npositional < 1) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(cmd, "init") == 0 && o.npositional == 1) {
-        sf_status st = sf_service_init_dir(o.positional[0], o.listen, o.san);
-        if (st != SF_OK) {
-            return fail(st, o.positional[0]);
-        }
-        printf("factory_service: state folder %s ready; device firmware trust: "
-               "%s/device-trust.pem\n",
-               o.positional[0], o.positional[0]);
+    int parsed = parse(argc - 1, argv + 1, &o);
+    if (parsed == 1) {
+        usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "run") == 0 && o.npositional == 1) {
-        return run(&o);
+    for (size_t i = 0; parsed == 0 && i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0 && o.npositional == commands[i].positional) {
+            return run_command(&commands[i], &o);
+        }
     }
-    if (strcmp(cmd, "add-station") == 0 && o.npositional == 3) {
-        sf_service *svc = NULL;
-        sf_status st = sf_service_open(o.positional[0], o.db, &svc);
-        if (st == SF_OK) {
-            st = sf_service_add_station(svc, o.positional[1], o.batch, o.url, o.positional[2]);
-        }
-        sf_service_close(svc);
-        if (st == SF_INVALID_ARGUMENT) {
-            return fail(st, "a station with that name already exists");
-        }
-        if (st != SF_OK) {
-            return fail(st, o.positional[1]);
-        }
-        printf("factory_service: station %s written to %s\n", o.positional[1], o.positional[2]);
-        return 0;
-    }
-    sf_service *svc = NULL;
-    sf_db *db = NULL;
-    int rc = 2;
-    if (strcmp(cmd, "revoke-station") == 0 && o.npositional == 2) {
-        if ((rc = with_db(&o, &svc, &db)) == 0) {
-            sf_status st = sf_store_station_revoke(db, o.positional[1]);
-            rc = st == SF_OK ? 0 : fail(st, o.positional[1]);
-        }
-    } else if (strcmp(cmd, "set-quota") == 0 && o.npositional == 3) {
-        char *end = NULL;
-        long limit = strtol(o.positional[2], &end, 10);
-        if (*end != '\0' || limit < 0) {
-            return fail(SF_INVALID_ARGUMENT, "LIMIT must be a non-negative number");
-        }
-        if ((rc = with_db(&o, &svc, &db)) == 0) {
-            sf_status st = sf_store_quota_set(db, o.positional[1], limit);
-            rc = st == SF_OK ? 0 : fail(st, NULL);
-        }
-    } else if (strcmp(cmd, "audit") == 0 && o.npositional == 1) {
-        if (strcmp(o.format, "csv") != 0 && strcmp(o.format, "json") != 0) {
-            return fail(SF_INVALID_ARGUMENT, "--format is csv or json");
-        }
-        if ((rc = with_db(&o, &svc, &db)) == 0) {
-            sf_status st = sf_store_audit_export(db, o.format, stdout);
-            rc = st == SF_OK ? 0 : fail(st, NULL);
-        }
-    } else if (strcmp(cmd, "stats") == 0 && o.npositional == 1) {
-        if ((rc = with_db(&o, &svc, &db)) == 0) {
-            long certs = 0, used = 0, limit = 0;
-            sf_status st = sf_store_count_certificates(db, &certs);
-            if (st == SF_OK) {
-                printf("certificates %ld\n", certs);
-                st = sf_store_quota_get(db, o.batch, &used, &limit);
-                if (st == SF_OK) {
-                    printf("quota %s %ld/%ld\n", o.batch, used, limit);
-                } else if (st == SF_NOT_FOUND) {
-                    printf("quota %s unlimited\n", o.batch);
-                    st = SF_OK;
-                }
-            }
-            rc = st == SF_OK ? 0 : fail(st, NULL);
-        }
-    } else {
-        usage(stderr);
-        return 2;
-    }
-    if (db != NULL) {
-        sf_service_db_release(svc, db);
-    }
-    sf_service_close(svc);
-    return rc;
+    usage(stderr);
+    return 2;
 }

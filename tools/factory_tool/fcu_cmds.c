@@ -7,6 +7,8 @@
 
 #include "fcu/fcu.h"
 #include "ft.h"
+#include "line_files.h"
+#include "tool_opt.h"
 
 static fcu *open_fcu(const ft_globals *g)
 {
@@ -18,27 +20,89 @@ static fcu *open_fcu(const ft_globals *g)
     return f;
 }
 
-/* Matches "--name VALUE" or "--name=VALUE"; advances *i past the value. */
-static bool option_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t n = strlen(name);
-    if (strcmp(argv[*i], name) == 0) {
-        if (*i + 1 >= argc)
-            return false;
-        *value = argv[++*i];
-        return true;
-    }
-    if (strncmp(argv[*i], name, n) == 0 && argv[*i][n] == '=') {
-        *value = argv[*i] + n + 1;
-        return true;
-    }
-    return false;
-}
-
 static int usage_error(const char *cmd, const char *what)
 {
     fprintf(stderr, "factory_tool %s: %s\n", cmd, what);
     return FT_EXIT_USAGE;
+}
+
+static int help(const char *usage)
+{
+    fputs(usage, stdout);
+    return FT_EXIT_OK;
+}
+
+static int bad_option(int c, char **argv)
+{
+    char what[300];
+    tool_opt_problem(c, argv, what, sizeof(what));
+    return usage_error(argv[0], what);
+}
+
+static const char setup_usage[] = "usage: factory_tool setup [-f|--force]\n";
+static const char status_usage[] = "usage: factory_tool status\n";
+static const char prepare_usage[] =
+    "usage: factory_tool prepare --endpoint-name EP --serial-number SN "
+    "[--device-keys-location DIR] -o BUNDLE.cbor\n";
+static const char verify_usage[] =
+    "usage: factory_tool verify --endpoint-name EP [--context-file CTX -o NEXT.cbor] "
+    "RESPONSE.cbor\n";
+
+enum { OPT_ENDPOINT = 256, OPT_SERIAL, OPT_KEYS, OPT_CONTEXT };
+
+static const struct option fcu_longopts[] = {
+    {"force", no_argument, NULL, 'f'},
+    {"endpoint-name", required_argument, NULL, OPT_ENDPOINT},
+    {"serial-number", required_argument, NULL, OPT_SERIAL},
+    {"device-keys-location", required_argument, NULL, OPT_KEYS},
+    {"context-file", required_argument, NULL, OPT_CONTEXT},
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The configurator commands' options, each command taking those named in `accepted` (short
+ * letters, with the long-only options as 'E' endpoint, 'S' serial, 'K' keys, 'C' context).
+ * Returns 0, 1 after --help, or the exit status of a usage error. */
+typedef struct fcu_args {
+    bool force;
+    const char *endpoint, *serial, *keys, *context, *output;
+    const char *positional; /* verify: RESPONSE.cbor */
+} fcu_args;
+
+static int parse(int argc, char **argv, const char *accepted, const char *usage, fcu_args *a)
+{
+    static const char letters[] = "ESKC";
+    memset(a, 0, sizeof(*a));
+    tool_opt_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, ":fho:", fcu_longopts, NULL)) != -1) {
+        int letter = c >= OPT_ENDPOINT ? letters[c - OPT_ENDPOINT] : c;
+        if (c == 'h') {
+            return help(usage) + 1;
+        }
+        if (c == '?' || c == ':') {
+            return bad_option(c, argv);
+        }
+        if (strchr(accepted, letter) == NULL) {
+            char what[100];
+            snprintf(what, sizeof(what), "%s does not apply here", argv[optind - 1]);
+            return usage_error(argv[0], what);
+        }
+        const char **slot[] = {&a->endpoint, &a->serial, &a->keys, &a->context};
+        if (c >= OPT_ENDPOINT) {
+            *slot[c - OPT_ENDPOINT] = optarg;
+        }
+        a->force |= c == 'f';
+        a->output = c == 'o' ? optarg : a->output;
+    }
+    if (optind < argc && strchr(accepted, 'R') != NULL && optind + 1 == argc) {
+        a->positional = argv[optind];
+    } else if (optind < argc) {
+        return usage_error(argv[0], strchr(accepted, 'R') ? "more than one response file"
+                                                          : "takes no positional argument");
+    }
+    return 0;
 }
 
 static void print_notices(const fcu_notice_list *list, const char *kind)
@@ -93,16 +157,12 @@ static int setup_result(const ft_globals *g, const fcu_setup_status *s)
 
 int ft_cmd_setup(const ft_globals *g, int argc, char **argv)
 {
-    bool force = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--force") == 0)
-            force = true;
-        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: factory_tool setup [-f|--force]\n");
-            return FT_EXIT_OK;
-        } else
-            return usage_error("setup", "unknown option (only -f)");
+    fcu_args a;
+    int parsed = parse(argc, argv, "f", setup_usage, &a);
+    if (parsed != 0) {
+        return parsed == 1 ? FT_EXIT_OK : parsed;
     }
+    bool force = a.force;
     fcu *f = open_fcu(g);
     if (!f)
         return ft_print_result(g, FT_ERR_GENERAL, "General error on factory tool: out of memory",
@@ -117,12 +177,11 @@ int ft_cmd_setup(const ft_globals *g, int argc, char **argv)
 
 int ft_cmd_status(const ft_globals *g, int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        printf("usage: factory_tool status\n");
-        return FT_EXIT_OK;
+    fcu_args a;
+    int parsed = parse(argc, argv, "", status_usage, &a);
+    if (parsed != 0) {
+        return parsed == 1 ? FT_EXIT_OK : parsed;
     }
-    if (argc > 1)
-        return usage_error("status", "takes no arguments");
     fcu *f = open_fcu(g);
     if (!f)
         return ft_print_result(g, FT_ERR_GENERAL, "General error on factory tool: out of memory",
@@ -138,7 +197,7 @@ int ft_cmd_status(const ft_globals *g, int argc, char **argv)
 static int write_request(const ft_globals *g, const fcu_device_request *r, const char *out_path,
                          json_t *extra)
 {
-    int e = ft_write_file(out_path, r->config_data, r->config_size);
+    int e = line_file_write(out_path, r->config_data, r->config_size);
     if (e) {
         char msg[600];
         snprintf(msg, sizeof(msg), "General error on factory tool: cannot write %s: %s", out_path,
@@ -159,21 +218,12 @@ static int write_request(const ft_globals *g, const fcu_device_request *r, const
 
 int ft_cmd_prepare(const ft_globals *g, int argc, char **argv)
 {
-    const char *endpoint = NULL, *serial = NULL, *keys = NULL, *out_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: factory_tool prepare --endpoint-name EP --serial-number SN "
-                   "[--device-keys-location DIR] -o BUNDLE.cbor\n");
-            return FT_EXIT_OK;
-        }
-        if (option_value(argc, argv, &i, "--endpoint-name", &endpoint) ||
-            option_value(argc, argv, &i, "--serial-number", &serial) ||
-            option_value(argc, argv, &i, "--device-keys-location", &keys) ||
-            option_value(argc, argv, &i, "-o", &out_path) ||
-            option_value(argc, argv, &i, "--output", &out_path))
-            continue;
-        return usage_error("prepare", "unknown option or missing value");
+    fcu_args a;
+    int parsed = parse(argc, argv, "ESKo", prepare_usage, &a);
+    if (parsed != 0) {
+        return parsed == 1 ? FT_EXIT_OK : parsed;
     }
+    const char *endpoint = a.endpoint, *serial = a.serial, *keys = a.keys, *out_path = a.output;
     if (!out_path)
         return usage_error("prepare", "-o BUNDLE.cbor is required");
     fcu *f = open_fcu(g);
@@ -198,7 +248,7 @@ int ft_cmd_prepare(const ft_globals *g, int argc, char **argv)
         uint8_t *ctx_data = NULL;
         size_t ctx_len = 0;
         int e = fcu_operation_context_save(r.operation_ctx, &ctx_data, &ctx_len) == 0
-                    ? ft_write_file(ctx_path, ctx_data, ctx_len)
+                    ? line_file_write(ctx_path, ctx_data, ctx_len)
                     : ENOMEM;
         free(ctx_data);
         if (e) {
@@ -220,50 +270,76 @@ int ft_cmd_prepare(const ft_globals *g, int argc, char **argv)
     return rc;
 }
 
-int ft_cmd_verify(const ft_globals *g, int argc, char **argv)
+/* The device's answer and the operation context of a first step (NULL when not given).
+ * Returns 0, or the exit status after printing the error. */
+static int load_verify_inputs(const ft_globals *g, const char *response_path, const char *ctx_path,
+                              uint8_t **resp, size_t *resp_len, fcu_operation_context **ctx)
 {
-    const char *endpoint = NULL, *ctx_path = NULL, *out_path = NULL, *response_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: factory_tool verify --endpoint-name EP [--context-file CTX -o "
-                   "NEXT.cbor] RESPONSE.cbor\n");
-            return FT_EXIT_OK;
-        }
-        if (option_value(argc, argv, &i, "--endpoint-name", &endpoint) ||
-            option_value(argc, argv, &i, "--context-file", &ctx_path) ||
-            option_value(argc, argv, &i, "-o", &out_path) ||
-            option_value(argc, argv, &i, "--output", &out_path))
-            continue;
-        if (argv[i][0] == '-' || response_path)
-            return usage_error("verify", "unknown option or more than one response file");
-        response_path = argv[i];
-    }
-    if (!response_path)
-        return usage_error("verify", "RESPONSE.cbor is required");
-    if (ctx_path && !out_path)
-        return usage_error("verify", "--context-file needs -o NEXT.cbor for the second bundle");
-
-    unsigned char *resp = NULL, *ctx_data = NULL;
-    size_t resp_len = 0, ctx_len = 0;
-    int e = ft_read_file(response_path, &resp, &resp_len);
+    char msg[600];
+    *ctx = NULL;
+    int e = line_file_read(response_path, resp, resp_len);
     if (e) {
-        char msg[600];
         snprintf(msg, sizeof(msg), "General error on factory tool: cannot read %s: %s",
                  response_path, strerror(e));
         return ft_print_result(g, FT_ERR_GENERAL, msg, NULL, NULL);
     }
-    fcu_operation_context *ctx = NULL;
-    if (ctx_path) {
-        e = ft_read_file(ctx_path, &ctx_data, &ctx_len);
-        if (e || fcu_operation_context_load(ctx_data, ctx_len, &ctx) != 0) {
-            free(resp);
-            free(ctx_data);
-            char msg[600];
-            snprintf(msg, sizeof(msg), "General error: cannot load operation context %s", ctx_path);
-            return ft_print_result(g, FCU_STATUS_GENERAL, msg, NULL, NULL);
-        }
+    if (!ctx_path)
+        return 0;
+    uint8_t *ctx_data = NULL;
+    size_t ctx_len = 0;
+    e = line_file_read(ctx_path, &ctx_data, &ctx_len);
+    if (e || fcu_operation_context_load(ctx_data, ctx_len, ctx) != 0) {
+        free(*resp);
+        *resp = NULL;
         free(ctx_data);
+        *ctx = NULL;
+        snprintf(msg, sizeof(msg), "General error: cannot load operation context %s", ctx_path);
+        return ft_print_result(g, FCU_STATUS_GENERAL, msg, NULL, NULL);
     }
+    free(ctx_data);
+    return 0;
+}
+
+static int verify_result(const ft_globals *g, int status, fcu_device_response_status *s,
+                         const char *out_path)
+{
+    json_t *extra = json_object();
+    if (!g->json) {
+        if (s->message)
+            printf("device status %d: %s\n", s->status, s->message);
+        print_notices(&s->warnings, "device warning");
+    }
+    if (status == 0 && s->next_request) {
+        int rc = write_request(g, s->next_request, out_path, extra);
+        return rc != 0 ? rc : ft_print_result(g, 0, NULL, ft_device_response_json(s), extra);
+    }
+    if (status == 0)
+        return ft_print_result(g, 0, NULL, ft_device_response_json(s), extra);
+    if (s->message && s->status == status) {
+        /* the device answered properly and reported a failure */
+        char msg[128];
+        snprintf(msg, sizeof(msg), "Execution failed on device with error #%d", status);
+        return ft_print_result(g, FT_ERR_DEVICE_FAILED, msg, ft_device_response_json(s), extra);
+    }
+    return ft_print_result(g, status, s->errors.items[s->errors.count - 1].message,
+                           s->message ? ft_device_response_json(s) : NULL, extra);
+}
+
+int ft_cmd_verify(const ft_globals *g, int argc, char **argv)
+{
+    fcu_args a;
+    int rc = parse(argc, argv, "ECoR", verify_usage, &a);
+    if (rc != 0)
+        return rc == 1 ? FT_EXIT_OK : rc;
+    if (!a.positional)
+        return usage_error("verify", "RESPONSE.cbor is required");
+    if (a.context && !a.output)
+        return usage_error("verify", "--context-file needs -o NEXT.cbor for the second bundle");
+    uint8_t *resp = NULL;
+    size_t resp_len = 0;
+    fcu_operation_context *ctx = NULL;
+    if ((rc = load_verify_inputs(g, a.positional, a.context, &resp, &resp_len, &ctx)) != 0)
+        return rc;
     fcu *f = open_fcu(g);
     if (!f) {
         free(resp);
@@ -272,29 +348,8 @@ int ft_cmd_verify(const ft_globals *g, int argc, char **argv)
                                NULL, NULL);
     }
     fcu_device_response_status s;
-    int status = fcu_verify_device_response(f, endpoint, resp, resp_len, ctx, &s);
-    int rc;
-    json_t *extra = json_object();
-    if (!g->json) {
-        if (s.message)
-            printf("device status %d: %s\n", s.status, s.message);
-        print_notices(&s.warnings, "device warning");
-    }
-    if (status == 0 && s.next_request) {
-        rc = write_request(g, s.next_request, out_path, extra);
-        if (rc == 0)
-            rc = ft_print_result(g, 0, NULL, ft_device_response_json(&s), extra);
-    } else if (status == 0) {
-        rc = ft_print_result(g, 0, NULL, ft_device_response_json(&s), extra);
-    } else if (s.message && s.status == status) {
-        /* the device answered properly and reported a failure */
-        char msg[128];
-        snprintf(msg, sizeof(msg), "Execution failed on device with error #%d", status);
-        rc = ft_print_result(g, FT_ERR_DEVICE_FAILED, msg, ft_device_response_json(&s), extra);
-    } else {
-        rc = ft_print_result(g, status, s.errors.items[s.errors.count - 1].message,
-                             s.message ? ft_device_response_json(&s) : NULL, extra);
-    }
+    int status = fcu_verify_device_response(f, a.endpoint, resp, resp_len, ctx, &s);
+    rc = verify_result(g, status, &s, a.output);
     fcu_device_response_status_free(&s);
     fcu_operation_context_free(ctx);
     fcu_close(f);

@@ -70,9 +70,4 @@ struct fcu_device_response_status;
 /** The seed's deviceResponse object: {"status", "message", "warnings": [...][, "errors"]}. */
 json_t *ft_device_response_json(const struct fcu_device_response_status *s);
 
-/** Reads a whole file; returns 0 or an errno value. */
-int ft_read_file(const char *path, unsigned char **data, size_t *len);
-/** Writes a whole file (mode 0600: bundles carry private keys); returns 0 or an errno value. */
-int ft_write_file(const char *path, const unsigned char *data, size_t len);
-
 #endif

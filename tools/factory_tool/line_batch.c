@@ -5,67 +5,128 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "line_engine.h"
+#include "line_cli.h"
 #include "line_errors.h"
+#include "tool_opt.h"
 
 typedef struct batch_options {
     const char *devices, *records_db, *station, *bundles, *answers;
-    unsigned parallel, retries, timeout;
+    unsigned long parallel, retries, timeout;
     bool reprovision, no_records;
 } batch_options;
 
-static int parse(const ft_globals *g, int argc, char **argv, lj_mode mode, batch_options *o)
+static const char inject_batch_usage[] =
+    "usage: factory_tool [globals] inject-batch --devices FILE.csv [--parallel N (16)]\n"
+    "         [--retries N (3)] [-t SECONDS (30)] [--reprovision] [--records-db FILE]\n"
+    "         [--no-records] [--station NAME]\n"
+    "  prepares, sends and verifies the bundle of every device of the list\n";
+static const char write_usage[] =
+    "usage: factory_tool [globals] write --devices FILE.csv --bundles DIR --answers DIR\n"
+    "         [--parallel N (16)] [--retries N (3)] [-t SECONDS (30)] [--reprovision]\n"
+    "         [--records-db FILE] [--no-records] [--station NAME]\n"
+    "  sends the bundles prepare-batch made (DIR/EP.cbor), stores the answers for verify-batch\n";
+
+enum {
+    OPT_DEVICES = 256,
+    OPT_RECORDS_DB,
+    OPT_STATION,
+    OPT_BUNDLES,
+    OPT_ANSWERS,
+    OPT_PARALLEL,
+    OPT_RETRIES,
+    OPT_REPROVISION,
+    OPT_NO_RECORDS
+};
+
+static const struct option batch_longopts[] = {
+    {"devices", required_argument, NULL, OPT_DEVICES},
+    {"records-db", required_argument, NULL, OPT_RECORDS_DB},
+    {"station", required_argument, NULL, OPT_STATION},
+    {"bundles", required_argument, NULL, OPT_BUNDLES},
+    {"answers", required_argument, NULL, OPT_ANSWERS},
+    {"parallel", required_argument, NULL, OPT_PARALLEL},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"timeout", required_argument, NULL, 't'},
+    {"reprovision", no_argument, NULL, OPT_REPROVISION},
+    {"no-records", no_argument, NULL, OPT_NO_RECORDS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option into o; returns NULL, or what is wrong with its value. */
+static const char *batch_option(int c, line_mode mode, batch_options *o)
 {
+    switch (c) {
+    case OPT_DEVICES:
+        o->devices = optarg;
+        return NULL;
+    case OPT_RECORDS_DB:
+        o->records_db = optarg;
+        return NULL;
+    case OPT_STATION:
+        o->station = optarg;
+        return NULL;
+    case OPT_REPROVISION:
+        o->reprovision = true;
+        return NULL;
+    case OPT_NO_RECORDS:
+        o->no_records = true;
+        return NULL;
+    case OPT_PARALLEL:
+        return tool_opt_uint(optarg, 4096, &o->parallel) && o->parallel > 0
+                   ? NULL
+                   : "--parallel needs a number 1..4096";
+    case OPT_RETRIES:
+        return tool_opt_uint(optarg, 100, &o->retries) ? NULL : "--retries needs a number 0..100";
+    case 't':
+        return tool_opt_uint(optarg, 86400, &o->timeout) && o->timeout > 0
+                   ? NULL
+                   : "-t needs a number of seconds";
+    case OPT_BUNDLES:
+    case OPT_ANSWERS:
+        if (mode != LINE_MODE_WRITE) {
+            return "--bundles and --answers belong to write";
+        }
+        *(c == OPT_BUNDLES ? &o->bundles : &o->answers) = optarg;
+        return NULL;
+    }
+    return "unknown option";
+}
+
+/* Returns 0, LINE_CLI_HELP, or the exit status after printing the problem. */
+static int parse(const ft_globals *g, int argc, char **argv, line_mode mode, batch_options *o)
+{
+    const char *usage = mode == LINE_MODE_WRITE ? write_usage : inject_batch_usage;
     o->parallel = 16;
     o->retries = 3;
     o->timeout = 30;
-    for (int i = 1; i < argc; i++) {
-        const char *value = NULL;
-        if (lj_option(argc, argv, &i, "--devices", &o->devices) ||
-            lj_option(argc, argv, &i, "--records-db", &o->records_db) ||
-            lj_option(argc, argv, &i, "--station", &o->station) ||
-            (mode == LJ_WRITE && lj_option(argc, argv, &i, "--bundles", &o->bundles)) ||
-            (mode == LJ_WRITE && lj_option(argc, argv, &i, "--answers", &o->answers))) {
-            continue;
+    tool_opt_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, ":t:h", batch_longopts, NULL)) != -1) {
+        if (c == 'h') {
+            return line_cli_help(usage);
         }
-        if (strcmp(argv[i], "--reprovision") == 0) {
-            o->reprovision = true;
-        } else if (strcmp(argv[i], "--no-records") == 0) {
-            o->no_records = true;
-        } else if (lj_option(argc, argv, &i, "--parallel", &value)) {
-            if (!lj_parse_uint(value, 4096, &o->parallel) || o->parallel == 0) {
-                return lj_general_error(g, FT_EXIT_USAGE, "--parallel needs a number 1..4096");
-            }
-        } else if (lj_option(argc, argv, &i, "--retries", &value)) {
-            if (!lj_parse_uint(value, 100, &o->retries)) {
-                return lj_general_error(g, FT_EXIT_USAGE, "--retries needs a number 0..100");
-            }
-        } else if (lj_option(argc, argv, &i, "-t", &value) ||
-                   lj_option(argc, argv, &i, "--timeout", &value)) {
-            if (!lj_parse_uint(value, 86400, &o->timeout) || o->timeout == 0) {
-                return lj_general_error(g, FT_EXIT_USAGE, "-t needs a number of seconds");
-            }
-        } else {
-            fprintf(stderr,
-                    "usage: factory_tool [globals] %s --devices FILE.csv%s [--parallel N] "
-                    "[--retries N] [-t SECONDS] [--reprovision] [--records-db FILE] "
-                    "[--station NAME]\n",
-                    argv[0], mode == LJ_WRITE ? " --bundles DIR --answers DIR" : "");
-            return lj_general_error(g, FT_EXIT_USAGE, "%s: unknown option %s", argv[0], argv[i]);
+        if (c == '?' || c == ':') {
+            return line_cli_bad_option(g, usage, c, argv);
         }
+        const char *why = batch_option(c, mode, o);
+        if (why != NULL) {
+            return line_cli_usage(g, usage, argv[0], why);
+        }
+    }
+    if (optind < argc) {
+        return line_cli_usage(g, usage, argv[0], "takes no positional argument");
     }
     if (o->devices == NULL) {
-        return lj_general_error(g, FT_EXIT_USAGE, "%s: --devices FILE.csv is required", argv[0]);
+        return line_cli_usage(g, usage, argv[0], "--devices FILE.csv is required");
     }
-    if (mode == LJ_WRITE && (o->bundles == NULL || o->answers == NULL)) {
-        return lj_general_error(g, FT_EXIT_USAGE,
-                                "write: --bundles DIR and --answers DIR are "
-                                "required");
+    if (mode == LINE_MODE_WRITE && (o->bundles == NULL || o->answers == NULL)) {
+        return line_cli_usage(g, usage, argv[0], "--bundles DIR and --answers DIR are required");
     }
     return 0;
 }
 
-static void print_summary(const lj_engine *e, const char *records_path)
+static void print_summary(const line_engine *e, const char *records_path)
 {
     double seconds = line_now() - e->t_start;
     size_t done = e->succeeded + e->failed + e->skipped + e->interrupted;
@@ -87,80 +148,118 @@ static void print_summary(const lj_engine *e, const char *records_path)
     }
     json_t *root = json_object();
     json_object_set_new(root, "summary", s);
-    char *text = json_dumps(root, JSON_PRESERVE_ORDER);
-    if (text != NULL) {
-        printf("%s\n", text);
-        free(text);
-    }
-    fflush(stdout);
-    json_decref(root);
+    line_cli_print_line(root, false);
 }
 
-static int run_batch(const ft_globals *g, int argc, char **argv, lj_mode mode)
+typedef struct batch_view {
+    const ft_globals *g;
+    bool progress;
+} batch_view;
+
+static void print_progress(const line_engine *e)
+{
+    size_t done = e->succeeded + e->failed + e->skipped + e->interrupted;
+    int width = 30, filled = e->njobs ? (int)(done * (size_t)width / e->njobs) : width;
+    fprintf(stderr, "\r[%.*s%*s] %zu/%zu ok %zu failed %zu skipped %zu", filled,
+            "##############################", width - filled, "", done, e->njobs, e->succeeded,
+            e->failed, e->skipped);
+    if (done == e->njobs) {
+        fputc('\n', stderr);
+    }
+    fflush(stderr);
+}
+
+static void on_finished(void *user, line_engine *e, line_job *j)
+{
+    batch_view *v = user;
+    json_t *o = line_cli_result_line(j->dev, true, j->status,
+                                     j->message[0] ? j->message : FT_SUCCESS_MESSAGE,
+                                     line_job_state(j), j->has_response ? &j->response : NULL);
+    json_object_set_new(o, "tries", json_integer(j->tries));
+    if (j->identity.cert_sha256[0]) {
+        json_object_set_new(o, "certSha256", json_string(j->identity.cert_sha256));
+    }
+    line_cli_print_line(o, v->progress);
+    if (v->progress) {
+        print_progress(e);
+    }
+}
+
+static void on_log(void *user, const char *text)
+{
+    ft_log(((batch_view *)user)->g, 1, "%s", text);
+}
+
+/* The configurator (inject) and the records database (unless --no-records). */
+static int open_parts(const ft_globals *g, const batch_options *o, line_mode mode, fcu **f,
+                      line_records **rec, char **records_path)
+{
+    *f = mode == LINE_MODE_INJECT ? line_cli_open_fcu(g) : NULL;
+    if (mode == LINE_MODE_INJECT && *f == NULL) {
+        return line_cli_error(g, FT_EXIT_FAILED, "out of memory");
+    }
+    if (o->no_records) {
+        return 0;
+    }
+    *rec = line_cli_open_records(g, *f, o->records_db, records_path);
+    if (*rec == NULL) {
+        fcu_close(*f);
+        return FT_EXIT_FAILED;
+    }
+    int recovered = line_records_recover(*rec);
+    if (recovered > 0) {
+        ft_log(g, 0, "%d attempt(s) of an earlier run were interrupted; they are redone",
+               recovered);
+    }
+    return 0;
+}
+
+static int run_batch(const ft_globals *g, int argc, char **argv, line_mode mode)
 {
     batch_options o;
     memset(&o, 0, sizeof(o));
     int rc = parse(g, argc, argv, mode, &o);
     if (rc != 0) {
-        return rc;
+        return rc == LINE_CLI_HELP ? FT_EXIT_OK : rc;
     }
     line_device_list list;
     char why[600];
     if (line_devices_load(o.devices, 1, &list, why, sizeof(why)) != 0) {
-        return lj_general_error(g, FT_EXIT_FAILED, "%s", why);
+        return line_cli_error(g, FT_EXIT_FAILED, "%s", why);
     }
-    if (mode == LJ_WRITE) {
+    if (mode == LINE_MODE_WRITE) {
         mkdir(o.answers, 0700);
     }
-    fcu *f = mode == LJ_INJECT ? lj_open_fcu(g) : NULL;
-    if (mode == LJ_INJECT && f == NULL) {
-        line_devices_free(&list);
-        return lj_general_error(g, FT_EXIT_FAILED, "out of memory");
-    }
-    char *records_path = NULL;
+    fcu *f = NULL;
     line_records *rec = NULL;
-    if (!o.no_records) {
-        rec = lj_open_records(g, f, o.records_db, &records_path);
-        if (rec == NULL) {
-            fcu_close(f);
-            line_devices_free(&list);
-            return FT_EXIT_FAILED;
-        }
-        int recovered = line_records_recover(rec);
-        if (recovered > 0) {
-            ft_log(g, 0, "%d attempt(s) of an earlier run were interrupted; they are redone",
-                   recovered);
-        }
+    char *records_path = NULL;
+    if ((rc = open_parts(g, &o, mode, &f, &rec, &records_path)) != 0) {
+        line_devices_free(&list);
+        return rc;
     }
-    lj_job *jobs = calloc(list.count, sizeof(*jobs));
-    char host[256] = "";
-    gethostname(host, sizeof(host) - 1);
-    lj_engine e;
-    memset(&e, 0, sizeof(e));
-    e.g = g;
-    e.mode = mode;
-    e.fcu = f;
-    e.records = rec;
-    e.station = o.station ? o.station : host;
-    e.bundles_dir = o.bundles;
-    e.answers_dir = o.answers;
-    e.jobs = jobs;
-    e.njobs = jobs ? list.count : 0;
-    for (size_t i = 0; i < e.njobs; i++) {
-        jobs[i].dev = &list.items[i];
-    }
-    e.parallel = (int)o.parallel;
-    e.max_tries = (int)o.retries + 1;
-    e.timeout = o.timeout;
-    e.backoff = 0.1;
-    e.reprovision = o.reprovision;
-    e.progress = isatty(STDERR_FILENO) && g->verbose == 0;
-    rc = jobs != NULL ? lj_engine_run(&e) : 1;
+    char host[256];
+    batch_view view = {g, isatty(STDERR_FILENO) && g->verbose == 0};
+    line_engine e = {.mode = mode,
+                     .fcu = f,
+                     .records = rec,
+                     .station = line_cli_station(o.station, host, sizeof(host)),
+                     .bundles_dir = o.bundles,
+                     .answers_dir = o.answers,
+                     .parallel = (int)o.parallel,
+                     .max_tries = (int)o.retries + 1,
+                     .timeout = (double)o.timeout,
+                     .backoff = 0.1,
+                     .reprovision = o.reprovision,
+                     .on_finished = on_finished,
+                     .on_log = on_log,
+                     .user = &view};
+    line_cli_signals_on(&e);
+    rc = line_engine_run(&e, list.items, list.count);
+    line_cli_signals_off();
     print_summary(&e, records_path);
     if (records_path != NULL) {
         ft_log(g, 0, "records: %s", records_path);
     }
-    free(jobs);
     free(records_path);
     line_records_close(rec);
     fcu_close(f);
@@ -170,10 +269,10 @@ static int run_batch(const ft_globals *g, int argc, char **argv, lj_mode mode)
 
 int ft_cmd_inject_batch(const ft_globals *g, int argc, char **argv)
 {
-    return run_batch(g, argc, argv, LJ_INJECT);
+    return run_batch(g, argc, argv, LINE_MODE_INJECT);
 }
 
 int ft_cmd_write(const ft_globals *g, int argc, char **argv)
 {
-    return run_batch(g, argc, argv, LJ_WRITE);
+    return run_batch(g, argc, argv, LINE_MODE_WRITE);
 }

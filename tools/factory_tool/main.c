@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ft.h"
+#include "tool_opt.h"
 
 typedef struct ft_command {
     const char *name;
@@ -34,7 +35,56 @@ static void usage(FILE *out)
             "                          check a device's answer\n"
             "  inject, inject-batch, prepare-batch, write, verify-batch, records, new_device,\n"
             "  get_device_configuration, handle_device_response, report_error, relay\n"
-            "                          (when built in: see COMMAND --help)\n");
+            "                          (see COMMAND --help)\n");
+}
+
+enum { OPT_LOG_FILE = 256, OPT_HOME_DIR, OPT_JSON };
+
+/* The global options before the command name. Returns the index of the command, -1 after
+ * --help, -2 on a usage error (printed). */
+static int parse_globals(int argc, char **argv, ft_globals *g)
+{
+    static const struct option longopts[] = {
+        {"config-file", required_argument, NULL, 'c'},
+        {"log-file", required_argument, NULL, OPT_LOG_FILE},
+        {"home-dir", required_argument, NULL, OPT_HOME_DIR},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    tool_opt_begin();
+    int c;
+    /* '+': the first non-option is the command; what follows is the command's. */
+    while ((c = getopt_long(argc, argv, "+:c:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            g->config_file = optarg;
+            break;
+        case OPT_LOG_FILE:
+            g->log_file = optarg;
+            break;
+        case OPT_HOME_DIR:
+            g->home_dir = optarg;
+            break;
+        case OPT_JSON:
+            g->json = 1;
+            break;
+        case 'v':
+            g->verbose++;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default: {
+            char what[300];
+            tool_opt_problem(c, argv, what, sizeof(what));
+            fprintf(stderr, "factory_tool: %s\n", what);
+            usage(stderr);
+            return -2;
+        }
+        }
+    }
+    return optind;
 }
 
 int main(int argc, char **argv)
@@ -57,49 +107,9 @@ int main(int argc, char **argv)
         {"relay", ft_cmd_relay, NULL},
     };
     ft_globals g = {0};
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        const char *value = NULL;
-        if (a[0] != '-')
-            break;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return FT_EXIT_OK;
-        }
-        if (strcmp(a, "--json") == 0) {
-            g.json = 1;
-            continue;
-        }
-        if (a[1] == 'v' && strspn(a + 1, "v") == strlen(a + 1)) {
-            g.verbose += (int)strlen(a + 1);
-            continue;
-        }
-        const char *names[][2] = {
-            {"-c", "--config-file"}, {NULL, "--log-file"}, {NULL, "--home-dir"}};
-        const char **targets[] = {&g.config_file, &g.log_file, &g.home_dir};
-        size_t k = 0;
-        for (; k < 3; k++) {
-            size_t ln = strlen(names[k][1]);
-            if ((names[k][0] && strcmp(a, names[k][0]) == 0) || strcmp(a, names[k][1]) == 0) {
-                if (i + 1 >= argc) {
-                    fprintf(stderr, "factory_tool: %s needs a value\n", a);
-                    return FT_EXIT_USAGE;
-                }
-                value = argv[++i];
-                break;
-            }
-            if (strncmp(a, names[k][1], ln) == 0 && a[ln] == '=') {
-                value = a + ln + 1;
-                break;
-            }
-        }
-        if (k == 3) {
-            fprintf(stderr, "factory_tool: unknown option %s\n", a);
-            usage(stderr);
-            return FT_EXIT_USAGE;
-        }
-        *targets[k] = value;
+    int i = parse_globals(argc, argv, &g);
+    if (i < 0) {
+        return i == -1 ? FT_EXIT_OK : FT_EXIT_USAGE;
     }
     if (i >= argc) {
         usage(stderr);

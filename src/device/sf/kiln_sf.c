@@ -198,80 +198,100 @@ static sf_status refuse_if_provisioned(kiln_device *dev, int32_t *detail)
     return SF_OK;
 }
 
+/* The request names a factory this device trusts, and the device can still be provisioned. */
+static sf_status check_init_request(kiln_device *dev, const kiln_sf_trust *trust,
+                                    const sf_init_request *req, int32_t *detail)
+{
+    mbedtls_pk_context service_pk;
+    mbedtls_pk_init(&service_pk);
+    sf_status st = load_service_key(trust, req->factory_id, &service_pk);
+    mbedtls_pk_free(&service_pk);
+    if (st != SF_OK) {
+        *detail = (int32_t)req->factory_id;
+        return st;
+    }
+    if (ensure_kcm(dev) != 0) {
+        return SF_DEV_STORAGE;
+    }
+    return refuse_if_provisioned(dev, detail);
+}
+
+/* The session key pair: its public point goes into the answer, its scalar into the record. */
+static sf_status generate_session_key(mbedtls_ecp_keypair *key, mbedtls_ctr_drbg_context *drbg,
+                                      sf_init_response *resp, session_record *rec, int32_t *detail)
+{
+    size_t pub_len = 0;
+    int rc = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, key, mbedtls_ctr_drbg_random, drbg);
+    if (rc == 0) {
+        rc = mbedtls_ecp_point_write_binary(&key->grp, &key->Q, MBEDTLS_ECP_PF_UNCOMPRESSED,
+                                            &pub_len, resp->device_pub, SF_POINT_SIZE);
+    }
+    if (rc == 0) {
+        rc = mbedtls_mpi_write_binary(&key->d, rec->scalar, SF_SCALAR_SIZE);
+    }
+    if (rc != 0 || pub_len != SF_POINT_SIZE) {
+        *detail = rc;
+        return SF_DEV_KEYGEN;
+    }
+    return SF_OK;
+}
+
+/* Proof of possession: the session key signs the request, its public point and the nonce. */
+static sf_status sign_possession(mbedtls_ecp_keypair *key, mbedtls_ctr_drbg_context *drbg,
+                                 const uint8_t *msg, size_t msg_len, sf_init_response *resp,
+                                 int32_t *detail)
+{
+    uint8_t hash[SF_HASH_SIZE];
+    mbedtls_mpi r, s;
+    mbedtls_mpi_init(&r);
+    mbedtls_mpi_init(&s);
+    labelled_hash(SF_LABEL_POP, msg, msg_len, resp->device_pub, SF_POINT_SIZE, resp->device_nonce,
+                  SF_NONCE_SIZE, hash);
+    int rc = mbedtls_ecdsa_sign(&key->grp, &r, &s, &key->d, hash, sizeof(hash),
+                                mbedtls_ctr_drbg_random, drbg);
+    if (rc == 0) {
+        rc = mbedtls_mpi_write_binary(&r, resp->pop_sig, SF_SCALAR_SIZE);
+    }
+    if (rc == 0) {
+        rc = mbedtls_mpi_write_binary(&s, resp->pop_sig + SF_SCALAR_SIZE, SF_SCALAR_SIZE);
+    }
+    mbedtls_mpi_free(&r);
+    mbedtls_mpi_free(&s);
+    if (rc != 0) {
+        *detail = rc;
+        return SF_DEV_KEYGEN;
+    }
+    return SF_OK;
+}
+
 static sf_status handle_init(kiln_device *dev, const kiln_sf_trust *trust, const uint8_t *msg,
                              size_t msg_len, uint8_t *out, size_t out_size, size_t *out_len,
                              int32_t *detail)
 {
     sf_init_request req;
     sf_status st = sf_init_request_parse(msg, msg_len, &req);
+    if (st == SF_OK) {
+        st = check_init_request(dev, trust, &req, detail);
+    }
     if (st != SF_OK) {
         return st;
     }
-    mbedtls_pk_context service_pk;
-    mbedtls_pk_init(&service_pk);
-    st = load_service_key(trust, req.factory_id, &service_pk);
-    mbedtls_pk_free(&service_pk);
-    if (st != SF_OK) {
-        *detail = (int32_t)req.factory_id;
-        return st;
-    }
-    if (ensure_kcm(dev) != 0) {
-        return SF_DEV_STORAGE;
-    }
-    st = refuse_if_provisioned(dev, detail);
-    if (st != SF_OK) {
-        return st;
-    }
-
     mbedtls_ctr_drbg_context drbg;
     mbedtls_ecp_keypair key;
-    mbedtls_mpi r, s;
     mbedtls_ecp_keypair_init(&key);
-    mbedtls_mpi_init(&r);
-    mbedtls_mpi_init(&s);
     session_record rec;
     memset(&rec, 0, sizeof(rec));
     sf_init_response resp;
-    st = seed_drbg(dev, &drbg);
-    if (st != SF_OK) {
-        goto done;
-    }
-    int rc = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, &key, mbedtls_ctr_drbg_random, &drbg);
-    size_t pub_len = 0;
-    if (rc == 0) {
-        rc = mbedtls_ecp_point_write_binary(&key.grp, &key.Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &pub_len,
-                                            resp.device_pub, SF_POINT_SIZE);
-    }
-    if (rc == 0) {
-        rc = mbedtls_mpi_write_binary(&key.d, rec.scalar, SF_SCALAR_SIZE);
-    }
-    if (rc != 0 || pub_len != SF_POINT_SIZE) {
-        *detail = rc;
-        st = SF_DEV_KEYGEN;
+    if ((st = seed_drbg(dev, &drbg)) != SF_OK ||
+        (st = generate_session_key(&key, &drbg, &resp, &rec, detail)) != SF_OK) {
         goto done;
     }
     if (mbedtls_ctr_drbg_random(&drbg, resp.device_nonce, SF_NONCE_SIZE) != 0) {
         st = SF_DEV_RANDOM;
         goto done;
     }
-    uint8_t hash[SF_HASH_SIZE];
-    labelled_hash(SF_LABEL_POP, msg, msg_len, resp.device_pub, SF_POINT_SIZE, resp.device_nonce,
-                  SF_NONCE_SIZE, hash);
-    rc = mbedtls_ecdsa_sign(&key.grp, &r, &s, &key.d, hash, sizeof(hash), mbedtls_ctr_drbg_random,
-                            &drbg);
-    if (rc == 0) {
-        rc = mbedtls_mpi_write_binary(&r, resp.pop_sig, SF_SCALAR_SIZE);
-    }
-    if (rc == 0) {
-        rc = mbedtls_mpi_write_binary(&s, resp.pop_sig + SF_SCALAR_SIZE, SF_SCALAR_SIZE);
-    }
-    if (rc != 0) {
-        *detail = rc;
-        st = SF_DEV_KEYGEN;
-        goto done;
-    }
-    st = sf_init_response_encode(&resp, out, out_size, out_len);
-    if (st != SF_OK) {
+    if ((st = sign_possession(&key, &drbg, msg, msg_len, &resp, detail)) != SF_OK ||
+        (st = sf_init_response_encode(&resp, out, out_size, out_len)) != SF_OK) {
         goto done;
     }
     /* The transcript hash binds every later message to this request and this answer. */
@@ -282,8 +302,6 @@ static sf_status handle_init(kiln_device *dev, const kiln_sf_trust *trust, const
 done:
     mbedtls_platform_zeroize(&rec, sizeof(rec));
     mbedtls_ecp_keypair_free(&key);
-    mbedtls_mpi_free(&r);
-    mbedtls_mpi_free(&s);
     mbedtls_ctr_drbg_free(&drbg);
     return st;
 }
@@ -396,6 +414,98 @@ static sf_status store_device_key(kiln_device *dev, const session_record *rec, i
     return SF_OK;
 }
 
+/* The request belongs to the open session and carries the service's signature; then the
+ * session keys (okm) are derived. */
+static sf_status open_config_request(kiln_device *dev, const kiln_sf_trust *trust,
+                                     const uint8_t *msg, const sf_config_request *req,
+                                     const session_record *rec, uint8_t okm[SF_OKM_SIZE],
+                                     int32_t *detail)
+{
+    if (memcmp(req->binding, rec->transcript, SF_BINDING_SIZE) != 0) {
+        return SF_DEV_WRONG_SESSION;
+    }
+    mbedtls_pk_context service_pk;
+    mbedtls_pk_init(&service_pk);
+    sf_status st = load_service_key(trust, rec->factory_id, &service_pk);
+    if (st != SF_OK) {
+        *detail = (int32_t)rec->factory_id;
+    } else {
+        st = verify_service_signature(&service_pk, rec->transcript, msg, req);
+    }
+    mbedtls_pk_free(&service_pk);
+    return st == SF_OK ? derive_keys(dev, rec, req->ephemeral_pub, okm) : st;
+}
+
+static sf_status decrypt_bundle(const sf_config_request *req, const uint8_t okm[SF_OKM_SIZE],
+                                uint8_t *plain, int32_t *detail)
+{
+    mbedtls_gcm_context gcm;
+    mbedtls_gcm_init(&gcm);
+    int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, okm, SF_AES_KEY_SIZE * 8);
+    if (rc == 0) {
+        rc = mbedtls_gcm_auth_decrypt(&gcm, req->ciphertext_len, okm + SF_AES_KEY_SIZE,
+                                      SF_GCM_IV_SIZE, req->aad, req->aad_len, req->tag, SF_TAG_SIZE,
+                                      req->ciphertext, plain);
+    }
+    mbedtls_gcm_free(&gcm);
+    if (rc != 0) {
+        *detail = rc;
+        return SF_DEV_DECRYPT;
+    }
+    return SF_OK;
+}
+
+/* Stores the session key and hands the bundle to FCC (*fs: its status); a bundle that fails
+ * takes the key away again. */
+static sf_status provision(kiln_device *dev, const session_record *rec, const uint8_t *bundle,
+                           size_t bundle_len, int32_t *detail, fcc_status_e *fs)
+{
+    sf_status st = refuse_if_provisioned(dev, detail);
+    if (st == SF_OK) {
+        st = store_device_key(dev, rec, detail);
+    }
+    if (st != SF_OK) {
+        return st;
+    }
+    if (!dev->fcc_ready && kiln_fcc_init(dev) != FCC_STATUS_SUCCESS) {
+        return SF_DEV_STORAGE;
+    }
+    uint8_t *fcc_answer = NULL;
+    size_t fcc_answer_len = 0;
+    *fs = kiln_fcc_bundle_handler(dev, bundle, bundle_len, &fcc_answer, &fcc_answer_len);
+    free(fcc_answer);
+    if (*fs != FCC_STATUS_SUCCESS) {
+        (void)kiln_kcm_item_delete(dev, (const uint8_t *)FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY,
+                                   strlen(FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY), KCM_PRIVATE_KEY_ITEM);
+    }
+    return SF_OK;
+}
+
+/* The answer: FCC's status, MAC'd with the confirmation key over the transcript and the
+ * request. */
+static sf_status confirm_config(const session_record *rec, const uint8_t *msg, size_t msg_len,
+                                fcc_status_e fs, const uint8_t okm[SF_OKM_SIZE],
+                                sf_config_response *resp)
+{
+    memcpy(resp->binding, rec->transcript, SF_BINDING_SIZE);
+    resp->fcc_status = fs > 255 ? 255 : (uint8_t)fs;
+    uint8_t msg_hash[SF_HASH_SIZE];
+    mbedtls_sha256_ret(msg, msg_len, msg_hash, 0);
+    uint8_t mac_input[sizeof(SF_LABEL_DONE) + SF_HASH_SIZE * 2 + 1];
+    size_t pos = 0;
+    memcpy(mac_input, SF_LABEL_DONE, sizeof(SF_LABEL_DONE)); /* includes the 0x00 */
+    pos += sizeof(SF_LABEL_DONE);
+    memcpy(mac_input + pos, rec->transcript, SF_HASH_SIZE);
+    pos += SF_HASH_SIZE;
+    memcpy(mac_input + pos, msg_hash, SF_HASH_SIZE);
+    pos += SF_HASH_SIZE;
+    mac_input[pos++] = resp->fcc_status;
+    int rc = mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+                             okm + SF_AES_KEY_SIZE + SF_GCM_IV_SIZE, SF_CONFIRM_KEY_SIZE, mac_input,
+                             pos, resp->mac);
+    return rc == 0 ? SF_OK : SF_DEV_CRYPTO;
+}
+
 static sf_status handle_config(kiln_device *dev, const kiln_sf_trust *trust, const uint8_t *msg,
                                size_t msg_len, uint8_t *out, size_t out_size, size_t *out_len,
                                int32_t *detail, int *fcc_status_out)
@@ -415,100 +525,33 @@ static sf_status handle_config(kiln_device *dev, const kiln_sf_trust *trust, con
     }
     uint8_t okm[SF_OKM_SIZE];
     uint8_t *plain = NULL;
-    mbedtls_pk_context service_pk;
-    mbedtls_pk_init(&service_pk);
-    if (memcmp(req.binding, rec.transcript, SF_BINDING_SIZE) != 0) {
-        st = SF_DEV_WRONG_SESSION;
-        goto done;
-    }
-    st = load_service_key(trust, rec.factory_id, &service_pk);
-    if (st != SF_OK) {
-        *detail = (int32_t)rec.factory_id;
-        goto done;
-    }
-    st = verify_service_signature(&service_pk, rec.transcript, msg, &req);
-    if (st != SF_OK) {
-        goto done;
-    }
-    st = derive_keys(dev, &rec, req.ephemeral_pub, okm);
-    if (st != SF_OK) {
-        goto done;
-    }
-    plain = calloc(1, req.ciphertext_len);
-    if (plain == NULL) {
-        st = SF_DEV_NO_MEMORY;
-        goto done;
-    }
-    mbedtls_gcm_context gcm;
-    mbedtls_gcm_init(&gcm);
-    int rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, okm, SF_AES_KEY_SIZE * 8);
-    if (rc == 0) {
-        rc = mbedtls_gcm_auth_decrypt(&gcm, req.ciphertext_len, okm + SF_AES_KEY_SIZE,
-                                      SF_GCM_IV_SIZE, req.aad, req.aad_len, req.tag, SF_TAG_SIZE,
-                                      req.ciphertext, plain);
-    }
-    mbedtls_gcm_free(&gcm);
-    if (rc != 0) {
-        *detail = rc;
-        st = SF_DEV_DECRYPT;
-        goto done;
-    }
-    st = refuse_if_provisioned(dev, detail);
+    st = open_config_request(dev, trust, msg, &req, &rec, okm, detail);
     if (st == SF_OK) {
-        st = store_device_key(dev, &rec, detail);
+        plain = calloc(1, req.ciphertext_len);
+        st = plain != NULL ? decrypt_bundle(&req, okm, plain, detail) : SF_DEV_NO_MEMORY;
     }
-    if (st != SF_OK) {
-        goto done;
+    fcc_status_e fs = FCC_STATUS_SUCCESS;
+    if (st == SF_OK) {
+        st = provision(dev, &rec, plain, req.ciphertext_len, detail, &fs);
     }
-    if (!dev->fcc_ready && kiln_fcc_init(dev) != FCC_STATUS_SUCCESS) {
-        st = SF_DEV_STORAGE;
-        goto done;
-    }
-    uint8_t *fcc_answer = NULL;
-    size_t fcc_answer_len = 0;
-    fcc_status_e fs =
-        kiln_fcc_bundle_handler(dev, plain, req.ciphertext_len, &fcc_answer, &fcc_answer_len);
-    free(fcc_answer);
-    if (fs != FCC_STATUS_SUCCESS) {
-        (void)kiln_kcm_item_delete(dev, (const uint8_t *)FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY,
-                                   strlen(FCC_BOOTSTRAP_DEVICE_PRIVATE_KEY), KCM_PRIVATE_KEY_ITEM);
-    }
-    if (fcc_status_out != NULL) {
+    if (st == SF_OK && fcc_status_out != NULL) {
         *fcc_status_out = (int)fs;
     }
-
     sf_config_response resp;
-    memcpy(resp.binding, rec.transcript, SF_BINDING_SIZE);
-    resp.fcc_status = fs > 255 ? 255 : (uint8_t)fs;
-    uint8_t msg_hash[SF_HASH_SIZE];
-    mbedtls_sha256_ret(msg, msg_len, msg_hash, 0);
-    uint8_t mac_input[sizeof(SF_LABEL_DONE) + SF_HASH_SIZE * 2 + 1];
-    size_t pos = 0;
-    memcpy(mac_input, SF_LABEL_DONE, sizeof(SF_LABEL_DONE)); /* includes the 0x00 */
-    pos += sizeof(SF_LABEL_DONE);
-    memcpy(mac_input + pos, rec.transcript, SF_HASH_SIZE);
-    pos += SF_HASH_SIZE;
-    memcpy(mac_input + pos, msg_hash, SF_HASH_SIZE);
-    pos += SF_HASH_SIZE;
-    mac_input[pos++] = resp.fcc_status;
-    rc = mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
-                         okm + SF_AES_KEY_SIZE + SF_GCM_IV_SIZE, SF_CONFIRM_KEY_SIZE, mac_input,
-                         pos, resp.mac);
-    if (rc != 0) {
-        st = SF_DEV_CRYPTO;
-        goto done;
+    if (st == SF_OK) {
+        st = confirm_config(&rec, msg, msg_len, fs, okm, &resp);
     }
-    /* The session is over whatever the bundle handler said: a replay finds no session. */
-    record_delete(dev);
-    st = sf_config_response_encode(&resp, out, out_size, out_len);
-done:
+    if (st == SF_OK) {
+        /* The session is over whatever the bundle handler said: a replay finds no session. */
+        record_delete(dev);
+        st = sf_config_response_encode(&resp, out, out_size, out_len);
+    }
     if (plain != NULL) {
         mbedtls_platform_zeroize(plain, req.ciphertext_len);
         free(plain);
     }
     mbedtls_platform_zeroize(okm, sizeof(okm));
     mbedtls_platform_zeroize(&rec, sizeof(rec));
-    mbedtls_pk_free(&service_pk);
     return st;
 }
 

@@ -282,62 +282,90 @@ static int sector_write_a(kiln_kv_flash *kv, uint32_t sector, uint32_t erase_cou
     return program_padded(kv, sector, 0, a, sizeof(a));
 }
 
-/* Adds a sector to the head of the log. The sector with the fewest erases among those outside
- * the log is taken, which together with collecting the oldest sector first keeps wear even. */
-static int open_sector(kiln_kv_flash *kv, uint32_t txn, uint32_t records_before)
+/* The lowest erase count any sector records; a sector without a readable count (new, or its
+ * erase was cut) counts as this, the least worn one known (0 when none is known). */
+static int least_erase_count(kiln_kv_flash *kv, uint32_t *min_known)
 {
-    uint32_t s, best = UINT32_MAX, best_count = UINT32_MAX, min_known = UINT32_MAX;
-    sector_info info, best_info;
-    uint8_t b[SECTOR_B_SIZE];
-    int rc, blank = 0;
-
-    memset(&best_info, 0, sizeof(best_info));
-    for (s = 0; s < kv->flash->geometry.sector_count; s++) {
-        if ((rc = sector_read_info(kv, s, &info)) != KILN_KV_OK) {
+    sector_info info;
+    *min_known = UINT32_MAX;
+    for (uint32_t s = 0; s < kv->flash->geometry.sector_count; s++) {
+        int rc = sector_read_info(kv, s, &info);
+        if (rc != KILN_KV_OK) {
             return rc;
         }
-        if (info.erase_count_known && info.erase_count < min_known) {
-            min_known = info.erase_count;
+        if (info.erase_count_known && info.erase_count < *min_known) {
+            *min_known = info.erase_count;
         }
     }
-    /* A sector without a readable count (new, or its erase was cut) counts as the least worn
-     * one known. */
-    if (min_known == UINT32_MAX) {
-        min_known = 0;
+    if (*min_known == UINT32_MAX) {
+        *min_known = 0;
     }
-    for (s = 0; s < kv->flash->geometry.sector_count; s++) {
-        uint32_t count;
+    return KILN_KV_OK;
+}
+
+/* On a tie, a sector without a count goes first so that new sectors join the rotation; then
+ * one that needs no erase. */
+static int wears_less(uint32_t count, const sector_info *info, uint32_t best_count,
+                      const sector_info *best)
+{
+    return count < best_count ||
+           (count == best_count && !info->erase_count_known && best->erase_count_known) ||
+           (count == best_count && info->erase_count_known == best->erase_count_known &&
+            info->state == SECTOR_FREE && best->state != SECTOR_FREE);
+}
+
+/* The least worn sector outside the log (*best stays UINT32_MAX when there is none). */
+static int pick_sector(kiln_kv_flash *kv, uint32_t *best, uint32_t *best_count,
+                       sector_info *best_info)
+{
+    uint32_t min_known;
+    sector_info info;
+    int rc = least_erase_count(kv, &min_known);
+    *best = UINT32_MAX;
+    *best_count = UINT32_MAX;
+    memset(best_info, 0, sizeof(*best_info));
+    if (rc != KILN_KV_OK) {
+        return rc;
+    }
+    for (uint32_t s = 0; s < kv->flash->geometry.sector_count; s++) {
         if (sector_in_log(kv, s)) {
             continue;
         }
         if ((rc = sector_read_info(kv, s, &info)) != KILN_KV_OK) {
             return rc;
         }
-        count = info.erase_count_known ? info.erase_count : min_known;
-        /* On a tie, a sector without a count goes first so that new sectors join the
-         * rotation; then one that needs no erase. */
-        if (count < best_count ||
-            (count == best_count && !info.erase_count_known && best_info.erase_count_known) ||
-            (count == best_count && info.erase_count_known == best_info.erase_count_known &&
-             info.state == SECTOR_FREE && best_info.state != SECTOR_FREE)) {
-            best = s;
-            best_count = count;
-            best_info = info;
+        uint32_t count = info.erase_count_known ? info.erase_count : min_known;
+        if (wears_less(count, &info, *best_count, best_info)) {
+            *best = s;
+            *best_count = count;
+            *best_info = info;
         }
+    }
+    return KILN_KV_OK;
+}
+
+/* Adds a sector to the head of the log. The sector with the fewest erases among those outside
+ * the log is taken, which together with collecting the oldest sector first keeps wear even. */
+static int open_sector(kiln_kv_flash *kv, uint32_t txn, uint32_t records_before)
+{
+    uint32_t best, best_count;
+    sector_info best_info;
+    uint8_t b[SECTOR_B_SIZE];
+    int blank = 0;
+    int rc = pick_sector(kv, &best, &best_count, &best_info);
+    if (rc != KILN_KV_OK) {
+        return rc;
     }
     if (best == UINT32_MAX) {
         return KILN_KV_NO_SPACE;
     }
-    if (best_info.state == SECTOR_FREE) {
-        if ((rc = sector_is_blank_after_a(kv, best, &blank)) != KILN_KV_OK) {
-            return rc;
-        }
+    if (best_info.state == SECTOR_FREE &&
+        (rc = sector_is_blank_after_a(kv, best, &blank)) != KILN_KV_OK) {
+        return rc;
     }
-    if (!blank) {
-        if ((rc = flash_erase(kv, best)) != KILN_KV_OK ||
-            (rc = sector_write_a(kv, best, best_count + 1u)) != KILN_KV_OK) {
-            return rc;
-        }
+    if (!blank && ((rc = flash_erase(kv, best)) != KILN_KV_OK ||
+                   (rc = sector_write_a(kv, best, best_count + 1u)) != KILN_KV_OK)) {
+        return rc;
     }
     put32(b, SECTOR_MAGIC_B);
     put32(b + 4, kv->next_sector_seq);

@@ -576,98 +576,144 @@ static bool in_flight(const line_conn *c)
     return c != NULL && c->state != LINE_CONN_IDLE && c->fd >= 0;
 }
 
+/* The poll set of one turn: the connections in flight and what each waits for. */
+typedef struct poll_set {
+    struct pollfd *fds;
+    line_conn **conns;
+    size_t n, cap;
+} poll_set;
+
+static int poll_set_fit(poll_set *ps, size_t count)
+{
+    if (ps->cap >= count) {
+        return 0;
+    }
+    free(ps->fds);
+    free(ps->conns);
+    ps->cap = count;
+    ps->fds = malloc(count * sizeof(*ps->fds));
+    ps->conns = malloc(count * sizeof(*ps->conns));
+    return ps->fds != NULL && ps->conns != NULL ? 0 : -1;
+}
+
+/* Fills the poll set; returns the earliest deadline or timer (< 0: none). */
+static double poll_set_fill(line_loop *lp, poll_set *ps)
+{
+    double wake = -1;
+    ps->n = 0;
+    for (size_t i = 0; i < lp->nconns; i++) {
+        line_conn *c = lp->conns[i];
+        if (!in_flight(c)) {
+            continue;
+        }
+        ps->fds[ps->n].fd = c->fd;
+        ps->fds[ps->n].events = c->state == LINE_CONN_RECEIVING ? POLLIN : POLLOUT;
+        ps->fds[ps->n].revents = 0;
+        ps->conns[ps->n++] = c;
+        if (c->deadline > 0 && (wake < 0 || c->deadline < wake)) {
+            wake = c->deadline;
+        }
+    }
+    for (size_t i = 0; i < lp->ntimers; i++) {
+        if (wake < 0 || lp->timers[i].at < wake) {
+            wake = lp->timers[i].at;
+        }
+    }
+    return wake;
+}
+
+static void dispatch_ready(line_loop *lp, const poll_set *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        line_conn *c = ps->conns[i];
+        if (ps->fds[i].revents == 0 || c->loop != lp || c->fd != ps->fds[i].fd || !in_flight(c)) {
+            continue;
+        }
+        if (c->state == LINE_CONN_RECEIVING) {
+            on_readable(c);
+        } else {
+            on_writable(c);
+        }
+    }
+}
+
+static void expire(line_loop *lp)
+{
+    double now = line_now();
+    for (size_t i = 0; i < lp->nconns; i++) {
+        line_conn *c = lp->conns[i];
+        if (in_flight(c) && c->deadline > 0 && now >= c->deadline) {
+            on_timeout(c);
+        }
+    }
+    for (size_t i = 0; i < lp->ntimers;) {
+        if (lp->timers[i].at <= now) {
+            struct line_timer t = lp->timers[i];
+            lp->timers[i] = lp->timers[--lp->ntimers];
+            t.fn(t.arg);
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Compacts the slots freed by line_loop_remove. */
+static void compact(line_loop *lp)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < lp->nconns; i++) {
+        if (lp->conns[i] != NULL) {
+            lp->conns[w++] = lp->conns[i];
+        }
+    }
+    lp->nconns = w;
+}
+
+static int wait_ms(double wake)
+{
+    if (wake < 0) {
+        return -1;
+    }
+    double ms = (wake - line_now()) * 1000.0;
+    return ms <= 0 ? 0 : (int)(ms + 1);
+}
+
 int line_loop_run(line_loop *lp, line_idle_fn idle, void *arg)
 {
-    struct pollfd *fds = NULL;
-    line_conn **polled = NULL;
-    size_t fds_cap = 0;
+    poll_set ps = {0};
     int rc = 0;
     while (!lp->stop) {
         bool more = idle != NULL ? idle(arg) : false;
-        size_t n = 0;
-        double now = line_now(), wake = -1;
-        if (fds_cap < lp->nconns) {
-            fds_cap = lp->nconns;
-            free(fds);
-            free(polled);
-            fds = malloc(fds_cap * sizeof(*fds));
-            polled = malloc(fds_cap * sizeof(*polled));
-            if (fds == NULL || polled == NULL) {
-                rc = -1;
-                break;
-            }
+        if (poll_set_fit(&ps, lp->nconns) != 0) {
+            rc = -1;
+            break;
         }
-        for (size_t i = 0; i < lp->nconns; i++) {
-            line_conn *c = lp->conns[i];
-            if (!in_flight(c)) {
-                continue;
-            }
-            fds[n].fd = c->fd;
-            fds[n].events = c->state == LINE_CONN_RECEIVING ? POLLIN : POLLOUT;
-            fds[n].revents = 0;
-            polled[n++] = c;
-            if (c->deadline > 0 && (wake < 0 || c->deadline < wake)) {
-                wake = c->deadline;
-            }
-        }
-        for (size_t i = 0; i < lp->ntimers; i++) {
-            if (wake < 0 || lp->timers[i].at < wake) {
-                wake = lp->timers[i].at;
-            }
-        }
-        if (n == 0 && lp->ntimers == 0) {
+        double wake = poll_set_fill(lp, &ps);
+        if (ps.n == 0 && lp->ntimers == 0) {
             if (!more) {
                 break;
             }
             continue;
         }
-        int timeout_ms = -1;
-        if (wake >= 0) {
-            double ms = (wake - now) * 1000.0;
-            timeout_ms = ms <= 0 ? 0 : (int)(ms + 1);
-        }
-        int got = poll(fds, (nfds_t)n, timeout_ms);
+        int got = poll(ps.fds, (nfds_t)ps.n, wait_ms(wake));
         if (got < 0 && errno != EINTR) {
             rc = -1;
             break;
         }
-        for (size_t i = 0; got > 0 && i < n; i++) {
-            line_conn *c = polled[i];
-            if (fds[i].revents == 0 || c->loop != lp || c->fd != fds[i].fd || !in_flight(c)) {
-                continue;
-            }
-            if (c->state == LINE_CONN_RECEIVING) {
-                on_readable(c);
-            } else {
-                on_writable(c);
-            }
+        if (got > 0) {
+            dispatch_ready(lp, &ps);
         }
-        now = line_now();
-        for (size_t i = 0; i < lp->nconns; i++) {
-            line_conn *c = lp->conns[i];
-            if (in_flight(c) && c->deadline > 0 && now >= c->deadline) {
-                on_timeout(c);
-            }
-        }
-        for (size_t i = 0; i < lp->ntimers;) {
-            if (lp->timers[i].at <= now) {
-                struct line_timer t = lp->timers[i];
-                lp->timers[i] = lp->timers[--lp->ntimers];
-                t.fn(t.arg);
-            } else {
-                i++;
-            }
-        }
-        /* Compact slots freed by line_loop_remove. */
-        size_t w = 0;
-        for (size_t i = 0; i < lp->nconns; i++) {
-            if (lp->conns[i] != NULL) {
-                lp->conns[w++] = lp->conns[i];
-            }
-        }
-        lp->nconns = w;
+        expire(lp);
+        compact(lp);
     }
-    free(fds);
-    free(polled);
+    free(ps.fds);
+    free(ps.conns);
     return rc;
+}
+
+bool line_serial_port_available(void)
+{
+    char first[64];
+    list_serial_ports(first, sizeof(first));
+    return first[0] != '\0';
 }

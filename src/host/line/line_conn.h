@@ -66,6 +66,10 @@ struct line_conn {
 
 double line_now(void);
 
+/** True when the system has a serial port a device could be on (ttyUSB, ttyACM, ttyS, ttyAMA);
+ *  the original's error 1013 when there is none. */
+bool line_serial_port_available(void);
+
 /** Prepares a connection (does not connect). */
 void line_conn_init(line_conn *c, const line_address *addr, double timeout, uint32_t max_length);
 /** Starts a request: connects if needed, sends frame (copied), reads one response frame.

@@ -8,6 +8,8 @@
 #include <openssl/evp.h>
 
 #include "fcc_bundle_fields.h"
+#include "kiln_endpoint_name.h"
+#include "line_text.h"
 
 static void hex(const unsigned char *d, size_t n, char *out)
 {
@@ -130,72 +132,91 @@ static int row_push(csv_row *r, const char *s, size_t n)
     return 0;
 }
 
-/* Parses one record starting at *p (which may span lines inside quotes). Returns 1 for a
- * record, 0 at the end of input, -1 on a malformed record. */
-static int csv_next(const char **p, int *line, csv_row *row)
+/* The parser of one record: the field being read and where the input is. */
+typedef struct csv_cursor {
+    const char *s;
+    int *line;
+    char *buf;
+    size_t n;
+    int quoted, was_quoted;
+} csv_cursor;
+
+/* Inside quotes: "" is a quote, a lone " ends the quoting, anything else (line ends too) is
+ * data. Returns -1 at the end of input (an unterminated field). */
+static int quoted_char(csv_cursor *c)
 {
-    const char *s = *p;
-    if (*s == '\0') {
-        return 0;
-    }
-    char *buf = malloc(strlen(s) + 1);
-    if (buf == NULL) {
+    char ch = *c->s;
+    if (ch == '\0') {
         return -1;
     }
-    size_t n = 0;
-    int quoted = 0, was_quoted = 0;
-    for (;;) {
-        char ch = *s;
-        if (quoted) {
-            if (ch == '\0') {
-                free(buf);
-                return -1;
+    if (ch == '"' && c->s[1] == '"') {
+        c->buf[c->n++] = '"';
+        c->s += 2;
+        return 0;
+    }
+    if (ch == '"') {
+        c->quoted = 0;
+    } else {
+        *c->line += ch == '\n';
+        c->buf[c->n++] = ch;
+    }
+    c->s++;
+    return 0;
+}
+
+/* At a field's end (, or a line end or the input's end): 1 when the record goes on. */
+static int end_field(csv_cursor *c)
+{
+    char ch = *c->s;
+    c->n = 0;
+    c->was_quoted = 0;
+    if (ch == ',') {
+        c->s++;
+        return 1;
+    }
+    c->s += ch == '\r';
+    if (*c->s == '\n') {
+        c->s++;
+        (*c->line)++;
+    }
+    return 0;
+}
+
+static int at_field_end(const char *s)
+{
+    return *s == ',' || *s == '\n' || *s == '\0' || (*s == '\r' && s[1] == '\n');
+}
+
+/* Parses one record starting at *p (which may span lines inside quotes) into row, using
+ * scratch (as long as the whole text) for its fields. Returns 1 for a record, 0 at the end of
+ * input, -1 on a malformed record. */
+static int csv_next(const char **p, int *line, csv_row *row, char *scratch)
+{
+    if (**p == '\0') {
+        return 0;
+    }
+    csv_cursor c = {.s = *p, .line = line, .buf = scratch};
+    int rc = 1;
+    while (rc == 1) {
+        if (c.quoted) {
+            rc = quoted_char(&c) == 0 ? 1 : -1;
+        } else if (*c.s == '"' && c.n == 0 && !c.was_quoted) {
+            c.quoted = c.was_quoted = 1;
+            c.s++;
+        } else if (at_field_end(c.s)) {
+            if (row_push(row, c.buf, c.n) != 0) {
+                rc = -1;
+            } else if (!end_field(&c)) {
+                break;
             }
-            if (ch == '"' && s[1] == '"') {
-                buf[n++] = '"';
-                s += 2;
-            } else if (ch == '"') {
-                quoted = 0;
-                s++;
-            } else {
-                if (ch == '\n') {
-                    (*line)++;
-                }
-                buf[n++] = ch;
-                s++;
-            }
-            continue;
-        }
-        if (ch == '"' && n == 0 && !was_quoted) {
-            quoted = was_quoted = 1;
-            s++;
-        } else if (ch == ',' || ch == '\n' || ch == '\0' || (ch == '\r' && s[1] == '\n')) {
-            if (row_push(row, buf, n) != 0) {
-                free(buf);
-                return -1;
-            }
-            n = 0;
-            was_quoted = 0;
-            if (ch == ',') {
-                s++;
-                continue;
-            }
-            if (ch == '\r') {
-                s++;
-            }
-            if (*s == '\n') {
-                s++;
-                (*line)++;
-            }
-            break;
         } else {
-            buf[n++] = ch;
-            s++;
+            c.buf[c.n++] = *c.s++;
         }
     }
-    free(buf);
-    *p = s;
-    return 1;
+    if (rc == 1) {
+        *p = c.s;
+    }
+    return rc;
 }
 
 static char *read_text(const char *path, char *why, size_t why_size)
@@ -251,6 +272,53 @@ static int safe_file_name(const char *s)
     return 1;
 }
 
+/* ---- endpoint set: duplicate names in O(1) per row ------------------------------------- */
+
+/* Open addressing with linear probing over indices into the device list (index + 1; 0 is an
+ * empty slot), so that growing the list does not invalidate the set. */
+typedef struct endpoint_set {
+    size_t *slots;
+    size_t size; /* a power of two, at least twice the number of names */
+} endpoint_set;
+
+static size_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    }
+    return (size_t)h;
+}
+
+/* The slot holding name, or the empty slot where it would go. */
+static size_t *set_slot(const endpoint_set *set, const line_device_list *list, const char *name)
+{
+    size_t k = name_hash(name) & (set->size - 1);
+    while (set->slots[k] != 0 && strcmp(list->items[set->slots[k] - 1].endpoint, name) != 0) {
+        k = (k + 1) & (set->size - 1);
+    }
+    return &set->slots[k];
+}
+
+/* Keeps the set at most half full before list->count + 1 names. */
+static int set_reserve(endpoint_set *set, const line_device_list *list)
+{
+    if (2 * (list->count + 1) <= set->size) {
+        return 0;
+    }
+    endpoint_set bigger = {NULL, set->size ? set->size * 2 : 128};
+    bigger.slots = calloc(bigger.size, sizeof(*bigger.slots));
+    if (bigger.slots == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        *set_slot(&bigger, list, list->items[i].endpoint) = i + 1;
+    }
+    free(set->slots);
+    *set = bigger;
+    return 0;
+}
+
 void line_devices_free(line_device_list *list)
 {
     for (size_t i = 0; i < list->count; i++) {
@@ -269,6 +337,155 @@ static char *dup_or_null(const char *s)
     return s != NULL && *s ? strdup(s) : NULL;
 }
 
+/* ---- loading --------------------------------------------------------------------------- */
+
+typedef struct csv_loader {
+    const char *path;
+    int need_address;
+    int col_ep, col_sn, col_addr, col_keys;
+    size_t columns, cap;
+    line_device_list *out;
+    endpoint_set seen;
+    char *why;
+    size_t why_size;
+} csv_loader;
+
+static int read_header(csv_loader *ld, const csv_row *header)
+{
+    static const char *const names[] = {"endpoint_name", "serial_number", "address",
+                                        "device_keys_location"};
+    int *cols[] = {&ld->col_ep, &ld->col_sn, &ld->col_addr, &ld->col_keys};
+    ld->col_ep = ld->col_sn = ld->col_addr = ld->col_keys = -1;
+    ld->columns = header->count;
+    for (size_t i = 0; i < header->count; i++) {
+        size_t k = 0;
+        while (k < 4 && strcmp(header->fields[i], names[k]) != 0) {
+            k++;
+        }
+        if (k == 4) {
+            snprintf(ld->why, ld->why_size, "%s line 1: unknown column '%s'", ld->path,
+                     header->fields[i]);
+            return -1;
+        }
+        *cols[k] = (int)i;
+    }
+    if (ld->col_ep < 0 || ld->col_sn < 0 || (ld->need_address && ld->col_addr < 0)) {
+        snprintf(ld->why, ld->why_size,
+                 "%s line 1: the header must name endpoint_name, serial_number%s", ld->path,
+                 ld->need_address ? " and address" : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* The shared endpoint-name rule first (it says why), then what a file name needs. */
+static int check_endpoint(csv_loader *ld, const char *ep, int line)
+{
+    kiln_endpoint_name_verdict v = kiln_endpoint_name_check_str(ep);
+    if (v == KILN_ENDPOINT_NAME_OK && safe_file_name(ep)) {
+        return 0;
+    }
+    char shown[4 * 200 + 8];
+    line_text_escape(ep, shown, sizeof(shown));
+    snprintf(ld->why, ld->why_size, "%s line %d: endpoint name '%s' %s", ld->path, line, shown,
+             v != KILN_ENDPOINT_NAME_OK ? kiln_endpoint_name_verdict_text(v)
+                                        : "is not usable as a file name");
+    return -1;
+}
+
+static int check_row(csv_loader *ld, const csv_row *row, int line)
+{
+    if (row->count != ld->columns) {
+        snprintf(ld->why, ld->why_size, "%s line %d: %zu fields, the header has %zu", ld->path,
+                 line, row->count, ld->columns);
+        return -1;
+    }
+    const char *ep = row->fields[ld->col_ep];
+    const char *addr = ld->col_addr >= 0 ? row->fields[ld->col_addr] : NULL;
+    if (check_endpoint(ld, ep, line) != 0) {
+        return -1;
+    }
+    if (row->fields[ld->col_sn][0] == '\0') {
+        snprintf(ld->why, ld->why_size, "%s line %d: serial_number is empty", ld->path, line);
+        return -1;
+    }
+    if (ld->need_address && (addr == NULL || *addr == '\0')) {
+        snprintf(ld->why, ld->why_size, "%s line %d: address is empty", ld->path, line);
+        return -1;
+    }
+    size_t earlier = ld->seen.size ? *set_slot(&ld->seen, ld->out, ep) : 0;
+    if (earlier != 0) {
+        snprintf(ld->why, ld->why_size, "%s line %d: endpoint %s already listed on line %d",
+                 ld->path, line, ep, ld->out->items[earlier - 1].line);
+        return -1;
+    }
+    return 0;
+}
+
+static int reserve_one(csv_loader *ld)
+{
+    line_device_list *out = ld->out;
+    if (out->count == ld->cap) {
+        size_t cap = ld->cap ? ld->cap * 2 : 64;
+        line_device *grown = realloc(out->items, cap * sizeof(*grown));
+        if (grown == NULL) {
+            return -1;
+        }
+        out->items = grown;
+        ld->cap = cap;
+    }
+    return set_reserve(&ld->seen, out);
+}
+
+static int add_device(csv_loader *ld, const csv_row *row, int line)
+{
+    if (reserve_one(ld) != 0) {
+        snprintf(ld->why, ld->why_size, "out of memory");
+        return -1;
+    }
+    line_device *d = &ld->out->items[ld->out->count++];
+    d->endpoint = strdup(row->fields[ld->col_ep]);
+    d->serial = strdup(row->fields[ld->col_sn]);
+    d->address = ld->col_addr >= 0 ? dup_or_null(row->fields[ld->col_addr]) : NULL;
+    d->device_keys_location = ld->col_keys >= 0 ? dup_or_null(row->fields[ld->col_keys]) : NULL;
+    d->line = line;
+    if (d->endpoint == NULL || d->serial == NULL) {
+        snprintf(ld->why, ld->why_size, "out of memory");
+        return -1;
+    }
+    *set_slot(&ld->seen, ld->out, d->endpoint) = ld->out->count;
+    return 0;
+}
+
+static int read_rows(csv_loader *ld, const char **p, int *line, char *scratch)
+{
+    csv_row row = {0};
+    int rc = 0;
+    for (;;) {
+        int record_line = *line;
+        row_free(&row);
+        int got = csv_next(p, line, &row, scratch);
+        if (got == 0) {
+            break;
+        }
+        if (got < 0) {
+            snprintf(ld->why, ld->why_size, "%s line %d: unterminated quoted field", ld->path,
+                     record_line);
+            rc = -1;
+            break;
+        }
+        if (row.count == 1 && row.fields[0][0] == '\0') {
+            continue; /* blank line */
+        }
+        if (check_row(ld, &row, record_line) != 0 || add_device(ld, &row, record_line) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    row_free(&row);
+    return rc;
+}
+
 int line_devices_load(const char *path, int need_address, line_device_list *out, char *why,
                       size_t why_size)
 {
@@ -281,101 +498,25 @@ int line_devices_load(const char *path, int need_address, line_device_list *out,
     if ((unsigned char)p[0] == 0xef && (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf) {
         p += 3;
     }
+    csv_loader ld = {
+        .path = path, .need_address = need_address, .out = out, .why = why, .why_size = why_size};
     int line = 1, rc = -1;
-    csv_row header = {0}, row = {0};
-    int col_ep = -1, col_sn = -1, col_addr = -1, col_keys = -1;
-    size_t cap = 0;
-    if (csv_next(&p, &line, &header) != 1) {
+    csv_row header = {0};
+    char *scratch = malloc(strlen(p) + 1);
+    if (scratch == NULL) {
+        snprintf(why, why_size, "out of memory reading %s", path);
+    } else if (csv_next(&p, &line, &header, scratch) != 1) {
         snprintf(why, why_size, "%s: missing header line", path);
-        goto out;
-    }
-    for (size_t i = 0; i < header.count; i++) {
-        const char *h = header.fields[i];
-        if (strcmp(h, "endpoint_name") == 0) {
-            col_ep = (int)i;
-        } else if (strcmp(h, "serial_number") == 0) {
-            col_sn = (int)i;
-        } else if (strcmp(h, "address") == 0) {
-            col_addr = (int)i;
-        } else if (strcmp(h, "device_keys_location") == 0) {
-            col_keys = (int)i;
-        } else {
-            snprintf(why, why_size, "%s line 1: unknown column '%s'", path, h);
-            goto out;
+    } else if (read_header(&ld, &header) == 0 && read_rows(&ld, &p, &line, scratch) == 0) {
+        rc = 0;
+        if (out->count == 0) {
+            snprintf(why, why_size, "%s: no devices listed", path);
+            rc = -1;
         }
     }
-    if (col_ep < 0 || col_sn < 0 || (need_address && col_addr < 0)) {
-        snprintf(why, why_size, "%s line 1: the header must name endpoint_name, serial_number%s",
-                 path, need_address ? " and address" : "");
-        goto out;
-    }
-    for (;;) {
-        int record_line = line;
-        row_free(&row);
-        int got = csv_next(&p, &line, &row);
-        if (got == 0) {
-            break;
-        }
-        if (got < 0) {
-            snprintf(why, why_size, "%s line %d: unterminated quoted field", path, record_line);
-            goto out;
-        }
-        if (row.count == 1 && row.fields[0][0] == '\0') {
-            continue; /* blank line */
-        }
-        if (row.count != header.count) {
-            snprintf(why, why_size, "%s line %d: %zu fields, the header has %zu", path, record_line,
-                     row.count, header.count);
-            goto out;
-        }
-        const char *ep = row.fields[col_ep], *sn = row.fields[col_sn];
-        const char *addr = col_addr >= 0 ? row.fields[col_addr] : NULL;
-        if (!safe_file_name(ep)) {
-            snprintf(why, why_size,
-                     "%s line %d: endpoint name '%s' is empty or not usable as a "
-                     "file name",
-                     path, record_line, ep);
-            goto out;
-        }
-        if (*sn == '\0') {
-            snprintf(why, why_size, "%s line %d: serial_number is empty", path, record_line);
-            goto out;
-        }
-        if (need_address && (addr == NULL || *addr == '\0')) {
-            snprintf(why, why_size, "%s line %d: address is empty", path, record_line);
-            goto out;
-        }
-        for (size_t k = 0; k < out->count; k++) {
-            if (strcmp(out->items[k].endpoint, ep) == 0) {
-                snprintf(why, why_size, "%s line %d: endpoint %s already listed on line %d", path,
-                         record_line, ep, out->items[k].line);
-                goto out;
-            }
-        }
-        if (out->count == cap) {
-            cap = cap ? cap * 2 : 64;
-            line_device *grown = realloc(out->items, cap * sizeof(*grown));
-            if (grown == NULL) {
-                snprintf(why, why_size, "out of memory");
-                goto out;
-            }
-            out->items = grown;
-        }
-        line_device *d = &out->items[out->count++];
-        d->endpoint = strdup(ep);
-        d->serial = strdup(sn);
-        d->address = dup_or_null(addr);
-        d->device_keys_location = col_keys >= 0 ? dup_or_null(row.fields[col_keys]) : NULL;
-        d->line = record_line;
-    }
-    if (out->count == 0) {
-        snprintf(why, why_size, "%s: no devices listed", path);
-        goto out;
-    }
-    rc = 0;
-out:
     row_free(&header);
-    row_free(&row);
+    free(scratch);
+    free(ld.seen.slots);
     free(text);
     if (rc != 0) {
         line_devices_free(out);

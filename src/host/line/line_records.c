@@ -9,6 +9,9 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "kiln_endpoint_name.h"
+#include "line_text.h"
+
 struct line_records {
     sqlite3 *db;
     char host[256];
@@ -281,23 +284,82 @@ bool line_records_latest_identity(line_records *r, const char *endpoint, const c
     return found;
 }
 
+/* Every field quoted; one that a spreadsheet would read as a formula (= + - @ TAB CR first)
+ * gets a leading ' inside the quotes, so the export can be opened safely. */
 static void csv_field(FILE *out, const char *s)
 {
-    if (s == NULL) {
-        return;
-    }
-    if (strpbrk(s, ",\"\n\r") == NULL) {
-        fputs(s, out);
-        return;
-    }
     fputc('"', out);
-    for (; *s; s++) {
+    if (s != NULL && kiln_csv_field_is_formula(s)) {
+        fputc('\'', out);
+    }
+    for (; s != NULL && *s; s++) {
         if (*s == '"') {
             fputc('"', out);
         }
         fputc(*s, out);
     }
     fputc('"', out);
+}
+
+static void print_header(FILE *out, sqlite3_stmt *st, line_records_format format)
+{
+    if (format == LINE_RECORDS_CSV) {
+        for (int c = 0; c < sqlite3_column_count(st); c++) {
+            if (c) {
+                fputc(',', out);
+            }
+            csv_field(out, sqlite3_column_name(st, c));
+        }
+        fputc('\n', out);
+    } else if (format == LINE_RECORDS_TABLE) {
+        fprintf(out, "%-6s %-28s %-12s %-5s %-24s %s\n", "ID", "ENDPOINT", "STATE", "CODE",
+                "FINISHED", "CERT SHA-256");
+    }
+}
+
+static void print_csv_row(FILE *out, sqlite3_stmt *st)
+{
+    for (int c = 0; c < sqlite3_column_count(st); c++) {
+        if (c) {
+            fputc(',', out);
+        }
+        csv_field(out, (const char *)sqlite3_column_text(st, c));
+    }
+    fputc('\n', out);
+}
+
+static json_t *row_json(sqlite3_stmt *st)
+{
+    json_t *obj = json_object();
+    for (int c = 0; c < sqlite3_column_count(st); c++) {
+        const char *name = sqlite3_column_name(st, c);
+        switch (sqlite3_column_type(st, c)) {
+        case SQLITE_INTEGER:
+            json_object_set_new(obj, name, json_integer(sqlite3_column_int64(st, c)));
+            break;
+        case SQLITE_NULL:
+            json_object_set_new(obj, name, json_null());
+            break;
+        default:
+            json_object_set_new(obj, name,
+                                line_json_text((const char *)sqlite3_column_text(st, c)));
+            break;
+        }
+    }
+    return obj;
+}
+
+/* One line of the table; the endpoint is shown escaped (a terminal reads it). */
+static void print_table_row(FILE *out, sqlite3_stmt *st)
+{
+    const unsigned char *fin = sqlite3_column_text(st, 17);
+    const unsigned char *fp = sqlite3_column_text(st, 8);
+    const unsigned char *ep = sqlite3_column_text(st, 1);
+    char endpoint[4 * 200 + 8];
+    line_text_escape(ep ? (const char *)ep : "", endpoint, sizeof(endpoint));
+    fprintf(out, "%-6lld %-28s %-12s %-5d %-24s %s\n", (long long)sqlite3_column_int64(st, 0),
+            endpoint, sqlite3_column_text(st, 11), sqlite3_column_int(st, 12),
+            fin ? (const char *)fin : "-", fp ? (const char *)fp : "-");
 }
 
 int line_records_print(line_records *r, FILE *out, line_records_format format, const char *endpoint,
@@ -314,53 +376,17 @@ int line_records_print(line_records *r, FILE *out, line_records_format format, c
     }
     bind_text(st, 1, endpoint);
     bind_text(st, 2, state);
-    int ncols = sqlite3_column_count(st);
     int rows = 0;
     json_t *array = format == LINE_RECORDS_JSON ? json_array() : NULL;
-    if (format == LINE_RECORDS_CSV) {
-        for (int c = 0; c < ncols; c++) {
-            fprintf(out, "%s%s", c ? "," : "", sqlite3_column_name(st, c));
-        }
-        fputc('\n', out);
-    } else if (format == LINE_RECORDS_TABLE) {
-        fprintf(out, "%-6s %-28s %-12s %-5s %-24s %s\n", "ID", "ENDPOINT", "STATE", "CODE",
-                "FINISHED", "CERT SHA-256");
-    }
+    print_header(out, st, format);
     while (sqlite3_step(st) == SQLITE_ROW) {
         rows++;
         if (format == LINE_RECORDS_CSV) {
-            for (int c = 0; c < ncols; c++) {
-                if (c) {
-                    fputc(',', out);
-                }
-                csv_field(out, (const char *)sqlite3_column_text(st, c));
-            }
-            fputc('\n', out);
+            print_csv_row(out, st);
         } else if (format == LINE_RECORDS_JSON) {
-            json_t *obj = json_object();
-            for (int c = 0; c < ncols; c++) {
-                const char *name = sqlite3_column_name(st, c);
-                switch (sqlite3_column_type(st, c)) {
-                case SQLITE_INTEGER:
-                    json_object_set_new(obj, name, json_integer(sqlite3_column_int64(st, c)));
-                    break;
-                case SQLITE_NULL:
-                    json_object_set_new(obj, name, json_null());
-                    break;
-                default:
-                    json_object_set_new(obj, name,
-                                        json_string((const char *)sqlite3_column_text(st, c)));
-                    break;
-                }
-            }
-            json_array_append_new(array, obj);
+            json_array_append_new(array, row_json(st));
         } else {
-            const unsigned char *fin = sqlite3_column_text(st, 17);
-            const unsigned char *fp = sqlite3_column_text(st, 8);
-            fprintf(out, "%-6lld %-28s %-12s %-5d %-24s %s\n",
-                    (long long)sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
-                    sqlite3_column_text(st, 11), sqlite3_column_int(st, 12),
-                    fin ? (const char *)fin : "-", fp ? (const char *)fp : "-");
+            print_table_row(out, st);
         }
     }
     sqlite3_finalize(st);

@@ -10,7 +10,6 @@
 
 struct kiln_station {
     char url[512];
-    char name[128];
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
@@ -115,7 +114,6 @@ sf_status kiln_station_open(const char *path, kiln_station **out, char *err, siz
         return SF_INTERNAL;
     }
     header_value(text, "service-url", st->url, sizeof(st->url));
-    header_value(text, "station", st->name, sizeof(st->name));
     const char *pos = text;
     st->cert_pem = next_block(&pos, "CERTIFICATE");
     st->key_pem = next_block(&pos, "PRIVATE KEY");
@@ -150,11 +148,6 @@ void kiln_station_close(kiln_station *st)
     wipe_free(st->key_pem);
     free(st->ca_pem);
     free(st);
-}
-
-const char *kiln_station_name(const kiln_station *st)
-{
-    return st->name;
 }
 
 void kiln_station_reply_free(kiln_station_reply *r)
@@ -209,6 +202,9 @@ static sf_status call(kiln_station *st, const char *endpoint, json_t *body, kiln
     curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* The service's policy (docs/security.md): TLS 1.2 or 1.3, and on 1.2 ECDHE with AEAD only. */
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, "ECDHE+AESGCM:ECDHE+CHACHA20");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);

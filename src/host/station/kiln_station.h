@@ -20,8 +20,6 @@ typedef struct kiln_station_reply {
  *  err). */
 sf_status kiln_station_open(const char *path, kiln_station **out, char *err, size_t err_size);
 void kiln_station_close(kiln_station *st);
-/** The station's name from its file. */
-const char *kiln_station_name(const kiln_station *st);
 
 sf_status kiln_station_new_device(kiln_station *st, const char *sid, kiln_station_reply *r);
 sf_status kiln_station_get_device_configuration(kiln_station *st, const char *sid,

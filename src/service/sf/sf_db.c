@@ -1,9 +1,11 @@
-/* Secure factory service: backend selection and helpers shared by both SQL engines. */
+/* Secure factory service: backend selection and the calls every engine answers (see sf_db.h). */
 #include "sf_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sf_db_backend.h"
 
 static int is_postgres(const char *url)
 {
@@ -67,24 +69,9 @@ sf_status sf_db_exec(sf_db *db, const char *sql, int nparams, const char *const 
     return db->ops->exec(db, sql, nparams, params, res, changes);
 }
 
-const char *sf_db_cell(const sf_db_result *res, int row, int col)
+int sf_db_is_postgres(const sf_db *db)
 {
-    if (res == NULL || row < 0 || row >= res->rows || col < 0 || col >= res->cols) {
-        return NULL;
-    }
-    return res->cells[row * res->cols + col];
-}
-
-void sf_db_result_free(sf_db_result *res)
-{
-    if (res == NULL || res->cells == NULL) {
-        return;
-    }
-    for (int i = 0; i < res->rows * res->cols; i++) {
-        free(res->cells[i]);
-    }
-    free(res->cells);
-    memset(res, 0, sizeof(*res));
+    return db->postgres;
 }
 
 sf_status sf_db_begin(sf_db *db)

@@ -1,7 +1,7 @@
 /* Secure factory service: PostgreSQL backend of sf_db (libpq, text parameters).
  * Statements with parameters are prepared once per connection: the service runs the same dozen
  * statements, and parsing and planning each one again was most of the server's work. */
-#include "sf_db.h"
+#include "sf_db_backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>

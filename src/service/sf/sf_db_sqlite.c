@@ -5,13 +5,16 @@
  * sleeps in steps of up to 100 ms, which under a dozen concurrent stations turned a 1 ms update
  * into tens of milliseconds. Other processes (the CLI commands) still meet the busy timeout.
  * Prepared statements are kept per connection: the service runs the same dozen statements. */
-#include "sf_db.h"
+#include "sf_db_backend.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -188,6 +191,67 @@ static void st_fail(sqlite_db *db, sqlite3_stmt *stmt)
     }
 }
 
+/* Binds $1..$nparams (text, or NULL); placeholders the statement does not use are skipped. */
+static int bind_params(sqlite3_stmt *stmt, int nparams, const char *const *params)
+{
+    for (int i = 0; i < nparams; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "$%d", i + 1);
+        int index = sqlite3_bind_parameter_index(stmt, name);
+        if (index == 0) {
+            continue;
+        }
+        int rc = params[i] == NULL
+                     ? sqlite3_bind_null(stmt, index)
+                     : sqlite3_bind_text(stmt, index, params[i], -1, SQLITE_TRANSIENT);
+        if (rc != SQLITE_OK) {
+            return rc;
+        }
+    }
+    return SQLITE_OK;
+}
+
+/* Appends one row of stmt to res (its cells copied). */
+static sf_status append_row(sqlite3_stmt *stmt, sf_db_result *res, int *cap)
+{
+    int cols = sqlite3_column_count(stmt);
+    if (res->rows == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        char **cells = realloc(res->cells, sizeof(char *) * (size_t)*cap * (size_t)cols);
+        if (cells == NULL) {
+            return SF_INTERNAL;
+        }
+        res->cells = cells;
+    }
+    res->cols = cols;
+    for (int c = 0; c < cols; c++) {
+        res->cells[res->rows * cols + c] = dup_text((const char *)sqlite3_column_text(stmt, c));
+    }
+    res->rows++;
+    return SF_OK;
+}
+
+/* Steps stmt to its end, keeping the rows in res when res is not NULL. */
+static sf_status collect_rows(sqlite_db *db, sqlite3_stmt *stmt, sf_db_result *res)
+{
+    int cap = 0;
+    for (;;) {
+        int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_DONE) {
+            return SF_OK;
+        }
+        if (rc != SQLITE_ROW) {
+            snprintf(db->base.last_error, sizeof(db->base.last_error), "%s",
+                     sqlite3_errmsg(db->handle));
+            return SF_DATABASE;
+        }
+        sf_status st = res != NULL ? append_row(stmt, res, &cap) : SF_OK;
+        if (st != SF_OK) {
+            return st;
+        }
+    }
+}
+
 static sf_status sqlite_exec(sf_db *base, const char *sql, int nparams, const char *const *params,
                              sf_db_result *res, long *changes)
 {
@@ -204,52 +268,11 @@ static sf_status sqlite_exec(sf_db *base, const char *sql, int nparams, const ch
         pthread_mutex_lock(&writer_lock);
         db->holds_writer_lock = 1;
     }
-    for (int i = 0; i < nparams; i++) {
-        char name[16];
-        snprintf(name, sizeof(name), "$%d", i + 1);
-        int index = sqlite3_bind_parameter_index(stmt, name);
-        if (index == 0) {
-            continue;
-        }
-        int rc = params[i] == NULL
-                     ? sqlite3_bind_null(stmt, index)
-                     : sqlite3_bind_text(stmt, index, params[i], -1, SQLITE_TRANSIENT);
-        if (rc != SQLITE_OK) {
-            st_fail(db, stmt);
-            return SF_DATABASE;
-        }
+    if (bind_params(stmt, nparams, params) != SQLITE_OK) {
+        st_fail(db, stmt);
+        return SF_DATABASE;
     }
-    int cols = sqlite3_column_count(stmt);
-    int cap = 0;
-    sf_status st = SF_OK;
-    for (;;) {
-        int rc = sqlite3_step(stmt);
-        if (rc == SQLITE_DONE) {
-            break;
-        }
-        if (rc != SQLITE_ROW) {
-            snprintf(base->last_error, sizeof(base->last_error), "%s", sqlite3_errmsg(db->handle));
-            st = SF_DATABASE;
-            break;
-        }
-        if (res == NULL) {
-            continue;
-        }
-        if (res->rows == cap) {
-            cap = cap ? cap * 2 : 4;
-            char **cells = realloc(res->cells, sizeof(char *) * (size_t)cap * (size_t)cols);
-            if (cells == NULL) {
-                st = SF_INTERNAL;
-                break;
-            }
-            res->cells = cells;
-        }
-        res->cols = cols;
-        for (int c = 0; c < cols; c++) {
-            res->cells[res->rows * cols + c] = dup_text((const char *)sqlite3_column_text(stmt, c));
-        }
-        res->rows++;
-    }
+    sf_status st = collect_rows(db, stmt, res);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
     if (st != SF_OK && res != NULL) {
@@ -285,8 +308,22 @@ static void sqlite_close(sf_db *base)
 
 static const sf_db_ops sqlite_ops = {sqlite_exec, sqlite_close, "BEGIN IMMEDIATE"};
 
+/* The database and its -wal and -shm files (which SQLite creates with the database's mode) are
+ * 0600: the file is created before SQLite opens it. */
+static int create_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        return close(fd);
+    }
+    return errno == EEXIST ? 0 : -1;
+}
+
 sf_status sf_db_sqlite_open(const char *path, sf_db **out)
 {
+    if (strcmp(path, ":memory:") != 0 && create_private(path) != 0) {
+        return SF_DATABASE;
+    }
     sqlite_db *db = calloc(1, sizeof(*db));
     if (db == NULL) {
         return SF_INTERNAL;

@@ -12,6 +12,7 @@
 
 #include "bundle_writer.h"
 #include "fcc_bundle_fields.h"
+#include "kiln_endpoint_name.h"
 #include "sf_crypto.h"
 #include "sf_store.h"
 
@@ -50,6 +51,30 @@ static int expired(const sf_session *s, long long now)
            now > s->expires; /* whole seconds: a TTL of T lasts at least T seconds */
 }
 
+static int owned_by(const sf_session *s, const sf_caller *who)
+{
+    return s->station != NULL && s->batch != NULL && strcmp(s->station, who->station) == 0 &&
+           strcmp(s->batch, who->batch) == 0;
+}
+
+/* A request on a session that is not the caller's, or does not exist: one refusal row either
+ * way, so that both cost the same and answer the same. */
+static sf_status refuse(sf_db *db, const sf_caller *who, const char *sid, const char *request,
+                        sf_status code, const char *reason)
+{
+    sf_status st = sf_store_refusal_add(db, who->station, who->batch, sid, request, code, reason);
+    return st == SF_OK ? code : st;
+}
+
+/* The endpoint name a session's certificate will carry satisfies the shared rule (a session ID
+ * may start with '-', which the rule refuses as a formula prefix when there is no prefix). */
+static int endpoint_name_ok(const sf_service *svc, const char *sid)
+{
+    char name[sizeof(svc->cfg.endpoint_prefix) + SF_SID_MAX + 1];
+    snprintf(name, sizeof(name), "%s%s", svc->cfg.endpoint_prefix, sid);
+    return kiln_endpoint_name_check_str(name) == KILN_ENDPOINT_NAME_OK;
+}
+
 /* Closes a session as failed (state error + audit record). */
 static sf_status close_with_error(sf_db *db, sf_session *s, long code, const char *reason,
                                   const char *result, long long now)
@@ -62,8 +87,8 @@ static sf_status close_with_error(sf_db *db, sf_session *s, long code, const cha
     return sf_store_session_update(db, s, version, NULL, result);
 }
 
-static sf_status fresh_session(sf_service *svc, sf_session *s, const char *sid, const char *station,
-                               const char *batch, long attempt, long long now)
+static sf_status fresh_session(sf_service *svc, sf_session *s, const char *sid,
+                               const sf_caller *who, long attempt, long long now)
 {
     sf_init_request req;
     memset(&req, 0, sizeof(req));
@@ -86,18 +111,53 @@ static sf_status fresh_session(sf_service *svc, sf_session *s, const char *sid, 
     s->created = s->updated = now;
     s->expires = now + svc->cfg.session_ttl;
     if (sf_session_set(&s->sid, sid) || sf_session_set(&s->state, SF_STATE_INIT_SENT) ||
-        sf_session_set(&s->station, station) || sf_session_set(&s->batch, batch) ||
+        sf_session_set(&s->station, who->station) || sf_session_set(&s->batch, who->batch) ||
         sf_session_set(&s->msg1, hex)) {
         return SF_INTERNAL;
     }
     return SF_OK;
 }
 
-sf_status sf_engine_new_device(sf_service *svc, const char *station, const char *batch,
-                               const char *sid, sf_reply *reply)
+/* One round of new_device on the stored session s, which st says was read or not found. */
+static sf_status new_device_round(sf_service *svc, sf_db *db, const sf_caller *who, const char *sid,
+                                  sf_session *s, sf_status st, long long now, sf_reply *reply)
+{
+    if (st == SF_NOT_FOUND) {
+        st = fresh_session(svc, s, sid, who, 1, now);
+        return st == SF_OK ? sf_store_session_insert(db, s) : st;
+    }
+    if (st != SF_OK) {
+        return st;
+    }
+    if (!owned_by(s, who)) {
+        return refuse(db, who, sid, "new_device", SF_SESSION_TAKEN, "session of another station");
+    }
+    if (expired(s, now)) {
+        st = close_with_error(db, s, SF_SESSION_EXPIRED, "session expired", "expired", now);
+        return st == SF_OK ? SF_SESSION_CONFLICT : st; /* start over from the closed session */
+    }
+    int refused = strcmp(s->state, SF_STATE_REFUSED_QUOTA) == 0;
+    if (strcmp(s->state, SF_STATE_INIT_SENT) == 0 || (refused && now <= s->expires)) {
+        return SF_OK; /* a retry: same request again (the device still waits for it) */
+    }
+    if (strcmp(s->state, SF_STATE_ERROR) == 0 || refused) {
+        long version = s->version;
+        st = fresh_session(svc, s, sid, who, s->attempt + 1, now);
+        return st == SF_OK ? sf_store_session_update(db, s, version, NULL, NULL) : st;
+    }
+    if (strcmp(s->state, SF_STATE_DONE) == 0) {
+        return SF_SESSION_DONE;
+    }
+    snprintf(reply->message, sizeof(reply->message),
+             "configuration already sent; report_error first to restart");
+    return SF_SESSION_STATE;
+}
+
+sf_status sf_engine_new_device(sf_service *svc, const sf_caller *who, const char *sid,
+                               sf_reply *reply)
 {
     memset(reply, 0, sizeof(*reply));
-    if (!sf_session_id_valid(sid)) {
+    if (!sf_session_id_valid(sid) || !endpoint_name_ok(svc, sid)) {
         return SF_SESSION_ID_INVALID;
     }
     sf_db *db = sf_service_db_acquire(svc);
@@ -107,39 +167,14 @@ sf_status sf_engine_new_device(sf_service *svc, const char *station, const char 
     sf_session s;
     memset(&s, 0, sizeof(s));
     /* The usual case is a device never seen: try the insert first, one statement. */
-    sf_status st = fresh_session(svc, &s, sid, station, batch, 1, (long long)time(NULL));
+    sf_status st = fresh_session(svc, &s, sid, who, 1, (long long)time(NULL));
     if (st == SF_OK) {
         st = sf_store_session_insert(db, &s);
     }
     for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT; round++) {
-        long long now = (long long)time(NULL);
         sf_session_free(&s);
         st = sf_store_session_get(db, sid, &s);
-        if (st == SF_NOT_FOUND) {
-            st = fresh_session(svc, &s, sid, station, batch, 1, now);
-            if (st == SF_OK) {
-                st = sf_store_session_insert(db, &s);
-            }
-        } else if (st == SF_OK && expired(&s, now)) {
-            st = close_with_error(db, &s, SF_SESSION_EXPIRED, "session expired", "expired", now);
-            if (st == SF_OK) {
-                st = SF_SESSION_CONFLICT; /* start over from the closed session */
-            }
-        } else if (st == SF_OK && strcmp(s.state, SF_STATE_INIT_SENT) == 0) {
-            st = SF_OK; /* a retry: same request again */
-        } else if (st == SF_OK && strcmp(s.state, SF_STATE_ERROR) == 0) {
-            long version = s.version;
-            st = fresh_session(svc, &s, sid, station, batch, s.attempt + 1, now);
-            if (st == SF_OK) {
-                st = sf_store_session_update(db, &s, version, NULL, NULL);
-            }
-        } else if (st == SF_OK && strcmp(s.state, SF_STATE_DONE) == 0) {
-            st = SF_SESSION_DONE;
-        } else if (st == SF_OK) {
-            snprintf(reply->message, sizeof(reply->message),
-                     "configuration already sent; report_error first to restart");
-            st = SF_SESSION_STATE;
-        }
+        st = new_device_round(svc, db, who, sid, &s, st, (long long)time(NULL), reply);
     }
     if (st == SF_OK && set_payload(reply, SF_SCP_INIT, s.msg1) != 0) {
         st = SF_INTERNAL;
@@ -458,6 +493,8 @@ static sf_status build_configuration(sf_service *svc, sf_session *s, const uint8
  * back with a compare-and-set; when that loses a race the step runs again on the new state. */
 typedef struct step {
     sf_service *svc;
+    const sf_caller *who;
+    const char *request; /* the route, for the refusal record */
     sf_db *db;
     sf_session s;
     long long now;
@@ -484,8 +521,10 @@ static sf_status run_step(step *c, const char *sid, step_fn fn)
         c->now = (long long)time(NULL);
         sf_session_free(&c->s);
         st = sf_store_session_get(c->db, sid, &c->s);
-        if (st == SF_NOT_FOUND) {
-            st = SF_SESSION_NOT_FOUND;
+        if (st == SF_NOT_FOUND || (st == SF_OK && !owned_by(&c->s, c->who))) {
+            c->final = 1; /* "not yours" answers exactly like "no such session" */
+            st = refuse(c->db, c->who, sid, c->request, SF_SESSION_NOT_FOUND,
+                        st == SF_OK ? "session of another station" : "no such session");
         } else if (st == SF_OK) {
             st = fn(c);
         }
@@ -500,8 +539,9 @@ static sf_status run_step(step *c, const char *sid, step_fn fn)
 
 /* The two steps that carry a device answer: the session ID and the answer are checked before
  * the database is touched. */
-static sf_status run_answer_step(sf_service *svc, const char *sid, const char *response_hex,
-                                 sf_msg_type expected, step_fn fn, sf_reply *reply)
+static sf_status run_answer_step(sf_service *svc, const sf_caller *who, const char *request,
+                                 const char *sid, const char *response_hex, sf_msg_type expected,
+                                 step_fn fn, sf_reply *reply)
 {
     memset(reply, 0, sizeof(*reply));
     if (!sf_session_id_valid(sid)) {
@@ -512,6 +552,8 @@ static sf_status run_answer_step(sf_service *svc, const char *sid, const char *r
         return SF_INTERNAL;
     }
     c->svc = svc;
+    c->who = who;
+    c->request = request;
     c->reply = reply;
     c->response_hex = response_hex;
     sf_status st = decode_device_answer(response_hex, expected, c->answer, sizeof(c->answer),
@@ -521,6 +563,47 @@ static sf_status run_answer_step(sf_service *svc, const char *sid, const char *r
     }
     free(c);
     return st;
+}
+
+/* A session refused for quota carries on, within its lifetime, as a new attempt (the refused
+ * one keeps its audit row). 0 when it expired instead (final: nothing is written). */
+static int resume_refused(step *c)
+{
+    if (c->now > c->s.expires) {
+        c->final = 1;
+        return 0;
+    }
+    c->s.attempt++;
+    c->s.error_code = 0;
+    sf_session_set(&c->s.error_reason, NULL);
+    return 1;
+}
+
+/* The quota refused the configuration just built: the attempt closes as refused-quota, with its
+ * audit row and code; the certificate built for it is dropped (never stored nor sent). */
+static sf_status record_quota_refusal(step *c, long version)
+{
+    sf_session r;
+    sf_status st = sf_store_session_get(c->db, c->s.sid, &r);
+    if (st == SF_OK && r.version != version) {
+        st = SF_SESSION_CONFLICT;
+    }
+    if (st == SF_OK) {
+        if (strcmp(r.state, SF_STATE_REFUSED_QUOTA) == 0) {
+            r.attempt++; /* each refusal is an attempt of its own, with its own audit row */
+        }
+        r.error_code = SF_QUOTA_EXCEEDED;
+        r.updated = c->now;
+        if (sf_session_set(&r.state, SF_STATE_REFUSED_QUOTA) != 0 ||
+            sf_session_set(&r.error_reason, sf_status_text(SF_QUOTA_EXCEEDED)) != 0) {
+            st = SF_INTERNAL;
+        }
+    }
+    if (st == SF_OK) {
+        st = sf_store_session_update(c->db, &r, version, NULL, SF_STATE_REFUSED_QUOTA);
+    }
+    sf_session_free(&r);
+    return st == SF_OK ? SF_QUOTA_EXCEEDED : st;
 }
 
 static sf_status configuration_step(step *c)
@@ -542,6 +625,9 @@ static sf_status configuration_step(step *c)
         snprintf(c->reply->message, sizeof(c->reply->message),
                  "session closed by an error; run new_device again");
         return SF_SESSION_STATE;
+    }
+    if (strcmp(s->state, SF_STATE_REFUSED_QUOTA) == 0 && !resume_refused(c)) {
+        return SF_SESSION_EXPIRED;
     }
     sf_status st;
     if (closed_by_expiry_or_device(c->db, s, c->now, c->type, c->answer, c->answer_len, c->reply,
@@ -574,17 +660,20 @@ static sf_status configuration_step(step *c)
     if (st == SF_OK) {
         st = sf_store_session_update(c->db, s, version, s->batch, NULL);
     }
+    if (st == SF_QUOTA_EXCEEDED) {
+        st = record_quota_refusal(c, version);
+    }
     if (st == SF_OK && set_payload(c->reply, SF_SCP_CONFIG, s->msg2_out) != 0) {
         st = SF_INTERNAL;
     }
     return st;
 }
 
-sf_status sf_engine_get_configuration(sf_service *svc, const char *station, const char *sid,
+sf_status sf_engine_get_configuration(sf_service *svc, const sf_caller *who, const char *sid,
                                       const char *response_hex, sf_reply *reply)
 {
-    (void)station; /* any registered station may carry on a session */
-    return run_answer_step(svc, sid, response_hex, SF_MSG_INIT_RESPONSE, configuration_step, reply);
+    return run_answer_step(svc, who, "get_device_configuration", sid, response_hex,
+                           SF_MSG_INIT_RESPONSE, configuration_step, reply);
 }
 
 /* The device's final answer is authenticated with the session's confirmation key. */
@@ -673,11 +762,11 @@ static sf_status final_step(step *c)
     return st;
 }
 
-sf_status sf_engine_handle_response(sf_service *svc, const char *station, const char *sid,
+sf_status sf_engine_handle_response(sf_service *svc, const sf_caller *who, const char *sid,
                                     const char *response_hex, sf_reply *reply)
 {
-    (void)station;
-    return run_answer_step(svc, sid, response_hex, SF_MSG_CONFIG_RESPONSE, final_step, reply);
+    return run_answer_step(svc, who, "handle_device_response", sid, response_hex,
+                           SF_MSG_CONFIG_RESPONSE, final_step, reply);
 }
 
 static sf_status report_step(step *c)
@@ -685,7 +774,8 @@ static sf_status report_step(step *c)
     if (strcmp(c->s.state, SF_STATE_DONE) == 0) {
         return SF_SESSION_DONE;
     }
-    if (strcmp(c->s.state, SF_STATE_ERROR) == 0) {
+    if (strcmp(c->s.state, SF_STATE_ERROR) == 0 ||
+        strcmp(c->s.state, SF_STATE_REFUSED_QUOTA) == 0) {
         return SF_OK; /* already closed: reporting again changes nothing */
     }
     char text[200];
@@ -694,11 +784,10 @@ static sf_status report_step(step *c)
     return close_with_error(c->db, &c->s, c->code, text, "error", c->now);
 }
 
-sf_status sf_engine_report_error(sf_service *svc, const char *station, const char *sid, long code,
+sf_status sf_engine_report_error(sf_service *svc, const sf_caller *who, const char *sid, long code,
                                  const char *reason, sf_reply *reply)
 {
     memset(reply, 0, sizeof(*reply));
-    (void)station;
     if (!sf_session_id_valid(sid)) {
         return SF_SESSION_ID_INVALID;
     }
@@ -707,6 +796,8 @@ sf_status sf_engine_report_error(sf_service *svc, const char *station, const cha
         return SF_INTERNAL;
     }
     c->svc = svc;
+    c->who = who;
+    c->request = "report_error";
     c->reply = reply;
     c->code = code;
     c->reason = reason;

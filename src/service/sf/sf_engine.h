@@ -16,13 +16,23 @@ typedef struct sf_reply {
 
 void sf_reply_free(sf_reply *r);
 
-sf_status sf_engine_new_device(sf_service *svc, const char *station, const char *batch,
-                               const char *sid, sf_reply *reply);
-sf_status sf_engine_get_configuration(sf_service *svc, const char *station, const char *sid,
+/* Who asks: the station its verified TLS client certificate names, and that station's batch.
+ * A session belongs to the station and batch that created it: every other caller is refused
+ * (and the refusal recorded) without any change to the session. The three steps and
+ * report_error answer a session of another station exactly like one that does not exist
+ * (102); new_device, which creates sessions, answers 127 for an ID another station holds. */
+typedef struct sf_caller {
+    const char *station;
+    const char *batch;
+} sf_caller;
+
+sf_status sf_engine_new_device(sf_service *svc, const sf_caller *who, const char *sid,
+                               sf_reply *reply);
+sf_status sf_engine_get_configuration(sf_service *svc, const sf_caller *who, const char *sid,
                                       const char *response_hex, sf_reply *reply);
-sf_status sf_engine_handle_response(sf_service *svc, const char *station, const char *sid,
+sf_status sf_engine_handle_response(sf_service *svc, const sf_caller *who, const char *sid,
                                     const char *response_hex, sf_reply *reply);
-sf_status sf_engine_report_error(sf_service *svc, const char *station, const char *sid, long code,
+sf_status sf_engine_report_error(sf_service *svc, const sf_caller *who, const char *sid, long code,
                                  const char *reason, sf_reply *reply);
 
 #endif

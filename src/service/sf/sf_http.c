@@ -11,11 +11,10 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <jansson.h>
 #include <microhttpd.h>
 
 #include "sf_crypto.h"
-#include "sf_engine.h"
+#include "sf_request.h"
 #include "sf_store.h"
 
 #define MAX_BODY (64 * 1024)
@@ -65,6 +64,9 @@ static void log_line(sf_http *http, const char *station, const char *endpoint, c
     if (http->log == NULL) {
         return;
     }
+    if (strspn(endpoint, "abcdefghijklmnopqrstuvwxyz_") != strlen(endpoint)) {
+        endpoint = "(other)"; /* the URL is the client's: keep it out of the log */
+    }
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -78,40 +80,10 @@ static void log_line(sf_http *http, const char *station, const char *endpoint, c
     pthread_mutex_unlock(&http->log_lock);
 }
 
-static unsigned http_code(sf_status st)
+static enum MHD_Result send_answer(struct MHD_Connection *conn, sf_answer *answer)
 {
-    switch (st) {
-    case SF_OK:
-        return MHD_HTTP_OK;
-    case SF_STATION_NO_CERT:
-    case SF_STATION_UNKNOWN:
-    case SF_STATION_REVOKED:
-        return MHD_HTTP_FORBIDDEN;
-    case SF_SESSION_NOT_FOUND:
-    case SF_NOT_FOUND:
-        return MHD_HTTP_NOT_FOUND;
-    case SF_SESSION_STATE:
-    case SF_SESSION_DONE:
-    case SF_SESSION_CONFLICT:
-    case SF_SESSION_EXPIRED:
-    case SF_QUOTA_EXCEEDED:
-    case SF_DEVICE_REPORTED:
-    case SF_DEVICE_REJECTED:
-        return MHD_HTTP_CONFLICT;
-    case SF_DATABASE:
-    case SF_CRYPTO:
-    case SF_INTERNAL:
-    case SF_CONFIG:
-        return MHD_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return MHD_HTTP_BAD_REQUEST;
-    }
-}
-
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned code, json_t *body)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    char *text = answer->body;
+    answer->body = NULL;
     if (text == NULL) {
         return MHD_NO;
     }
@@ -122,24 +94,18 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned code, jso
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    enum MHD_Result r = MHD_queue_response(conn, code, resp);
+    enum MHD_Result r = MHD_queue_response(conn, answer->http_status, resp);
     MHD_destroy_response(resp);
     return r;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, sf_status st, const sf_reply *rep)
+static enum MHD_Result send_error(struct MHD_Connection *conn, sf_status st)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "error", json_integer(st));
-    json_object_set_new(o, "name", json_string(sf_status_name(st)));
-    json_object_set_new(o, "message", json_string(sf_status_text(st)));
-    if (rep != NULL && rep->message[0] != '\0') {
-        json_object_set_new(o, "detail", json_string(rep->message));
-    }
-    if (rep != NULL && rep->device_error != 0) {
-        json_object_set_new(o, "device_error", json_integer(rep->device_error));
-    }
-    return send_json(conn, http_code(st), o);
+    sf_answer answer;
+    sf_request_error(st, &answer);
+    enum MHD_Result r = send_answer(conn, &answer);
+    sf_answer_free(&answer);
+    return r;
 }
 
 static sf_status verify_peer(struct MHD_Connection *conn, char fp[65]);
@@ -222,60 +188,19 @@ static enum MHD_Result dispatch(sf_http *http, struct MHD_Connection *conn, cons
                                 const request_body *body)
 {
     char station[128] = "", batch[128] = "";
-    const char *endpoint = url;
-    if (strncmp(url, "/v1/", 4) == 0) {
-        endpoint = url + 4;
-    }
+    const char *endpoint = strncmp(url, "/v1/", 4) == 0 ? url + 4 : url;
     sf_status st = identify_station(http, conn, station, batch);
     if (st != SF_OK) {
         log_line(http, NULL, endpoint, NULL, st);
-        return send_error(conn, st, NULL);
+        return send_error(conn, st);
     }
-    json_error_t jerr;
-    json_t *req = json_loadb(body->data != NULL ? body->data : "", body->len, 0, &jerr);
-    const char *sid = req != NULL ? json_string_value(json_object_get(req, "session_id")) : NULL;
-    const char *response = req != NULL ? json_string_value(json_object_get(req, "response")) : NULL;
-    sf_reply rep;
-    memset(&rep, 0, sizeof(rep));
-    if (req == NULL || sid == NULL) {
-        st = SF_INVALID_ARGUMENT;
-    } else if (strcmp(endpoint, "new_device") == 0) {
-        st = sf_engine_new_device(http->svc, station, batch, sid, &rep);
-    } else if (strcmp(endpoint, "get_device_configuration") == 0) {
-        st = response == NULL
-                 ? SF_INVALID_ARGUMENT
-                 : sf_engine_get_configuration(http->svc, station, sid, response, &rep);
-    } else if (strcmp(endpoint, "handle_device_response") == 0) {
-        st = response == NULL ? SF_INVALID_ARGUMENT
-                              : sf_engine_handle_response(http->svc, station, sid, response, &rep);
-    } else if (strcmp(endpoint, "report_error") == 0) {
-        json_t *code = json_object_get(req, "code");
-        const char *reason = json_string_value(json_object_get(req, "reason"));
-        st = !json_is_integer(code)
-                 ? SF_INVALID_ARGUMENT
-                 : sf_engine_report_error(http->svc, station, sid, (long)json_integer_value(code),
-                                          reason != NULL ? reason : "", &rep);
-    } else {
-        st = SF_NOT_FOUND;
-    }
-    log_line(http, station, endpoint, sid, st);
-    enum MHD_Result r;
-    if (st != SF_OK) {
-        r = send_error(conn, st, &rep);
-    } else {
-        json_t *o = json_object();
-        if (rep.scp != 0) {
-            json_object_set_new(o, "scp", json_integer(rep.scp));
-            json_object_set_new(o, "payload", json_string(rep.payload_hex));
-        }
-        if (rep.fingerprint[0] != '\0') {
-            json_object_set_new(o, "fingerprint", json_string(rep.fingerprint));
-        }
-        json_object_set_new(o, "status", json_string("ok"));
-        r = send_json(conn, MHD_HTTP_OK, o);
-    }
-    sf_reply_free(&rep);
-    json_decref(req);
+    sf_caller who = {station, batch};
+    sf_answer answer;
+    sf_request_dispatch(http->svc, url, &who, body->data != NULL ? body->data : "", body->len,
+                        &answer);
+    log_line(http, station, endpoint, answer.sid[0] ? answer.sid : NULL, answer.status);
+    enum MHD_Result r = send_answer(conn, &answer);
+    sf_answer_free(&answer);
     return r;
 }
 
@@ -311,7 +236,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (strcmp(method, "POST") != 0 || body->too_large) {
-        return send_error(conn, SF_INVALID_ARGUMENT, NULL);
+        return send_error(conn, SF_INVALID_ARGUMENT);
     }
     return dispatch(http, conn, url, body);
 }
@@ -407,7 +332,8 @@ sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *
         MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
         http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY,
         http->key_pem, MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST,
-        http->trust_pem, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 0 ? threads : 4),
+        http->trust_pem, MHD_OPTION_HTTPS_PRIORITIES, svc->cfg.tls_priorities,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 0 ? threads : 4),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, http, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);

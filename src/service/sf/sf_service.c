@@ -11,8 +11,10 @@
 
 #include <openssl/crypto.h>
 
+#include "kiln_endpoint_name.h"
 #include "sf_crypto.h"
 #include "sf_store.h"
+#include "sf_tls.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 
@@ -36,6 +38,27 @@ static void config_defaults(sf_config *cfg)
     cfg->memory_total_kb = 512;
     snprintf(cfg->timezone, sizeof(cfg->timezone), "%s", "UTC");
     snprintf(cfg->utc_offset, sizeof(cfg->utc_offset), "%s", "+00:00");
+    snprintf(cfg->tls_priorities, sizeof(cfg->tls_priorities), "%s", SF_TLS_DEFAULT_PRIORITIES);
+}
+
+/* The values that must satisfy a rule beyond their syntax: the endpoint prefix (the shared
+ * endpoint-name rule, with room for a session ID) and the TLS policy. */
+static sf_status config_check(const sf_config *cfg)
+{
+    char why[160] = "";
+    size_t prefix_len = strlen(cfg->endpoint_prefix);
+    if (prefix_len > 0 && (kiln_endpoint_name_check_str(cfg->endpoint_prefix) != 0 ||
+                           prefix_len >= KILN_ENDPOINT_NAME_MAX)) {
+        snprintf(why, sizeof(why), "endpoint-prefix: %s",
+                 prefix_len >= KILN_ENDPOINT_NAME_MAX
+                     ? "leaves no room for a session ID"
+                     : kiln_endpoint_name_verdict_text(
+                           kiln_endpoint_name_check_str(cfg->endpoint_prefix)));
+    } else if (sf_tls_priorities_check(cfg->tls_priorities, why, sizeof(why)) == SF_OK) {
+        return SF_OK;
+    }
+    fprintf(stderr, "factory_service: service.conf: %s\n", why);
+    return SF_CONFIG;
 }
 
 static char *trim(char *s)
@@ -102,6 +125,7 @@ sf_status sf_config_load(const char *dir, sf_config *cfg)
         TEXT("timezone", timezone)
         TEXT("utc-offset", utc_offset)
         TEXT("tls-san", san)
+        TEXT("tls-priorities", tls_priorities)
 #undef TEXT
         long long n = 0;
         if (strcmp(key, "factory-id") == 0) {
@@ -123,7 +147,7 @@ sf_status sf_config_load(const char *dir, sf_config *cfg)
     if (bad || !have_id) {
         return SF_CONFIG;
     }
-    return SF_OK;
+    return config_check(cfg);
 }
 
 static sf_status write_secret_file(const char *path, const uint8_t *data, size_t len)
@@ -159,7 +183,9 @@ static sf_status new_key(const char *dir, const char *name, EVP_PKEY **key)
     return st == SF_OK ? sfc_write_key(path, *key) : st;
 }
 
-/* mkdir -p */
+static sf_status check_private(const char *path, int must_exist);
+
+/* mkdir -p; the state folder itself 0700. */
 static int make_dirs(const char *dir)
 {
     char path[1100];
@@ -167,16 +193,21 @@ static int make_dirs(const char *dir)
     for (char *p = path + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            if (mkdir(path, 0700) != 0 && errno != EEXIST) {
                 return -1;
             }
             *p = '/';
         }
     }
-    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    if (mkdir(path, 0700) == 0) {
+        return 0;
+    }
+    /* An existing folder is never chmod-ed (it may be anything): it must be private already. */
+    return errno == EEXIST && check_private(path, 1) == SF_OK ? 0 : -1;
 }
 
-sf_status sf_service_init_dir(const char *dir, const char *listen, const char *extra_san)
+/* The state folder and its keys folder, both 0700; refuses a folder that holds a state already. */
+static sf_status make_state_dirs(const char *dir)
 {
     char path[1200];
     if (make_dirs(dir) != 0) {
@@ -191,12 +222,98 @@ sf_status sf_service_init_dir(const char *dir, const char *listen, const char *e
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         return SF_CONFIG;
     }
-    chmod(path, 0700);
+    return chmod(path, 0700) == 0 ? SF_OK : SF_CONFIG;
+}
+
+/* The 32-byte key that wraps the session confirmation keys in the database. */
+static sf_status make_wrap_key(const char *dir)
+{
+    uint8_t wrap[32];
+    char path[1200];
+    sf_status st = sfc_random(wrap, sizeof(wrap));
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "keys/db-wrap.key");
+        st = write_secret_file(path, wrap, sizeof(wrap));
+    }
+    OPENSSL_cleanse(wrap, sizeof(wrap));
+    return st;
+}
+
+/* device-trust.pem: what a device firmware must hold to trust this service. */
+static sf_status write_device_trust(const char *dir, uint32_t factory_id, EVP_PKEY *signing)
+{
+    char *pub = sfc_pubkey_pem(signing);
+    if (pub == NULL) {
+        return SF_CRYPTO;
+    }
+    char text[2048], path[1200];
+    snprintf(text, sizeof(text),
+             "# kiln secure factory: the service public key a device firmware must hold,\n"
+             "# by factory ID (factory_client --factory-trust FILE).\n"
+             "Factory-ID: 0x%08x\n%s",
+             factory_id, pub);
+    free(pub);
+    path_of(path, sizeof(path), dir, "device-trust.pem");
+    return write_text_file(path, text, 0644);
+}
+
+/* service.conf (0600: it may name a database with its password) and an empty database. */
+static sf_status write_config_and_db(const char *dir, uint32_t factory_id, const char *listen)
+{
+    char text[2048], path[1200];
+    snprintf(text, sizeof(text),
+             "# kiln secure factory service configuration\n"
+             "factory-id = 0x%08x\n"
+             "listen = %s\n"
+             "# db = postgresql://user@host/dbname   (default: SQLite in factory.db)\n"
+             "session-ttl = 600\n"
+             "device-cert-years = 20\n"
+             "endpoint-prefix = \n"
+             "bootstrap-server-uri = "
+             "coaps://bootstrap.example.invalid:5684?aid=00000000000000000000000000000000\n"
+             "manufacturer = kiln\nmodel-number = kiln-device\ndevice-type = sensor\n"
+             "hardware-version = 1.0\nmemory-total-kb = 512\ntimezone = UTC\n"
+             "utc-offset = +00:00\n"
+             "# TLS of the station port (GnuTLS priorities; TLS 1.2/1.3, ECDHE, AEAD only):\n"
+             "# tls-priorities = %s\n",
+             factory_id, listen != NULL ? listen : DEFAULT_LISTEN, SF_TLS_DEFAULT_PRIORITIES);
+    path_of(path, sizeof(path), dir, "service.conf");
+    sf_status st = write_text_file(path, text, 0600);
+    if (st == SF_OK) {
+        sf_db *db = NULL;
+        st = sf_db_open(NULL, dir, &db);
+        if (st == SF_OK) {
+            st = sf_store_migrate(db);
+        }
+        sf_db_close(db);
+    }
+    return st;
+}
+
+/* The public certificates of a new state folder, in this order. */
+static sf_status write_certs(const char *dir, X509 *const certs[4])
+{
+    static const char *const names[] = {"device-ca.pem", "station-ca.pem", "tls.pem",
+                                        "bootstrap-server-ca.pem"};
+    char path[1200];
+    sf_status st = SF_OK;
+    for (size_t i = 0; i < 4 && st == SF_OK; i++) {
+        path_of(path, sizeof(path), dir, names[i]);
+        st = sfc_write_cert(path, certs[i]);
+    }
+    return st;
+}
+
+sf_status sf_service_init_dir(const char *dir, const char *listen, const char *extra_san)
+{
+    sf_status made = make_state_dirs(dir);
+    if (made != SF_OK) {
+        return made;
+    }
 
     EVP_PKEY *signing = NULL, *device_ca_key = NULL, *station_ca_key = NULL, *tls_key = NULL,
              *bootstrap_key = NULL;
     X509 *device_ca = NULL, *station_ca = NULL, *tls = NULL, *bootstrap = NULL;
-    uint8_t wrap[32];
     uint32_t factory_id = 0;
     char san[700];
     snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s",
@@ -232,70 +349,17 @@ sf_status sf_service_init_dir(const char *dir, const char *listen, const char *e
                             "server", san, 10, &tls);
     }
     if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "device-ca.pem");
-        st = sfc_write_cert(path, device_ca);
+        X509 *const certs[] = {device_ca, station_ca, tls, bootstrap};
+        st = write_certs(dir, certs);
     }
     if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "station-ca.pem");
-        st = sfc_write_cert(path, station_ca);
+        st = make_wrap_key(dir);
     }
     if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "tls.pem");
-        st = sfc_write_cert(path, tls);
+        st = write_device_trust(dir, factory_id, signing);
     }
     if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "bootstrap-server-ca.pem");
-        st = sfc_write_cert(path, bootstrap);
-    }
-    if (st == SF_OK) {
-        st = sfc_random(wrap, sizeof(wrap));
-    }
-    if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "keys/db-wrap.key");
-        st = write_secret_file(path, wrap, sizeof(wrap));
-    }
-    OPENSSL_cleanse(wrap, sizeof(wrap));
-    if (st == SF_OK) {
-        char *pub = sfc_pubkey_pem(signing);
-        char text[2048];
-        snprintf(text, sizeof(text),
-                 "# kiln secure factory: the service public key a device firmware must hold,\n"
-                 "# by factory ID (factory_client --factory-trust FILE).\n"
-                 "Factory-ID: 0x%08x\n%s",
-                 factory_id, pub != NULL ? pub : "");
-        st = pub != NULL ? SF_OK : SF_CRYPTO;
-        free(pub);
-        path_of(path, sizeof(path), dir, "device-trust.pem");
-        if (st == SF_OK) {
-            st = write_text_file(path, text, 0644);
-        }
-    }
-    if (st == SF_OK) {
-        char text[2048];
-        snprintf(text, sizeof(text),
-                 "# kiln secure factory service configuration\n"
-                 "factory-id = 0x%08x\n"
-                 "listen = %s\n"
-                 "# db = postgresql://user@host/dbname   (default: SQLite in factory.db)\n"
-                 "session-ttl = 600\n"
-                 "device-cert-years = 20\n"
-                 "endpoint-prefix = \n"
-                 "bootstrap-server-uri = "
-                 "coaps://bootstrap.example.invalid:5684?aid=00000000000000000000000000000000\n"
-                 "manufacturer = kiln\nmodel-number = kiln-device\ndevice-type = sensor\n"
-                 "hardware-version = 1.0\nmemory-total-kb = 512\ntimezone = UTC\n"
-                 "utc-offset = +00:00\n",
-                 factory_id, listen != NULL ? listen : DEFAULT_LISTEN);
-        path_of(path, sizeof(path), dir, "service.conf");
-        st = write_text_file(path, text, 0644);
-    }
-    if (st == SF_OK) {
-        sf_db *db = NULL;
-        st = sf_db_open(NULL, dir, &db);
-        if (st == SF_OK) {
-            st = sf_store_migrate(db);
-        }
-        sf_db_close(db);
+        st = write_config_and_db(dir, factory_id, listen);
     }
     EVP_PKEY_free(signing);
     EVP_PKEY_free(device_ca_key);
@@ -309,6 +373,71 @@ sf_status sf_service_init_dir(const char *dir, const char *listen, const char *e
     return st;
 }
 
+/* A file or folder holding secrets or the factory's records: group and others have no access. */
+static sf_status check_private(const char *path, int must_exist)
+{
+    struct stat info;
+    if (stat(path, &info) != 0) {
+        return errno == ENOENT && !must_exist ? SF_OK : SF_CONFIG;
+    }
+    if ((info.st_mode & 077) != 0) {
+        int is_dir = S_ISDIR(info.st_mode);
+        fprintf(stderr,
+                "factory_service: %s is mode %04o: group and others must have no access "
+                "(chmod %s %s)\n",
+                path, (unsigned)(info.st_mode & 07777), is_dir ? "700" : "600", path);
+        return SF_CONFIG;
+    }
+    return SF_OK;
+}
+
+/* Checked at every start: the folders 0700, the keys, configuration and database 0600. */
+static sf_status check_state_modes(const char *dir)
+{
+    static const char *const required[] = {"",
+                                           "keys",
+                                           "keys/signing.key",
+                                           "keys/device-ca.key",
+                                           "keys/station-ca.key",
+                                           "keys/tls.key",
+                                           "keys/db-wrap.key",
+                                           "service.conf"};
+    static const char *const optional[] = {"factory.db", "factory.db-wal", "factory.db-shm"};
+    char path[1200];
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        path_of(path, sizeof(path), dir, required[i]);
+        if (check_private(path, 1) != SF_OK) {
+            return SF_CONFIG;
+        }
+    }
+    for (size_t i = 0; i < sizeof(optional) / sizeof(optional[0]); i++) {
+        path_of(path, sizeof(path), dir, optional[i]);
+        if (check_private(path, 0) != SF_OK) {
+            return SF_CONFIG;
+        }
+    }
+    return SF_OK;
+}
+
+sf_status sf_service_open_log(const char *path, FILE **out)
+{
+    *out = NULL;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        return SF_CONFIG;
+    }
+    if (check_private(path, 1) != SF_OK) {
+        close(fd);
+        return SF_CONFIG;
+    }
+    *out = fdopen(fd, "a");
+    if (*out == NULL) {
+        close(fd);
+        return SF_CONFIG;
+    }
+    return SF_OK;
+}
+
 sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
 {
     *out = NULL;
@@ -318,7 +447,10 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
     }
     pthread_mutex_init(&svc->pool_lock, NULL);
     snprintf(svc->dir, sizeof(svc->dir), "%s", dir);
-    sf_status st = sf_config_load(dir, &svc->cfg);
+    sf_status st = check_state_modes(dir);
+    if (st == SF_OK) {
+        st = sf_config_load(dir, &svc->cfg);
+    }
     snprintf(svc->db_url, sizeof(svc->db_url), "%s", db_url != NULL ? db_url : svc->cfg.db);
     char path[1200];
     X509 *bootstrap = NULL;

@@ -1,6 +1,7 @@
 /* Secure factory service: the state folder (keys, certificates, configuration, database) and
  * the per-process service context built from it.
  *
+ * Folders are 0700 and every file holding a key or a record 0600, checked at every start.
  * DIR/service.conf           "key = value" lines (see docs/secure-factory-protocol.md)
  * DIR/keys/                  0700; private keys, each 0600:
  *     signing.key              the key the device firmware trusts by factory ID
@@ -16,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -41,6 +43,7 @@ typedef struct sf_config {
     char timezone[64];
     char utc_offset[16];
     char san[512];
+    char tls_priorities[512]; /* GnuTLS priority string of the station port (sf_tls.h) */
 } sf_config;
 
 typedef struct sf_service {
@@ -73,6 +76,10 @@ void sf_service_db_drop_pool(sf_service *svc);
  *  name, certificate, key and the CA that issued the service's TLS certificate. */
 sf_status sf_service_add_station(sf_service *svc, const char *name, const char *batch,
                                  const char *url, const char *outfile);
+
+/** Opens (creating it 0600) the request log for appending; SF_CONFIG when it cannot, or when
+ *  group or others may access it. */
+sf_status sf_service_open_log(const char *path, FILE **out);
 
 /** Reads DIR/service.conf into cfg (defaults for missing keys). */
 sf_status sf_config_load(const char *dir, sf_config *cfg);

@@ -20,6 +20,10 @@ static const char *const schema[] = {
     "CREATE TABLE IF NOT EXISTS audit (sid TEXT NOT NULL, attempt BIGINT NOT NULL, station TEXT, "
     "device_key TEXT, fingerprint TEXT, result TEXT NOT NULL, error_code BIGINT, error_reason "
     "TEXT, started BIGINT NOT NULL, finished BIGINT NOT NULL, PRIMARY KEY (sid, attempt))",
+    /* Requests refused because the session was another station's or did not exist. */
+    "CREATE TABLE IF NOT EXISTS refusals (at BIGINT NOT NULL, station TEXT NOT NULL, batch TEXT "
+    "NOT NULL, sid TEXT NOT NULL, request TEXT NOT NULL, error_code BIGINT NOT NULL, reason TEXT "
+    "NOT NULL)",
 };
 
 #define SESSION_COLUMNS                                                                            \
@@ -63,7 +67,7 @@ sf_status sf_store_migrate(sf_db *db)
     if (st != SF_OK) {
         return st;
     }
-    if (db->postgres) {
+    if (sf_db_is_postgres(db)) {
         /* Several instances may start together on one database. */
         st = sf_db_exec(db, "SELECT pg_advisory_xact_lock(5318008)", 0, NULL, NULL, NULL);
     }
@@ -261,10 +265,10 @@ static sf_status update_with_quota_pg(sf_db *db, const sf_session *s, long expec
 sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_version,
                                   const char *quota_batch, const char *audit_result)
 {
-    if (db->postgres && quota_batch == NULL && audit_result != NULL) {
+    if (sf_db_is_postgres(db) && quota_batch == NULL && audit_result != NULL) {
         return update_with_audit_pg(db, s, expected_version, audit_result);
     }
-    if (db->postgres && quota_batch != NULL && audit_result == NULL) {
+    if (sf_db_is_postgres(db) && quota_batch != NULL && audit_result == NULL) {
         return update_with_quota_pg(db, s, expected_version, quota_batch);
     }
     /* A lone compare-and-set is atomic by itself. */
@@ -309,6 +313,19 @@ sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_
         return st;
     }
     return sf_db_commit(db);
+}
+
+sf_status sf_store_refusal_add(sf_db *db, const char *station, const char *batch, const char *sid,
+                               const char *request, long code, const char *reason)
+{
+    char at[24], code_text[24];
+    num(at, (long long)time(NULL));
+    num(code_text, code);
+    const char *params[] = {at, station, batch, sid, request, code_text, reason};
+    return sf_db_exec(db,
+                      "INSERT INTO refusals (at, station, batch, sid, request, error_code, reason) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                      7, params, NULL, NULL);
 }
 
 sf_status sf_store_station_add(sf_db *db, const char *name, const char *fingerprint,

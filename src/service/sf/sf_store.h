@@ -16,6 +16,10 @@
 #define SF_STATE_CONFIG_SENT "config-sent"
 #define SF_STATE_DONE        "done"
 #define SF_STATE_ERROR       "error"
+/* The configuration step was refused for quota (109, audited): the device still waits for its
+ * configuration, so the same answer may be offered again (as a new attempt) once the quota
+ * allows it. */
+#define SF_STATE_REFUSED_QUOTA "refused-quota"
 
 /* Text columns are heap strings (NULL = not set). */
 typedef struct sf_session {
@@ -50,7 +54,7 @@ sf_status sf_store_session_get(sf_db *db, const char *sid, sf_session *out);
 sf_status sf_store_session_insert(sf_db *db, const sf_session *s);
 
 typedef struct sf_audit_entry {
-    const char *result; /* "done", "error", "expired" */
+    const char *result; /* "done", "error", "expired", "refused-quota" */
 } sf_audit_entry;
 
 /**
@@ -62,6 +66,11 @@ typedef struct sf_audit_entry {
  */
 sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_version,
                                   const char *quota_batch, const char *audit_result);
+
+/** Records a request refused because the session is not the station's (or does not exist):
+ *  one row of the refusals table, whatever the reason, so that both cost the same. */
+sf_status sf_store_refusal_add(sf_db *db, const char *station, const char *batch, const char *sid,
+                               const char *request, long code, const char *reason);
 
 /* Stations. */
 sf_status sf_store_station_add(sf_db *db, const char *name, const char *fingerprint,

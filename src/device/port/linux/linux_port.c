@@ -116,13 +116,8 @@ static kiln_linux_device default_device;
 static char default_dir[4096];
 static int default_ready;
 
-void kiln_linux_set_default_storage(const char *dir)
-{
-    snprintf(default_dir, sizeof(default_dir), "%s", dir);
-    default_ready = 0;
-}
-
-kiln_device *kiln_default_device(void)
+/* Opened on first use, so that setting the storage directory later still counts. */
+static kiln_device *linux_default_device(void)
 {
     if (!default_ready) {
         if (default_dir[0] == '\0') {
@@ -138,3 +133,25 @@ kiln_device *kiln_default_device(void)
     }
     return &default_device.dev;
 }
+
+void kiln_linux_use_default_device(void)
+{
+    kiln_set_default_device(linux_default_device);
+}
+
+void kiln_linux_set_default_storage(const char *dir)
+{
+    snprintf(default_dir, sizeof(default_dir), "%s", dir);
+    default_ready = 0;
+    kiln_linux_use_default_device();
+}
+
+#if defined(__GNUC__)
+/* A Linux program that links the port (the shared libkiln-device always does) gets the
+ * directory device without asking, as before the global API's device became a registration;
+ * a program that registers its own device in main() still wins. */
+__attribute__((constructor)) static void register_default_device(void)
+{
+    kiln_linux_use_default_device();
+}
+#endif

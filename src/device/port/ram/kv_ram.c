@@ -36,63 +36,84 @@ static void remove_record(kiln_kv_ram *ram, kiln_kv_ram_record *r)
     *r = ram->records[--ram->count];
 }
 
+/* Room for n more records. */
+static int reserve(kiln_kv_ram *ram, size_t n)
+{
+    if (ram->count + n <= ram->cap) {
+        return KILN_KV_OK;
+    }
+    size_t cap = ram->cap ? ram->cap : 16;
+    while (cap < ram->count + n) {
+        cap *= 2;
+    }
+    kiln_kv_ram_record *grown = realloc(ram->records, cap * sizeof(*grown));
+    if (grown == NULL) {
+        return KILN_KV_NO_SPACE;
+    }
+    ram->records = grown;
+    ram->cap = cap;
+    return KILN_KV_OK;
+}
+
+/* Copies the values of all ops into copies (NULL for a delete); on failure none is kept. */
+static int copy_values(const kiln_kv_op *ops, size_t n, uint8_t **copies)
+{
+    int rc = KILN_KV_OK;
+    size_t i;
+    for (i = 0; i < n && rc == KILN_KV_OK; i++) {
+        if (strlen(ops[i].key) >= KILN_KV_MAX_KEY) {
+            rc = KILN_KV_INVALID;
+        } else if (ops[i].value != NULL) {
+            copies[i] = malloc(ops[i].value_len ? ops[i].value_len : 1);
+            if (copies[i] == NULL) {
+                rc = KILN_KV_NO_SPACE;
+            } else {
+                memcpy(copies[i], ops[i].value, ops[i].value_len);
+            }
+        }
+    }
+    if (rc != KILN_KV_OK) {
+        while (i > 0) {
+            free(copies[--i]);
+        }
+    }
+    return rc;
+}
+
+/* Puts (taking over value) or deletes one record. */
+static void apply_op(kiln_kv_ram *ram, const kiln_kv_op *op, uint8_t *value)
+{
+    kiln_kv_ram_record *r = find(ram, op->key);
+    if (op->value == NULL) {
+        if (r != NULL) {
+            remove_record(ram, r);
+        }
+        return;
+    }
+    if (r == NULL) {
+        r = &ram->records[ram->count++];
+        strcpy(r->key, op->key);
+    } else {
+        free(r->value);
+    }
+    r->value = value;
+    r->len = op->value_len;
+}
+
 static int ram_commit(void *ctx, const kiln_kv_op *ops, size_t n)
 {
     kiln_kv_ram *ram = ctx;
     /* Allocate everything first so the commit cannot fail half-way. */
     uint8_t **copies = calloc(n ? n : 1, sizeof(*copies));
-    if (copies == NULL || ram->count + n > ram->cap) {
-        size_t cap = ram->cap ? ram->cap : 16;
-        while (cap < ram->count + n) {
-            cap *= 2;
-        }
-        kiln_kv_ram_record *grown = copies ? realloc(ram->records, cap * sizeof(*grown)) : NULL;
-        if (grown == NULL) {
-            free(copies);
-            return KILN_KV_NO_SPACE;
-        }
-        ram->records = grown;
-        ram->cap = cap;
+    int rc = copies != NULL ? reserve(ram, n) : KILN_KV_NO_SPACE;
+    if (rc == KILN_KV_OK) {
+        rc = copy_values(ops, n, copies);
     }
-    for (size_t i = 0; i < n; i++) {
-        if (strlen(ops[i].key) >= KILN_KV_MAX_KEY) {
-            for (size_t j = 0; j < i; j++) {
-                free(copies[j]);
-            }
-            free(copies);
-            return KILN_KV_INVALID;
-        }
-        if (ops[i].value != NULL) {
-            copies[i] = malloc(ops[i].value_len ? ops[i].value_len : 1);
-            if (copies[i] == NULL) {
-                for (size_t j = 0; j < i; j++) {
-                    free(copies[j]);
-                }
-                free(copies);
-                return KILN_KV_NO_SPACE;
-            }
-            memcpy(copies[i], ops[i].value, ops[i].value_len);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        kiln_kv_ram_record *r = find(ram, ops[i].key);
-        if (ops[i].value == NULL) {
-            if (r != NULL) {
-                remove_record(ram, r);
-            }
-            continue;
-        }
-        if (r == NULL) {
-            r = &ram->records[ram->count++];
-            strcpy(r->key, ops[i].key);
-        } else {
-            free(r->value);
-        }
-        r->value = copies[i];
-        r->len = ops[i].value_len;
+    for (size_t i = 0; rc == KILN_KV_OK && i < n; i++) {
+        apply_op(ram, &ops[i], copies[i]);
     }
     free(copies);
-    return KILN_KV_OK;
+    return rc;
 }
 
 static int ram_list(void *ctx, kiln_kv_list_cb cb, void *arg)

@@ -1,0 +1,554 @@
+#include "line_engine.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "ftcd_frame.h"
+#include "line_errors.h"
+#include "line_files.h"
+
+#define LINE_SUCCESS_MESSAGE "Command executed successfully"
+
+int line_frame_request(const uint8_t *payload, size_t len, uint8_t **frame, size_t *frame_len)
+{
+    size_t need = ftcd_request_size(len);
+    *frame = need ? malloc(need) : NULL;
+    if (*frame == NULL) {
+        return -1;
+    }
+    if (ftcd_encode_request(payload, len, *frame, need, frame_len) != FTCD_STATUS_SUCCESS) {
+        free(*frame);
+        *frame = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void line_engine_stop(line_engine *e)
+{
+    e->stop = 1;
+    line_loop *loop = e->loop;
+    if (loop != NULL) {
+        line_loop_stop(loop);
+    }
+}
+
+static void note(const line_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(const line_engine *e, const char *fmt, ...)
+{
+    if (e->on_log == NULL) {
+        return;
+    }
+    char text[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    e->on_log(e->user, text);
+}
+
+/* ---- one job ---------------------------------------------------------------------------- */
+
+static void drop_frame(line_job *j)
+{
+    if (j->frame != NULL) {
+        OPENSSL_cleanse(j->frame, j->frame_len);
+        free(j->frame);
+    }
+    j->frame = NULL;
+    j->frame_len = 0;
+}
+
+static void drop_request(line_job *j)
+{
+    if (j->request != NULL) {
+        if (j->request->config_data != NULL) {
+            OPENSSL_cleanse(j->request->config_data, j->request->config_size);
+        }
+        fcu_device_request_free(j->request);
+        free(j->request);
+        j->request = NULL;
+    }
+}
+
+const char *line_job_state(const line_job *j)
+{
+    switch (j->outcome) {
+    case LINE_JOB_SUCCEEDED:
+        if (j->engine->mode == LINE_MODE_WRITE || j->addr.transport == LINE_FILE) {
+            return LINE_STATE_WRITTEN;
+        }
+        return LINE_STATE_SUCCESS;
+    case LINE_JOB_SKIPPED:
+        return LINE_STATE_SKIPPED;
+    case LINE_JOB_INTERRUPTED:
+        return LINE_STATE_INTERRUPTED;
+    default:
+        return LINE_STATE_FAILED;
+    }
+}
+
+static void finish(line_job *j, line_outcome outcome)
+{
+    line_engine *e = j->engine;
+    j->outcome = outcome;
+    if (j->conn_ready) {
+        line_loop_remove(e->loop, &j->conn);
+        line_conn_close(&j->conn);
+        j->conn_ready = false;
+    }
+    drop_frame(j);
+    drop_request(j);
+    double t0 = line_now();
+    if (e->records != NULL && j->record_id > 0) {
+        line_records_finish(
+            e->records, j->record_id, line_job_state(j),
+            outcome == LINE_JOB_SUCCEEDED || outcome == LINE_JOB_SKIPPED ? 0 : j->status,
+            j->message[0] ? j->message : NULL, j->device_status, j->tries);
+    }
+    e->t_records += line_now() - t0;
+    switch (outcome) {
+    case LINE_JOB_SUCCEEDED:
+        e->succeeded++;
+        break;
+    case LINE_JOB_SKIPPED:
+        e->skipped++;
+        break;
+    case LINE_JOB_INTERRUPTED:
+        e->interrupted++;
+        break;
+    default:
+        e->failed++;
+        break;
+    }
+    e->t_configurator += j->t_configurator;
+    e->t_exchange += j->t_exchange;
+    e->running--;
+    if (e->on_finished != NULL) {
+        e->on_finished(e->user, e, j);
+    }
+    fcu_device_response_status_free(&j->response);
+    j->has_response = false;
+}
+
+static void fail_job(line_job *j, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail_job(line_job *j, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->message, sizeof(j->message), fmt, ap);
+    va_end(ap);
+    j->status = status;
+    finish(j, LINE_JOB_FAILED);
+}
+
+static void on_answer(void *user, line_conn *c);
+
+static void send_current(line_job *j)
+{
+    line_engine *e = j->engine;
+    if (!j->conn_ready) {
+        line_conn_init(&j->conn, &j->addr, e->timeout, 0);
+        j->conn.on_done = on_answer;
+        j->conn.user = j;
+        line_loop_add(e->loop, &j->conn);
+        j->conn_ready = true;
+    }
+    j->tries++;
+    line_conn_request(&j->conn, j->frame, j->frame_len);
+}
+
+static void retry_now(void *arg)
+{
+    line_job *j = arg;
+    j->waiting_retry = false;
+    send_current(j);
+}
+
+/* A transport fault: resend the same frame (same bundle, same certificate) after a backoff. */
+static bool maybe_retry(line_job *j)
+{
+    line_engine *e = j->engine;
+    if (j->tries >= e->max_tries || j->step > 1) {
+        return false;
+    }
+    double delay = e->backoff;
+    for (int k = 1; k < j->tries && delay < 2.0; k++) {
+        delay *= 2;
+    }
+    note(e, "%s: %s; retry %d in %.2f s", j->dev->endpoint, j->conn.error_text, j->tries + 1,
+         delay);
+    /* The connection may be half-dead; start clean. */
+    line_loop_remove(e->loop, &j->conn);
+    line_conn_close(&j->conn);
+    j->conn_ready = false;
+    j->waiting_retry = true;
+    line_loop_timer(e->loop, line_now() + delay, retry_now, j);
+    return true;
+}
+
+static int set_bundle(line_job *j, const uint8_t *bundle, size_t len)
+{
+    drop_frame(j);
+    if (line_frame_request(bundle, len, &j->frame, &j->frame_len) != 0) {
+        return -1;
+    }
+    line_identity_of_bundle(bundle, len, &j->identity);
+    return 0;
+}
+
+/* Second message of a two-step session (device-generated keys): same connection. */
+static void send_second_bundle(line_job *j, fcu_device_request *next)
+{
+    line_engine *e = j->engine;
+    drop_request(j);
+    j->request = next;
+    j->step++;
+    if (set_bundle(j, next->config_data, next->config_size) != 0) {
+        fail_job(j, LINE_E_GENERAL, "General error on factory tool: out of memory");
+        return;
+    }
+    if (e->records != NULL) {
+        line_records_set_identity(e->records, j->record_id, j->identity.cert_sha256,
+                                  j->identity.cert_sha1, j->identity.bundle_sha256);
+    }
+    j->tries = 0;
+    send_current(j);
+}
+
+/* The message of a failed verification: the device's own failure (1004 with its number), or
+ * the configurator's last error. */
+static int verify_failure(const fcu_device_response_status *s, int status, char *message,
+                          size_t size)
+{
+    if (s->message != NULL && s->status == status) {
+        char num[16];
+        snprintf(num, sizeof(num), "%d", status);
+        line_error_format(message, size, LINE_E_DEVICE_EXECUTION, num, NULL);
+        return LINE_E_DEVICE_EXECUTION;
+    }
+    snprintf(message, size, "%s",
+             s->errors.count ? s->errors.items[s->errors.count - 1].message
+                             : fcu_status_template(status));
+    return status;
+}
+
+static void verify_answer(line_job *j, const uint8_t *cbor, size_t len)
+{
+    line_engine *e = j->engine;
+    fcu_device_response_status s;
+    double t0 = line_now();
+    int status = fcu_verify_device_response(e->fcu, j->dev->endpoint, cbor, len,
+                                            j->request ? j->request->operation_ctx : NULL, &s);
+    j->t_configurator += line_now() - t0;
+    fcu_device_request *next = status == 0 ? s.next_request : NULL;
+    s.next_request = NULL;
+    j->device_status = s.message != NULL ? s.status : -1;
+    if (status != 0) {
+        j->status = verify_failure(&s, status, j->message, sizeof(j->message));
+    }
+    if (s.message != NULL) {
+        /* The answer a result shows: the last one the device gave. */
+        fcu_device_response_status_free(&j->response);
+        j->response = s;
+        j->has_response = true;
+    } else {
+        fcu_device_response_status_free(&s);
+    }
+    if (next != NULL) {
+        send_second_bundle(j, next);
+    } else if (status == 0) {
+        j->status = 0;
+        snprintf(j->message, sizeof(j->message), "%s", LINE_SUCCESS_MESSAGE);
+        finish(j, LINE_JOB_SUCCEEDED);
+    } else {
+        finish(j, LINE_JOB_FAILED);
+    }
+}
+
+static void store_answer(line_job *j, const uint8_t *cbor, size_t len)
+{
+    char path[1200];
+    line_file_path(path, sizeof(path), j->engine->answers_dir, j->dev->endpoint, ".cbor");
+    int err = line_file_write(path, cbor, len);
+    if (err != 0) {
+        fail_job(j, LINE_E_GENERAL, "General error on factory tool: cannot write %s: %s", path,
+                 strerror(err));
+        return;
+    }
+    j->status = 0;
+    snprintf(j->message, sizeof(j->message), "%s", LINE_SUCCESS_MESSAGE);
+    finish(j, LINE_JOB_SUCCEEDED);
+}
+
+static void on_answer(void *user, line_conn *c)
+{
+    line_job *j = user;
+    j->t_exchange += (c->t_answer > 0 ? c->t_answer : line_now()) - c->t_request;
+    if (c->error != 0) {
+        if (line_error_is_transport(c->error) && maybe_retry(j)) {
+            return;
+        }
+        j->status = c->error;
+        snprintf(j->message, sizeof(j->message), "%s", c->error_text);
+        finish(j, LINE_JOB_FAILED);
+        return;
+    }
+    if (!c->answered) {
+        /* Written to a file: nothing comes back, nothing is verified. */
+        j->status = 0;
+        snprintf(j->message, sizeof(j->message), "%s", LINE_SUCCESS_MESSAGE);
+        finish(j, LINE_JOB_SUCCEEDED);
+        return;
+    }
+    if (c->frame.status != FTCD_STATUS_SUCCESS) {
+        uint32_t st = c->frame.status;
+        snprintf(c->error_text, sizeof(c->error_text), "%s: device status %u %s: %s",
+                 line_error_template(LINE_E_DEVICE_COMMUNICATION), st, ftcd_status_name(st),
+                 ftcd_status_text(st));
+        c->error = LINE_E_DEVICE_COMMUNICATION;
+        /* The device refused the frame's integrity (4, 5, 6, 8): resending is safe. A device
+         * that produced no answer (9, factory disabled) will not change its mind. */
+        bool integrity = st == FTCD_STATUS_FAILED_TO_READ_MESSAGE_SIZE ||
+                         st == FTCD_STATUS_FAILED_TO_READ_MESSAGE_BYTES ||
+                         st == FTCD_STATUS_FAILED_TO_READ_MESSAGE_SIGNATURE ||
+                         st == FTCD_STATUS_INCONSISTENT_MESSAGE_SIGNATURE;
+        if (integrity && maybe_retry(j)) {
+            return;
+        }
+        j->status = LINE_E_DEVICE_COMMUNICATION;
+        snprintf(j->message, sizeof(j->message), "%s", c->error_text);
+        finish(j, LINE_JOB_FAILED);
+        return;
+    }
+    if (j->engine->mode == LINE_MODE_WRITE) {
+        store_answer(j, c->frame.cbor, c->frame.cbor_len);
+    } else {
+        verify_answer(j, c->frame.cbor, c->frame.cbor_len);
+    }
+}
+
+static line_attempt attempt_of(const line_engine *e, const line_job *j)
+{
+    line_attempt a = {.endpoint = j->dev->endpoint,
+                      .serial = j->dev->serial,
+                      .address = j->dev->address,
+                      .station = e->station,
+                      .batch = e->batch,
+                      .cert_sha256 = j->identity.cert_sha256,
+                      .cert_sha1 = j->identity.cert_sha1,
+                      .bundle_sha256 = j->identity.bundle_sha256};
+    return a;
+}
+
+/* True (and the job finished as skipped) when the records say the device is done. */
+static bool skip_provisioned(line_engine *e, line_job *j)
+{
+    if (e->records == NULL || e->reprovision ||
+        !line_records_provisioned(e->records, j->dev->endpoint)) {
+        return false;
+    }
+    j->status = 0;
+    snprintf(j->message, sizeof(j->message),
+             "Endpoint %s is already provisioned; skipped (use --reprovision to issue a new "
+             "certificate)",
+             j->dev->endpoint);
+    line_attempt a = attempt_of(e, j);
+    line_records_add(e->records, &a, LINE_STATE_SKIPPED, 0, j->message, -1);
+    finish(j, LINE_JOB_SKIPPED);
+    return true;
+}
+
+/* inject: the configurator makes the bundle. Returns 0, or -1 with the job failed. */
+static int prepare_bundle(line_engine *e, line_job *j)
+{
+    j->request = calloc(1, sizeof(*j->request));
+    if (j->request == NULL) {
+        fail_job(j, LINE_E_GENERAL, "General error on factory tool: out of memory");
+        return -1;
+    }
+    double t0 = line_now();
+    int st = fcu_prepare_device_configuration(e->fcu, j->dev->endpoint, j->dev->serial,
+                                              j->dev->device_keys_location, j->request);
+    j->t_configurator += line_now() - t0;
+    if (st != 0) {
+        fail_job(j, st, "%s",
+                 j->request->errors.count ? j->request->errors.items[0].message
+                                          : fcu_status_template(st));
+        return -1;
+    }
+    if (set_bundle(j, j->request->config_data, j->request->config_size) != 0) {
+        fail_job(j, LINE_E_GENERAL, "General error on factory tool: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* write: the bundle prepare-batch made, DIR/EP.cbor. Returns 0, or -1 with the job failed. */
+static int load_bundle(line_engine *e, line_job *j)
+{
+    char path[1200];
+    uint8_t *bundle = NULL;
+    size_t len = 0;
+    line_file_path(path, sizeof(path), e->bundles_dir, j->dev->endpoint, ".cbor");
+    int err = line_file_read(path, &bundle, &len);
+    if (err != 0 || len == 0) {
+        free(bundle);
+        fail_job(j, LINE_E_GENERAL, "General error on factory tool: cannot read bundle %s: %s",
+                 path, err ? strerror(err) : "empty file");
+        return -1;
+    }
+    int rc = set_bundle(j, bundle, len);
+    OPENSSL_cleanse(bundle, len);
+    free(bundle);
+    if (rc != 0) {
+        fail_job(j, LINE_E_GENERAL, "General error on factory tool: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int record_start(line_engine *e, line_job *j)
+{
+    if (e->records == NULL) {
+        return 0;
+    }
+    double t0 = line_now();
+    line_attempt a = attempt_of(e, j);
+    j->record_id = line_records_begin(e->records, &a);
+    e->t_records += line_now() - t0;
+    if (j->record_id < 0) {
+        fail_job(j, LINE_E_GENERAL,
+                 "General error on factory tool: cannot write the records database");
+        return -1;
+    }
+    return 0;
+}
+
+static void start_job(line_engine *e, line_job *j)
+{
+    e->running++;
+    j->engine = e;
+    j->step = 1;
+    j->device_status = -1;
+    char why[300];
+    if (j->dev->address == NULL ||
+        line_address_parse(j->dev->address, &j->addr, why, sizeof(why)) != 0) {
+        fail_job(j, LINE_E_GENERAL, "General error on factory tool: %s",
+                 j->dev->address ? why : "no address");
+        return;
+    }
+    if (skip_provisioned(e, j)) {
+        return;
+    }
+    int rc = e->mode == LINE_MODE_INJECT ? prepare_bundle(e, j) : load_bundle(e, j);
+    if (rc == 0 && record_start(e, j) == 0) {
+        send_current(j);
+    }
+}
+
+/* True while another job in flight talks to the same address: a device serves one exchange
+ * at a time, and two writers on one serial line would interleave their frames. */
+static bool address_busy(const line_engine *e, const line_job *candidate)
+{
+    if (candidate->dev->address == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < e->njobs; i++) {
+        const line_job *j = &e->jobs[i];
+        if (j->started && j->outcome == LINE_JOB_PENDING && j->dev->address != NULL &&
+            strcmp(j->dev->address, candidate->dev->address) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Starts jobs in list order, skipping (for now) those whose device is busy. */
+static bool start_more(void *arg)
+{
+    line_engine *e = arg;
+    while (e->running < e->parallel && !e->stop) {
+        while (e->next < e->njobs && e->jobs[e->next].started) {
+            e->next++;
+        }
+        line_job *pick = NULL;
+        for (size_t i = e->next, seen = 0; i < e->njobs && seen < 256; i++) {
+            if (e->jobs[i].started) {
+                continue;
+            }
+            seen++;
+            if (!address_busy(e, &e->jobs[i])) {
+                pick = &e->jobs[i];
+                break;
+            }
+        }
+        if (pick == NULL) {
+            break;
+        }
+        pick->started = true;
+        e->started++;
+        start_job(e, pick);
+    }
+    return !e->stop && e->started < e->njobs;
+}
+
+/* Whatever is still open when the loop ends early did not finish. */
+static void interrupt_open_jobs(line_engine *e)
+{
+    for (size_t i = 0; i < e->njobs; i++) {
+        line_job *j = &e->jobs[i];
+        if (j->started && j->outcome == LINE_JOB_PENDING) {
+            j->status = LINE_E_GENERAL;
+            snprintf(j->message, sizeof(j->message),
+                     "General error on factory tool: interrupted before the device answered");
+            finish(j, LINE_JOB_INTERRUPTED);
+        }
+    }
+}
+
+int line_engine_run(line_engine *e, const line_device *devices, size_t count)
+{
+    e->jobs = count ? calloc(count, sizeof(*e->jobs)) : NULL;
+    e->loop = line_loop_new();
+    if ((count && e->jobs == NULL) || e->loop == NULL) {
+        free(e->jobs);
+        e->jobs = NULL;
+        line_loop_free(e->loop);
+        e->loop = NULL;
+        return -1;
+    }
+    e->njobs = count;
+    for (size_t i = 0; i < count; i++) {
+        e->jobs[i].dev = &devices[i];
+    }
+    if (e->parallel < 1) {
+        e->parallel = 1;
+    }
+    snprintf(e->batch, sizeof(e->batch), "%ld-%d", (long)time(NULL), (int)getpid());
+    e->t_start = line_now();
+    if (e->stop) {
+        line_loop_stop(e->loop);
+    }
+    int rc = line_loop_run(e->loop, start_more, e);
+    interrupt_open_jobs(e);
+    line_loop *loop = e->loop;
+    e->loop = NULL;
+    line_loop_free(loop);
+    free(e->jobs);
+    e->jobs = NULL;
+    if (rc != 0) {
+        return 1;
+    }
+    return e->failed == 0 && e->interrupted == 0 && e->started == e->njobs ? 0 : 1;
+}

@@ -1,0 +1,26 @@
+/* Secure factory service: what a SQL engine provides to the dispatcher of sf_db.h. Only sf_db.c
+ * and the engines include this header; the engines never call back into sf_db.c (they share
+ * sf_db_result.c only), so the database layer has no dependency cycle. */
+#ifndef KILN_SF_DB_BACKEND_H
+#define KILN_SF_DB_BACKEND_H
+
+#include "sf_db.h"
+
+typedef struct sf_db_ops {
+    sf_status (*exec)(sf_db *db, const char *sql, int nparams, const char *const *params,
+                      sf_db_result *res, long *changes);
+    void (*close)(sf_db *db);
+    const char *begin_sql; /* a write transaction */
+} sf_db_ops;
+
+struct sf_db {
+    const sf_db_ops *ops;
+    int postgres;
+    char last_error[256]; /* engine message, never contains parameters */
+};
+
+sf_status sf_db_sqlite_open(const char *path, sf_db **out);
+sf_status sf_db_sqlite_checkpointer_start(const char *path, sf_db_checkpointer **out);
+sf_status sf_db_pg_open(const char *conninfo, sf_db **out);
+
+#endif

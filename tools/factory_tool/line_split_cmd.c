@@ -1,0 +1,153 @@
+/* factory_tool prepare-batch and verify-batch: the seed's separable sub-steps for many devices
+ * (the work is kiln_line's line_split.h); one JSON line per device and a summary. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "line_cli.h"
+#include "line_split.h"
+#include "tool_opt.h"
+
+static const char prepare_batch_usage[] =
+    "usage: factory_tool [globals] prepare-batch --devices FILE.csv --out DIR [--jobs N]\n"
+    "         [--reprovision] [--records-db FILE] [--no-records] [--station NAME]\n"
+    "  makes DIR/EP.cbor (and DIR/EP.ctx for a two-step mode) for every device of the list\n";
+static const char verify_batch_usage[] =
+    "usage: factory_tool [globals] verify-batch --devices FILE.csv --answers DIR [--bundles DIR]\n"
+    "         [--reprovision] [--records-db FILE] [--no-records] [--station NAME]\n"
+    "  checks the answers write stored; with --bundles, a two-step answer becomes the\n"
+    "  device's second bundle DIR/EP.cbor\n";
+
+typedef struct split_options {
+    const char *devices, *dir, *bundles, *records_db, *station;
+    unsigned long jobs;
+    bool reprovision, no_records;
+} split_options;
+
+enum {
+    OPT_DEVICES = 256,
+    OPT_DIR,
+    OPT_BUNDLES,
+    OPT_RECORDS_DB,
+    OPT_STATION,
+    OPT_JOBS,
+    OPT_REPROVISION,
+    OPT_NO_RECORDS
+};
+
+/* Returns 0, LINE_CLI_HELP, or the exit status of a usage error. */
+static int parse(const ft_globals *g, int argc, char **argv, bool prepare, split_options *o)
+{
+    const struct option longopts[] = {
+        {"devices", required_argument, NULL, OPT_DEVICES},
+        {prepare ? "out" : "answers", required_argument, NULL, OPT_DIR},
+        {prepare ? "jobs" : "bundles", required_argument, NULL, prepare ? OPT_JOBS : OPT_BUNDLES},
+        {"records-db", required_argument, NULL, OPT_RECORDS_DB},
+        {"station", required_argument, NULL, OPT_STATION},
+        {"reprovision", no_argument, NULL, OPT_REPROVISION},
+        {"no-records", no_argument, NULL, OPT_NO_RECORDS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *usage = prepare ? prepare_batch_usage : verify_batch_usage;
+    const char **slots[] = {&o->devices, &o->dir, &o->bundles, &o->records_db, &o->station};
+    memset(o, 0, sizeof(*o));
+    tool_opt_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            return line_cli_help(usage);
+        } else if (c == '?' || c == ':') {
+            return line_cli_bad_option(g, usage, c, argv);
+        } else if (c >= OPT_DEVICES && c <= OPT_STATION) {
+            *slots[c - OPT_DEVICES] = optarg;
+        } else if (c == OPT_JOBS && (!tool_opt_uint(optarg, 256, &o->jobs) || o->jobs == 0)) {
+            return line_cli_usage(g, usage, argv[0], "--jobs needs a number 1..256");
+        }
+        o->reprovision |= c == OPT_REPROVISION;
+        o->no_records |= c == OPT_NO_RECORDS;
+    }
+    if (optind < argc) {
+        return line_cli_usage(g, usage, argv[0], "takes no positional argument");
+    }
+    if (o->devices == NULL || o->dir == NULL) {
+        char what[100];
+        snprintf(what, sizeof(what), "needs --devices FILE.csv and %s DIR",
+                 prepare ? "--out" : "--answers");
+        return line_cli_usage(g, usage, argv[0], what);
+    }
+    return 0;
+}
+
+static void print_result(void *user, const line_split_result *r)
+{
+    (void)user;
+    line_cli_print_line(
+        line_cli_result_line(r->dev, false, r->status, r->message, r->state, r->response), false);
+}
+
+static void print_summary(const line_split *s, bool prepare)
+{
+    char second[64] = "";
+    if (!prepare) {
+        snprintf(second, sizeof(second), ", \"prepared\": %zu", s->second);
+    }
+    printf("{\"summary\": {\"devices\": %zu, \"succeeded\": %zu, \"failed\": %zu, \"skipped\": "
+           "%zu%s, \"seconds\": %.6f}}\n",
+           s->list->count, s->ok, s->failed, s->skipped, second, s->seconds);
+    fflush(stdout);
+}
+
+static int split_command(const ft_globals *g, int argc, char **argv, bool prepare)
+{
+    split_options o;
+    int rc = parse(g, argc, argv, prepare, &o);
+    if (rc != 0) {
+        return rc == LINE_CLI_HELP ? FT_EXIT_OK : rc;
+    }
+    line_device_list list;
+    char why[600];
+    if (line_devices_load(o.devices, 0, &list, why, sizeof(why)) != 0) {
+        return line_cli_error(g, FT_EXIT_FAILED, "%s", why);
+    }
+    if (prepare && mkdir(o.dir, 0700) != 0 && errno != EEXIST) {
+        line_devices_free(&list);
+        return line_cli_error(g, FT_EXIT_FAILED, "cannot create %s: %s", o.dir, strerror(errno));
+    }
+    fcu *f = line_cli_open_fcu(g);
+    line_records *rec = NULL;
+    if (!o.no_records && (rec = line_cli_open_records(g, f, o.records_db, NULL)) == NULL) {
+        fcu_close(f);
+        line_devices_free(&list);
+        return FT_EXIT_FAILED;
+    }
+    fcu_close(f);
+    fcu_options fo = {.home_dir = g->home_dir, .config_file = g->config_file};
+    char host[256];
+    line_split s = {.fcu_options = &fo,
+                    .list = &list,
+                    .dir = o.dir,
+                    .bundles = o.bundles,
+                    .records = rec,
+                    .station = line_cli_station(o.station, host, sizeof(host)),
+                    .reprovision = o.reprovision,
+                    .jobs = (unsigned)o.jobs,
+                    .on_result = print_result};
+    rc = prepare ? line_prepare_batch(&s) : line_verify_batch(&s);
+    print_summary(&s, prepare);
+    line_records_close(rec);
+    line_devices_free(&list);
+    return rc == 0 ? FT_EXIT_OK : FT_EXIT_FAILED;
+}
+
+int ft_cmd_prepare_batch(const ft_globals *g, int argc, char **argv)
+{
+    return split_command(g, argc, argv, true);
+}
+
+int ft_cmd_verify_batch(const ft_globals *g, int argc, char **argv)
+{
+    return split_command(g, argc, argv, false);
+}
