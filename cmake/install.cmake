@@ -125,4 +125,13 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/man)
   install(FILES ${KILN_MAN3} DESTINATION ${CMAKE_INSTALL_MANDIR}/man3 COMPONENT dev)
 endif()
 
+# bash-completion loads share/bash-completion/completions/NAME when NAME is first completed.
+set(KILN_COMPLETIONS ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+install(FILES ${CMAKE_SOURCE_DIR}/completion/factory_tool.bash DESTINATION ${KILN_COMPLETIONS}
+        RENAME factory_tool COMPONENT tools)
+install(FILES ${CMAKE_SOURCE_DIR}/completion/factory_client.bash DESTINATION ${KILN_COMPLETIONS}
+        RENAME factory_client COMPONENT tools)
+install(FILES ${CMAKE_SOURCE_DIR}/completion/factory_service.bash DESTINATION ${KILN_COMPLETIONS}
+        RENAME factory_service COMPONENT service)
+
 include(${CMAKE_SOURCE_DIR}/packaging/cpack.cmake)
