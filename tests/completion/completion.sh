@@ -12,11 +12,7 @@ pass() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
 fail() { FAILED=$((FAILED + 1)); echo "not ok - $1"; }
 
 # shellcheck source=/dev/null
-. "$DIR/factory_tool.bash"
-# shellcheck source=/dev/null
-. "$DIR/factory_client.bash"
-# shellcheck source=/dev/null
-. "$DIR/factory_service.bash"
+. "$DIR/kiln.bash"
 
 # complete_line FUNCTION WORD...: COMPREPLY for completing the last WORD (may be "").
 complete_line() {
