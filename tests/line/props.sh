@@ -74,6 +74,7 @@ bad "a property given twice is refused" 'endpoint_name,serial_number,prop:a,prop
 bad "a bad integer names line 3 column 3" 'endpoint_name,serial_number,prop:n:integer\nok-1,S,1\nok-2,S,12x\n' "line 3 column 3 (prop:n:integer): '12x' is not an integer"
 bad "bad hex is refused" 'endpoint_name,serial_number,prop:h:binary\nok-1,S,abz0\n' "line 2 column 3 (prop:h:binary): 'abz0' is not hex"
 bad "odd hex is refused" 'endpoint_name,serial_number,prop:h:hex\nok-1,S,abc\n' "has an odd number of hex digits"
+bad "padding alone is not base64" 'endpoint_name,serial_number,prop:h:base64\nok-1,S,====\n' "'====' is not base64"
 bad "bad base64 is refused" 'endpoint_name,serial_number,prop:h:base64\nok-1,S,abc\n' "'abc' is not base64"
 bad "an unknown plain column is still refused" 'endpoint_name,serial_number,color\nok-1,S,1\n' "line 1: unknown column 'color'"
 finish

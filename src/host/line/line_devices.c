@@ -572,21 +572,39 @@ static const char *hex_decode(const char *cell, uint8_t **data, size_t *len)
     return NULL;
 }
 
+/* The standard alphabet, padded: '=' only as the last one or two characters (the decoder
+ * itself skips blanks and reads "====" as a byte). */
+static int base64_well_formed(const char *cell, size_t n)
+{
+    size_t pad = (cell[n - 1] == '=') + (cell[n - 1] == '=' && cell[n - 2] == '=');
+    for (size_t i = 0; i < n - pad; i++) {
+        char c = cell[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static const char *base64_decode(const char *cell, uint8_t **data, size_t *len)
 {
     size_t n = strlen(cell);
     if (n % 4 || n > INT_MAX) {
         return "is not base64 (length not a multiple of 4)";
     }
+    if (!base64_well_formed(cell, n)) {
+        return "is not base64";
+    }
     *data = malloc(n / 4 * 3 + 1);
     if (*data == NULL) {
         return "out of memory";
     }
     int got = EVP_DecodeBlock(*data, (const unsigned char *)cell, (int)n);
-    if (got < 0) {
+    size_t pad = (cell[n - 1] == '=') + (cell[n - 2] == '=');
+    if (got < 0 || (size_t)got < pad) {
         return "is not base64";
     }
-    size_t pad = (n >= 1 && cell[n - 1] == '=') + (n >= 2 && cell[n - 2] == '=');
     *len = (size_t)got - pad;
     return NULL;
 }
