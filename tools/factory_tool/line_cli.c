@@ -52,7 +52,14 @@ int line_cli_bad_option(const ft_globals *g, const char *usage, int c, char **ar
 
 line_records *line_cli_open_records(const ft_globals *g, fcu *f, const char *path, char **path_out)
 {
-    char *chosen = path ? strdup(path) : line_records_default_path(f ? fcu_home_dir(f) : NULL);
+    /* One rule for the default database of every command: in the configurator's home (--home-dir,
+     * else $FCU_HOME_DIR, else the current directory), whether or not the command needs the
+     * configurator itself (write did not, and wrote its rows into ./kiln-records.db). */
+    fcu *home = f != NULL || path != NULL ? NULL : line_cli_open_fcu(g);
+    const fcu *where = f != NULL ? f : home;
+    char *chosen =
+        path ? strdup(path) : line_records_default_path(where ? fcu_home_dir(where) : NULL);
+    fcu_close(home);
     char why[600];
     line_records *r = chosen ? line_records_open(chosen, why, sizeof(why)) : NULL;
     if (r == NULL) {
