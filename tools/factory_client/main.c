@@ -3,8 +3,11 @@
 
 #include "cbor_reader.h"
 #include "fcc_bundle_fields.h"
+#include "tool_exit.h"
+#include "tool_opt.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +31,43 @@ static void usage(FILE *f)
             "  sf HEX [--factory-trust FILE]      answer one secure-factory message\n"
             "  (tcp, serial and file answer secure-factory frames too, with --factory-trust FILE)\n"
             "\n"
-            "options: --devices N (transports: N devices), --forever (serve the next device)\n");
+            "options: --devices N (transports: N devices), --forever (serve the next device);\n"
+            "the options above may also follow the command. --version, COMMAND --help.\n"
+            "exit status: 0 ok (a --forever listener stopped by SIGINT/SIGTERM too), 1 failed,\n"
+            "2 usage;\n"
+            "handle: the device's FCC status (0 = success), as the original handler returns it\n");
+}
+
+/* Each command's usage line, for COMMAND --help. */
+static const char *const command_usage[][2] = {
+    {"handle", "handle BUNDLE.cbor RESPONSE.cbor"},
+    {"get", "get NAME [--type config|certificate|public-key|private-key]"},
+    {"list", "list"},
+    {"verify", "verify"},
+    {"reset", "reset"},
+    {"delete", "delete"},
+    {"tcp", "tcp [--bind ADDR] [--port P] [--keep-storage] [--max-length BYTES] "
+            "[--factory-trust FILE]"},
+    {"serial", "serial --port TTY [--baud B] [--keep-storage] [--max-length BYTES] "
+               "[--factory-trust FILE]"},
+    {"file", "file --input IN --output OUT [--keep-storage] [--max-length BYTES] "
+             "[--factory-trust FILE]"},
+    {"sf", "sf HEX [--factory-trust FILE]"},
+};
+
+/* COMMAND --help: that command's usage on stdout. Returns false for an unknown command. */
+static bool command_help(const char *cmd)
+{
+    for (size_t i = 0; i < sizeof(command_usage) / sizeof(command_usage[0]); i++) {
+        if (strcmp(cmd, command_usage[i][0]) == 0) {
+            printf("usage: factory_client [globals] %s\n"
+                   "globals (before or after the command): --storage DIR | --flash FILE, "
+                   "--time EPOCH, --devices N, --forever, -v\n",
+                   command_usage[i][1]);
+            return true;
+        }
+    }
+    return false;
 }
 
 static int read_file(const char *path, uint8_t **buf, size_t *len)
@@ -278,44 +317,101 @@ static int parse_u64(const char *s, uint64_t *v)
     return 0;
 }
 
+enum { GLOBAL_NO = 0, GLOBAL_TAKEN, GLOBAL_BAD, GLOBAL_HELP, GLOBAL_VERSION };
+
+/* One global option at argv[*i] into opt (its value consumed too). GLOBAL_NO when argv[*i] is
+ * not one; GLOBAL_BAD after printing what is wrong with it. */
+static int global_option(int argc, char **argv, int *i, fc_options *opt, bool after_command)
+{
+    const char *a = argv[*i];
+    bool has_value = *i + 1 < argc;
+    uint64_t n = 0;
+    if (strcmp(a, "--storage") == 0 && has_value) {
+        opt->storage = argv[++*i];
+    } else if (strcmp(a, "--flash") == 0 && has_value) {
+        opt->flash = argv[++*i];
+    } else if (strcmp(a, "--factory-trust") == 0 && has_value && !after_command) {
+        opt->factory_trust = argv[++*i]; /* after the command, the command's own option */
+    } else if (strcmp(a, "--time") == 0 && has_value) {
+        if (parse_u64(argv[++*i], &opt->time) != 0) {
+            fprintf(stderr, "factory_client: --time wants seconds since 1970\n");
+            return GLOBAL_BAD;
+        }
+    } else if (strcmp(a, "--devices") == 0 && has_value) {
+        if (parse_u64(argv[++*i], &n) != 0 || n == 0 || n > 4096) {
+            fprintf(stderr, "factory_client: --devices wants 1..4096\n");
+            return GLOBAL_BAD;
+        }
+        opt->devices = (int)n;
+    } else if (strcmp(a, "--forever") == 0) {
+        opt->forever = true;
+    } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+        opt->verbose++;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        return GLOBAL_HELP;
+    } else if (strcmp(a, "--version") == 0 && !after_command) {
+        return GLOBAL_VERSION;
+    } else {
+        return GLOBAL_NO;
+    }
+    return GLOBAL_TAKEN;
+}
+
+/* The global options that follow the command move out of its arguments (argv[0] is the
+ * command), so "tcp --devices 2" works like "--devices 2 tcp". Returns -1 to go on, else the
+ * exit status (after --help, or a bad value). */
+static int globals_after_command(int *argc, char **argv, fc_options *opt)
+{
+    int kept = 1;
+    for (int i = 1; i < *argc; i++) {
+        int g = global_option(*argc, argv, &i, opt, true);
+        if (g == GLOBAL_HELP) {
+            return command_help(argv[0]) ? TOOL_EXIT_OK : TOOL_EXIT_USAGE;
+        }
+        if (g == GLOBAL_BAD) {
+            return TOOL_EXIT_USAGE;
+        }
+        if (g == GLOBAL_NO) {
+            argv[kept++] = argv[i];
+        }
+    }
+    *argc = kept;
+    argv[kept] = NULL;
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     fc_options opt = {0};
     opt.devices = 1;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *a = argv[i];
-        bool has_value = i + 1 < argc;
-        if (strcmp(a, "--storage") == 0 && has_value) {
-            opt.storage = argv[++i];
-        } else if (strcmp(a, "--flash") == 0 && has_value) {
-            opt.flash = argv[++i];
-        } else if (strcmp(a, "--factory-trust") == 0 && has_value) {
-            opt.factory_trust = argv[++i];
-        } else if (strcmp(a, "--time") == 0 && has_value) {
-            if (parse_u64(argv[++i], &opt.time) != 0) {
-                fprintf(stderr, "factory_client: --time wants seconds since 1970\n");
-                return 2;
+        int g = global_option(argc, argv, &i, &opt, false);
+        if (g == GLOBAL_HELP || g == GLOBAL_VERSION) {
+            if (g == GLOBAL_HELP) {
+                usage(stdout);
+            } else {
+                tool_opt_version("factory_client");
             }
-        } else if (strcmp(a, "--devices") == 0 && has_value) {
-            uint64_t n;
-            if (parse_u64(argv[++i], &n) != 0 || n == 0 || n > 4096) {
-                fprintf(stderr, "factory_client: --devices wants 1..4096\n");
-                return 2;
-            }
-            opt.devices = (int)n;
-        } else if (strcmp(a, "--forever") == 0) {
-            opt.forever = true;
-        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-            opt.verbose++;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "factory_client: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
+            return TOOL_EXIT_OK;
         }
+        if (g == GLOBAL_BAD) {
+            return TOOL_EXIT_USAGE;
+        }
+        if (g == GLOBAL_NO) {
+            usage(stderr);
+            fprintf(stderr, "factory_client: error %d: unknown option %s\n",
+                    (int)FCC_STATUS_INVALID_PARAMETER, argv[i]);
+            return TOOL_EXIT_USAGE;
+        }
+    }
+    if (i < argc) {
+        int sub_argc = argc - i;
+        int rc = globals_after_command(&sub_argc, argv + i, &opt);
+        if (rc >= 0) {
+            return rc;
+        }
+        argc = i + sub_argc;
     }
     if (opt.storage && opt.flash) {
         fprintf(stderr, "factory_client: choose --storage or --flash, not both\n");

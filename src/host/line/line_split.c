@@ -145,7 +145,8 @@ static void *prepare_worker(void *arg)
     fcu *f = fcu_open(run->s->fcu_options);
     for (;;) {
         pthread_mutex_lock(&run->lock);
-        size_t i = run->next < list->count ? run->next++ : list->count;
+        bool stopped = run->s->stop != NULL && *run->s->stop != 0;
+        size_t i = run->next < list->count && !stopped ? run->next++ : list->count;
         pthread_mutex_unlock(&run->lock);
         if (i >= list->count) {
             break;
@@ -349,7 +350,7 @@ int line_verify_batch(line_split *s)
 {
     double t0 = line_now();
     fcu *f = fcu_open(s->fcu_options);
-    for (size_t i = 0; i < s->list->count; i++) {
+    for (size_t i = 0; i < s->list->count && !(s->stop != NULL && *s->stop != 0); i++) {
         if (f == NULL) {
             report(s, &s->list->items[i], LINE_E_GENERAL,
                    "General error on factory tool: out of memory", LINE_STATE_FAILED, NULL);
