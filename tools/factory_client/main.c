@@ -3,8 +3,6 @@
 
 #include "cbor_reader.h"
 #include "fcc_bundle_fields.h"
-#include "tool_exit.h"
-#include "tool_opt.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -12,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f)
+#include "tool_exit.h"
+#include "tool_opt.h"
+
+void fc_usage(FILE *f)
 {
     fprintf(f,
             "usage: factory_client [--storage DIR | --flash FILE] [--time EPOCH] [-v] COMMAND ...\n"
@@ -31,11 +32,12 @@ static void usage(FILE *f)
             "  sf HEX [--factory-trust FILE]      answer one secure-factory message\n"
             "  (tcp, serial and file answer secure-factory frames too, with --factory-trust FILE)\n"
             "\n"
-            "options: --devices N (transports: N devices), --forever (serve the next device);\n"
-            "the options above may also follow the command. --version, COMMAND --help.\n"
+            "options: --devices N (transports: N devices), --forever (serve the next device)\n"
+            "(global options may also follow COMMAND; --name=VALUE works as --name VALUE)\n"
+            "--version, COMMAND --help.\n"
             "exit status: 0 ok (a --forever listener stopped by SIGINT/SIGTERM too), 1 failed,\n"
-            "2 usage;\n"
-            "handle: the device's FCC status (0 = success), as the original handler returns it\n");
+            "2 usage; handle: the device's FCC status (0 = success), as the original handler\n"
+            "returns it\n");
 }
 
 /* Each command's usage line, for COMMAND --help. */
@@ -55,11 +57,16 @@ static const char *const command_usage[][2] = {
     {"sf", "sf HEX [--factory-trust FILE]"},
 };
 
-/* COMMAND --help: that command's usage on stdout. Returns false for an unknown command. */
-static bool command_help(const char *cmd)
+/* COMMAND ... --help: that command's usage on stdout (true), before anything is parsed or
+ * opened. False when argv has no --help or the command is unknown. */
+static bool command_help(int argc, char **argv)
 {
-    for (size_t i = 0; i < sizeof(command_usage) / sizeof(command_usage[0]); i++) {
-        if (strcmp(cmd, command_usage[i][0]) == 0) {
+    bool asked = false;
+    for (int i = 1; i < argc; i++) {
+        asked |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    }
+    for (size_t i = 0; asked && i < sizeof(command_usage) / sizeof(command_usage[0]); i++) {
+        if (strcmp(argv[0], command_usage[i][0]) == 0) {
             printf("usage: factory_client [globals] %s\n"
                    "globals (before or after the command): --storage DIR | --flash FILE, "
                    "--time EPOCH, --devices N, --forever, -v\n",
@@ -142,12 +149,18 @@ static void describe_answer(const uint8_t *resp, size_t len)
     }
 }
 
-static int cmd_handle(const fc_options *opt, int argc, char **argv)
+static int cmd_handle(fc_options *opt, int argc, char **argv)
 {
-    if (argc != 3) {
-        usage(stderr);
+    fc_args args;
+    int first = 0, exit_code = 0;
+    if (!fc_command_options(opt, argc, argv, 0, fc_print_usage, &args, &first, &exit_code)) {
+        return exit_code;
+    }
+    if (argc - first != 2) {
+        fc_usage(stderr);
         return 2;
     }
+    argv += first - 1;
     uint8_t *bundle = NULL;
     size_t bundle_len = 0;
     if (read_file(argv[1], &bundle, &bundle_len) != 0) {
@@ -207,18 +220,24 @@ static int parse_type(const char *s, kcm_item_type_e *type)
     return -1;
 }
 
-static int cmd_get(const fc_options *opt, int argc, char **argv)
+static int cmd_get(fc_options *opt, int argc, char **argv)
 {
     kcm_item_type_e only = KCM_LAST_ITEM;
-    if (argc == 4 && strcmp(argv[2], "--type") == 0) {
-        if (parse_type(argv[3], &only) != 0) {
-            fprintf(stderr, "factory_client: unknown item type %s\n", argv[3]);
-            return 2;
-        }
-    } else if (argc != 2) {
-        usage(stderr);
+    fc_args args;
+    int first = 0, exit_code = 0;
+    if (!fc_command_options(opt, argc, argv, FC_TAKES_TYPE, fc_print_usage, &args, &first,
+                            &exit_code)) {
+        return exit_code;
+    }
+    if (args.type != NULL && parse_type(args.type, &only) != 0) {
+        fprintf(stderr, "factory_client: unknown item type %s\n", args.type);
         return 2;
     }
+    if (argc - first != 1) {
+        fc_usage(stderr);
+        return 2;
+    }
+    argv += first - 1;
     fc_device *d = fc_device_open(opt, 0);
     if (d == NULL) {
         return 2;
@@ -267,10 +286,15 @@ static int print_item(void *arg, kcm_item_type_e type, const char *name, size_t 
     return 0;
 }
 
-static int cmd_simple(const fc_options *opt, int argc, char **argv)
+static int cmd_simple(fc_options *opt, int argc, char **argv)
 {
-    if (argc != 1) {
-        usage(stderr);
+    fc_args args;
+    int first = 0, exit_code = 0;
+    if (!fc_command_options(opt, argc, argv, 0, fc_print_usage, &args, &first, &exit_code)) {
+        return exit_code;
+    }
+    if (first != argc) {
+        fc_usage(stderr);
         return 2;
     }
     fc_device *d = fc_device_open(opt, 0);
@@ -305,125 +329,30 @@ static int cmd_simple(const fc_options *opt, int argc, char **argv)
     return rc;
 }
 
-static int parse_u64(const char *s, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno != 0 || *s == '\0' || *end != '\0' || *s == '-') {
-        return -1;
-    }
-    *v = x;
-    return 0;
-}
-
-enum { GLOBAL_NO = 0, GLOBAL_TAKEN, GLOBAL_BAD, GLOBAL_HELP, GLOBAL_VERSION };
-
-/* One global option at argv[*i] into opt (its value consumed too). GLOBAL_NO when argv[*i] is
- * not one; GLOBAL_BAD after printing what is wrong with it. */
-static int global_option(int argc, char **argv, int *i, fc_options *opt, bool after_command)
-{
-    const char *a = argv[*i];
-    bool has_value = *i + 1 < argc;
-    uint64_t n = 0;
-    if (strcmp(a, "--storage") == 0 && has_value) {
-        opt->storage = argv[++*i];
-    } else if (strcmp(a, "--flash") == 0 && has_value) {
-        opt->flash = argv[++*i];
-    } else if (strcmp(a, "--factory-trust") == 0 && has_value && !after_command) {
-        opt->factory_trust = argv[++*i]; /* after the command, the command's own option */
-    } else if (strcmp(a, "--time") == 0 && has_value) {
-        if (parse_u64(argv[++*i], &opt->time) != 0) {
-            fprintf(stderr, "factory_client: --time wants seconds since 1970\n");
-            return GLOBAL_BAD;
-        }
-    } else if (strcmp(a, "--devices") == 0 && has_value) {
-        if (parse_u64(argv[++*i], &n) != 0 || n == 0 || n > 4096) {
-            fprintf(stderr, "factory_client: --devices wants 1..4096\n");
-            return GLOBAL_BAD;
-        }
-        opt->devices = (int)n;
-    } else if (strcmp(a, "--forever") == 0) {
-        opt->forever = true;
-    } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-        opt->verbose++;
-    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-        return GLOBAL_HELP;
-    } else if (strcmp(a, "--version") == 0 && !after_command) {
-        return GLOBAL_VERSION;
-    } else {
-        return GLOBAL_NO;
-    }
-    return GLOBAL_TAKEN;
-}
-
-/* The global options that follow the command move out of its arguments (argv[0] is the
- * command), so "tcp --devices 2" works like "--devices 2 tcp". Returns -1 to go on, else the
- * exit status (after --help, or a bad value). */
-static int globals_after_command(int *argc, char **argv, fc_options *opt)
-{
-    int kept = 1;
-    for (int i = 1; i < *argc; i++) {
-        int g = global_option(*argc, argv, &i, opt, true);
-        if (g == GLOBAL_HELP) {
-            return command_help(argv[0]) ? TOOL_EXIT_OK : TOOL_EXIT_USAGE;
-        }
-        if (g == GLOBAL_BAD) {
-            return TOOL_EXIT_USAGE;
-        }
-        if (g == GLOBAL_NO) {
-            argv[kept++] = argv[i];
-        }
-    }
-    *argc = kept;
-    argv[kept] = NULL;
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        tool_opt_version("factory_client");
+        return TOOL_EXIT_OK;
+    }
     fc_options opt = {0};
     opt.devices = 1;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        int g = global_option(argc, argv, &i, &opt, false);
-        if (g == GLOBAL_HELP || g == GLOBAL_VERSION) {
-            if (g == GLOBAL_HELP) {
-                usage(stdout);
-            } else {
-                tool_opt_version("factory_client");
-            }
-            return TOOL_EXIT_OK;
-        }
-        if (g == GLOBAL_BAD) {
-            return TOOL_EXIT_USAGE;
-        }
-        if (g == GLOBAL_NO) {
-            usage(stderr);
-            fprintf(stderr, "factory_client: error %d: unknown option %s\n",
-                    (int)FCC_STATUS_INVALID_PARAMETER, argv[i]);
-            return TOOL_EXIT_USAGE;
-        }
-    }
-    if (i < argc) {
-        int sub_argc = argc - i;
-        int rc = globals_after_command(&sub_argc, argv + i, &opt);
-        if (rc >= 0) {
-            return rc;
-        }
-        argc = i + sub_argc;
-    }
-    if (opt.storage && opt.flash) {
-        fprintf(stderr, "factory_client: choose --storage or --flash, not both\n");
-        return 2;
+    fc_args none;
+    int i = 0;
+    int rc = fc_parse_options(argc, argv, 0, true, fc_print_usage, &opt, &none, &i);
+    if (rc != 0) {
+        return rc < 0 ? 0 : rc;
     }
     if (i == argc) {
-        usage(stderr);
+        fc_usage(stderr);
         return 2;
     }
     const char *cmd = argv[i];
     int sub_argc = argc - i;
     char **sub_argv = argv + i;
+    if (command_help(sub_argc, sub_argv)) {
+        return TOOL_EXIT_OK;
+    }
     static const struct {
         const char *name;
         fc_command_fn fn;
@@ -445,7 +374,7 @@ int main(int argc, char **argv)
         extra = fc_cmd_sf;
     } else {
         fprintf(stderr, "factory_client: unknown command %s\n", cmd);
-        usage(stderr);
+        fc_usage(stderr);
         return 2;
     }
     if (extra == NULL) {
