@@ -63,7 +63,7 @@ check "new_device without an id is a usage error (2), no station file opened" sh
 "$FT" --home-dir "$W/home" prepare --bogus > /dev/null 2> "$TMP_ROOT/pb.err" && rc=0 || rc=$?
 check "prepare --bogus: usage and a numbered error, exit 2" sh -c "test $rc = 2 && grep -q '^usage: factory_tool prepare' '$TMP_ROOT/pb.err' && grep -q '^error 1000: .*unknown option --bogus' '$TMP_ROOT/pb.err'"
 "$FC" tcp --bogus > /dev/null 2> "$TMP_ROOT/fb.err" && rc=0 || rc=$?
-check "factory_client tcp --bogus is a usage error (2)" sh -c "test $rc = 2 && grep -q 'unknown option --bogus' '$TMP_ROOT/fb.err'"
+check "factory_client tcp --bogus: usage and a numbered error, exit 2" sh -c "test $rc = 2 && grep -q 'error [0-9]*: --bogus is an unknown option' '$TMP_ROOT/fb.err' && grep -q '^usage: ' '$TMP_ROOT/fb.err'"
 check "an unknown option is a usage error (2) naming it" sh -c "test $rc = 2 && grep -q 'unknown option --bogus' '$TMP_ROOT/bogus.out' && grep -q '^usage:' '$TMP_ROOT/bogus.err'"
 
 if [ -n "$FS" ]; then
