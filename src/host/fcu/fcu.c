@@ -251,7 +251,12 @@ int fcu_prepare_device_configuration_ex(fcu *f, const char *endpoint_name,
         if (rc == 0)
             rc = fcu__build_csr_request(cfg, &in, out, &err);
     } else if (rc == 0) {
-        rc = fcu__build_bundle(f, cfg, &in, out, &err);
+        /* The device echoes the SID: verify then knows which endpoint an answer is for. */
+        char *sid = fcu__session_id_new(endpoint_name);
+        in.session_id = sid;
+        rc = sid ? fcu__build_bundle(f, cfg, &in, out, &err)
+                 : fcu__fail(&err, FCU_STATUS_GENERAL, "out of memory");
+        free(sid);
     }
     if (rc)
         return request_fail(out, &err);

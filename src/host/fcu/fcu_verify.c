@@ -177,6 +177,10 @@ int fcu_verify_device_response(fcu *f, const char *endpoint_name, const uint8_t 
         return rc;
     }
     rc = answer_fields_check(&resp, &err);
+    if (rc == 0 && fcu__session_id_of_other_endpoint(resp.session_id, endpoint_name))
+        rc = fcu__fail(&err, FCU_STATUS_GENERAL,
+                       "the answer is not for this endpoint: its SID was made for another "
+                       "endpoint name (check --endpoint-name and the answer file)");
     if (rc == 0)
         rc = answer_outcome(f, endpoint_name, &resp, ctx, out, &err);
     if (err.code) {
