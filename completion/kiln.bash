@@ -30,8 +30,8 @@ _kiln_factory_tool_options() {
     prepare-batch) echo "--devices --out --jobs --reprovision --records-db --no-records --station --help" ;;
     write) echo "--devices --bundles --answers --parallel --retries -t --reprovision --records-db --no-records --station --help" ;;
     verify-batch) echo "--devices --answers --bundles --reprovision --records-db --no-records --station --help" ;;
-    records) echo "--records-db --help list show export" ;;
-    records:list) echo "--endpoint --state --help" ;;
+    records) echo "--records-db --json --help list show export" ;;
+    records:list) echo "--endpoint --state --format --json --help" ;;
     records:show) echo "--help" ;;
     records:export) echo "--format --output --help" ;;
     new_device | get_device_configuration | handle_device_response | report_error) echo "--station --help" ;;
@@ -203,8 +203,8 @@ _kiln_factory_service() {
     init) options="--listen --san" ;;
     add-station) options="--batch --url --db" ;;
     revoke-station | set-quota) options="--db" ;;
-    audit) options="--format --db" ;;
-    stats) options="--batch --format --db" ;;
+    audit) options="--refusals --format --json --db" ;;
+    stats) options="--batch --format --json --db" ;;
     run) options="--listen --db --threads --log" ;;
     *) return ;;
     esac

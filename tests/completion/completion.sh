@@ -98,7 +98,7 @@ offers "every factory_client command of --help" "$(echo $fc_commands)" _kiln_fac
 offers "every factory_client global option of --help" "$("$FC" --help | head -n 1 | options_of) --devices --forever" _kiln_factory_client factory_client --
 if [[ -n $FS ]]; then
     fs_usage=$("$FS" --help 2>&1)
-    fs_commands=$(grep -o 'factory_service [a-z-]*' <<<"$fs_usage" | awk '{print $2}' | sort -u)
+    fs_commands=$(grep -o 'factory_service [a-z][a-z-]*' <<<"$fs_usage" | awk '{print $2}' | sort -u)
     offers "every factory_service command of --help" "$(echo $fs_commands)" _kiln_factory_service factory_service ""
     for c in $fs_commands; do
         want=$(grep "factory_service $c " <<<"$fs_usage" | options_of)
