@@ -30,6 +30,8 @@ typedef struct prepared {
     const char *state;
     char *message; /* a failure's text (malloc'ed), else NULL */
     line_identity id;
+    uint8_t *entries; /* archive mode: the device's tar entries (bundle, context) */
+    size_t entries_len;
 } prepared;
 
 typedef struct split_run {
@@ -43,6 +45,8 @@ typedef struct split_run {
     bool no_writer;        /* no thread could be started: the worker empties the queue */
     prepared *queue, *taken;
     size_t queued;
+    uint8_t *out; /* archive mode: the writer's buffer of one batch of entries */
+    size_t out_cap;
     unsigned running;
 } split_run;
 
@@ -88,11 +92,50 @@ static const char *message_of(const prepared *p)
     return strcmp(p->state, LINE_STATE_SKIPPED) == 0 ? skipped_message : LINE_SUCCESS_MESSAGE;
 }
 
-/* Rows of n results in one transaction, then their reports. */
+/* Archive mode: the batch's entries in one write; on failure its devices fail. */
+static void write_entries(split_run *run, prepared *batch, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += batch[i].entries_len;
+    }
+    if (total > run->out_cap) {
+        OPENSSL_cleanse(run->out, run->out_cap);
+        free(run->out);
+        run->out_cap = 0;
+        run->out = malloc(total);
+        run->out_cap = run->out ? total : 0;
+    }
+    int err = run->out == NULL && total > 0 ? ENOMEM : 0;
+    for (size_t i = 0, at = 0; err == 0 && i < n; i++) {
+        memcpy(run->out + at, batch[i].entries, batch[i].entries_len);
+        at += batch[i].entries_len;
+    }
+    err = err ? err : line_file_write_all(run->s->archive_fd, run->out, total);
+    OPENSSL_cleanse(run->out, total < run->out_cap ? total : run->out_cap);
+    for (size_t i = 0; i < n; i++) {
+        if (err != 0 && batch[i].entries != NULL) {
+            char message[300];
+            snprintf(message, sizeof(message),
+                     "General error on factory tool: cannot write the archive: %s", strerror(err));
+            batch[i].status = LINE_E_GENERAL;
+            batch[i].state = LINE_STATE_FAILED;
+            batch[i].message = strdup(message);
+        }
+        OPENSSL_cleanse(batch[i].entries, batch[i].entries_len);
+        free(batch[i].entries);
+        batch[i].entries = NULL;
+    }
+}
+
+/* Bundles (archive mode), then the rows of n results in one transaction, then their reports. */
 static void commit_and_report(split_run *run, prepared *batch, size_t n)
 {
     line_split *s = run->s;
     const line_device *items = s->list->items;
+    if (s->archive) {
+        write_entries(run, batch, n);
+    }
     if (s->records != NULL && n > 0) {
         bool grouped = line_records_transaction(s->records) == 0;
         for (size_t i = 0; i < n; i++) {
@@ -202,6 +245,41 @@ static int store_bundle(const char *dir, const line_device *d, const fcu_device_
     return 0;
 }
 
+/* Archive mode: the device's entries EP.cbor (and EP.ctx) for the writer. */
+static int archive_entries(const line_device *d, const fcu_device_request *r, prepared *p,
+                           char *message, size_t size)
+{
+    uint8_t *ctx = NULL;
+    size_t ctx_len = 0;
+    int err = r->operation_ctx && fcu_operation_context_save(r->operation_ctx, &ctx, &ctx_len)
+                  ? ENOMEM
+                  : 0;
+    size_t bundle_size = line_tar_entry_size(r->config_size);
+    size_t total = bundle_size + (r->operation_ctx ? line_tar_entry_size(ctx_len) : 0);
+    p->entries = err ? NULL : malloc(total);
+    err = err ? err : p->entries == NULL ? ENOMEM : 0;
+    long long now = (long long)time(NULL);
+    if (err == 0) {
+        err = line_tar_entry(p->entries, d->endpoint, ".cbor", r->config_data, r->config_size, now);
+    }
+    if (err == 0 && r->operation_ctx) {
+        err = line_tar_entry(p->entries + bundle_size, d->endpoint, ".ctx", ctx, ctx_len, now);
+    }
+    free(ctx);
+    if (err != 0) {
+        if (p->entries != NULL) {
+            OPENSSL_cleanse(p->entries, total);
+        }
+        free(p->entries);
+        p->entries = NULL;
+        snprintf(message, size, "General error on factory tool: cannot archive %s: %s", d->endpoint,
+                 strerror(err));
+        return LINE_E_GENERAL;
+    }
+    p->entries_len = total;
+    return 0;
+}
+
 static void prepare_one(split_run *run, fcu *f, size_t index)
 {
     const line_device *d = &run->s->list->items[index];
@@ -219,8 +297,9 @@ static void prepare_one(split_run *run, fcu *f, size_t index)
         snprintf(message, sizeof(message), "General error on factory tool: out of memory");
     } else if (p.status == 0) {
         line_identity_of_bundle(r.config_data, r.config_size, &p.id);
-        p.status =
-            store_bundle(run->s->dir, d, &r, run->remove_stale_ctx, message, sizeof(message));
+        p.status = run->s->archive ? archive_entries(d, &r, &p, message, sizeof(message))
+                                   : store_bundle(run->s->dir, d, &r, run->remove_stale_ctx,
+                                                  message, sizeof(message));
     } else {
         snprintf(message, sizeof(message), "%s",
                  r.errors.count ? r.errors.items[0].message : fcu_status_template(p.status));
@@ -292,12 +371,18 @@ static bool run_begin(split_run *run)
     for (size_t i = 0; s->records != NULL && !s->reprovision && i < count; i++) {
         run->skip[i] = line_records_provisioned(s->records, s->list->items[i].endpoint);
     }
-    run->remove_stale_ctx = has_contexts(s->dir);
+    run->remove_stale_ctx = !s->archive && has_contexts(s->dir);
     return true;
 }
 
 static void run_end(split_run *run)
 {
+    if (run->s->archive) {
+        static const uint8_t end[LINE_TAR_END_SIZE];
+        line_file_write_all(run->s->archive_fd, end, sizeof(end));
+    }
+    OPENSSL_cleanse(run->out, run->out_cap);
+    free(run->out);
     free(run->skip);
     free(run->queue);
     free(run->taken);
