@@ -90,8 +90,10 @@ unset(KILN_PC_REQUIRES_PUBLIC)
 unset(KILN_PC_EXTRA_CFLAGS)
 file(GLOB KILN_LINE_HEADERS ${CMAKE_SOURCE_DIR}/src/host/line/*.h
      ${CMAKE_SOURCE_DIR}/src/host/station/kiln_station.h)
-install(FILES ${KILN_LINE_HEADERS} ${CMAKE_SOURCE_DIR}/src/common/ftcd_frame.h
-        ${CMAKE_SOURCE_DIR}/src/common/sf_msg.h ${CMAKE_SOURCE_DIR}/src/common/fcc_bundle_fields.h
+# The frame codec's header is the device listener's too (include/kiln/ftcd.h includes it).
+install(FILES ${CMAKE_SOURCE_DIR}/src/common/ftcd_frame.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        COMPONENT dev)
+install(FILES ${KILN_LINE_HEADERS} ${CMAKE_SOURCE_DIR}/src/common/sf_msg.h ${CMAKE_SOURCE_DIR}/src/common/fcc_bundle_fields.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/kiln/line COMPONENT dev)
 
 install(TARGETS factory_tool factory_client RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)

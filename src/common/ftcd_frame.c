@@ -99,12 +99,33 @@ ftcd_status ftcd_encode_response(uint32_t status, const uint8_t *cbor, size_t cb
     return encode_body(out + FTCD_STATUS_FRAME_SIZE, cbor, cbor_len);
 }
 
+ftcd_status ftcd_seal_response(uint8_t *out, size_t out_size, size_t cbor_len, size_t *out_len)
+{
+    size_t need = ftcd_response_size(FTCD_STATUS_SUCCESS, cbor_len);
+    if (out_len == NULL || need == 0) {
+        return FTCD_STATUS_INVALID_PARAMETER;
+    }
+    *out_len = need;
+    if (out == NULL || out_size < need) {
+        return FTCD_STATUS_MEMORY_OUT;
+    }
+    memcpy(out, token_bytes, FTCD_TOKEN_SIZE);
+    put_le32(out + FTCD_TOKEN_SIZE, FTCD_STATUS_SUCCESS);
+    put_le32(out + FTCD_STATUS_FRAME_SIZE, (uint32_t)cbor_len);
+    if (sha256(out + FTCD_RESPONSE_HEAD, cbor_len, out + FTCD_RESPONSE_HEAD + cbor_len) != 0) {
+        return FTCD_STATUS_FAILED_TO_CALCULATE_MESSAGE_SIGNATURE;
+    }
+    return FTCD_STATUS_SUCCESS;
+}
+
 static void release_body(ftcd_reader *r)
 {
     if (r->body != NULL) {
         /* Bundles carry private keys: never leave them in freed heap memory. */
         mbedtls_platform_zeroize(r->body, r->length);
-        free(r->body);
+        if (r->buffer == NULL) {
+            free(r->body);
+        }
         r->body = NULL;
     }
     r->body_fill = 0;
@@ -130,6 +151,15 @@ void ftcd_reader_init(ftcd_reader *r, ftcd_frame_kind kind, uint32_t max_length)
     r->max_length = max_length != 0 ? max_length : FTCD_DEFAULT_MAX_LENGTH;
     mbedtls_sha256_init(&r->sha);
     r->state = STATE_TOKEN;
+}
+
+void ftcd_reader_init_buffer(ftcd_reader *r, ftcd_frame_kind kind, uint8_t *buffer,
+                             size_t buffer_size)
+{
+    ftcd_reader_init(r, kind, 1);
+    /* Set directly: 0 (an empty buffer) must refuse every frame, not mean the default. */
+    r->max_length = buffer_size < UINT32_MAX ? (uint32_t)buffer_size : UINT32_MAX;
+    r->buffer = buffer;
 }
 
 void ftcd_reader_free(ftcd_reader *r)
@@ -180,7 +210,7 @@ static ftcd_read_result start_body(ftcd_reader *r)
     if (r->length == 0 || r->length > r->max_length) {
         return fail(r, FTCD_STATUS_FAILED_TO_READ_MESSAGE_SIZE);
     }
-    r->body = malloc(r->length);
+    r->body = r->buffer != NULL ? r->buffer : malloc(r->length);
     if (r->body == NULL) {
         return fail(r, FTCD_STATUS_MEMORY_OUT);
     }
@@ -210,79 +240,96 @@ static ftcd_read_result check_digest(ftcd_reader *r)
     return FTCD_READ_FRAME;
 }
 
+/* Each step consumes bytes from data[*pos..len) for the reader's current state. */
+static ftcd_read_result feed_token(ftcd_reader *r, const uint8_t *data, size_t len, size_t *pos)
+{
+    (void)len;
+    size_t before = r->token_matched;
+    r->token_matched = token_advance(r->token_matched, data[*pos]);
+    /* Bytes that fall out of a partial match are discarded garbage. */
+    r->skipped += before + 1 - r->token_matched;
+    (*pos)++;
+    if (r->token_matched == FTCD_TOKEN_SIZE) {
+        r->state = r->kind == FTCD_KIND_RESPONSE ? STATE_STATUS : STATE_LENGTH;
+        r->word_fill = 0;
+    }
+    return FTCD_READ_MORE;
+}
+
+static ftcd_read_result feed_word(ftcd_reader *r, const uint8_t *data, size_t len, size_t *pos)
+{
+    (void)len;
+    r->word[r->word_fill++] = data[(*pos)++];
+    if (r->word_fill < FTCD_WORD_SIZE) {
+        return FTCD_READ_MORE;
+    }
+    if (r->state == STATE_LENGTH) {
+        return start_body(r);
+    }
+    r->status = get_le32(r->word);
+    r->word_fill = 0;
+    if (r->status != FTCD_STATUS_SUCCESS) {
+        r->state = STATE_DONE;
+        return FTCD_READ_FRAME;
+    }
+    r->state = STATE_LENGTH;
+    return FTCD_READ_MORE;
+}
+
+static ftcd_read_result feed_body(ftcd_reader *r, const uint8_t *data, size_t len, size_t *pos)
+{
+    size_t want = r->length - r->body_fill;
+    size_t n = len - *pos < want ? len - *pos : want;
+    memcpy(r->body + r->body_fill, data + *pos, n);
+    if (mbedtls_sha256_update_ret(&r->sha, data + *pos, n) != 0) {
+        return fail(r, FTCD_STATUS_FAILED_TO_CALCULATE_MESSAGE_SIGNATURE);
+    }
+    r->body_fill += n;
+    *pos += n;
+    if (r->body_fill == r->length) {
+        r->state = STATE_DIGEST;
+        r->digest_fill = 0;
+    }
+    return FTCD_READ_MORE;
+}
+
+static ftcd_read_result feed_digest(ftcd_reader *r, const uint8_t *data, size_t len, size_t *pos)
+{
+    size_t want = FTCD_DIGEST_SIZE - r->digest_fill;
+    size_t n = len - *pos < want ? len - *pos : want;
+    memcpy(r->digest + r->digest_fill, data + *pos, n);
+    r->digest_fill += n;
+    *pos += n;
+    if (r->digest_fill == FTCD_DIGEST_SIZE) {
+        return check_digest(r);
+    }
+    return FTCD_READ_MORE;
+}
+
 ftcd_read_result ftcd_reader_feed(ftcd_reader *r, const uint8_t *data, size_t len, size_t *consumed)
 {
     size_t pos = 0;
     ftcd_read_result result = FTCD_READ_MORE;
 
-    if (r->state == STATE_ERROR) {
+    if (r->state == STATE_ERROR || r->state == STATE_DONE) {
         *consumed = 0;
-        return FTCD_READ_ERROR;
-    }
-    if (r->state == STATE_DONE) {
-        *consumed = 0;
-        return FTCD_READ_FRAME;
+        return r->state == STATE_ERROR ? FTCD_READ_ERROR : FTCD_READ_FRAME;
     }
     while (pos < len && result == FTCD_READ_MORE) {
         switch (r->state) {
-        case STATE_TOKEN: {
-            size_t before = r->token_matched;
-            r->token_matched = token_advance(r->token_matched, data[pos]);
-            /* Bytes that fall out of a partial match are discarded garbage. */
-            r->skipped += before + 1 - r->token_matched;
-            pos++;
-            if (r->token_matched == FTCD_TOKEN_SIZE) {
-                r->state = r->kind == FTCD_KIND_RESPONSE ? STATE_STATUS : STATE_LENGTH;
-                r->word_fill = 0;
-            }
+        case STATE_TOKEN:
+            result = feed_token(r, data, len, &pos);
             break;
-        }
         case STATE_STATUS:
         case STATE_LENGTH:
-            r->word[r->word_fill++] = data[pos++];
-            if (r->word_fill < FTCD_WORD_SIZE) {
-                break;
-            }
-            if (r->state == STATE_STATUS) {
-                r->status = get_le32(r->word);
-                r->word_fill = 0;
-                if (r->status != FTCD_STATUS_SUCCESS) {
-                    r->state = STATE_DONE;
-                    result = FTCD_READ_FRAME;
-                } else {
-                    r->state = STATE_LENGTH;
-                }
-            } else {
-                result = start_body(r);
-            }
+            result = feed_word(r, data, len, &pos);
             break;
-        case STATE_BODY: {
-            size_t want = r->length - r->body_fill;
-            size_t n = len - pos < want ? len - pos : want;
-            memcpy(r->body + r->body_fill, data + pos, n);
-            if (mbedtls_sha256_update_ret(&r->sha, data + pos, n) != 0) {
-                result = fail(r, FTCD_STATUS_FAILED_TO_CALCULATE_MESSAGE_SIGNATURE);
-                break;
-            }
-            r->body_fill += n;
-            pos += n;
-            if (r->body_fill == r->length) {
-                r->state = STATE_DIGEST;
-                r->digest_fill = 0;
-            }
+        case STATE_BODY:
+            result = feed_body(r, data, len, &pos);
             break;
-        }
-        case STATE_DIGEST: {
-            size_t want = FTCD_DIGEST_SIZE - r->digest_fill;
-            size_t n = len - pos < want ? len - pos : want;
-            memcpy(r->digest + r->digest_fill, data + pos, n);
-            r->digest_fill += n;
-            pos += n;
-            if (r->digest_fill == FTCD_DIGEST_SIZE) {
-                result = check_digest(r);
-            }
+        case STATE_DIGEST:
+            result = feed_digest(r, data, len, &pos);
             break;
-        }
         default:
             result = fail(r, FTCD_STATUS_INTERNAL_ERROR);
             break;

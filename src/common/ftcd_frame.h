@@ -57,6 +57,10 @@ ftcd_status ftcd_encode_request(const uint8_t *cbor, size_t cbor_len, uint8_t *o
  *  status-only form otherwise (cbor ignored). Errors as ftcd_encode_request. */
 ftcd_status ftcd_encode_response(uint32_t status, const uint8_t *cbor, size_t cbor_len,
                                  uint8_t *out, size_t out_size, size_t *out_len);
+/** Completes a status-0 response in place, for an answer written straight into its frame: the
+ *  cbor_len bytes of CBOR are already at out + FTCD_RESPONSE_HEAD; this adds token, status,
+ *  length and digest around them. Errors as ftcd_encode_response. */
+ftcd_status ftcd_seal_response(uint8_t *out, size_t out_size, size_t cbor_len, size_t *out_len);
 
 typedef enum ftcd_frame_kind {
     FTCD_KIND_REQUEST,  /* read by the device */
@@ -92,6 +96,7 @@ typedef struct ftcd_reader {
     uint32_t length;
     uint8_t *body;
     size_t body_fill;
+    uint8_t *buffer; /* caller-owned CBOR buffer (ftcd_reader_init_buffer), else NULL */
     uint8_t digest[FTCD_DIGEST_SIZE];
     size_t digest_fill;
     mbedtls_sha256_context sha;
@@ -101,6 +106,12 @@ typedef struct ftcd_reader {
 
 /** max_length 0 means FTCD_DEFAULT_MAX_LENGTH. Cannot fail. */
 void ftcd_reader_init(ftcd_reader *r, ftcd_frame_kind kind, uint32_t max_length);
+/** As ftcd_reader_init, but nothing is ever allocated: the CBOR is received into the caller's
+ *  buffer, an announced length above buffer_size is refused (FAILED_TO_READ_MESSAGE_SIZE), and
+ *  ftcd_reader_take() hands out a frame whose cbor points into buffer. That frame stays valid
+ *  until the next feed; do not ftcd_frame_free it, wipe it (it may carry keys) when done. */
+void ftcd_reader_init_buffer(ftcd_reader *r, ftcd_frame_kind kind, uint8_t *buffer,
+                             size_t buffer_size);
 /** Releases a partial frame. Safe on a NULL or already freed reader. */
 void ftcd_reader_free(ftcd_reader *r);
 /** Drops any partial frame or error and goes back to searching for a token. */

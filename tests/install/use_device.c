@@ -6,6 +6,7 @@
 #include <fcc_status.h>
 #include <kcm_status.h>
 #include <key_config_manager.h>
+#include <kiln/ftcd.h>
 #include <mbed_factory_configurator_client.h>
 
 int main(void)
@@ -17,7 +18,7 @@ int main(void)
     }
     size_t len = 0;
     kcm_status_e k = kcm_item_get_data_size((const uint8_t *)"nope", 4, KCM_CONFIG_ITEM, &len);
-    printf("kcm missing item: %d\n", (int)k);
+    printf("kcm missing item: %d, listener %zu bytes\n", (int)k, sizeof(kiln_ftcd_listener));
     fcc_finalize();
     return k == KCM_STATUS_ITEM_NOT_FOUND ? 0 : 1;
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f)
+void fc_usage(FILE *f)
 {
     fprintf(f,
             "usage: factory_client [--storage DIR | --flash FILE] [--time EPOCH] [-v] COMMAND ...\n"
@@ -28,7 +28,8 @@ static void usage(FILE *f)
             "  sf HEX [--factory-trust FILE]      answer one secure-factory message\n"
             "  (tcp, serial and file answer secure-factory frames too, with --factory-trust FILE)\n"
             "\n"
-            "options: --devices N (transports: N devices), --forever (serve the next device)\n");
+            "options: --devices N (transports: N devices), --forever (serve the next device)\n"
+            "(global options may also follow COMMAND; --name=VALUE works as --name VALUE)\n");
 }
 
 static int read_file(const char *path, uint8_t **buf, size_t *len)
@@ -103,12 +104,18 @@ static void describe_answer(const uint8_t *resp, size_t len)
     }
 }
 
-static int cmd_handle(const fc_options *opt, int argc, char **argv)
+static int cmd_handle(fc_options *opt, int argc, char **argv)
 {
-    if (argc != 3) {
-        usage(stderr);
+    fc_args args;
+    int first = 0, exit_code = 0;
+    if (!fc_command_options(opt, argc, argv, 0, fc_print_usage, &args, &first, &exit_code)) {
+        return exit_code;
+    }
+    if (argc - first != 2) {
+        fc_usage(stderr);
         return 2;
     }
+    argv += first - 1;
     uint8_t *bundle = NULL;
     size_t bundle_len = 0;
     if (read_file(argv[1], &bundle, &bundle_len) != 0) {
@@ -168,18 +175,24 @@ static int parse_type(const char *s, kcm_item_type_e *type)
     return -1;
 }
 
-static int cmd_get(const fc_options *opt, int argc, char **argv)
+static int cmd_get(fc_options *opt, int argc, char **argv)
 {
     kcm_item_type_e only = KCM_LAST_ITEM;
-    if (argc == 4 && strcmp(argv[2], "--type") == 0) {
-        if (parse_type(argv[3], &only) != 0) {
-            fprintf(stderr, "factory_client: unknown item type %s\n", argv[3]);
-            return 2;
-        }
-    } else if (argc != 2) {
-        usage(stderr);
+    fc_args args;
+    int first = 0, exit_code = 0;
+    if (!fc_command_options(opt, argc, argv, FC_TAKES_TYPE, fc_print_usage, &args, &first,
+                            &exit_code)) {
+        return exit_code;
+    }
+    if (args.type != NULL && parse_type(args.type, &only) != 0) {
+        fprintf(stderr, "factory_client: unknown item type %s\n", args.type);
         return 2;
     }
+    if (argc - first != 1) {
+        fc_usage(stderr);
+        return 2;
+    }
+    argv += first - 1;
     fc_device *d = fc_device_open(opt, 0);
     if (d == NULL) {
         return 2;
@@ -228,10 +241,15 @@ static int print_item(void *arg, kcm_item_type_e type, const char *name, size_t 
     return 0;
 }
 
-static int cmd_simple(const fc_options *opt, int argc, char **argv)
+static int cmd_simple(fc_options *opt, int argc, char **argv)
 {
-    if (argc != 1) {
-        usage(stderr);
+    fc_args args;
+    int first = 0, exit_code = 0;
+    if (!fc_command_options(opt, argc, argv, 0, fc_print_usage, &args, &first, &exit_code)) {
+        return exit_code;
+    }
+    if (first != argc) {
+        fc_usage(stderr);
         return 2;
     }
     fc_device *d = fc_device_open(opt, 0);
@@ -266,63 +284,18 @@ static int cmd_simple(const fc_options *opt, int argc, char **argv)
     return rc;
 }
 
-static int parse_u64(const char *s, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno != 0 || *s == '\0' || *end != '\0' || *s == '-') {
-        return -1;
-    }
-    *v = x;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     fc_options opt = {0};
     opt.devices = 1;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *a = argv[i];
-        bool has_value = i + 1 < argc;
-        if (strcmp(a, "--storage") == 0 && has_value) {
-            opt.storage = argv[++i];
-        } else if (strcmp(a, "--flash") == 0 && has_value) {
-            opt.flash = argv[++i];
-        } else if (strcmp(a, "--factory-trust") == 0 && has_value) {
-            opt.factory_trust = argv[++i];
-        } else if (strcmp(a, "--time") == 0 && has_value) {
-            if (parse_u64(argv[++i], &opt.time) != 0) {
-                fprintf(stderr, "factory_client: --time wants seconds since 1970\n");
-                return 2;
-            }
-        } else if (strcmp(a, "--devices") == 0 && has_value) {
-            uint64_t n;
-            if (parse_u64(argv[++i], &n) != 0 || n == 0 || n > 4096) {
-                fprintf(stderr, "factory_client: --devices wants 1..4096\n");
-                return 2;
-            }
-            opt.devices = (int)n;
-        } else if (strcmp(a, "--forever") == 0) {
-            opt.forever = true;
-        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-            opt.verbose++;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "factory_client: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (opt.storage && opt.flash) {
-        fprintf(stderr, "factory_client: choose --storage or --flash, not both\n");
-        return 2;
+    fc_args none;
+    int i = 0;
+    int rc = fc_parse_options(argc, argv, 0, true, fc_print_usage, &opt, &none, &i);
+    if (rc != 0) {
+        return rc < 0 ? 0 : rc;
     }
     if (i == argc) {
-        usage(stderr);
+        fc_usage(stderr);
         return 2;
     }
     const char *cmd = argv[i];
@@ -349,7 +322,7 @@ int main(int argc, char **argv)
         extra = fc_cmd_sf;
     } else {
         fprintf(stderr, "factory_client: unknown command %s\n", cmd);
-        usage(stderr);
+        fc_usage(stderr);
         return 2;
     }
     if (extra == NULL) {

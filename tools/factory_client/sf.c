@@ -11,22 +11,22 @@
 
 #define MAX_MESSAGE (64 * 1024)
 
-int fc_cmd_sf(const fc_options *opt, int argc, char **argv)
+static void sf_usage(void)
 {
-    const char *hex = NULL;
-    const char *trust_path = opt->factory_trust;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--factory-trust") == 0 && i + 1 < argc) {
-            trust_path = argv[++i];
-        } else if (hex == NULL) {
-            hex = argv[i];
-        } else {
-            hex = NULL;
-            break;
-        }
+    fprintf(stderr, "usage: factory_client --storage DIR sf HEX [--factory-trust FILE]\n");
+}
+
+int fc_cmd_sf(fc_options *opt, int argc, char **argv)
+{
+    fc_args args;
+    int first = 0, exit_code = 0;
+    if (!fc_command_options(opt, argc, argv, 0, sf_usage, &args, &first, &exit_code)) {
+        return exit_code;
     }
+    const char *hex = argc - first == 1 ? argv[first] : NULL;
+    const char *trust_path = opt->factory_trust;
     if (hex == NULL) {
-        fprintf(stderr, "usage: factory_client --storage DIR sf HEX [--factory-trust FILE]\n");
+        sf_usage();
         return 2;
     }
     uint8_t *msg = malloc(MAX_MESSAGE);

@@ -1,0 +1,515 @@
+/* factory_client tcp | serial | file: simulated devices serving the factory tool through the
+ * device library's FTCD listener (src/device/ftcd) and its Linux adapters (src/device/port/
+ * linux/ftcd_*.c). This file only sets the devices up and prints what the listener reports. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fc.h"
+#include "kiln/ftcd.h"
+#include "kiln/ftcd_linux.h"
+#include "kiln_sf.h"
+#include "sf_trust.h"
+
+#define FC_TCP_DEFAULT_PORT 7777
+/* Room for one answer frame; bundle answers are a few KiB. */
+#define FC_OUTPUT_SIZE (128u * 1024u)
+
+/* One simulated device on a transport. */
+typedef struct fc_station {
+    int index;
+    char label[24]; /* log prefix ("" for a single device, "[dev 3] " otherwise) */
+    const fc_options *opt;
+    fc_device *dev;
+    kiln_ftcd_listener listener;
+    uint8_t *request, *output;
+    bool flow_started; /* "Factory flow begins..." printed for this run */
+    bool tcp;          /* a restart waits for a new connection */
+    double handling_since, device_seconds;
+} fc_station;
+
+/* What every transport command shares. */
+typedef struct fc_serve {
+    fc_options *opt;
+    fc_args args;
+    fc_sf_trust trust;
+    kiln_sf_trust table;
+    fc_station *stations;
+    int count, opened;
+    const char *names[2]; /* what the descriptors are, for I/O errors (read, write) */
+} fc_serve;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void install_signals(bool ignore_pipe)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (ignore_pipe) {
+        signal(SIGPIPE, SIG_IGN);
+    }
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void print_out(const fc_station *s, const char *text)
+{
+    printf("%s%s\n", s->label, text);
+    fflush(stdout);
+}
+
+static void notice_answered(const fc_station *s, int32_t fcc_status)
+{
+    print_out(s, "Successfully processed comm message");
+    if (fcc_status != 0) {
+        printf("%sFactory configurator returned %s (%d)\n", s->label,
+               fcc_status_name((fcc_status_e)fcc_status), (int)fcc_status);
+        fflush(stdout);
+    }
+}
+
+static void notice_erased(const fc_station *s, int32_t fcc_status)
+{
+    if (fcc_status != FCC_STATUS_SUCCESS) {
+        fprintf(stderr, "%sfcc_storage_delete failed: %s (%d)\n", s->label,
+                fcc_status_name((fcc_status_e)fcc_status), (int)fcc_status);
+    } else if (s->opt->verbose > 0) {
+        print_out(s, "Storage is erased");
+    }
+}
+
+/* The listener's reports, in the words the original example prints. */
+static void on_notice(void *ctx, const kiln_ftcd_notice *n)
+{
+    fc_station *s = ctx;
+    switch (n->kind) {
+    case KILN_FTCD_NOTICE_REJECTED:
+        fprintf(stderr, "%sFailed to read message: %s (%d): %s\n", s->label,
+                ftcd_status_name((uint32_t)n->status), (int)n->status,
+                ftcd_status_text((uint32_t)n->status));
+        break;
+    case KILN_FTCD_NOTICE_ERASED:
+        notice_erased(s, n->status);
+        break;
+    case KILN_FTCD_NOTICE_HANDLING:
+        s->handling_since = now_seconds();
+        break;
+    case KILN_FTCD_NOTICE_HANDLED:
+        s->device_seconds += now_seconds() - s->handling_since;
+        break;
+    case KILN_FTCD_NOTICE_ANSWERED:
+        notice_answered(s, n->status);
+        break;
+    case KILN_FTCD_NOTICE_NO_ANSWER:
+        fprintf(stderr, "%sfcc_bundle_handler produced no answer: %s (%d)\n", s->label,
+                fcc_status_name((fcc_status_e)n->status), (int)n->status);
+        break;
+    case KILN_FTCD_NOTICE_ANSWER_TOO_BIG:
+        fprintf(stderr, "%sthe answer (%d bytes) does not fit the output buffer: status 3 sent\n",
+                s->label, (int)n->status);
+        break;
+    case KILN_FTCD_NOTICE_SF_NOT_SENT:
+        fprintf(stderr, "%sSecure factory: no answer could be sent (%d: %s)\n", s->label,
+                (int)n->status, sf_status_text((sf_status)n->status));
+        break;
+    case KILN_FTCD_NOTICE_SF_DEVICE_ERROR:
+        fprintf(stderr, "%sSecure factory: device error %d: %s (detail %ld)\n", s->label,
+                (int)n->status, sf_status_text((sf_status)n->status), (long)n->detail);
+        break;
+    case KILN_FTCD_NOTICE_FINISHED:
+        print_out(s, "Successfully completed factory flow");
+        break;
+    }
+}
+
+static void on_stream_begins(void *ctx, size_t index)
+{
+    fc_station *s = &((fc_serve *)ctx)->stations[index];
+    if (!s->flow_started) {
+        print_out(s, "Factory flow begins...");
+        s->flow_started = true;
+    }
+}
+
+static void on_restarted(void *ctx, size_t index)
+{
+    fc_station *s = &((fc_serve *)ctx)->stations[index];
+    s->flow_started = false;
+    if (s->tcp) {
+        print_out(s, "Factory Client is waiting for incoming connection...");
+    }
+}
+
+static void on_io_error(void *ctx, size_t index, bool writing, int err)
+{
+    const fc_serve *sv = ctx;
+    (void)index;
+    fprintf(stderr, "factory_client: cannot %s %s: %s\n", writing ? "write" : "read",
+            sv->names[writing ? 1 : 0], strerror(err));
+}
+
+static kiln_ftcd_hooks serve_hooks(fc_serve *sv)
+{
+    kiln_ftcd_hooks h = {sv,           sv->opt->forever, &stop_requested, on_stream_begins,
+                         on_restarted, on_io_error};
+    return h;
+}
+
+static int station_listen(fc_serve *sv, fc_station *s)
+{
+    uint32_t max = sv->args.max_length != 0 ? sv->args.max_length : FTCD_DEFAULT_MAX_LENGTH;
+    s->request = malloc(max);
+    s->output = malloc(FC_OUTPUT_SIZE);
+    if (s->request == NULL || s->output == NULL) {
+        fprintf(stderr, "%sfactory_client: out of memory for a %u-byte request buffer\n", s->label,
+                max);
+        return -1;
+    }
+    kiln_ftcd_config cfg = {
+        .dev = fc_device_kiln(s->dev),
+        .request_buffer = s->request,
+        .request_buffer_size = max,
+        .output_buffer = s->output,
+        .output_buffer_size = FC_OUTPUT_SIZE,
+        .keep_storage = sv->args.keep_storage,
+        .sf_trust = &sv->table,
+        .notify = on_notice,
+        .notify_ctx = s,
+    };
+    return kiln_ftcd_init(&s->listener, &cfg) == FTCD_STATUS_SUCCESS ? 0 : -1;
+}
+
+static void station_close(fc_station *s)
+{
+    if (s->dev != NULL) {
+        kiln_ftcd_fini(&s->listener);
+        kiln_device *kd = fc_device_kiln(s->dev);
+        if (kd->fcc_ready) {
+            (void)kiln_fcc_finalize(kd);
+        }
+        fc_device_close(s->dev);
+        s->dev = NULL;
+    }
+    free(s->request);
+    free(s->output);
+    s->request = s->output = NULL;
+}
+
+static int station_open(fc_serve *sv, fc_station *s, int index)
+{
+    memset(s, 0, sizeof(*s));
+    s->index = index;
+    s->opt = sv->opt;
+    if (sv->count > 1) {
+        snprintf(s->label, sizeof(s->label), "[dev %d] ", index);
+    }
+    s->dev = fc_device_open(sv->opt, index);
+    if (s->dev == NULL) {
+        return -1;
+    }
+    kiln_device *kd = fc_device_kiln(s->dev);
+    if (!kd->fcc_ready) {
+        fcc_status_e st = kiln_fcc_init(kd);
+        if (st != FCC_STATUS_SUCCESS) {
+            fprintf(stderr, "%sfactory_client: fcc_init failed: %s (%d)\n", s->label,
+                    fcc_status_name(st), (int)st);
+            fc_device_close(s->dev);
+            s->dev = NULL;
+            return -1;
+        }
+    }
+    if (station_listen(sv, s) != 0) {
+        station_close(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses the command's options: true to go on, false to exit with *exit_code. */
+static bool serve_begin(fc_serve *sv, fc_options *opt, int argc, char **argv, unsigned takes,
+                        void (*usage)(void), int *exit_code)
+{
+    memset(sv, 0, sizeof(*sv));
+    sv->opt = opt;
+    int first = 0;
+    if (!fc_command_options(opt, argc, argv, takes, usage, &sv->args, &first, exit_code)) {
+        return false;
+    }
+    if (first != argc) {
+        fprintf(stderr, "factory_client: %s: unexpected argument %s\n", argv[0], argv[first]);
+        usage();
+        *exit_code = 2;
+        return false;
+    }
+    return true;
+}
+
+static int serve_open(fc_serve *sv, int count)
+{
+    sv->count = count;
+    if (sv->opt->factory_trust != NULL &&
+        fc_sf_trust_load(sv->opt->factory_trust, &sv->trust) != 0) {
+        return -1;
+    }
+    sv->table = fc_sf_trust_table(&sv->trust);
+    sv->stations = calloc((size_t)count, sizeof(*sv->stations));
+    if (sv->stations == NULL) {
+        fprintf(stderr, "factory_client: out of memory\n");
+        return -1;
+    }
+    for (; sv->opened < count; sv->opened++) {
+        if (station_open(sv, &sv->stations[sv->opened], sv->opened) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Prints the totals with -v and closes every device. */
+static void serve_end(fc_serve *sv)
+{
+    if (sv->opened > 0 && sv->opt->verbose > 0) {
+        kiln_ftcd_stats sum = {0, 0, 0, 0, 0};
+        double seconds = 0;
+        for (int i = 0; i < sv->opened; i++) {
+            const kiln_ftcd_stats *st = kiln_ftcd_get_stats(&sv->stations[i].listener);
+            sum.messages += st->messages;
+            sum.sessions += st->sessions;
+            sum.rejected += st->rejected;
+            sum.sf_messages += st->sf_messages;
+            sum.sf_device_errors += st->sf_device_errors;
+            seconds += sv->stations[i].device_seconds;
+        }
+        printf("Factory Client statistics: devices %d, sessions %lu, messages %lu, rejected "
+               "%lu, device time %.6f s, secure-factory messages %lu (device errors %lu)\n",
+               sv->opened, (unsigned long)sum.sessions, (unsigned long)sum.messages,
+               (unsigned long)sum.rejected, seconds, (unsigned long)sum.sf_messages,
+               (unsigned long)sum.sf_device_errors);
+        fflush(stdout);
+    }
+    for (int i = 0; i < sv->opened; i++) {
+        station_close(&sv->stations[i]);
+    }
+    free(sv->stations);
+    fc_sf_trust_free(&sv->trust);
+}
+
+static void tcp_usage(void)
+{
+    fprintf(stderr, "usage: factory_client [globals] tcp [--bind ADDR] [--port P] "
+                    "[--keep-storage] [--max-length BYTES] [--factory-trust FILE]\n");
+}
+
+static int tcp_listen_all(fc_serve *sv, kiln_ftcd_tcp_device *devs, const char *bind_addr,
+                          uint32_t port)
+{
+    for (int i = 0; i < sv->count; i++) {
+        fc_station *s = &sv->stations[i];
+        char shown[64] = "";
+        uint16_t bound = 0;
+        uint16_t want = port ? (uint16_t)(port + (uint32_t)i) : 0;
+        int fd = kiln_ftcd_tcp_listen(bind_addr, want, shown, sizeof(shown), &bound);
+        kiln_ftcd_tcp_device_init(&devs[i], &s->listener, fd);
+        if (fd == KILN_FTCD_TCP_BAD_ADDRESS) {
+            fprintf(stderr, "factory_client: --bind %s is not an IPv4 address\n", bind_addr);
+            return -1;
+        }
+        if (fd < 0) {
+            fprintf(stderr, "factory_client: cannot listen on %s:%u: %s\n", bind_addr, want,
+                    strerror(errno));
+            return -1;
+        }
+        s->tcp = true;
+        printf("%sFactory Client IP Address and Port : %s:%u\n", s->label, shown, bound);
+        printf("%sFactory Client is waiting for incoming connection...\n", s->label);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static int tcp_run(fc_serve *sv, const char *bind_addr, uint32_t port)
+{
+    kiln_ftcd_tcp_device *devs = calloc((size_t)sv->count, sizeof(*devs));
+    if (devs == NULL) {
+        fprintf(stderr, "factory_client: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < sv->count; i++) {
+        kiln_ftcd_tcp_device_init(&devs[i], &sv->stations[i].listener, -1);
+    }
+    int rc = 1;
+    if (tcp_listen_all(sv, devs, bind_addr, port) == 0) {
+        kiln_ftcd_hooks hooks = serve_hooks(sv);
+        if (kiln_ftcd_tcp_serve(devs, (size_t)sv->count, &hooks) != 0) {
+            perror("factory_client: poll");
+        }
+        rc = 0;
+        for (int i = 0; i < sv->count; i++) {
+            if (!devs[i].ended_ok && !(sv->opt->forever && stop_requested)) {
+                rc = 1;
+            }
+        }
+    }
+    for (int i = 0; i < sv->count; i++) {
+        kiln_ftcd_tcp_device_close(&devs[i]);
+    }
+    free(devs);
+    return rc;
+}
+
+int fc_cmd_tcp(fc_options *opt, int argc, char **argv)
+{
+    fc_serve sv;
+    int rc = 0;
+    if (!serve_begin(&sv, opt, argc, argv, FC_TAKES_BIND | FC_TAKES_PORT | FC_TAKES_LINK, tcp_usage,
+                     &rc)) {
+        return rc;
+    }
+    const char *bind_addr = sv.args.bind != NULL ? sv.args.bind : "127.0.0.1";
+    uint32_t port = FC_TCP_DEFAULT_PORT;
+    if (sv.args.port != NULL && !fc_parse_u32(sv.args.port, 65535, &port)) {
+        fprintf(stderr, "factory_client: --port needs a number 0..65535\n");
+        return 2;
+    }
+    int count = opt->devices > 0 ? opt->devices : 1;
+    if (port != 0 && port + (uint32_t)count - 1 > 65535) {
+        fprintf(stderr, "factory_client: ports %u..%u do not fit\n", port, port + count - 1);
+        return 2;
+    }
+    install_signals(true);
+    rc = serve_open(&sv, count) == 0 ? tcp_run(&sv, bind_addr, port) : 1;
+    serve_end(&sv);
+    return rc;
+}
+
+static void serial_usage(void)
+{
+    fprintf(stderr, "usage: factory_client [globals] serial --port TTY [--baud B] "
+                    "[--keep-storage] [--max-length BYTES] [--factory-trust FILE]\n");
+}
+
+static int serial_open(const char *port, uint32_t baud)
+{
+    int fd = kiln_ftcd_serial_open(port, baud);
+    const char *why = NULL;
+    switch (fd) {
+    case KILN_FTCD_SERIAL_OPEN:
+        why = "cannot open serial port %s: %s\n";
+        break;
+    case KILN_FTCD_SERIAL_NOT_TTY:
+        why = "%s is not a serial port: %s\n";
+        break;
+    case KILN_FTCD_SERIAL_CONFIG:
+        why = "cannot configure %s: %s\n";
+        break;
+    default:
+        return fd;
+    }
+    fprintf(stderr, "factory_client: ");
+    fprintf(stderr, why, port, strerror(errno));
+    return -1;
+}
+
+int fc_cmd_serial(fc_options *opt, int argc, char **argv)
+{
+    fc_serve sv;
+    int rc = 0;
+    if (!serve_begin(&sv, opt, argc, argv, FC_TAKES_PORT | FC_TAKES_BAUD | FC_TAKES_LINK,
+                     serial_usage, &rc)) {
+        return rc;
+    }
+    uint32_t baud = 115200;
+    const char *port = sv.args.port;
+    if ((sv.args.baud != NULL && !fc_parse_u32(sv.args.baud, UINT32_MAX, &baud)) || port == NULL) {
+        serial_usage();
+        return 2;
+    }
+    if (!kiln_ftcd_serial_baud_supported(baud)) {
+        fprintf(stderr, "factory_client: unsupported baud rate %u\n", baud);
+        return 2;
+    }
+    if (opt->devices > 1) {
+        fprintf(stderr, "factory_client: serial serves one device per port\n");
+        return 2;
+    }
+    install_signals(false);
+    int fd = serial_open(port, baud);
+    if (fd < 0) {
+        return 1;
+    }
+    sv.names[0] = sv.names[1] = port;
+    rc = 1;
+    if (serve_open(&sv, 1) == 0) {
+        printf("Factory Client serial port : %s @ %u\n", port, baud);
+        printf("Factory Client is waiting for incoming data...\n");
+        fflush(stdout);
+        kiln_ftcd_hooks hooks = serve_hooks(&sv);
+        rc = kiln_ftcd_serial_serve(&sv.stations[0].listener, fd, &hooks);
+    }
+    close(fd);
+    serve_end(&sv);
+    return rc;
+}
+
+static void file_usage(void)
+{
+    fprintf(stderr, "usage: factory_client [globals] file --input IN --output OUT "
+                    "[--keep-storage] [--max-length BYTES] [--factory-trust FILE]\n");
+}
+
+int fc_cmd_file(fc_options *opt, int argc, char **argv)
+{
+    fc_serve sv;
+    int rc = 0;
+    if (!serve_begin(&sv, opt, argc, argv, FC_TAKES_FILES | FC_TAKES_LINK, file_usage, &rc)) {
+        return rc;
+    }
+    const char *input = sv.args.input, *output = sv.args.output;
+    if (input == NULL || output == NULL) {
+        file_usage();
+        return 2;
+    }
+    int in = open(input, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        fprintf(stderr, "factory_client: cannot open %s: %s\n", input, strerror(errno));
+        return 1;
+    }
+    sv.names[0] = input;
+    sv.names[1] = output;
+    rc = 1;
+    if (serve_open(&sv, 1) == 0) {
+        int out = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out < 0) {
+            fprintf(stderr, "factory_client: cannot create %s: %s\n", output, strerror(errno));
+        } else {
+            kiln_ftcd_hooks hooks = serve_hooks(&sv);
+            rc = kiln_ftcd_file_serve(&sv.stations[0].listener, in, out, &hooks);
+            if (close(out) != 0) {
+                rc = 1;
+            }
+        }
+    }
+    close(in);
+    serve_end(&sv);
+    return rc;
+}
