@@ -120,44 +120,53 @@ static void write_devices(const char *path, int devices)
 
 static void print_row(const char *what, int devices, figure f, figure bound)
 {
-    printf("%-34s %7d %9.0f %8.1f %8.1f %6.0f %%\n", what, devices, devices / f.seconds,
+    printf("%-40s %7d %9.0f %8.1f %8.1f %6.0f %% %6.0f %%\n", what, devices, devices / f.seconds,
            1e6 * f.seconds / devices, 1e6 * f.cpu_seconds / devices,
-           100.0 * bound.seconds / f.seconds);
+           100.0 * bound.seconds / f.seconds, 100.0 * bound.cpu_seconds / f.cpu_seconds);
 }
 
-/* One size: the bound, then the tool in its four forms, each into a fresh directory. */
+/* One run of the tool into a fresh output (a directory, or an archive when tar). */
+static void bench_tool(const char *home, const char *out, const char *csv, int devices,
+                       figure bound, int records, int jobs, int tar)
+{
+    char dest[1200], cmd[2600], jobs_text[8], what[80];
+    snprintf(dest, sizeof(dest), "%s/bundles%s", out, tar ? ".tar" : "");
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'/kiln-records.db*", dest, home);
+    shell(cmd);
+    snprintf(jobs_text, sizeof(jobs_text), "%d", jobs);
+    char *argv[] = {BENCH_FT,
+                    "--home-dir",
+                    (char *)home,
+                    "prepare-batch",
+                    "--devices",
+                    (char *)csv,
+                    "--out",
+                    dest,
+                    "--jobs",
+                    jobs_text,
+                    records ? NULL : "--no-records",
+                    NULL};
+    figure f = run_timed(argv);
+    snprintf(what, sizeof(what), "prepare-batch %s, --jobs %d%s",
+             records ? "records" : "--no-records", jobs, tar ? ", FILE.tar" : "");
+    print_row(what, devices, f, bound);
+}
+
+/* One size: the bound, then the tool in its forms. */
 static void bench_size(const char *home, const char *out, int devices)
 {
-    char csv[1200], dir[1200], cmd[2600], jobs_text[8];
+    char csv[1200];
     snprintf(csv, sizeof(csv), "%s/devices-%d.csv", home, devices);
     write_devices(csv, devices);
     figure bound = openssl_bound(devices);
     print_row("openssl bound (keygen+sign)", devices, bound, bound);
     for (int records = 0; records < 2; records++) {
         for (int jobs = 1; jobs <= 2; jobs++) {
-            snprintf(dir, sizeof(dir), "%s/bundles", out);
-            snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'/kiln-records.db*", dir, home);
-            shell(cmd);
-            snprintf(jobs_text, sizeof(jobs_text), "%d", jobs);
-            char *argv[] = {BENCH_FT,
-                            "--home-dir",
-                            (char *)home,
-                            "prepare-batch",
-                            "--devices",
-                            csv,
-                            "--out",
-                            dir,
-                            "--jobs",
-                            jobs_text,
-                            records ? NULL : "--no-records",
-                            NULL};
-            figure f = run_timed(argv);
-            char what[64];
-            snprintf(what, sizeof(what), "prepare-batch %s, --jobs %d",
-                     records ? "records" : "--no-records", jobs);
-            print_row(what, devices, f, bound);
+            bench_tool(home, out, csv, devices, bound, records, jobs, 0);
         }
     }
+    bench_tool(home, out, csv, devices, bound, 1, 1, 1);
+    bench_tool(home, out, csv, devices, bound, 1, 2, 1);
 }
 
 int main(void)
@@ -183,7 +192,8 @@ int main(void)
     sizes = sizes ? sizes : "1000 10000 100000";
     printf("bench_prepare_batch: by_tool, bootstrap, bundles on %s, %ld cores online\n",
            tmpfs ? "tmpfs" : "disk", sysconf(_SC_NPROCESSORS_ONLN));
-    printf("%-34s %7s %9s %8s %8s %8s\n", "what", "devices", "dev/s", "us/dev", "cpu-us", "bound");
+    printf("%-40s %7s %9s %8s %8s %8s %8s\n", "what", "devices", "dev/s", "us/dev", "cpu-us",
+           "bound", "cpu-bnd");
     figure py = python_baseline(out, 3000);
     figure py_bound = openssl_bound(3000);
     print_row("python baseline (cryptography+cbor2)", 3000, py, py_bound);
@@ -196,7 +206,16 @@ int main(void)
         bench_size(home, out, (int)n);
         p = end;
     }
-    printf("bound = openssl bound's wall time / this row's wall time, same size, same run\n");
+    printf("bound = openssl bound's wall time / this row's wall time, cpu-bnd = the same with "
+           "CPU time (user + system, all threads), same size, same run\n");
+    FILE *load = fopen("/proc/loadavg", "r");
+    char text[128] = "?";
+    if (load != NULL && fgets(text, sizeof(text), load) != NULL) {
+        printf("load average at the end (other work on the machine): %s", text);
+    }
+    if (load != NULL) {
+        fclose(load);
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", out, home);
     shell(cmd);
     return 0;
