@@ -368,8 +368,14 @@ static bool run_begin(split_run *run)
     if (run->skip == NULL || run->queue == NULL || run->taken == NULL) {
         return false;
     }
-    for (size_t i = 0; s->records != NULL && !s->reprovision && i < count; i++) {
+    /* One transaction for all the lookups: no lock and file check per device. */
+    bool lookup = s->records != NULL && !s->reprovision;
+    bool grouped = lookup && line_records_transaction(s->records) == 0;
+    for (size_t i = 0; lookup && i < count; i++) {
         run->skip[i] = line_records_provisioned(s->records, s->list->items[i].endpoint);
+    }
+    if (grouped) {
+        line_records_commit(s->records);
     }
     run->remove_stale_ctx = !s->archive && has_contexts(s->dir);
     return true;
