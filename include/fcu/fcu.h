@@ -60,6 +60,15 @@ fcu *fcu_open(const fcu_options *opts);
 /** Releases the handle and wipes the cached CA key. NULL is a no-op. */
 void fcu_close(fcu *f);
 
+/** Batch mode, for many devices in a row: while it is on, the first preparation that succeeds
+ *  reads and checks the configuration, the CA and the resource certificates, and later
+ *  preparations use them as they were instead of checking the files again on every device.
+ *  fcu_batch_recheck makes the next preparation check them again (between batches, or when the
+ *  operator signals that a file changed). Off by default: every call sees the files as they
+ *  are. */
+void fcu_set_batch_mode(fcu *f, bool on);
+void fcu_batch_recheck(fcu *f);
+
 const char *fcu_home_dir(const fcu *f);
 const char *fcu_resources_dir(const fcu *f);
 const char *fcu_keystore_dir(const fcu *f);

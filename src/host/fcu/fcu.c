@@ -228,9 +228,14 @@ int fcu_prepare_device_configuration_ex(fcu *f, const char *endpoint_name,
     int rc = check_arguments(endpoint_name, serial_number, &err);
     if (rc)
         return request_fail(out, &err);
-    rc = fcu__load_config(f, &cfg, &err);
+    bool checked = f->batch && f->batch_checked;
+    rc = checked ? 0 : fcu__load_config(f, &cfg, &err);
+    if (checked)
+        cfg = &f->cfg;
     const fcu_device_names *names = fcu__names_of(cfg);
-    if (rc == 0 && cfg->keygen != FCU_KEYGEN_EXTERNAL) {
+    if (checked && cfg->keygen != FCU_KEYGEN_EXTERNAL) {
+        fcu__ca_loaded_key_warning(&f->ca, f->keystore, &out->warnings);
+    } else if (rc == 0 && cfg->keygen != FCU_KEYGEN_EXTERNAL) {
         rc = fcu__ca_load(&f->ca, f->keystore, cfg->intermediate, &err);
         if (rc == 0)
             rc = fcu__check_ca_chain(f, cfg, names, &err);
@@ -260,5 +265,17 @@ int fcu_prepare_device_configuration_ex(fcu *f, const char *endpoint_name,
     }
     if (rc)
         return request_fail(out, &err);
+    f->batch_checked = f->batch;
     return 0;
+}
+
+void fcu_set_batch_mode(fcu *f, bool on)
+{
+    f->batch = on;
+    f->batch_checked = false;
+}
+
+void fcu_batch_recheck(fcu *f)
+{
+    f->batch_checked = false;
 }

@@ -42,6 +42,9 @@ struct fcu {
     bool cfg_valid;
     uint8_t *cfg_bytes;
     size_t cfg_len;
+    /* Batch mode (fcu_set_batch_mode): batch_checked when a preparation succeeded with the
+     * files as they are now; until a recheck, the next ones do not look at the files again. */
+    bool batch, batch_checked;
 };
 
 struct fcu_operation_context {

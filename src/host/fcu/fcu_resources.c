@@ -34,13 +34,15 @@ int fcu__load_file_value(const fcu *f, const fcu_value *v, uint8_t **data, size_
     return rc;
 }
 
+/* The entry of path; st NULL (batch mode, files already checked) matches by path alone. */
 static fcu_resource_entry *cache_find(fcu *f, const char *path, const struct stat *st)
 {
     for (size_t i = 0; i < FCU_RESOURCE_CACHE; i++) {
         fcu_resource_entry *e = &f->resources_cache[i];
-        if (e->path && strcmp(e->path, path) == 0 && e->dev == st->st_dev && e->ino == st->st_ino &&
-            e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
-            e->mtime.tv_nsec == st->st_mtim.tv_nsec)
+        if (e->path && strcmp(e->path, path) == 0 &&
+            (!st ||
+             (e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+              e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec)))
             return e;
     }
     return NULL;
@@ -93,7 +95,11 @@ int fcu__load_cert_value(fcu *f, const fcu_value *v, uint8_t **der, size_t *der_
 {
     char *path = fcu__path_join(f->home, v->text);
     struct stat st;
-    fcu_resource_entry *hit = path && stat(path, &st) == 0 ? cache_find(f, path, &st) : NULL;
+    fcu_resource_entry *hit = NULL;
+    if (path && f->batch && f->batch_checked)
+        hit = cache_find(f, path, NULL);
+    else if (path && stat(path, &st) == 0)
+        hit = cache_find(f, path, &st);
     if (hit) {
         free(path);
         return copy_cached(hit, der, der_len, err);

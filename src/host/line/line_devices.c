@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +56,136 @@ static cbor_item_t *map_get(cbor_item_t *map, const char *name)
     return NULL;
 }
 
-void line_identity_of_bundle(const uint8_t *bundle, size_t len, line_identity *out)
+/* A definite-length CBOR walk over the bundle, without building an item tree: the bundle
+ * writer never emits indefinite lengths, and anything else falls back to libcbor. */
+typedef struct cbor_walk {
+    const uint8_t *p;
+    size_t len, pos;
+} cbor_walk;
+
+/* Reads one head: major type and argument; false on an indefinite length, a float or an end. */
+static bool walk_head(cbor_walk *w, int *major, uint64_t *arg)
 {
-    memset(out, 0, sizeof(*out));
-    digest_hex(EVP_sha256(), bundle, len, out->bundle_sha256);
+    if (w->pos >= w->len) {
+        return false;
+    }
+    uint8_t b = w->p[w->pos++];
+    unsigned info = b & 31u, extra = info < 24 ? 0 : info <= 27 ? 1u << (info - 24) : 9;
+    *major = b >> 5;
+    if (extra > 8 || w->len - w->pos < extra || *major == 7) {
+        return false;
+    }
+    *arg = info < 24 ? info : 0;
+    for (unsigned i = 0; i < extra; i++) {
+        *arg = (*arg << 8) | w->p[w->pos++];
+    }
+    return true;
+}
+
+/* Skips one item; a string comes back in str and n with its major type (str NULL for other
+ * items). */
+static bool walk_item(cbor_walk *w, int depth, const uint8_t **str, size_t *n, int *major)
+{
+    uint64_t arg;
+    *str = NULL;
+    if (depth > 16 || !walk_head(w, major, &arg)) {
+        return false;
+    }
+    if (*major == 2 || *major == 3) {
+        if (arg > w->len - w->pos) {
+            return false;
+        }
+        *str = w->p + w->pos;
+        *n = (size_t)arg;
+        w->pos += (size_t)arg;
+        return true;
+    }
+    uint64_t items = *major == 4 ? arg : *major == 5 ? 2 * arg : *major == 6 ? 1 : 0;
+    const uint8_t *s;
+    size_t sn;
+    int inner;
+    for (uint64_t i = 0; i < items; i++) {
+        if (i > w->len || !walk_item(w, depth + 1, &s, &sn, &inner)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool text_is(const uint8_t *s, size_t n, const char *name)
+{
+    return s != NULL && strlen(name) == n && memcmp(s, name, n) == 0;
+}
+
+/* The device certificate of one certificate map (the walk is at its head). */
+static bool walk_cert_entry(cbor_walk *w, const uint8_t **der, size_t *der_len)
+{
+    int major;
+    uint64_t pairs;
+    if (!walk_head(w, &major, &pairs) || major != 5) {
+        return false;
+    }
+    bool device = false;
+    for (uint64_t i = 0; i < pairs; i++) {
+        const uint8_t *k, *v;
+        size_t kn, vn;
+        int km, vm;
+        if (!walk_item(w, 1, &k, &kn, &km) || !walk_item(w, 1, &v, &vn, &vm)) {
+            return false;
+        }
+        if (km == 3 && vm == 3 && text_is(k, kn, FCC_FIELD_NAME)) {
+            device |=
+                text_is(v, vn, FCC_BOOTSTRAP_DEVICE_CERT) || text_is(v, vn, FCC_LWM2M_DEVICE_CERT);
+        } else if (km == 3 && text_is(k, kn, FCC_FIELD_DATA) && vm == 2) {
+            *der = v;
+            *der_len = vn;
+        }
+    }
+    if (!device) {
+        *der = NULL;
+    }
+    return true;
+}
+
+/* Finds the device certificate; false when the bundle needs the full decoder. */
+static bool walk_device_cert(const uint8_t *bundle, size_t len, const uint8_t **der,
+                             size_t *der_len)
+{
+    cbor_walk w = {bundle, len, 0};
+    int major;
+    uint64_t pairs, count;
+    *der = NULL;
+    if (!walk_head(&w, &major, &pairs) || major != 5) {
+        return false;
+    }
+    for (uint64_t i = 0; i < pairs && *der == NULL; i++) {
+        const uint8_t *k, *v;
+        size_t kn, vn;
+        int km, vm;
+        if (!walk_item(&w, 0, &k, &kn, &km)) {
+            return false;
+        }
+        if (km != 3 || !text_is(k, kn, FCC_GROUP_CERTIFICATES)) {
+            if (!walk_item(&w, 0, &v, &vn, &vm)) {
+                return false;
+            }
+            continue;
+        }
+        if (!walk_head(&w, &major, &count) || major != 4) {
+            return false;
+        }
+        for (uint64_t c = 0; c < count && *der == NULL; c++) {
+            if (!walk_cert_entry(&w, der, der_len)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* The same search with libcbor's item tree (indefinite lengths). */
+static void decode_device_cert(const uint8_t *bundle, size_t len, line_identity *out)
+{
     struct cbor_load_result res;
     cbor_item_t *root = cbor_load(bundle, len, &res);
     if (root == NULL) {
@@ -85,6 +212,20 @@ void line_identity_of_bundle(const uint8_t *bundle, size_t len, line_identity *o
         }
     }
     cbor_decref(&root);
+}
+
+void line_identity_of_bundle(const uint8_t *bundle, size_t len, line_identity *out)
+{
+    memset(out, 0, sizeof(*out));
+    digest_hex(EVP_sha256(), bundle, len, out->bundle_sha256);
+    const uint8_t *der = NULL;
+    size_t der_len = 0;
+    if (!walk_device_cert(bundle, len, &der, &der_len)) {
+        decode_device_cert(bundle, len, out);
+    } else if (der != NULL) {
+        digest_hex(EVP_sha256(), der, der_len, out->cert_sha256);
+        digest_hex(EVP_sha1(), der, der_len, out->cert_sha1);
+    }
 }
 
 /* ---- CSV ------------------------------------------------------------------------------- */

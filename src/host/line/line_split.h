@@ -35,6 +35,11 @@ typedef struct line_split {
     const char *station;
     bool reprovision;
     unsigned jobs; /* prepare: threads (0 = one per core) */
+    /* prepare: when archive is set, every bundle (and context) goes into one ustar archive
+     * written to archive_fd (the caller opened it, 0600, and closes it) instead of files in
+     * dir; each batch of entries is written before its records commit. */
+    bool archive;
+    int archive_fd;
     line_split_fn on_result;
     void *user;
     /* When not NULL and it becomes non-zero (a signal handler sets it), no further device is
