@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ft.h"
+#include "ledger_cmd.h"
 #include "tool_opt.h"
 
 typedef struct ft_command {
@@ -33,6 +34,7 @@ static void usage(FILE *out)
             "          -o BUNDLE.cbor  write one device's configuration bundle\n"
             "  verify --endpoint-name EP [--context-file CTX -o NEXT.cbor] RESPONSE.cbor\n"
             "                          check a device's answer\n"
+            "  ledger verify|export|pubkey  the tamper-evident ledger (see ledger --help)\n"
             "  inject, inject-batch, prepare-batch, write, verify-batch, records, new_device,\n"
             "  get_device_configuration, handle_device_response, report_error, relay\n"
             "                          (see COMMAND --help)\n");
@@ -105,6 +107,7 @@ int main(int argc, char **argv)
         {"handle_device_response", ft_cmd_handle_device_response, NULL},
         {"report_error", ft_cmd_report_error, NULL},
         {"relay", ft_cmd_relay, NULL},
+        {"ledger", ft_cmd_ledger, NULL},
     };
     ft_globals g = {0};
     int i = parse_globals(argc, argv, &g);

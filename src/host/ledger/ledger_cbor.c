@@ -2,53 +2,6 @@
 
 #include <string.h>
 
-static void put(lc_writer *w, const uint8_t *data, size_t len)
-{
-    if (w->overflow || len > w->cap - w->len) {
-        w->overflow = true;
-        return;
-    }
-    memcpy(w->buf + w->len, data, len);
-    w->len += len;
-}
-
-void lc_put_head(lc_writer *w, unsigned major, uint64_t value)
-{
-    uint8_t head[9];
-    size_t n;
-    uint8_t mt = (uint8_t)(major << 5);
-    if (value < 24) {
-        head[0] = (uint8_t)(mt | value);
-        n = 1;
-    } else {
-        unsigned bytes = value <= 0xff ? 1 : value <= 0xffff ? 2 : value <= 0xffffffffu ? 4 : 8;
-        head[0] = (uint8_t)(mt | (bytes == 1 ? 24 : bytes == 2 ? 25 : bytes == 4 ? 26 : 27));
-        for (unsigned i = 0; i < bytes; i++) {
-            head[1 + i] = (uint8_t)(value >> (8 * (bytes - 1 - i)));
-        }
-        n = 1 + bytes;
-    }
-    put(w, head, n);
-}
-
-void lc_put_uint(lc_writer *w, uint64_t value)
-{
-    lc_put_head(w, LC_UINT, value);
-}
-
-void lc_put_bytes(lc_writer *w, const uint8_t *data, size_t len)
-{
-    lc_put_head(w, LC_BYTES, len);
-    put(w, data, len);
-}
-
-void lc_put_text(lc_writer *w, const char *text)
-{
-    size_t len = strlen(text);
-    lc_put_head(w, LC_TEXT, len);
-    put(w, (const uint8_t *)text, len);
-}
-
 bool lc_get_head(lc_reader *r, unsigned *major, uint64_t *value)
 {
     if (r->pos >= r->len) {

@@ -1,6 +1,7 @@
-/* The part of deterministic CBOR (RFC 8949 section 4.2.1) the ledger uses: unsigned integers,
- * byte strings, UTF-8 text strings and arrays, all with definite lengths and their arguments in
- * the shortest form. The reader refuses everything else, so one value has one encoding. */
+/* Reading the part of deterministic CBOR (RFC 8949 section 4.2.1) the ledger uses: unsigned
+ * integers, byte strings, UTF-8 text strings and arrays, all with definite lengths and their
+ * arguments in the shortest form. The reader refuses everything else, so one value has one
+ * encoding. Writing is src/common/bundle_writer.h's (the same shortest, definite forms). */
 #ifndef KILN_LEDGER_CBOR_H
 #define KILN_LEDGER_CBOR_H
 
@@ -9,17 +10,6 @@
 #include <stdint.h>
 
 enum { LC_UINT = 0, LC_BYTES = 2, LC_TEXT = 3, LC_ARRAY = 4 };
-
-typedef struct lc_writer {
-    uint8_t *buf;
-    size_t cap, len;
-    bool overflow;
-} lc_writer;
-
-void lc_put_head(lc_writer *w, unsigned major, uint64_t value);
-void lc_put_uint(lc_writer *w, uint64_t value);
-void lc_put_bytes(lc_writer *w, const uint8_t *data, size_t len);
-void lc_put_text(lc_writer *w, const char *text);
 
 typedef struct lc_reader {
     const uint8_t *data;

@@ -56,22 +56,23 @@ kiln_ledger_status kiln_ledger_entry_encode(const kiln_ledger_entry *e,
     if (!entry_texts_valid(e)) {
         return KILN_LEDGER_INVALID_ARGUMENT;
     }
-    lc_writer w = {.buf = out, .cap = KILN_LEDGER_ENTRY_MAX};
-    lc_put_head(&w, LC_ARRAY, LEDGER_ENTRY_FIELDS);
-    lc_put_uint(&w, e->seq);
-    lc_put_uint(&w, e->time);
-    lc_put_text(&w, e->kind);
-    lc_put_text(&w, e->endpoint);
-    lc_put_text(&w, e->serial);
-    lc_put_bytes(&w, e->cert_sha256, e->has_cert ? KILN_LEDGER_HASH_SIZE : 0);
-    lc_put_text(&w, e->issuer_ca);
-    lc_put_text(&w, e->station);
-    lc_put_text(&w, e->outcome);
-    lc_put_bytes(&w, e->prev_hash, KILN_LEDGER_HASH_SIZE);
-    if (w.overflow) {
+    kiln_bundle_writer w;
+    kiln_bw_init(&w, out, KILN_LEDGER_ENTRY_MAX);
+    kiln_bw_array(&w, LEDGER_ENTRY_FIELDS);
+    kiln_bw_uint(&w, e->seq);
+    kiln_bw_uint(&w, e->time);
+    kiln_bw_text(&w, e->kind);
+    kiln_bw_text(&w, e->endpoint);
+    kiln_bw_text(&w, e->serial);
+    kiln_bw_bytes(&w, e->cert_sha256, e->has_cert ? KILN_LEDGER_HASH_SIZE : 0);
+    kiln_bw_text(&w, e->issuer_ca);
+    kiln_bw_text(&w, e->station);
+    kiln_bw_text(&w, e->outcome);
+    kiln_bw_bytes(&w, e->prev_hash, KILN_LEDGER_HASH_SIZE);
+    if (!kiln_bw_complete(&w)) {
         return KILN_LEDGER_INVALID_ARGUMENT;
     }
-    *len = w.len;
+    *len = kiln_bw_length(&w);
     return KILN_LEDGER_OK;
 }
 
@@ -91,12 +92,13 @@ void kiln_ledger_checkpoint_digest(uint64_t seq, const uint8_t head[KILN_LEDGER_
                                    uint8_t digest[KILN_PKI_DIGEST_SIZE])
 {
     uint8_t buf[96];
-    lc_writer w = {.buf = buf, .cap = sizeof(buf)};
-    lc_put_head(&w, LC_ARRAY, 3);
-    lc_put_text(&w, LEDGER_CHECKPOINT_LABEL);
-    lc_put_uint(&w, seq);
-    lc_put_bytes(&w, head, KILN_LEDGER_HASH_SIZE);
-    SHA256(buf, w.len, digest);
+    kiln_bundle_writer w;
+    kiln_bw_init(&w, buf, sizeof(buf));
+    kiln_bw_array(&w, 3);
+    kiln_bw_text(&w, LEDGER_CHECKPOINT_LABEL);
+    kiln_bw_uint(&w, seq);
+    kiln_bw_bytes(&w, head, KILN_LEDGER_HASH_SIZE);
+    SHA256(buf, kiln_bw_length(&w), digest);
 }
 
 bool ledger_entry_decode_fields(lc_reader *r, kiln_ledger_entry *e)
@@ -131,11 +133,12 @@ bool ledger_checkpoint_decode_fields(lc_reader *r, kiln_ledger_checkpoint *c)
 
 size_t ledger_checkpoint_encode(const kiln_ledger_checkpoint *c, uint8_t *out, size_t cap)
 {
-    lc_writer w = {.buf = out, .cap = cap};
-    lc_put_head(&w, LC_ARRAY, LEDGER_CHECKPOINT_FIELDS);
-    lc_put_uint(&w, c->seq);
-    lc_put_uint(&w, c->time);
-    lc_put_bytes(&w, c->head, KILN_LEDGER_HASH_SIZE);
-    lc_put_bytes(&w, c->sig, c->sig_len);
-    return w.overflow ? 0 : w.len;
+    kiln_bundle_writer w;
+    kiln_bw_init(&w, out, cap);
+    kiln_bw_array(&w, LEDGER_CHECKPOINT_FIELDS);
+    kiln_bw_uint(&w, c->seq);
+    kiln_bw_uint(&w, c->time);
+    kiln_bw_bytes(&w, c->head, KILN_LEDGER_HASH_SIZE);
+    kiln_bw_bytes(&w, c->sig, c->sig_len);
+    return kiln_bw_complete(&w) ? kiln_bw_length(&w) : 0;
 }

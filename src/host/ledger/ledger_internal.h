@@ -3,6 +3,7 @@
 #define KILN_LEDGER_INTERNAL_H
 
 #include "kiln_ledger.h"
+#include "bundle_writer.h"
 #include "ledger_cbor.h"
 
 #define LEDGER_ENTRY_FIELDS      10
