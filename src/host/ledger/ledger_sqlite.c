@@ -34,6 +34,10 @@ static const char schema[] = "CREATE TABLE IF NOT EXISTS ledger ("
 #define ENTRY_COLUMNS                                                                              \
     "id, seq, time, kind, endpoint, serial, cert_sha256, issuer_ca, station, outcome, prev_hash"
 
+#define INSERT_ENTRY_SQL                                                                           \
+    "INSERT INTO ledger (seq, time, kind, endpoint, serial, cert_sha256, issuer_ca, station,"      \
+    " outcome, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
 struct kiln_ledger {
     sqlite3 *db;
     const kiln_pki_signer *signer;
@@ -54,8 +58,7 @@ kiln_ledger_status kiln_ledger_open(sqlite3 *db, const kiln_pki_signer *signer,
     const char *sql[] = {
         "SELECT " ENTRY_COLUMNS " FROM ledger ORDER BY id DESC LIMIT 1",
         "SELECT seq FROM ledger_checkpoint ORDER BY id DESC LIMIT 1",
-        "INSERT INTO ledger (seq, time, kind, endpoint, serial, cert_sha256, issuer_ca, station,"
-        " outcome, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        INSERT_ENTRY_SQL,
         "INSERT INTO ledger_checkpoint (after_id, seq, time, head, sig) VALUES (?, ?, ?, ?, ?)",
     };
     sqlite3_stmt **stmts[] = {&l->last_entry, &l->last_checkpoint, &l->insert_entry,
