@@ -36,13 +36,14 @@ _kiln_factory_tool_options() {
     records:export) echo "--format --output --help" ;;
     new_device | get_device_configuration | handle_device_response | report_error) echo "--station --help" ;;
     relay) echo "--tcp --serial --baud -t --help" ;;
+    ledger) echo "--db --pubkey --format -o --help verify export pubkey" ;;
     esac
 }
 
 _kiln_factory_tool() {
     local cur prev words cword
     _kiln_comp_words || return
-    local commands="setup status prepare verify inject inject-batch prepare-batch write verify-batch records new_device get_device_configuration handle_device_response report_error relay"
+    local commands="setup status prepare verify inject inject-batch prepare-batch write verify-batch records new_device get_device_configuration handle_device_response report_error relay ledger"
     local globals="-c --config-file -v --log-file --home-dir --json --help --version"
 
     # Option values first: files, folders, fixed words.

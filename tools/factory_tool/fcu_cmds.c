@@ -7,6 +7,7 @@
 
 #include "fcu/fcu.h"
 #include "ft.h"
+#include "ledger_cmd.h"
 #include "line_files.h"
 #include "tool_opt.h"
 
@@ -179,6 +180,9 @@ int ft_cmd_setup(const ft_globals *g, int argc, char **argv)
                                NULL, NULL);
     fcu_setup_status s;
     fcu_setup(f, force, &s);
+    if (s.status == 0 && ft_ledger_note_ca(f, force ? "replaced" : "created") != 0) {
+        fprintf(stderr, "factory_tool: warning: the CA event could not be added to the ledger\n");
+    }
     int rc = setup_result(g, &s);
     fcu_setup_status_free(&s);
     fcu_close(f);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ledger_cmd.h"
 #include "line_errors.h"
 #include "line_text.h"
 #include "tool_opt.h"
@@ -64,6 +65,12 @@ line_records *line_cli_open_records(const ft_globals *g, fcu *f, const char *pat
     line_records *r = chosen ? line_records_open(chosen, why, sizeof(why)) : NULL;
     if (r == NULL) {
         line_cli_error(g, 1, "%s", chosen ? why : "out of memory");
+        free(chosen);
+        return NULL;
+    }
+    if (f != NULL && ft_ledger_attach(f, r) != 0) {
+        line_records_close(r);
+        line_cli_error(g, 1, "cannot keep the ledger in %s", chosen);
         free(chosen);
         return NULL;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ft.h"
+#include "ledger_cmd.h"
 #include "tool_opt.h"
 
 typedef struct ft_command {
@@ -41,6 +42,7 @@ static void usage(FILE *out)
             "  write                   send prepared bundles, store the devices' answers\n"
             "  verify-batch            verify the stored answers\n"
             "  records                 list, show or export the records database\n"
+            "  ledger                  verify, export or print the key of the tamper-evident ledger\n"
             "  relay                   send raw frames to a device (diagnostics)\n"
             "  new_device, get_device_configuration, handle_device_response, report_error\n"
             "                          the secure-factory station commands\n"
@@ -121,6 +123,7 @@ int main(int argc, char **argv)
         {"handle_device_response", ft_cmd_handle_device_response, NULL},
         {"report_error", ft_cmd_report_error, NULL},
         {"relay", ft_cmd_relay, NULL},
+        {"ledger", ft_cmd_ledger, NULL},
     };
     ft_globals g = {0};
     int i = parse_globals(argc, argv, &g);

@@ -10,12 +10,17 @@
 #include <sqlite3.h>
 
 #include "kiln_endpoint_name.h"
+#include "kiln_ledger.h"
 #include "line_text.h"
 
 struct line_records {
     sqlite3 *db;
     char host[256];
     sqlite3_stmt *begin, *finish, *add, *provisioned, *identity;
+    /* The tamper-evident ledger beside the attempts (NULL: not kept by this caller). */
+    kiln_ledger *ledger;
+    kiln_pki_signer *ledger_key;
+    char issuer_ca[KILN_LEDGER_TEXT_MAX + 1];
 };
 
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
@@ -121,6 +126,8 @@ void line_records_close(line_records *r)
     if (r == NULL) {
         return;
     }
+    kiln_ledger_close(r->ledger); /* signs the head: the end of a batch */
+    kiln_pki_signer_free(r->ledger_key);
     sqlite3_finalize(r->begin);
     sqlite3_finalize(r->finish);
     sqlite3_finalize(r->add);
@@ -188,6 +195,94 @@ static void bind_attempt(line_records *r, sqlite3_stmt *st, const line_attempt *
     bind_text(st, 10, a->bundle_sha256);
 }
 
+/* ---- the ledger beside the attempts ---- */
+
+int line_records_attach_ledger(line_records *r, kiln_pki_signer *key, const char *issuer_ca,
+                               unsigned checkpoint_every)
+{
+    snprintf(r->issuer_ca, sizeof(r->issuer_ca), "%s", issuer_ca ? issuer_ca : "");
+    if (r->ledger != NULL ||
+        kiln_ledger_open(r->db, key, checkpoint_every, &r->ledger) != KILN_LEDGER_OK) {
+        kiln_pki_signer_free(key);
+        return -1;
+    }
+    r->ledger_key = key;
+    return 0;
+}
+
+int line_records_ledger_append(line_records *r, const kiln_ledger_record *rec)
+{
+    return r->ledger != NULL && kiln_ledger_append(r->ledger, rec, NULL) == KILN_LEDGER_OK ? 0 : -1;
+}
+
+static bool hex_sha256(const char *hex, uint8_t out[KILN_LEDGER_HASH_SIZE])
+{
+    if (hex == NULL || strlen(hex) != 2 * KILN_LEDGER_HASH_SIZE) {
+        return false;
+    }
+    for (size_t i = 0; i < KILN_LEDGER_HASH_SIZE; i++) {
+        unsigned byte;
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+            return false;
+        }
+        out[i] = (uint8_t)byte;
+    }
+    return true;
+}
+
+/* Appends what an attempt row says: the certificate it issued (kind certificate, only when it
+ * has one) or how it ended (kind outcome: the state, and the error code when not 0). */
+static int ledger_note(line_records *r, const char *kind, const line_attempt *a, const char *state,
+                       int error_code)
+{
+    uint8_t cert[KILN_LEDGER_HASH_SIZE];
+    bool has_cert = hex_sha256(a->cert_sha256, cert);
+    bool certificate = strcmp(kind, KILN_LEDGER_KIND_CERTIFICATE) == 0;
+    if (r->ledger == NULL || (certificate && !has_cert)) {
+        return 0;
+    }
+    char outcome[64];
+    if (error_code != 0) {
+        snprintf(outcome, sizeof(outcome), "%s %d", state, error_code);
+    } else {
+        snprintf(outcome, sizeof(outcome), "%s", state);
+    }
+    kiln_ledger_record rec = {kind,         a->endpoint, a->serial, has_cert ? cert : NULL,
+                              r->issuer_ca, a->station,  outcome};
+    return kiln_ledger_append(r->ledger, &rec, NULL) == KILN_LEDGER_OK ? 0 : -1;
+}
+
+static const char *column_or_empty(sqlite3_stmt *st, int col)
+{
+    const unsigned char *text = sqlite3_column_text(st, col);
+    return text ? (const char *)text : "";
+}
+
+/* ledger_note for an attempt known by its id. */
+static int ledger_note_row(line_records *r, int64_t id, const char *kind, const char *state,
+                           int error_code)
+{
+    if (r->ledger == NULL) {
+        return 0;
+    }
+    sqlite3_stmt *st = NULL;
+    if (prepare(r, &st, "SELECT endpoint, serial, station, cert_sha256 FROM attempts WHERE id=?") !=
+        0) {
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    int rc = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        line_attempt a = {.endpoint = column_or_empty(st, 0),
+                          .serial = column_or_empty(st, 1),
+                          .station = column_or_empty(st, 2),
+                          .cert_sha256 = column_or_empty(st, 3)};
+        rc = ledger_note(r, kind, &a, state, error_code);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int64_t line_records_begin(line_records *r, const line_attempt *a)
 {
     sqlite3_reset(r->begin);
@@ -196,7 +291,8 @@ int64_t line_records_begin(line_records *r, const line_attempt *a)
     if (sqlite3_step(r->begin) != SQLITE_DONE) {
         return -1;
     }
-    return sqlite3_last_insert_rowid(r->db);
+    int64_t id = sqlite3_last_insert_rowid(r->db);
+    return ledger_note(r, KILN_LEDGER_KIND_CERTIFICATE, a, "issued", 0) == 0 ? id : -1;
 }
 
 int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha256,
@@ -214,7 +310,7 @@ int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha2
     sqlite3_bind_int64(st, 4, id);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(st);
-    return rc;
+    return rc == 0 ? ledger_note_row(r, id, KILN_LEDGER_KIND_CERTIFICATE, "issued", 0) : rc;
 }
 
 int line_records_finish(line_records *r, int64_t id, const char *state, int error_code,
@@ -231,7 +327,10 @@ int line_records_finish(line_records *r, int64_t id, const char *state, int erro
     }
     sqlite3_bind_int(st, 5, tries);
     sqlite3_bind_int64(st, 6, id);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        return -1;
+    }
+    return ledger_note_row(r, id, KILN_LEDGER_KIND_OUTCOME, state, error_code);
 }
 
 int64_t line_records_add(line_records *r, const line_attempt *a, const char *state, int error_code,
@@ -250,7 +349,12 @@ int64_t line_records_add(line_records *r, const line_attempt *a, const char *sta
     if (sqlite3_step(st) != SQLITE_DONE) {
         return -1;
     }
-    return sqlite3_last_insert_rowid(r->db);
+    int64_t id = sqlite3_last_insert_rowid(r->db);
+    /* prepare-batch issues a certificate; every other added row is a finished attempt. */
+    bool issued = strcmp(state, LINE_STATE_PREPARED) == 0;
+    int noted = ledger_note(r, issued ? KILN_LEDGER_KIND_CERTIFICATE : KILN_LEDGER_KIND_OUTCOME, a,
+                            issued ? "issued" : state, error_code);
+    return noted == 0 ? id : -1;
 }
 
 int line_records_transaction(line_records *r)

@@ -25,7 +25,19 @@ char *line_records_default_path(const char *home_dir);
 
 /** Opens (creating if needed) the database. Returns NULL and fills why on failure. */
 line_records *line_records_open(const char *path, char *why, size_t why_size);
+/** Closes the database; with a ledger attached, first signs its head (end of a batch). */
 void line_records_close(line_records *r);
+
+struct kiln_pki_signer;
+/** Keeps the tamper-evident ledger (src/host/ledger) in the same database from now on: every
+ *  issued certificate and every finished attempt appends an entry, signed by key (taken, also
+ *  on failure) every checkpoint_every entries (0: the default) and at close. issuer_ca names the
+ *  issuing CA in the entries. */
+int line_records_attach_ledger(line_records *r, struct kiln_pki_signer *key, const char *issuer_ca,
+                               unsigned checkpoint_every);
+struct kiln_ledger_record;
+/** Appends an entry of another kind (CA events) to the attached ledger. */
+int line_records_ledger_append(line_records *r, const struct kiln_ledger_record *rec);
 
 /** Marks attempts left "started" by dead processes of this host as interrupted; returns the
  *  number of rows changed, or -1. */

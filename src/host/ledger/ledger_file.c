@@ -1,0 +1,228 @@
+/* Export files: a CBOR sequence (RFC 8742) of entries (arrays of 10) and checkpoints (arrays
+ * of 4), or JSON lines with one object per entry or checkpoint. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ledger_internal.h"
+
+static void hex_of(const uint8_t *data, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1; /* one spelling only: lowercase, as written */
+}
+
+/* Decodes lowercase hex of at most max bytes; *len gets the byte count. */
+static bool hex_to(const char *hex, uint8_t *out, size_t max, size_t *len)
+{
+    size_t n = strlen(hex);
+    if (n % 2 != 0 || n / 2 > max) {
+        return false;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *len = n / 2;
+    return true;
+}
+
+static kiln_ledger_status put_json(FILE *out, json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(obj);
+    if (text == NULL) {
+        return KILN_LEDGER_NO_MEMORY;
+    }
+    int rc = fprintf(out, "%s\n", text);
+    free(text);
+    return rc < 0 ? KILN_LEDGER_STORAGE : KILN_LEDGER_OK;
+}
+
+kiln_ledger_status kiln_ledger_write_entry(FILE *out, kiln_ledger_format format,
+                                           const kiln_ledger_entry *e)
+{
+    if (format == KILN_LEDGER_FORMAT_CBOR) {
+        uint8_t buf[KILN_LEDGER_ENTRY_MAX];
+        size_t len;
+        kiln_ledger_status st = kiln_ledger_entry_encode(e, buf, &len);
+        if (st == KILN_LEDGER_OK && fwrite(buf, 1, len, out) != len) {
+            st = KILN_LEDGER_STORAGE;
+        }
+        return st;
+    }
+    char cert[2 * KILN_LEDGER_HASH_SIZE + 1], prev[2 * KILN_LEDGER_HASH_SIZE + 1];
+    hex_of(e->cert_sha256, e->has_cert ? KILN_LEDGER_HASH_SIZE : 0, cert);
+    hex_of(e->prev_hash, KILN_LEDGER_HASH_SIZE, prev);
+    return put_json(out,
+                    json_pack("{sIsIssssssssssssssss}", "seq", (json_int_t)e->seq, "time",
+                              (json_int_t)e->time, "kind", e->kind, "endpoint", e->endpoint,
+                              "serial", e->serial, "cert_sha256", cert, "issuer_ca", e->issuer_ca,
+                              "station", e->station, "outcome", e->outcome, "prev_hash", prev));
+}
+
+kiln_ledger_status kiln_ledger_write_checkpoint(FILE *out, kiln_ledger_format format,
+                                                const kiln_ledger_checkpoint *c)
+{
+    if (format == KILN_LEDGER_FORMAT_CBOR) {
+        uint8_t buf[128];
+        size_t len = ledger_checkpoint_encode(c, buf, sizeof(buf));
+        return len != 0 && fwrite(buf, 1, len, out) == len ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
+    }
+    char head[2 * KILN_LEDGER_HASH_SIZE + 1], sig[2 * KILN_PKI_SIG_MAX + 1];
+    hex_of(c->head, KILN_LEDGER_HASH_SIZE, head);
+    hex_of(c->sig, c->sig_len, sig);
+    return put_json(out, json_pack("{sIsIssss}", "checkpoint", (json_int_t)c->seq, "time",
+                                   (json_int_t)c->time, "head", head, "sig", sig));
+}
+
+/* ---- reading an export ---- */
+
+static void read_cbor(kiln_ledger_verifier *v, const uint8_t *data, size_t len)
+{
+    lc_reader r = {.data = data, .len = len};
+    while (r.pos < r.len) {
+        size_t start = r.pos;
+        unsigned major;
+        uint64_t fields;
+        kiln_ledger_entry e;
+        kiln_ledger_checkpoint c;
+        if (!lc_get_head(&r, &major, &fields) || major != LC_ARRAY) {
+            kiln_ledger_verifier_malformed(v, "an item is not a CBOR array");
+            return;
+        }
+        if (fields == LEDGER_ENTRY_FIELDS && ledger_entry_decode_fields(&r, &e)) {
+            /* Hashes are over the canonical form: an item spelt another way is refused. */
+            uint8_t canon[KILN_LEDGER_ENTRY_MAX];
+            size_t canon_len;
+            if (kiln_ledger_entry_encode(&e, canon, &canon_len) != KILN_LEDGER_OK ||
+                canon_len != r.pos - start || memcmp(canon, data + start, canon_len) != 0) {
+                kiln_ledger_verifier_malformed(v, "an entry is not in its canonical encoding");
+                return;
+            }
+            kiln_ledger_verifier_entry(v, &e);
+        } else if (fields == LEDGER_CHECKPOINT_FIELDS && ledger_checkpoint_decode_fields(&r, &c)) {
+            kiln_ledger_verifier_checkpoint(v, &c);
+        } else {
+            kiln_ledger_verifier_malformed(v, "an item is neither an entry nor a checkpoint");
+            return;
+        }
+    }
+}
+
+static bool json_text(json_t *obj, const char *key, char *out)
+{
+    json_t *value = json_object_get(obj, key);
+    return json_is_string(value) && ledger_set_text(out, json_string_value(value));
+}
+
+static bool json_uint(json_t *obj, const char *key, uint64_t *out)
+{
+    json_t *value = json_object_get(obj, key);
+    if (!json_is_integer(value) || json_integer_value(value) < 0) {
+        return false;
+    }
+    *out = (uint64_t)json_integer_value(value);
+    return true;
+}
+
+static bool json_hex(json_t *obj, const char *key, uint8_t *out, size_t max, size_t *len)
+{
+    json_t *value = json_object_get(obj, key);
+    return json_is_string(value) && hex_to(json_string_value(value), out, max, len);
+}
+
+static bool json_entry(json_t *obj, kiln_ledger_entry *e)
+{
+    size_t cert_len = 0, prev_len = 0;
+    memset(e, 0, sizeof(*e));
+    bool ok = json_object_size(obj) == LEDGER_ENTRY_FIELDS && json_uint(obj, "seq", &e->seq) &&
+              json_uint(obj, "time", &e->time) && json_text(obj, "kind", e->kind) &&
+              json_text(obj, "endpoint", e->endpoint) && json_text(obj, "serial", e->serial) &&
+              json_hex(obj, "cert_sha256", e->cert_sha256, KILN_LEDGER_HASH_SIZE, &cert_len) &&
+              json_text(obj, "issuer_ca", e->issuer_ca) && json_text(obj, "station", e->station) &&
+              json_text(obj, "outcome", e->outcome) &&
+              json_hex(obj, "prev_hash", e->prev_hash, KILN_LEDGER_HASH_SIZE, &prev_len);
+    e->has_cert = cert_len == KILN_LEDGER_HASH_SIZE;
+    return ok && (cert_len == 0 || e->has_cert) && prev_len == KILN_LEDGER_HASH_SIZE;
+}
+
+static bool json_checkpoint(json_t *obj, kiln_ledger_checkpoint *c)
+{
+    size_t head_len = 0;
+    memset(c, 0, sizeof(*c));
+    return json_object_size(obj) == LEDGER_CHECKPOINT_FIELDS &&
+           json_uint(obj, "checkpoint", &c->seq) && json_uint(obj, "time", &c->time) &&
+           json_hex(obj, "head", c->head, KILN_LEDGER_HASH_SIZE, &head_len) &&
+           head_len == KILN_LEDGER_HASH_SIZE &&
+           json_hex(obj, "sig", c->sig, KILN_PKI_SIG_MAX, &c->sig_len);
+}
+
+static void read_json_line(kiln_ledger_verifier *v, const char *line, size_t len, bool *ok)
+{
+    json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+    kiln_ledger_entry e;
+    kiln_ledger_checkpoint c;
+    if (json_is_object(obj) && json_object_get(obj, "checkpoint") != NULL &&
+        json_checkpoint(obj, &c)) {
+        kiln_ledger_verifier_checkpoint(v, &c);
+    } else if (json_is_object(obj) && json_entry(obj, &e)) {
+        kiln_ledger_verifier_entry(v, &e);
+    } else {
+        kiln_ledger_verifier_malformed(v, "a line is neither an entry nor a checkpoint");
+        *ok = false;
+    }
+    json_decref(obj);
+}
+
+static void read_jsonl(kiln_ledger_verifier *v, const uint8_t *data, size_t len)
+{
+    const char *text = (const char *)data;
+    size_t pos = 0;
+    bool ok = true;
+    while (pos < len && ok) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        if (end > pos) {
+            read_json_line(v, text + pos, end - pos, &ok);
+        }
+        pos = end + 1;
+    }
+}
+
+kiln_ledger_status kiln_ledger_verify_buffer(const uint8_t *data, size_t len,
+                                             const uint8_t point[KILN_PKI_POINT_SIZE],
+                                             kiln_ledger_verdict *verdict)
+{
+    kiln_ledger_verifier *v = NULL;
+    if (kiln_ledger_verifier_new(point, &v) != KILN_LEDGER_OK) {
+        return kiln_ledger_verifier_finish(NULL, verdict);
+    }
+    /* A CBOR item of the ledger starts with an array head (0x84, 0x8a); JSON with '{'. */
+    if (len > 0 && data[0] == '{') {
+        read_jsonl(v, data, len);
+    } else {
+        read_cbor(v, data, len);
+    }
+    return kiln_ledger_verifier_finish(v, verdict);
+}

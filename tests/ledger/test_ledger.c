@@ -1,0 +1,419 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <cbor.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include "kiln_ledger.h"
+
+#define DEVICES 200
+#define EVERY   50
+
+typedef struct fixture {
+    char dir[64];
+    kiln_pki_signer *key, *other;
+    sqlite3 *db;
+} fixture;
+
+static void key_path(const fixture *f, const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", f->dir, name);
+}
+
+/* Appends what a line run appends per device: the issued certificate and the outcome. */
+static void provision(kiln_ledger *l, unsigned devices)
+{
+    for (unsigned i = 0; i < devices / 2; i++) {
+        char endpoint[32], serial[40];
+        uint8_t cert[32];
+        snprintf(endpoint, sizeof(endpoint), "device-%04u", i);
+        snprintf(serial, sizeof(serial), "%032x", i * 7919u);
+        assert_int_equal(RAND_bytes(cert, sizeof(cert)), 1);
+        kiln_ledger_record issued = {KILN_LEDGER_KIND_CERTIFICATE,
+                                     endpoint,
+                                     serial,
+                                     cert,
+                                     "CN=kiln line CA",
+                                     "station-1",
+                                     "issued"};
+        kiln_ledger_record outcome = {KILN_LEDGER_KIND_OUTCOME,
+                                      endpoint,
+                                      serial,
+                                      NULL,
+                                      "",
+                                      "station-1",
+                                      i % 10 == 3 ? "failed 6012" : "success"};
+        assert_int_equal(kiln_ledger_append(l, &issued, NULL), KILN_LEDGER_OK);
+        assert_int_equal(kiln_ledger_append(l, &outcome, NULL), KILN_LEDGER_OK);
+    }
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    char path[128];
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_ledger.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    key_path(f, "ledger.key", path, sizeof(path));
+    assert_int_equal(kiln_ledger_key_open(path, &f->key), KILN_LEDGER_OK);
+    key_path(f, "other.key", path, sizeof(path));
+    assert_int_equal(kiln_ledger_key_open(path, &f->other), KILN_LEDGER_OK);
+    assert_int_equal(sqlite3_open(":memory:", &f->db), SQLITE_OK);
+    kiln_ledger *l;
+    assert_int_equal(kiln_ledger_open(f->db, f->key, EVERY, &l), KILN_LEDGER_OK);
+    provision(l, DEVICES);
+    assert_int_equal(kiln_ledger_close(l), KILN_LEDGER_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char path[128];
+    sqlite3_close(f->db);
+    kiln_pki_signer_free(f->key);
+    kiln_pki_signer_free(f->other);
+    key_path(f, "ledger.key", path, sizeof(path));
+    unlink(path);
+    key_path(f, "other.key", path, sizeof(path));
+    unlink(path);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void sql(fixture *f, const char *text)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(f->db, text, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        fail_msg("%s: %s", text, err);
+    }
+}
+
+static kiln_ledger_verdict verify_db(fixture *f, const kiln_pki_signer *key)
+{
+    kiln_ledger_verdict v;
+    kiln_ledger_verify_db(f->db, kiln_pki_signer_point(key), &v);
+    return v;
+}
+
+static void expect(const kiln_ledger_verdict *v, kiln_ledger_status status, uint64_t seq)
+{
+    if (v->status != status || v->seq != seq) {
+        fail_msg("got %s at %llu (%s), expected %s at %llu", kiln_ledger_status_name(v->status),
+                 (unsigned long long)v->seq, v->detail, kiln_ledger_status_name(status),
+                 (unsigned long long)seq);
+    }
+}
+
+static void test_untouched_holds(void **state)
+{
+    fixture *f = *state;
+    kiln_ledger_verdict v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_OK, 0);
+    assert_int_equal(v.entries, DEVICES);
+    assert_int_equal(v.checkpoints, DEVICES / EVERY);
+    assert_int_equal(v.signed_seq, DEVICES);
+}
+
+static void test_changed_byte(void **state)
+{
+    fixture *f = *state;
+    sql(f, "UPDATE ledger SET serial = 'x' || substr(serial, 2) WHERE seq = 77");
+    kiln_ledger_verdict v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_CHANGED, 77);
+}
+
+static void test_changed_last_entry(void **state)
+{
+    fixture *f = *state;
+    sql(f, "UPDATE ledger SET outcome = 'success' WHERE seq = 200");
+    sql(f, "UPDATE ledger SET outcome = 'failed 1' WHERE seq = 200");
+    kiln_ledger_verdict v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_CHANGED, 200);
+}
+
+static void test_deleted(void **state)
+{
+    fixture *f = *state;
+    sql(f, "DELETE FROM ledger WHERE seq = 120");
+    kiln_ledger_verdict v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_MISSING, 120);
+}
+
+static void test_tail_dropped(void **state)
+{
+    fixture *f = *state;
+    sql(f, "DELETE FROM ledger WHERE seq > 196");
+    kiln_ledger_verdict v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_MISSING, 197);
+}
+
+static void test_swapped(void **state)
+{
+    fixture *f = *state;
+    sql(f, "UPDATE ledger SET id = -1 WHERE seq = 30;"
+           "UPDATE ledger SET id = 30 WHERE seq = 31;"
+           "UPDATE ledger SET id = 31 WHERE seq = 30;");
+    kiln_ledger_verdict v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_REORDERED, 30);
+}
+
+static void test_forked(void **state)
+{
+    fixture *f = *state;
+    sql(f, "INSERT INTO ledger (seq, time, kind, endpoint, serial, cert_sha256, issuer_ca,"
+           " station, outcome, prev_hash) SELECT seq, time, kind, endpoint, serial, cert_sha256,"
+           " issuer_ca, station, 'success', prev_hash FROM ledger WHERE seq = 150");
+    kiln_ledger_verdict v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_FORKED, 150);
+}
+
+static void test_forged_tail(void **state)
+{
+    fixture *f = *state;
+    /* Whoever can write the database can chain an entry correctly, but only signs with
+     * another key. */
+    kiln_ledger *l;
+    kiln_ledger_record forged = {KILN_LEDGER_KIND_CERTIFICATE, "intruder", "01", NULL, "", "", ""};
+    uint64_t seq;
+    assert_int_equal(kiln_ledger_open(f->db, f->other, EVERY, &l), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_append(l, &forged, &seq), KILN_LEDGER_OK);
+    assert_int_equal(seq, DEVICES + 1);
+    assert_int_equal(kiln_ledger_close(l), KILN_LEDGER_OK);
+    kiln_ledger_verdict v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_BAD_SIGNATURE, DEVICES + 1);
+    sql(f, "DELETE FROM ledger_checkpoint WHERE seq = 201");
+    v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_UNSIGNED_TAIL, DEVICES + 1);
+}
+
+static void test_other_key(void **state)
+{
+    fixture *f = *state;
+    kiln_ledger_verdict v = verify_db(f, f->other);
+    expect(&v, KILN_LEDGER_BAD_SIGNATURE, EVERY);
+}
+
+static void test_checkpoint_signature_changed(void **state)
+{
+    fixture *f = *state;
+    sql(f, "UPDATE ledger_checkpoint SET head = zeroblob(32) WHERE seq = 100");
+    kiln_ledger_verdict v = verify_db(f, f->key);
+    expect(&v, KILN_LEDGER_BAD_SIGNATURE, 100);
+}
+
+/* ---- exported files ---- */
+
+static uint8_t *export(fixture *f, kiln_ledger_format format, size_t *len)
+{
+    char *data = NULL;
+    FILE *out = open_memstream(&data, len);
+    assert_non_null(out);
+    assert_int_equal(kiln_ledger_export_db(f->db, out, format), KILN_LEDGER_OK);
+    assert_int_equal(fclose(out), 0);
+    return (uint8_t *)data;
+}
+
+static kiln_ledger_verdict verify_file(const uint8_t *data, size_t len, const kiln_pki_signer *key)
+{
+    kiln_ledger_verdict v;
+    kiln_ledger_verify_buffer(data, len, kiln_pki_signer_point(key), &v);
+    return v;
+}
+
+static void test_exports_verify_with_the_public_key_alone(void **state)
+{
+    fixture *f = *state;
+    char *pem = kiln_ledger_pubkey_pem(kiln_pki_signer_point(f->key));
+    uint8_t point[KILN_PKI_POINT_SIZE];
+    assert_non_null(pem);
+    assert_int_equal(kiln_ledger_pubkey_parse((uint8_t *)pem, strlen(pem), point), KILN_LEDGER_OK);
+    assert_memory_equal(point, kiln_pki_signer_point(f->key), sizeof(point));
+    free(pem);
+    kiln_ledger_format formats[] = {KILN_LEDGER_FORMAT_JSONL, KILN_LEDGER_FORMAT_CBOR};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len;
+        uint8_t *data = export(f, formats[i], &len);
+        kiln_ledger_verdict v;
+        kiln_ledger_verify_buffer(data, len, point, &v);
+        expect(&v, KILN_LEDGER_OK, 0);
+        assert_int_equal(v.entries, DEVICES);
+        assert_int_equal(v.checkpoints, DEVICES / EVERY);
+        free(data);
+    }
+}
+
+/* The n-th line (0-based) of a JSON lines export, as offset and length. */
+static void line_of(const uint8_t *data, size_t len, unsigned n, size_t *start, size_t *size)
+{
+    size_t pos = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const uint8_t *nl = memchr(data + pos, '\n', len - pos);
+        assert_non_null(nl);
+        pos = (size_t)(nl - data) + 1;
+    }
+    const uint8_t *nl = memchr(data + pos, '\n', len - pos);
+    *start = pos;
+    *size = (size_t)(nl - data) + 1 - pos;
+}
+
+static void test_jsonl_tampering(void **state)
+{
+    fixture *f = *state;
+    size_t len, start, size;
+    uint8_t *data = export(f, KILN_LEDGER_FORMAT_JSONL, &len);
+    /* Entry 10 is line 9 (no checkpoint before 50). */
+    line_of(data, len, 9, &start, &size);
+    uint8_t *copy = malloc(len + size);
+    memcpy(copy, data, len);
+    char *serial = strstr((char *)copy + start, "\"serial\":\"");
+    serial[10] = serial[10] == '0' ? '1' : '0';
+    kiln_ledger_verdict v = verify_file(copy, len, f->key);
+    expect(&v, KILN_LEDGER_CHANGED, 10);
+    /* The same line twice: a fork at 10. */
+    memcpy(copy, data, start + size);
+    memcpy(copy + start + size, data + start, len - start);
+    v = verify_file(copy, len + size, f->key);
+    expect(&v, KILN_LEDGER_FORKED, 10);
+    /* Line 9 removed. */
+    memcpy(copy, data, start);
+    memcpy(copy + start, data + start + size, len - start - size);
+    v = verify_file(copy, len - size, f->key);
+    expect(&v, KILN_LEDGER_MISSING, 10);
+    /* Not JSON at all from line 9 on. */
+    memcpy(copy, data, len);
+    copy[start + 1] = '!';
+    v = verify_file(copy, len, f->key);
+    expect(&v, KILN_LEDGER_MALFORMED, 10);
+    free(copy);
+    free(data);
+}
+
+static void test_cbor_tampering(void **state)
+{
+    fixture *f = *state;
+    size_t len;
+    uint8_t *data = export(f, KILN_LEDGER_FORMAT_CBOR, &len);
+    uint8_t *copy = malloc(len + 1);
+    /* The first entry: 0x8a, seq 1 (0x01), time as a 4-byte integer (0x1a ...). */
+    assert_int_equal(data[0], 0x8a);
+    assert_int_equal(data[1], 0x01);
+    assert_int_equal(data[2], 0x1a);
+    /* seq 1 spelt 0x18 0x01 (not the shortest form) is refused. */
+    copy[0] = 0x8a;
+    copy[1] = 0x18;
+    memcpy(copy + 2, data + 1, len - 1);
+    kiln_ledger_verdict v = verify_file(copy, len + 1, f->key);
+    expect(&v, KILN_LEDGER_MALFORMED, 1);
+    /* A byte of the first entry's time changed: entry 2's link names entry 1. */
+    memcpy(copy, data, len);
+    copy[6] ^= 1;
+    v = verify_file(copy, len, f->key);
+    expect(&v, KILN_LEDGER_CHANGED, 1);
+    /* Truncated in the middle of the last item. */
+    v = verify_file(data, len - 3, f->key);
+    expect(&v, KILN_LEDGER_MALFORMED, DEVICES + 1);
+    free(copy);
+    free(data);
+}
+
+/* libcbor, an independent decoder, reads an entry as the documented array with every integer
+ * in its shortest width. */
+static void test_encoding_is_deterministic_cbor(void **state)
+{
+    (void)state;
+    kiln_ledger_entry e = {.seq = 300, .time = 1700000000, .has_cert = true};
+    strcpy(e.kind, "certificate");
+    strcpy(e.endpoint, "dev-1");
+    strcpy(e.serial, "0a1b");
+    strcpy(e.issuer_ca, "CN=CA");
+    strcpy(e.station, "st");
+    strcpy(e.outcome, "issued");
+    memset(e.cert_sha256, 0xab, 32);
+    memset(e.prev_hash, 0xcd, 32);
+    uint8_t buf[KILN_LEDGER_ENTRY_MAX];
+    size_t len;
+    assert_int_equal(kiln_ledger_entry_encode(&e, buf, &len), KILN_LEDGER_OK);
+    struct cbor_load_result res;
+    cbor_item_t *item = cbor_load(buf, len, &res);
+    assert_non_null(item);
+    assert_int_equal(res.read, len);
+    assert_true(cbor_isa_array(item) && cbor_array_is_definite(item));
+    assert_int_equal(cbor_array_size(item), 10);
+    cbor_item_t **f = cbor_array_handle(item);
+    assert_int_equal(cbor_get_int(f[0]), 300);
+    assert_int_equal(cbor_int_get_width(f[0]), CBOR_INT_16);
+    assert_int_equal(cbor_get_int(f[1]), 1700000000);
+    assert_int_equal(cbor_int_get_width(f[1]), CBOR_INT_32);
+    const char *texts[] = {NULL, NULL,    "certificate", "dev-1", "0a1b",
+                           NULL, "CN=CA", "st",          "issued"};
+    for (int i = 2; i < 9; i++) {
+        if (i == 5) {
+            assert_true(cbor_isa_bytestring(f[i]) && cbor_bytestring_length(f[i]) == 32);
+            continue;
+        }
+        assert_true(cbor_isa_string(f[i]) && cbor_string_is_definite(f[i]));
+        assert_int_equal(cbor_string_length(f[i]), strlen(texts[i]));
+        assert_memory_equal(cbor_string_handle(f[i]), texts[i], strlen(texts[i]));
+    }
+    assert_true(cbor_isa_bytestring(f[9]) && cbor_bytestring_length(f[9]) == 32);
+    assert_memory_equal(cbor_bytestring_handle(f[9]), e.prev_hash, 32);
+    cbor_decref(&item);
+    /* A text that is not UTF-8 cannot be appended or encoded. */
+    strcpy(e.station, "\xc3\x28");
+    assert_int_equal(kiln_ledger_entry_encode(&e, buf, &len), KILN_LEDGER_INVALID_ARGUMENT);
+}
+
+static void test_key_file_is_private(void **state)
+{
+    fixture *f = *state;
+    char path[128];
+    struct stat sb;
+    key_path(f, "ledger.key", path, sizeof(path));
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    /* Reopening gives the same key; a key others can read is refused. */
+    kiln_pki_signer *again;
+    assert_int_equal(kiln_ledger_key_open(path, &again), KILN_LEDGER_OK);
+    assert_memory_equal(kiln_pki_signer_point(again), kiln_pki_signer_point(f->key),
+                        KILN_PKI_POINT_SIZE);
+    kiln_pki_signer_free(again);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(kiln_ledger_key_open(path, &again), KILN_LEDGER_KEY);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_untouched_holds),
+        T(test_changed_byte),
+        T(test_changed_last_entry),
+        T(test_deleted),
+        T(test_tail_dropped),
+        T(test_swapped),
+        T(test_forked),
+        T(test_forged_tail),
+        T(test_other_key),
+        T(test_checkpoint_signature_changed),
+        T(test_exports_verify_with_the_public_key_alone),
+        T(test_jsonl_tampering),
+        T(test_cbor_tampering),
+        T(test_encoding_is_deterministic_cbor),
+        T(test_key_file_is_private),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
