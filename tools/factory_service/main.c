@@ -1,6 +1,7 @@
 /* factory_service: the secure factory service.
  *
  *   factory_service init DIR [--listen ADDR:PORT] [--san "DNS:name,IP:addr"]
+ *                            [--key-uri-prefix "pkcs11:token=...?module-path=...&pin-source=..."]
  *   factory_service add-station DIR NAME OUTFILE [--batch NAME] [--url URL] [--db URL]
  *   factory_service revoke-station DIR NAME [--db URL]
  *   factory_service set-quota DIR BATCH LIMIT [--db URL]
@@ -20,7 +21,8 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: factory_service init DIR [--listen ADDR:PORT] [--san LIST]\n"
+    fputs("usage: factory_service init DIR [--listen ADDR:PORT] [--san LIST] "
+          "[--key-uri-prefix PKCS11-URI]\n"
           "       factory_service add-station DIR NAME OUTFILE [--batch NAME] [--url URL] "
           "[--db URL]\n"
           "       factory_service revoke-station DIR NAME [--db URL]\n"
@@ -40,13 +42,23 @@ static int fail(sf_status st, const char *what)
 }
 
 typedef struct options {
-    const char *listen, *san, *batch, *url, *db, *format, *log;
+    const char *listen, *san, *batch, *url, *db, *format, *log, *key_uri_prefix;
     int threads;
     const char *positional[4];
     int npositional;
 } options;
 
-enum { OPT_LISTEN = 256, OPT_SAN, OPT_BATCH, OPT_URL, OPT_DB, OPT_FORMAT, OPT_LOG, OPT_THREADS };
+enum {
+    OPT_LISTEN = 256,
+    OPT_SAN,
+    OPT_BATCH,
+    OPT_URL,
+    OPT_DB,
+    OPT_FORMAT,
+    OPT_LOG,
+    OPT_KEY_URI_PREFIX,
+    OPT_THREADS
+};
 
 /* argv[0] is the command; options and positional arguments in any order. Returns 0, 1 after
  * --help, -1 on a usage error (printed). */
@@ -60,6 +72,7 @@ static int parse(int argc, char **argv, options *o)
         {"db", required_argument, NULL, OPT_DB},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"log", required_argument, NULL, OPT_LOG},
+        {"key-uri-prefix", required_argument, NULL, OPT_KEY_URI_PREFIX},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -68,7 +81,8 @@ static int parse(int argc, char **argv, options *o)
     o->batch = "default";
     o->format = "csv";
     o->threads = 4;
-    const char **slots[] = {&o->listen, &o->san, &o->batch, &o->url, &o->db, &o->format, &o->log};
+    const char **slots[] = {&o->listen, &o->san,    &o->batch, &o->url,
+                            &o->db,     &o->format, &o->log,   &o->key_uri_prefix};
     unsigned long threads = 0;
     char what[300];
     tool_opt_begin();
@@ -161,7 +175,7 @@ static int run(const options *o)
 
 static int cmd_init(const options *o)
 {
-    sf_status st = sf_service_init_dir(o->positional[0], o->listen, o->san);
+    sf_status st = sf_service_init_dir_keys(o->positional[0], o->listen, o->san, o->key_uri_prefix);
     if (st != SF_OK) {
         return fail(st, o->positional[0]);
     }
