@@ -4,16 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "line_cli.h"
 #include "line_split.h"
 #include "tool_opt.h"
 
 static const char prepare_batch_usage[] =
-    "usage: factory_tool [globals] prepare-batch --devices FILE.csv --out DIR [--jobs N]\n"
-    "         [--reprovision] [--records-db FILE] [--no-records] [--station NAME]\n"
-    "  makes DIR/EP.cbor (and DIR/EP.ctx for a two-step mode) for every device of the list\n";
+    "usage: factory_tool [globals] prepare-batch --devices FILE.csv --out DIR|FILE.tar\n"
+    "         [--jobs N] [--reprovision] [--records-db FILE] [--no-records] [--station NAME]\n"
+    "  makes DIR/EP.cbor (and DIR/EP.ctx for a two-step mode) for every device of the list;\n"
+    "  --out FILE.tar writes them as entries EP.cbor (EP.ctx) of one new ustar archive\n";
 static const char verify_batch_usage[] =
     "usage: factory_tool [globals] verify-batch --devices FILE.csv --answers DIR [--bundles DIR]\n"
     "         [--reprovision] [--records-db FILE] [--no-records] [--station NAME]\n"
@@ -112,7 +115,12 @@ static int split_command(const ft_globals *g, int argc, char **argv, bool prepar
     if (line_devices_load(o.devices, 0, &list, why, sizeof(why)) != 0) {
         return line_cli_error(g, FT_EXIT_FAILED, "%s", why);
     }
-    if (prepare && mkdir(o.dir, 0700) != 0 && errno != EEXIST) {
+    size_t out_len = strlen(o.dir);
+    bool archive = prepare && out_len > 4 && strcmp(o.dir + out_len - 4, ".tar") == 0;
+    /* An archive is new (O_EXCL): a resumed batch writes the rest into another one. */
+    int archive_fd = archive ? open(o.dir, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+    if ((archive && archive_fd < 0) ||
+        (prepare && !archive && mkdir(o.dir, 0700) != 0 && errno != EEXIST)) {
         line_devices_free(&list);
         return line_cli_error(g, FT_EXIT_FAILED, "cannot create %s: %s", o.dir, strerror(errno));
     }
@@ -120,6 +128,9 @@ static int split_command(const ft_globals *g, int argc, char **argv, bool prepar
     line_records *rec = NULL;
     if (!o.no_records && (rec = line_cli_open_records(g, f, o.records_db, NULL)) == NULL) {
         fcu_close(f);
+        if (archive_fd >= 0) {
+            close(archive_fd);
+        }
         line_devices_free(&list);
         return FT_EXIT_FAILED;
     }
@@ -134,12 +145,21 @@ static int split_command(const ft_globals *g, int argc, char **argv, bool prepar
                     .station = line_cli_station(o.station, host, sizeof(host)),
                     .reprovision = o.reprovision,
                     .jobs = (unsigned)o.jobs,
-                    .on_result = print_result};
+                    .archive = archive,
+                    .archive_fd = archive_fd,
+                    .on_result = print_result,
+                    .stop = line_cli_signal_flag()};
+    line_cli_signals_on(NULL);
     rc = prepare ? line_prepare_batch(&s) : line_verify_batch(&s);
+    line_cli_signals_off();
+    if (archive_fd >= 0 && close(archive_fd) != 0 && rc == 0) {
+        line_cli_error(g, FT_EXIT_FAILED, "cannot write %s: %s", o.dir, strerror(errno));
+        rc = 1;
+    }
     print_summary(&s, prepare);
     line_records_close(rec);
     line_devices_free(&list);
-    return rc == 0 ? FT_EXIT_OK : FT_EXIT_FAILED;
+    return line_cli_exit_status(rc);
 }
 
 int ft_cmd_prepare_batch(const ft_globals *g, int argc, char **argv)

@@ -1,6 +1,7 @@
 /* Files the configuration names (server CAs, CRLs, custom data), relative to the FCU home.
  * Certificates are kept in DER while their file is unchanged. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,7 +18,13 @@ int fcu__load_file_value(const fcu *f, const fcu_value *v, uint8_t **data, size_
         return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
     int e = fcu__read_file(path, data, len);
     int rc = 0;
-    if (e == ENOENT && v->env)
+    /* A reserved FCU_*_DIR the user never set stands for a folder under the home: naming the
+     * variable would send them looking for a setting they did not make. */
+    const char *set = v->env ? getenv(v->env) : NULL;
+    bool defaulted = v->env && strncmp(v->env, "FCU_", 4) == 0 && (set == NULL || *set == '\0');
+    if (e == ENOENT && defaulted)
+        rc = fcu__fail(err, FCU_STATUS_HOME_FILE_MISSING, path, f->home);
+    else if (e == ENOENT && v->env)
         rc = fcu__fail(err, FCU_STATUS_ENV_FILE_MISSING, path, v->env);
     else if (e == EACCES)
         rc = fcu__fail(err, FCU_STATUS_NO_PERMISSION, path);
@@ -27,13 +34,15 @@ int fcu__load_file_value(const fcu *f, const fcu_value *v, uint8_t **data, size_
     return rc;
 }
 
+/* The entry of path; st NULL (batch mode, files already checked) matches by path alone. */
 static fcu_resource_entry *cache_find(fcu *f, const char *path, const struct stat *st)
 {
     for (size_t i = 0; i < FCU_RESOURCE_CACHE; i++) {
         fcu_resource_entry *e = &f->resources_cache[i];
-        if (e->path && strcmp(e->path, path) == 0 && e->dev == st->st_dev && e->ino == st->st_ino &&
-            e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
-            e->mtime.tv_nsec == st->st_mtim.tv_nsec)
+        if (e->path && strcmp(e->path, path) == 0 &&
+            (!st ||
+             (e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+              e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec)))
             return e;
     }
     return NULL;
@@ -86,7 +95,11 @@ int fcu__load_cert_value(fcu *f, const fcu_value *v, uint8_t **der, size_t *der_
 {
     char *path = fcu__path_join(f->home, v->text);
     struct stat st;
-    fcu_resource_entry *hit = path && stat(path, &st) == 0 ? cache_find(f, path, &st) : NULL;
+    fcu_resource_entry *hit = NULL;
+    if (path && f->batch && f->batch_checked)
+        hit = cache_find(f, path, NULL);
+    else if (path && stat(path, &st) == 0)
+        hit = cache_find(f, path, &st);
     if (hit) {
         free(path);
         return copy_cached(hit, der, der_len, err);

@@ -253,6 +253,16 @@ int64_t line_records_add(line_records *r, const line_attempt *a, const char *sta
     return sqlite3_last_insert_rowid(r->db);
 }
 
+int line_records_transaction(line_records *r)
+{
+    return sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int line_records_commit(line_records *r)
+{
+    return sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
 bool line_records_provisioned(line_records *r, const char *endpoint)
 {
     sqlite3_reset(r->provisioned);

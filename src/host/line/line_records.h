@@ -48,6 +48,11 @@ int line_records_finish(line_records *r, int64_t id, const char *state, int erro
 int64_t line_records_add(line_records *r, const line_attempt *a, const char *state, int error_code,
                          const char *error_text, int device_status);
 
+/** Groups the rows added until line_records_commit into one transaction (a batch writes many
+ *  devices per commit instead of one). Both return 0 or -1. */
+int line_records_transaction(line_records *r);
+int line_records_commit(line_records *r);
+
 /** True when the endpoint has a successful attempt. */
 bool line_records_provisioned(line_records *r, const char *endpoint);
 /** Latest fingerprints recorded for an endpoint in the given state (prepared bundles); the

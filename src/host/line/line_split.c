@@ -1,10 +1,12 @@
 #include "line_split.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -15,13 +17,40 @@
 
 #define LINE_SUCCESS_MESSAGE "Command executed successfully"
 
+/* Results go from the workers to one writer through a bounded queue: the writer adds many
+ * devices' rows in one records transaction and reports them only after it committed, so a
+ * device reported done is in the records (its bundle file was written before the row). */
+#define LINE_QUEUE_CAP     4096
+#define LINE_QUEUE_WAKE    256 /* results that wake the writer before its timeout */
+#define LINE_QUEUE_WAIT_NS 50000000L
+
+typedef struct prepared {
+    size_t index;
+    int status;
+    const char *state;
+    char *message; /* a failure's text (malloc'ed), else NULL */
+    line_identity id;
+    uint8_t *entries; /* archive mode: the device's tar entries (bundle, context) */
+    size_t entries_len;
+} prepared;
+
 typedef struct split_run {
     line_split *s;
-    pthread_mutex_t lock; /* records, results and the next index */
+    pthread_mutex_t lock; /* the queue, the next index and the worker count */
+    pthread_cond_t wake;  /* for the writer: results waiting, or the workers ended */
+    pthread_cond_t room;  /* for the workers: the queue has room */
     size_t next;
+    bool *skip;            /* devices the records say are provisioned */
+    bool remove_stale_ctx; /* the directory had .ctx files when the batch began */
+    bool no_writer;        /* no thread could be started: the worker empties the queue */
+    prepared *queue, *taken;
+    size_t queued;
+    uint8_t *out; /* archive mode: the writer's buffer of one batch of entries */
+    size_t out_cap;
+    unsigned running;
 } split_run;
 
-/* Reports one device (the caller holds the lock when threads run) and counts it. */
+/* Reports one device (never concurrently: only the writer reports) and counts it. */
 static void report(line_split *s, const line_device *d, int status, const char *message,
                    const char *state, const fcu_device_response_status *response)
 {
@@ -52,31 +81,142 @@ static line_attempt attempt_of(const line_split *s, const line_device *d, const 
     return a;
 }
 
-/* True (and reported) when the records say the device is done. */
-static bool skip_provisioned(split_run *run, const line_device *d)
+static const char skipped_message[] =
+    "already provisioned; skipped (use --reprovision to issue a new certificate)";
+
+static const char *message_of(const prepared *p)
+{
+    if (p->message != NULL) {
+        return p->message;
+    }
+    return strcmp(p->state, LINE_STATE_SKIPPED) == 0 ? skipped_message : LINE_SUCCESS_MESSAGE;
+}
+
+/* Archive mode: the batch's entries in one write; on failure its devices fail. */
+static void write_entries(split_run *run, prepared *batch, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += batch[i].entries_len;
+    }
+    if (total > run->out_cap) {
+        OPENSSL_cleanse(run->out, run->out_cap);
+        free(run->out);
+        run->out_cap = 0;
+        run->out = malloc(total);
+        run->out_cap = run->out ? total : 0;
+    }
+    int err = run->out == NULL && total > 0 ? ENOMEM : 0;
+    for (size_t i = 0, at = 0; err == 0 && i < n; i++) {
+        memcpy(run->out + at, batch[i].entries, batch[i].entries_len);
+        at += batch[i].entries_len;
+    }
+    err = err ? err : line_file_write_all(run->s->archive_fd, run->out, total);
+    OPENSSL_cleanse(run->out, total < run->out_cap ? total : run->out_cap);
+    for (size_t i = 0; i < n; i++) {
+        if (err != 0 && batch[i].entries != NULL) {
+            char message[300];
+            snprintf(message, sizeof(message),
+                     "General error on factory tool: cannot write the archive: %s", strerror(err));
+            batch[i].status = LINE_E_GENERAL;
+            batch[i].state = LINE_STATE_FAILED;
+            batch[i].message = strdup(message);
+        }
+        OPENSSL_cleanse(batch[i].entries, batch[i].entries_len);
+        free(batch[i].entries);
+        batch[i].entries = NULL;
+    }
+}
+
+/* Bundles (archive mode), then the rows of n results in one transaction, then their reports. */
+static void commit_and_report(split_run *run, prepared *batch, size_t n)
 {
     line_split *s = run->s;
+    const line_device *items = s->list->items;
+    if (s->archive) {
+        write_entries(run, batch, n);
+    }
+    if (s->records != NULL && n > 0) {
+        bool grouped = line_records_transaction(s->records) == 0;
+        for (size_t i = 0; i < n; i++) {
+            const prepared *p = &batch[i];
+            line_attempt a = attempt_of(s, &items[p->index], &p->id);
+            line_records_add(s->records, &a, p->state, p->status, p->message, -1);
+        }
+        if (grouped) {
+            line_records_commit(s->records);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        report(s, &items[batch[i].index], batch[i].status, message_of(&batch[i]), batch[i].state,
+               NULL);
+        free(batch[i].message);
+    }
+}
+
+/* Moves the queue to run->taken (the caller holds the lock); returns how many. */
+static size_t take_queue(split_run *run)
+{
+    size_t n = run->queued;
+    memcpy(run->taken, run->queue, n * sizeof(*run->queue));
+    run->queued = 0;
+    pthread_cond_broadcast(&run->room);
+    return n;
+}
+
+static void push(split_run *run, const prepared *p)
+{
     pthread_mutex_lock(&run->lock);
-    bool skip = s->records && !s->reprovision && line_records_provisioned(s->records, d->endpoint);
-    if (skip) {
-        const char *msg = "already provisioned; skipped (use --reprovision to issue a new "
-                          "certificate)";
-        line_attempt a = attempt_of(s, d, NULL);
-        line_records_add(s->records, &a, LINE_STATE_SKIPPED, 0, msg, -1);
-        report(s, d, 0, msg, LINE_STATE_SKIPPED, NULL);
+    if (run->no_writer && run->queued == LINE_QUEUE_CAP) {
+        commit_and_report(run, run->taken, take_queue(run));
+    }
+    while (run->queued == LINE_QUEUE_CAP) {
+        pthread_cond_wait(&run->room, &run->lock);
+    }
+    run->queue[run->queued++] = *p;
+    if (run->queued >= LINE_QUEUE_WAKE) {
+        pthread_cond_signal(&run->wake);
     }
     pthread_mutex_unlock(&run->lock);
-    return skip;
+}
+
+/* The writer: until the workers ended and the queue is empty. */
+static void write_results(split_run *run)
+{
+    for (;;) {
+        pthread_mutex_lock(&run->lock);
+        while (run->queued < LINE_QUEUE_WAKE && run->running > 0) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += LINE_QUEUE_WAIT_NS;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&run->wake, &run->lock, &until) == ETIMEDOUT &&
+                run->queued > 0) {
+                break;
+            }
+        }
+        bool ended = run->running == 0;
+        size_t n = take_queue(run);
+        pthread_mutex_unlock(&run->lock);
+        commit_and_report(run, run->taken, n);
+        if (ended && n == 0) {
+            return;
+        }
+    }
 }
 
 /* The operation context of a two-step bundle goes to DIR/EP.ctx; a one-step bundle removes a
- * context an earlier two-step bundle left, so that it is not used with this answer. */
+ * context an earlier two-step bundle left (when the directory had any), so that it is not used
+ * with this answer. */
 static int save_context(const char *dir, const char *endpoint, const fcu_operation_context *ctx,
-                        char *path, size_t size)
+                        bool remove_stale, char *path, size_t size)
 {
     line_file_path(path, size, dir, endpoint, ".ctx");
     if (ctx == NULL) {
-        return line_file_remove(path);
+        return remove_stale ? line_file_remove(path) : 0;
     }
     uint8_t *data = NULL;
     size_t len = 0;
@@ -89,10 +229,10 @@ static int save_context(const char *dir, const char *endpoint, const fcu_operati
 
 /* Writes the bundle and its context; returns 0 or LINE_E_GENERAL with the message. */
 static int store_bundle(const char *dir, const line_device *d, const fcu_device_request *r,
-                        char *message, size_t size)
+                        bool remove_stale, char *message, size_t size)
 {
     char path[1200];
-    int err = save_context(dir, d->endpoint, r->operation_ctx, path, sizeof(path));
+    int err = save_context(dir, d->endpoint, r->operation_ctx, remove_stale, path, sizeof(path));
     if (err == 0) {
         line_file_path(path, sizeof(path), dir, d->endpoint, ".cbor");
         err = line_file_replace(path, r->config_data, r->config_size);
@@ -105,88 +245,204 @@ static int store_bundle(const char *dir, const line_device *d, const fcu_device_
     return 0;
 }
 
-static void prepare_one(split_run *run, fcu *f, const line_device *d)
+/* Archive mode: the device's entries EP.cbor (and EP.ctx) for the writer. */
+static int archive_entries(const line_device *d, const fcu_device_request *r, prepared *p,
+                           char *message, size_t size)
 {
-    line_split *s = run->s;
-    if (skip_provisioned(run, d)) {
-        return;
+    uint8_t *ctx = NULL;
+    size_t ctx_len = 0;
+    int err = r->operation_ctx && fcu_operation_context_save(r->operation_ctx, &ctx, &ctx_len)
+                  ? ENOMEM
+                  : 0;
+    size_t bundle_size = line_tar_entry_size(r->config_size);
+    size_t total = bundle_size + (r->operation_ctx ? line_tar_entry_size(ctx_len) : 0);
+    p->entries = err ? NULL : malloc(total);
+    err = err ? err : p->entries == NULL ? ENOMEM : 0;
+    long long now = (long long)time(NULL);
+    if (err == 0) {
+        err = line_tar_entry(p->entries, d->endpoint, ".cbor", r->config_data, r->config_size, now);
     }
-    fcu_device_request r;
-    int st =
-        fcu_prepare_device_configuration(f, d->endpoint, d->serial, d->device_keys_location, &r);
-    char message[2048];
-    line_identity id;
-    memset(&id, 0, sizeof(id));
-    if (st == 0) {
-        line_identity_of_bundle(r.config_data, r.config_size, &id);
-        st = store_bundle(s->dir, d, &r, message, sizeof(message));
-        if (st == 0) {
-            snprintf(message, sizeof(message), "%s", LINE_SUCCESS_MESSAGE);
+    if (err == 0 && r->operation_ctx) {
+        err = line_tar_entry(p->entries + bundle_size, d->endpoint, ".ctx", ctx, ctx_len, now);
+    }
+    free(ctx);
+    if (err != 0) {
+        if (p->entries != NULL) {
+            OPENSSL_cleanse(p->entries, total);
         }
-    } else {
-        snprintf(message, sizeof(message), "%s",
-                 r.errors.count ? r.errors.items[0].message : fcu_status_template(st));
+        free(p->entries);
+        p->entries = NULL;
+        snprintf(message, size, "General error on factory tool: cannot archive %s: %s", d->endpoint,
+                 strerror(err));
+        return LINE_E_GENERAL;
     }
-    fcu_device_request_free(&r);
-    const char *state = st == 0 ? LINE_STATE_PREPARED : LINE_STATE_FAILED;
-    line_attempt a = attempt_of(s, d, &id);
-    pthread_mutex_lock(&run->lock);
-    if (s->records != NULL) {
-        line_records_add(s->records, &a, state, st, st == 0 ? NULL : message, -1);
-    }
-    report(s, d, st, message, state, NULL);
-    pthread_mutex_unlock(&run->lock);
+    p->entries_len = total;
+    return 0;
 }
 
+static void prepare_one(split_run *run, fcu *f, size_t index)
+{
+    const line_device *d = &run->s->list->items[index];
+    prepared p = {.index = index, .state = LINE_STATE_SKIPPED};
+    if (run->skip[index]) {
+        push(run, &p);
+        return;
+    }
+    char message[2048];
+    fcu_device_request r;
+    p.status = f == NULL ? LINE_E_GENERAL
+                         : fcu_prepare_device_configuration_ex(f, d->endpoint, d->serial,
+                                                               d->device_keys_location, d->props,
+                                                               d->prop_count, &r);
+    if (f == NULL) {
+        snprintf(message, sizeof(message), "General error on factory tool: out of memory");
+    } else if (p.status == 0) {
+        line_identity_of_bundle(r.config_data, r.config_size, &p.id);
+        p.status = run->s->archive ? archive_entries(d, &r, &p, message, sizeof(message))
+                                   : store_bundle(run->s->dir, d, &r, run->remove_stale_ctx,
+                                                  message, sizeof(message));
+    } else {
+        snprintf(message, sizeof(message), "%s",
+                 r.errors.count ? r.errors.items[0].message : fcu_status_template(p.status));
+    }
+    if (f != NULL) {
+        fcu_device_request_free(&r);
+    }
+    p.state = p.status == 0 ? LINE_STATE_PREPARED : LINE_STATE_FAILED;
+    p.message = p.status == 0 ? NULL : strdup(message);
+    push(run, &p);
+}
+
+/* Each worker has its own configurator (key generation and signing contexts), in batch mode:
+ * the configuration, CA and resources are checked by its first device, not by every one. */
 static void *prepare_worker(void *arg)
 {
     split_run *run = arg;
     const line_device_list *list = run->s->list;
     fcu *f = fcu_open(run->s->fcu_options);
+    if (f != NULL) {
+        fcu_set_batch_mode(f, true);
+    }
     for (;;) {
         pthread_mutex_lock(&run->lock);
-        size_t i = run->next < list->count ? run->next++ : list->count;
+        bool stopped = run->s->stop != NULL && *run->s->stop != 0;
+        size_t i = run->next < list->count && !stopped ? run->next++ : list->count;
         pthread_mutex_unlock(&run->lock);
         if (i >= list->count) {
             break;
         }
-        if (f == NULL) {
-            pthread_mutex_lock(&run->lock);
-            report(run->s, &list->items[i], LINE_E_GENERAL,
-                   "General error on factory tool: out of memory", LINE_STATE_FAILED, NULL);
-            pthread_mutex_unlock(&run->lock);
-            continue;
-        }
-        prepare_one(run, f, &list->items[i]);
+        prepare_one(run, f, i);
     }
     fcu_close(f);
+    pthread_mutex_lock(&run->lock);
+    run->running--;
+    pthread_cond_signal(&run->wake);
+    pthread_mutex_unlock(&run->lock);
     return NULL;
+}
+
+/* True when dir holds a .ctx file (an earlier two-step batch): only then can a one-step bundle
+ * find a stale context to remove. */
+static bool has_contexts(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return errno != ENOENT;
+    }
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        found = n > 4 && strcmp(e->d_name + n - 4, ".ctx") == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+/* The skip marks (from the records, once per batch) and the queues; false when out of memory. */
+static bool run_begin(split_run *run)
+{
+    line_split *s = run->s;
+    size_t count = s->list->count;
+    run->skip = calloc(count ? count : 1, sizeof(*run->skip));
+    run->queue = malloc(LINE_QUEUE_CAP * sizeof(*run->queue));
+    run->taken = malloc(LINE_QUEUE_CAP * sizeof(*run->taken));
+    if (run->skip == NULL || run->queue == NULL || run->taken == NULL) {
+        return false;
+    }
+    /* One transaction for all the lookups: no lock and file check per device. */
+    bool lookup = s->records != NULL && !s->reprovision;
+    bool grouped = lookup && line_records_transaction(s->records) == 0;
+    for (size_t i = 0; lookup && i < count; i++) {
+        run->skip[i] = line_records_provisioned(s->records, s->list->items[i].endpoint);
+    }
+    if (grouped) {
+        line_records_commit(s->records);
+    }
+    run->remove_stale_ctx = !s->archive && has_contexts(s->dir);
+    return true;
+}
+
+static void run_end(split_run *run)
+{
+    if (run->s->archive) {
+        static const uint8_t end[LINE_TAR_END_SIZE];
+        line_file_write_all(run->s->archive_fd, end, sizeof(end));
+    }
+    OPENSSL_cleanse(run->out, run->out_cap);
+    free(run->out);
+    free(run->skip);
+    free(run->queue);
+    free(run->taken);
+    pthread_cond_destroy(&run->room);
+    pthread_cond_destroy(&run->wake);
+    pthread_mutex_destroy(&run->lock);
+}
+
+/* Starts up to jobs workers; returns how many started. */
+static unsigned start_workers(split_run *run, pthread_t *threads, unsigned jobs)
+{
+    unsigned started = 0;
+    pthread_mutex_lock(&run->lock);
+    while (threads != NULL && started < jobs &&
+           pthread_create(&threads[started], NULL, prepare_worker, run) == 0) {
+        started++;
+        run->running++;
+    }
+    pthread_mutex_unlock(&run->lock);
+    return started;
 }
 
 int line_prepare_batch(line_split *s)
 {
     split_run run = {.s = s};
     pthread_mutex_init(&run.lock, NULL);
+    pthread_cond_init(&run.wake, NULL);
+    pthread_cond_init(&run.room, NULL);
     double t0 = line_now();
+    if (!run_begin(&run)) {
+        run_end(&run);
+        s->failed = s->list->count;
+        return 1;
+    }
     unsigned jobs = s->jobs ? s->jobs : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (jobs > s->list->count) {
         jobs = (unsigned)s->list->count;
     }
     pthread_t *threads = jobs ? calloc(jobs, sizeof(*threads)) : NULL;
-    unsigned started = 0;
-    while (threads != NULL && started < jobs &&
-           pthread_create(&threads[started], NULL, prepare_worker, &run) == 0) {
-        started++;
-    }
+    unsigned started = start_workers(&run, threads, jobs);
     if (started == 0) {
+        run.no_writer = true;
+        run.running = 1;
         prepare_worker(&run);
     }
+    write_results(&run);
     for (unsigned i = 0; i < started; i++) {
         pthread_join(threads[i], NULL);
     }
     free(threads);
     s->seconds = line_now() - t0;
-    pthread_mutex_destroy(&run.lock);
+    run_end(&run);
     return s->failed == 0 ? 0 : 1;
 }
 
@@ -231,7 +487,7 @@ static int load_context(const line_split *s, const line_device *d, fcu_operation
 static int store_second_bundle(const line_split *s, const line_device *d,
                                const fcu_device_request *next, char *message, size_t size)
 {
-    int st = store_bundle(s->bundles, d, next, message, size);
+    int st = store_bundle(s->bundles, d, next, true, message, size);
     if (st == 0) {
         char path[1200];
         line_file_path(path, sizeof(path), s->bundles, d->endpoint, ".cbor");
@@ -270,9 +526,7 @@ static void judge(const line_split *s, const line_device *d, int status, verdict
         v->state = LINE_STATE_SUCCESS;
         snprintf(v->message, sizeof(v->message), "%s", LINE_SUCCESS_MESSAGE);
     } else if (r->message != NULL && r->status == status) {
-        char num[16];
-        snprintf(num, sizeof(num), "%d", status);
-        line_error_format(v->message, sizeof(v->message), LINE_E_DEVICE_EXECUTION, num, NULL);
+        line_device_failure(v->message, sizeof(v->message), status, r->message);
         v->status = LINE_E_DEVICE_EXECUTION;
     } else {
         snprintf(v->message, sizeof(v->message), "%s",
@@ -301,6 +555,18 @@ static void check_answer(const line_split *s, fcu *f, const line_device *d, verd
     free(answer);
 }
 
+/* A re-run of verify-batch over the same answers: the bundle sent last already has its success
+ * row (recorded by an earlier run), so another would count the device twice. */
+static bool already_verified(const line_split *s, const line_device *d, const line_identity *sent)
+{
+    line_identity done;
+    memset(&done, 0, sizeof(done));
+    return s->records != NULL && sent->bundle_sha256[0] != '\0' &&
+           line_records_latest_identity(s->records, d->endpoint, LINE_STATE_SUCCESS,
+                                        done.cert_sha256, done.cert_sha1, done.bundle_sha256) &&
+           strcmp(done.bundle_sha256, sent->bundle_sha256) == 0;
+}
+
 static void verify_one(line_split *s, fcu *f, const line_device *d)
 {
     verdict v;
@@ -318,6 +584,15 @@ static void verify_one(line_split *s, fcu *f, const line_device *d)
     }
     line_attempt a = attempt_of(s, d, v.second ? &v.id : &last);
     bool answered = v.response.message != NULL;
+    if (strcmp(v.state, LINE_STATE_SUCCESS) == 0 && already_verified(s, d, &last)) {
+        snprintf(v.message, sizeof(v.message),
+                 "already verified: this answer to bundle %.16s... is recorded as a success; no "
+                 "new record",
+                 last.bundle_sha256);
+        report(s, d, 0, v.message, LINE_STATE_SUCCESS, &v.response);
+        fcu_device_response_status_free(&v.response);
+        return;
+    }
     if (s->records != NULL) {
         line_records_add(s->records, &a, v.state, v.status, v.status ? v.message : NULL,
                          answered ? v.response.status : -1);
@@ -330,7 +605,7 @@ int line_verify_batch(line_split *s)
 {
     double t0 = line_now();
     fcu *f = fcu_open(s->fcu_options);
-    for (size_t i = 0; i < s->list->count; i++) {
+    for (size_t i = 0; i < s->list->count && !(s->stop != NULL && *s->stop != 0); i++) {
         if (f == NULL) {
             report(s, &s->list->items[i], LINE_E_GENERAL,
                    "General error on factory tool: out of memory", LINE_STATE_FAILED, NULL);

@@ -8,6 +8,7 @@
 #ifndef KILN_LINE_SPLIT_H
 #define KILN_LINE_SPLIT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,8 +35,16 @@ typedef struct line_split {
     const char *station;
     bool reprovision;
     unsigned jobs; /* prepare: threads (0 = one per core) */
+    /* prepare: when archive is set, every bundle (and context) goes into one ustar archive
+     * written to archive_fd (the caller opened it, 0600, and closes it) instead of files in
+     * dir; each batch of entries is written before its records commit. */
+    bool archive;
+    int archive_fd;
     line_split_fn on_result;
     void *user;
+    /* When not NULL and it becomes non-zero (a signal handler sets it), no further device is
+     * started; the ones under way finish and are reported. */
+    volatile sig_atomic_t *stop;
     /* Totals, set by the run. */
     size_t ok, failed, skipped;
     size_t second; /* verify: devices given a second bundle (prepared, not yet success) */
