@@ -72,7 +72,7 @@ function(kiln_install_library name description requires libs_private)
 endfunction()
 
 kiln_install_library(fcu "kiln configurator: certificate authority, device bundles, answers"
-  "libcrypto yaml-0.1 libcbor" "-lmbedcrypto"
+  "libcrypto yaml-0.1 libcbor p11-kit-1" "-lmbedcrypto -lpthread"
   kiln_fcu kiln_pki kiln_common)
 kiln_install_library(device "kiln device library: FCC and KCM over Mbed TLS, Linux port"
   "libcbor" "-Wl,-u,kiln_linux_use_default_device -lmbedx509 -lmbedcrypto -lpthread"

@@ -18,7 +18,7 @@ _kiln_comp_words() {
 _kiln_factory_tool_options() {
     # The options of one command (after the transport for inject, the subcommand for records).
     case $1 in
-    setup) echo "-f --force --help" ;;
+    setup) echo "-f --force --key-uri --generate --help" ;;
     status) echo "--help" ;;
     prepare) echo "--endpoint-name --serial-number --device-keys-location -o --help" ;;
     verify) echo "--endpoint-name --context-file -o --help" ;;
@@ -59,6 +59,9 @@ _kiln_factory_tool() {
         return ;;
     --serial)
         mapfile -t COMPREPLY < <(compgen -f -- "${cur:-/dev/tty}")
+        return ;;
+    --key-uri)
+        COMPREPLY=() # a pkcs11: URI, nothing to offer
         return ;;
     --state)
         mapfile -t COMPREPLY < <(compgen -W "started success failed interrupted written prepared skipped" -- "$cur")
@@ -190,7 +193,7 @@ _kiln_factory_service() {
     --format)
         mapfile -t COMPREPLY < <(compgen -W "csv json" -- "$cur")
         return ;;
-    --listen | --san | --batch | --url | --db | --threads)
+    --listen | --san | --batch | --url | --db | --threads | --key-uri-prefix)
         COMPREPLY=()
         return ;;
     esac
@@ -201,7 +204,7 @@ _kiln_factory_service() {
     fi
     local options
     case ${words[1]} in
-    init) options="--listen --san" ;;
+    init) options="--listen --san --key-uri-prefix" ;;
     add-station) options="--batch --url --db" ;;
     revoke-station | set-quota) options="--db" ;;
     audit) options="--refusals --format --json --db" ;;

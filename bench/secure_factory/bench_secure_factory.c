@@ -376,7 +376,11 @@ static int run(const char *label, const char *dir, const char *db_url, int sessi
         sf_service_close(svc);
         return -1;
     }
-    char *pem = sfc_pubkey_pem(svc->signing_key);
+    EVP_PKEY *signing_public = NULL;
+    char *pem = sfc_point_to_key(kiln_pki_signer_point(svc->signing), &signing_public) == SF_OK
+                    ? sfc_pubkey_pem(signing_public)
+                    : NULL;
+    EVP_PKEY_free(signing_public);
     bench b;
     memset(&b, 0, sizeof(b));
     b.station_file = path;

@@ -79,8 +79,9 @@ const char *fcu_config_file(const fcu *f);
 typedef struct fcu_ca_details {
     char *keystore_dir;
     char *certificate_file;
-    char *csr_file; /* only when the CA is an intermediate; NULL otherwise */
-    char *private_key_file;
+    char *csr_file;         /* only when the CA is an intermediate; NULL otherwise */
+    char *private_key_file; /* NULL when the key is in a PKCS#11 token */
+    char *private_key_uri;  /* the token key's RFC 7512 URI without its PIN; NULL for a file */
 } fcu_ca_details;
 
 typedef struct fcu_setup_status {
@@ -95,6 +96,13 @@ typedef struct fcu_setup_status {
  *  (fcu.csr) instead, and status 212 until the signed fcu.crt is placed. Refuses (290) to
  *  replace an existing key or certificate unless override_existing_ca. */
 int fcu_setup(fcu *f, bool override_existing_ca, fcu_setup_status *out);
+/** Same with the CA key in a PKCS#11 token named by key_uri (NULL: fcu.yml's
+ *  certificate-authority key-uri), created there (P-256, never extractable) when generate.
+ *  The key stays in the token: the keystore gets fcu.crt (or fcu.csr) and fcu_key.uri, the
+ *  URI without any pin-value, which prepare, verify and inject then use (fcu.yml's key-uri,
+ *  when set, comes first). Token failures are 225 naming the URI without its PIN. */
+int fcu_setup_with_key(fcu *f, const char *key_uri, bool generate, bool override_existing_ca,
+                       fcu_setup_status *out);
 /** Reports whether the CA material is present and usable, without changing anything. */
 int fcu_get_setup_status(fcu *f, fcu_setup_status *out);
 void fcu_setup_status_free(fcu_setup_status *s);

@@ -40,6 +40,7 @@ _ffi.cdef(
 
     typedef struct fcu_ca_details {
         char *keystore_dir; char *certificate_file; char *csr_file; char *private_key_file;
+        char *private_key_uri;
     } fcu_ca_details;
     typedef struct fcu_setup_status {
         int status; fcu_ca_details ca_details; fcu_notice_list errors; fcu_notice_list warnings;
@@ -148,6 +149,7 @@ class CaDetails:
         self.certificate_file = _text(d.certificate_file)
         self.csr_file = _text(d.csr_file)
         self.private_key_file = _text(d.private_key_file)
+        self.private_key_uri = _text(d.private_key_uri)  # the key in a PKCS#11 token
 
 
 class SetupStatus:

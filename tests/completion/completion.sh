@@ -51,7 +51,7 @@ exactly() {
 exactly "commands starting with inj" "inject inject-batch" _kiln_factory_tool factory_tool inj
 exactly "after a global option with a value, the command" "verify verify-batch" _kiln_factory_tool factory_tool --home-dir /tmp ver
 offers "global options" "--home-dir --json --config-file --version" _kiln_factory_tool factory_tool --
-exactly "setup's options" "-f --force --help" _kiln_factory_tool factory_tool setup -
+exactly "setup's options" "-f --force --generate --help --key-uri" _kiln_factory_tool factory_tool setup -
 exactly "inject's transports" "serial" _kiln_factory_tool factory_tool inject --endpoint-name ep-1 se
 exactly "the tcp transport's options" "--ip" _kiln_factory_tool factory_tool inject tcp --i
 exactly "records subcommands" "export" _kiln_factory_tool factory_tool records ex

@@ -1,6 +1,7 @@
 /* factory_service: the secure factory service.
  *
  *   factory_service init DIR [--listen ADDR:PORT] [--san "DNS:name,IP:addr"]
+ *                            [--key-uri-prefix "pkcs11:token=...?module-path=...&pin-source=..."]
  *   factory_service add-station DIR NAME OUTFILE [--batch NAME] [--url URL] [--db URL]
  *   factory_service revoke-station DIR NAME [--db URL]
  *   factory_service set-quota DIR BATCH LIMIT [--db URL]
@@ -24,7 +25,7 @@
 
 /* Each command's usage line, in the order of the full usage. */
 static const char *const usage_lines[][2] = {
-    {"init", "init DIR [--listen ADDR:PORT] [--san LIST]"},
+    {"init", "init DIR [--listen ADDR:PORT] [--san LIST] [--key-uri-prefix PKCS11-URI]"},
     {"add-station", "add-station DIR NAME OUTFILE [--batch NAME] [--url URL] [--db URL]"},
     {"revoke-station", "revoke-station DIR NAME [--db URL]"},
     {"set-quota", "set-quota DIR BATCH LIMIT [--db URL]"},
@@ -78,7 +79,7 @@ static int fail(sf_status st, const char *what)
 }
 
 typedef struct options {
-    const char *listen, *san, *batch, *url, *db, *format, *log;
+    const char *listen, *san, *batch, *url, *db, *format, *log, *key_uri_prefix;
     int threads;
     bool refusals, format_given;
     const char *positional[4];
@@ -93,6 +94,7 @@ enum {
     OPT_DB,
     OPT_FORMAT,
     OPT_LOG,
+    OPT_KEY_URI_PREFIX,
     OPT_THREADS,
     OPT_JSON,
     OPT_REFUSALS
@@ -110,6 +112,7 @@ static int parse(int argc, char **argv, options *o)
         {"db", required_argument, NULL, OPT_DB},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"log", required_argument, NULL, OPT_LOG},
+        {"key-uri-prefix", required_argument, NULL, OPT_KEY_URI_PREFIX},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"json", no_argument, NULL, OPT_JSON},
         {"refusals", no_argument, NULL, OPT_REFUSALS},
@@ -120,7 +123,8 @@ static int parse(int argc, char **argv, options *o)
     o->batch = "default";
     o->format = NULL;
     o->threads = 4;
-    const char **slots[] = {&o->listen, &o->san, &o->batch, &o->url, &o->db, &o->format, &o->log};
+    const char **slots[] = {&o->listen, &o->san,    &o->batch, &o->url,
+                            &o->db,     &o->format, &o->log,   &o->key_uri_prefix};
     unsigned long threads = 0;
     char what[300];
     tool_opt_begin();
@@ -216,7 +220,7 @@ static int run(const options *o)
 
 static int cmd_init(const options *o)
 {
-    sf_status st = sf_service_init_dir(o->positional[0], o->listen, o->san);
+    sf_status st = sf_service_init_dir_keys(o->positional[0], o->listen, o->san, o->key_uri_prefix);
     if (st != SF_OK) {
         return fail(st, o->positional[0]);
     }

@@ -44,7 +44,8 @@ static int bad_option(int c, char **argv)
     return usage_error(argv[0], what);
 }
 
-static const char setup_usage[] = "usage: factory_tool setup [-f|--force]\n";
+static const char setup_usage[] =
+    "usage: factory_tool setup [-f|--force] [--key-uri pkcs11:URI [--generate]]\n";
 static const char status_usage[] = "usage: factory_tool status\n";
 static const char prepare_usage[] =
     "usage: factory_tool prepare --endpoint-name EP --serial-number SN "
@@ -53,7 +54,7 @@ static const char verify_usage[] =
     "usage: factory_tool verify --endpoint-name EP [--context-file CTX -o NEXT.cbor] "
     "RESPONSE.cbor\n";
 
-enum { OPT_ENDPOINT = 256, OPT_SERIAL, OPT_KEYS, OPT_CONTEXT };
+enum { OPT_ENDPOINT = 256, OPT_SERIAL, OPT_KEYS, OPT_CONTEXT, OPT_KEY_URI, OPT_GENERATE };
 
 static const struct option fcu_longopts[] = {
     {"force", no_argument, NULL, 'f'},
@@ -61,6 +62,8 @@ static const struct option fcu_longopts[] = {
     {"serial-number", required_argument, NULL, OPT_SERIAL},
     {"device-keys-location", required_argument, NULL, OPT_KEYS},
     {"context-file", required_argument, NULL, OPT_CONTEXT},
+    {"key-uri", required_argument, NULL, OPT_KEY_URI},
+    {"generate", no_argument, NULL, OPT_GENERATE},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -70,14 +73,14 @@ static const struct option fcu_longopts[] = {
  * letters, with the long-only options as 'E' endpoint, 'S' serial, 'K' keys, 'C' context).
  * Returns 0, 1 after --help, or the exit status of a usage error. */
 typedef struct fcu_args {
-    bool force;
-    const char *endpoint, *serial, *keys, *context, *output;
+    bool force, generate;
+    const char *endpoint, *serial, *keys, *context, *key_uri, *output;
     const char *positional; /* verify: RESPONSE.cbor */
 } fcu_args;
 
 static int parse(int argc, char **argv, const char *accepted, const char *usage, fcu_args *a)
 {
-    static const char letters[] = "ESKC";
+    static const char letters[] = "ESKCUG";
     memset(a, 0, sizeof(*a));
     active_usage = usage;
     tool_opt_begin();
@@ -95,8 +98,9 @@ static int parse(int argc, char **argv, const char *accepted, const char *usage,
             snprintf(what, sizeof(what), "%s does not apply here", argv[optind - 1]);
             return usage_error(argv[0], what);
         }
-        const char **slot[] = {&a->endpoint, &a->serial, &a->keys, &a->context};
-        if (c >= OPT_ENDPOINT) {
+        const char **slot[] = {&a->endpoint, &a->serial, &a->keys, &a->context, &a->key_uri};
+        a->generate |= c == OPT_GENERATE;
+        if (c >= OPT_ENDPOINT && c != OPT_GENERATE) {
             *slot[c - OPT_ENDPOINT] = optarg;
         }
         a->force |= c == 'f';
@@ -146,13 +150,17 @@ static int setup_result(const ft_globals *g, const fcu_setup_status *s)
     json_object_set_new(ca, "certificate_file", str_or_null(s->ca_details.certificate_file));
     json_object_set_new(ca, "csr_file", str_or_null(s->ca_details.csr_file));
     json_object_set_new(ca, "private_key_file", str_or_null(s->ca_details.private_key_file));
+    json_object_set_new(ca, "private_key_uri", str_or_null(s->ca_details.private_key_uri));
     json_object_set_new(extra, "caDetails", ca);
     json_object_set_new(extra, "errors", notices_json(&s->errors, true));
     json_object_set_new(extra, "warnings", notices_json(&s->warnings, false));
     if (!g->json) {
         printf("keystore directory: %s\n", s->ca_details.keystore_dir);
         printf("CA certificate:     %s\n", s->ca_details.certificate_file);
-        printf("CA private key:     %s\n", s->ca_details.private_key_file);
+        if (s->ca_details.private_key_uri)
+            printf("CA private key:     %s (in a PKCS#11 token)\n", s->ca_details.private_key_uri);
+        else
+            printf("CA private key:     %s\n", s->ca_details.private_key_file);
         if (s->ca_details.csr_file)
             printf("CA CSR:             %s\n", s->ca_details.csr_file);
         print_notices(&s->warnings, "warning");
@@ -169,17 +177,22 @@ static int setup_result(const ft_globals *g, const fcu_setup_status *s)
 int ft_cmd_setup(const ft_globals *g, int argc, char **argv)
 {
     fcu_args a;
-    int parsed = parse(argc, argv, "f", setup_usage, &a);
+    int parsed = parse(argc, argv, "fUG", setup_usage, &a);
     if (parsed != 0) {
         return parsed == 1 ? FT_EXIT_OK : parsed;
     }
     bool force = a.force;
+    if (a.generate && !a.key_uri)
+        return usage_error(argv[0], "--generate needs --key-uri");
     fcu *f = open_fcu(g);
     if (!f)
         return ft_print_result(g, FT_ERR_GENERAL, "General error on factory tool: out of memory",
                                NULL, NULL);
     fcu_setup_status s;
-    fcu_setup(f, force, &s);
+    if (a.key_uri)
+        fcu_setup_with_key(f, a.key_uri, a.generate, force, &s);
+    else
+        fcu_setup(f, force, &s);
     if (s.status == 0 && ft_ledger_note_ca(f, force ? "replaced" : "created") != 0) {
         fprintf(stderr, "factory_tool: warning: the CA event could not be added to the ledger\n");
     }

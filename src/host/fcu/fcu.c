@@ -125,7 +125,8 @@ int fcu__load_config(fcu *f, const fcu_config **out, fcu_error *err)
 
 /* ---- setup ---- */
 
-static int setup_common(fcu *f, bool do_setup, bool override, fcu_setup_status *out)
+static int setup_common(fcu *f, const setup_key_source *do_setup, bool override,
+                        fcu_setup_status *out)
 {
     memset(out, 0, sizeof(*out));
     const fcu_config *cfg;
@@ -136,7 +137,7 @@ static int setup_common(fcu *f, bool do_setup, bool override, fcu_setup_status *
         out->status = rc;
         fcu__notice_add_text(&out->errors, rc, err.message);
     } else if (do_setup) {
-        rc = fcu__setup(cfg, f->keystore, override, out);
+        rc = fcu__setup(cfg, f->keystore, do_setup, override, out);
         fcu__ca_clear(&f->ca);
     } else {
         rc = fcu__setup_status(cfg, f->keystore, out);
@@ -146,12 +147,20 @@ static int setup_common(fcu *f, bool do_setup, bool override, fcu_setup_status *
 
 int fcu_setup(fcu *f, bool override_existing_ca, fcu_setup_status *out)
 {
-    return setup_common(f, true, override_existing_ca, out);
+    setup_key_source key = {NULL, false};
+    return setup_common(f, &key, override_existing_ca, out);
+}
+
+int fcu_setup_with_key(fcu *f, const char *key_uri, bool generate, bool override_existing_ca,
+                       fcu_setup_status *out)
+{
+    setup_key_source key = {key_uri, generate};
+    return setup_common(f, &key, override_existing_ca, out);
 }
 
 int fcu_get_setup_status(fcu *f, fcu_setup_status *out)
 {
-    return setup_common(f, false, false, out);
+    return setup_common(f, NULL, false, out);
 }
 
 bool fcu__valid_argument(const char *s)
@@ -236,7 +245,7 @@ int fcu_prepare_device_configuration_ex(fcu *f, const char *endpoint_name,
     if (checked && cfg->keygen != FCU_KEYGEN_EXTERNAL) {
         fcu__ca_loaded_key_warning(&f->ca, f->keystore, &out->warnings);
     } else if (rc == 0 && cfg->keygen != FCU_KEYGEN_EXTERNAL) {
-        rc = fcu__ca_load(&f->ca, f->keystore, cfg->intermediate, &err);
+        rc = fcu__ca_load(&f->ca, f->keystore, cfg, &err);
         if (rc == 0)
             rc = fcu__check_ca_chain(f, cfg, names, &err);
         if (rc == 0)

@@ -15,11 +15,13 @@
 #include <openssl/pem.h>
 
 #include "fcu_internal.h"
+#include "kiln/status.h"
 #include "kiln_pki.h"
 
 #define CA_KEY_FILE       "fcu_key.pem"
 #define CA_CERT_FILE      "fcu.crt"
 #define CA_CSR_FILE       "fcu.csr"
+#define CA_KEY_URI_FILE   "fcu_key.uri" /* setup --key-uri: where the key is (no PIN) */
 #define CA_VALIDITY_YEARS 35
 #define BACKDATE_SECONDS  3600
 
@@ -60,9 +62,18 @@ int fcu__x509_der(X509 *cert, uint8_t **der, size_t *len)
     return 0;
 }
 
+static void free_key_uri(char *uri)
+{
+    if (uri) {
+        OPENSSL_cleanse(uri, strlen(uri)); /* a pin-value may be in it */
+        free(uri);
+    }
+}
+
 void fcu__ca_clear(fcu_ca *ca)
 {
     kiln_pki_ca_free(ca->issuer); /* and its signer, which wipes the key */
+    free_key_uri(ca->key_uri);
     sk_X509_pop_free(ca->chain, X509_free);
     for (int i = 0; i < ca->nders; i++)
         free(ca->ders[i]);
@@ -82,6 +93,7 @@ static void ca_details_free(fcu_ca_details *d)
     free(d->keystore_dir);
     free(d->certificate_file);
     free(d->private_key_file);
+    free(d->private_key_uri);
     free(d->csr_file);
     memset(d, 0, sizeof(*d));
 }
@@ -114,23 +126,68 @@ static int load_certs(fcu_ca *ca, const char *cert_path, fcu_error *err)
     return 0;
 }
 
-/* fcu_key.pem as a signer: from here on only the signer holds the key. */
-static int load_issuer(fcu_ca *ca, const char *cert_path, const char *key_path, fcu_error *err)
+/* Where the CA key is: fcu.yml's key-uri, else the URI setup --key-uri stored in the
+ * keystore, else NULL (the file fcu_key.pem). malloc'ed. */
+static char *ca_key_uri(const fcu_config *cfg, const char *keystore)
+{
+    if (cfg->ca_key_uri.text)
+        return fcu__strdup(cfg->ca_key_uri.text);
+    char *path = fcu__path_join(keystore, CA_KEY_URI_FILE), *uri = NULL;
+    uint8_t *data;
+    size_t len;
+    if (path && fcu__read_file(path, &data, &len) == 0) {
+        while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+            len--;
+        uri = malloc(len + 1);
+        if (uri) {
+            memcpy(uri, data, len);
+            uri[len] = '\0';
+        }
+        free(data);
+    }
+    free(path);
+    return uri;
+}
+
+/* 225 naming the URI (without its PIN) and the token's numbered reason. */
+static int token_failed(fcu_error *err, const char *uri, kiln_pki_status st)
+{
+    char shown[400], why[300];
+    kiln_pki_uri_redact(uri, shown, sizeof(shown));
+    snprintf(why, sizeof(why), "%s: %s, status %d", kiln_pki_status_name(st), kiln_pki_strerror(st),
+             (int)kiln_status_from(KILN_MODULE_PKI, st));
+    return fcu__fail(err, FCU_STATUS_CA_KEY_TOKEN, shown, why);
+}
+
+static int file_signer(const char *key_path, kiln_pki_signer **signer, fcu_error *err)
 {
     uint8_t *data;
     size_t len;
     int e = fcu__read_file(key_path, &data, &len);
     if (e)
         return fcu__fail_detail(err, strerror(e), FCU_STATUS_CA_KEY_LOAD, key_path);
-    kiln_pki_signer *signer = NULL;
-    kiln_pki_status st = kiln_pki_signer_from_memory(data, len, &signer);
+    kiln_pki_status st = kiln_pki_signer_from_memory(data, len, signer);
     OPENSSL_cleanse(data, len);
     free(data);
-    if (st != KILN_PKI_OK)
-        return fcu__fail(err, FCU_STATUS_CA_KEY_LOAD, key_path);
+    return st == KILN_PKI_OK ? 0 : fcu__fail(err, FCU_STATUS_CA_KEY_LOAD, key_path);
+}
+
+/* The CA key (file or token) as a signer: from here on only the signer holds or reaches it. */
+static int load_issuer(fcu_ca *ca, const char *cert_path, const char *key_path, const char *key_uri,
+                       fcu_error *err)
+{
+    kiln_pki_signer *signer = NULL;
+    kiln_pki_status st = KILN_PKI_OK;
+    if (key_uri && (st = kiln_pki_signer_from_uri(key_uri, &signer)) != KILN_PKI_OK)
+        return token_failed(err, key_uri, st);
+    if (!key_uri && file_signer(key_path, &signer, err) != 0)
+        return err->code;
     st = kiln_pki_ca_open(signer, ca->ders[0], ca->der_lens[0], &ca->issuer);
+    char shown[400];
+    if (key_uri)
+        kiln_pki_uri_redact(key_uri, shown, sizeof(shown));
     if (st == KILN_PKI_CA_KEY_MISMATCH)
-        return fcu__fail(err, FCU_STATUS_CA_MISMATCH, cert_path, key_path);
+        return fcu__fail(err, FCU_STATUS_CA_MISMATCH, cert_path, key_uri ? shown : key_path);
     if (st != KILN_PKI_OK)
         return fcu__fail(err, FCU_STATUS_CA_CERT_LOAD, cert_path);
     return 0;
@@ -148,35 +205,43 @@ static void remember_files(fcu_ca *ca, const struct stat *cst, const struct stat
     ca->key_size = kst->st_size;
     ca->key_mtime = kst->st_mtim;
     ca->key_mode = kst->st_mode;
-    ca->loaded = true;
+    ca->loaded = true; /* key_uri is set by the caller */
 }
 
 static int ca_files_stat(const char *cert_path, const char *key_path, const char *csr_path,
                          bool intermediate, struct stat *cst, struct stat *kst, fcu_error *err)
 {
+    memset(kst, 0, sizeof(*kst)); /* stays so for a key in a token (key_path NULL) */
     struct stat sst;
     if (stat(cert_path, cst) != 0) {
         if (intermediate && stat(csr_path, &sst) == 0)
             return fcu__fail(err, FCU_STATUS_CA_CERT_AWAITING_SIGNATURE, csr_path, cert_path);
         return fcu__fail(err, FCU_STATUS_CA_CERT_NOT_FOUND, cert_path);
     }
-    if (stat(key_path, kst) != 0)
+    if (key_path && stat(key_path, kst) != 0)
         return fcu__fail(err, FCU_STATUS_CA_KEY_NOT_FOUND, key_path);
     return 0;
 }
 
-int fcu__ca_load(fcu_ca *ca, const char *keystore, bool intermediate, fcu_error *err)
+static bool same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int fcu__ca_load(fcu_ca *ca, const char *keystore, const fcu_config *cfg, fcu_error *err)
 {
     char *cert_path = fcu__path_join(keystore, CA_CERT_FILE);
     char *key_path = fcu__path_join(keystore, CA_KEY_FILE);
     char *csr_path = fcu__path_join(keystore, CA_CSR_FILE);
+    char *key_uri = ca_key_uri(cfg, keystore);
     struct stat cst, kst;
     int rc;
     if (!cert_path || !key_path || !csr_path)
         rc = fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
     else
-        rc = ca_files_stat(cert_path, key_path, csr_path, intermediate, &cst, &kst, err);
-    if (rc == 0 && ca->loaded &&
+        rc = ca_files_stat(cert_path, key_uri ? NULL : key_path, csr_path, cfg->intermediate, &cst,
+                           &kst, err);
+    if (rc == 0 && ca->loaded && same_text(key_uri, ca->key_uri) &&
         same_file(&cst, ca->cert_dev, ca->cert_ino, ca->cert_size, &ca->cert_mtime) &&
         same_file(&kst, ca->key_dev, ca->key_ino, ca->key_size, &ca->key_mtime)) {
         ca->key_mode = kst.st_mode;
@@ -184,12 +249,16 @@ int fcu__ca_load(fcu_ca *ca, const char *keystore, bool intermediate, fcu_error 
         fcu__ca_clear(ca);
         rc = load_certs(ca, cert_path, err);
         if (rc == 0)
-            rc = load_issuer(ca, cert_path, key_path, err);
-        if (rc == 0)
+            rc = load_issuer(ca, cert_path, key_path, key_uri, err);
+        if (rc == 0) {
             remember_files(ca, &cst, &kst);
-        else
+            ca->key_uri = key_uri;
+            key_uri = NULL;
+        } else {
             fcu__ca_clear(ca);
+        }
     }
+    free_key_uri(key_uri);
     free(cert_path);
     free(key_path);
     free(csr_path);
@@ -353,15 +422,14 @@ static int mkdir_p(const char *dir, mode_t mode)
 }
 
 /* The self-signed CA certificate, or with setup-ca-as-intermediate its CSR, in DER. */
-static int ca_material_create(const fcu_config *cfg, EVP_PKEY *key, uint8_t **der, size_t *len,
-                              fcu_error *err)
+static int ca_material_create(const fcu_config *cfg, const kiln_pki_signer *signer, uint8_t **der,
+                              size_t *len, fcu_error *err)
 {
-    kiln_pki_signer *signer = NULL;
     kiln_pki_name subject =
         subject_of(&cfg->ca, cfg->ca.common_name.text, cfg->ca.organizational_unit.text);
     int code = cfg->intermediate ? FCU_STATUS_CSR_CREATE : FCU_STATUS_CA_CERT_CREATE;
-    kiln_pki_status st = kiln_pki_signer_from_pkey(key, &signer);
-    if (st == KILN_PKI_OK && FCU_FAIL_POINT(code))
+    kiln_pki_status st = KILN_PKI_OK;
+    if (FCU_FAIL_POINT(code))
         st = KILN_PKI_SIGNER_FAILED;
     if (st == KILN_PKI_OK && cfg->intermediate) {
         st = kiln_pki_ca_csr(signer, &subject, der, len);
@@ -371,7 +439,6 @@ static int ca_material_create(const fcu_config *cfg, EVP_PKEY *key, uint8_t **de
                                    add_years(now, CA_VALIDITY_YEARS), true};
         st = kiln_pki_self_signed_ca(signer, &req, der, len);
     }
-    kiln_pki_signer_free(signer);
     if (st == KILN_PKI_OK)
         return 0;
     return cfg->intermediate ? fcu__fail(err, code, "the CA") : fcu__fail(err, code);
@@ -383,20 +450,36 @@ static void status_error(fcu_setup_status *out, const fcu_error *err)
     fcu__notice_add_text(&out->errors, err->code, err->message);
 }
 
+/* The details name the key's URI (no PIN) instead of fcu_key.pem when the key is in a token. */
+static void details_fill(fcu_ca_details *d, const char *keystore, const fcu_config *cfg)
+{
+    fcu__ca_details_fill(d, keystore, cfg->intermediate);
+    char *uri = ca_key_uri(cfg, keystore);
+    if (uri) {
+        char shown[1024];
+        kiln_pki_uri_redact(uri, shown, sizeof(shown));
+        free(d->private_key_file);
+        d->private_key_file = NULL;
+        d->private_key_uri = fcu__strdup(shown);
+    }
+    free_key_uri(uri);
+}
+
 int fcu__setup_status(const fcu_config *cfg, const char *keystore, fcu_setup_status *out)
 {
     fcu_ca ca = {0};
     fcu_error err = {0};
-    fcu__ca_details_fill(&out->ca_details, keystore, cfg->intermediate);
-    if (fcu__ca_load(&ca, keystore, cfg->intermediate, &err) != 0)
+    details_fill(&out->ca_details, keystore, cfg);
+    if (fcu__ca_load(&ca, keystore, cfg, &err) != 0)
         status_error(out, &err);
     fcu__ca_clear(&ca);
-    fcu__ca_key_permission_warning(keystore, &out->warnings);
+    if (!out->ca_details.private_key_uri)
+        fcu__ca_key_permission_warning(keystore, &out->warnings);
     return out->status;
 }
 
 typedef struct ca_paths {
-    char *key, *cert, *csr;
+    char *key, *cert, *csr, *uri;
 } ca_paths;
 
 static int write_failed(fcu_error *err, const char *path, int e)
@@ -410,9 +493,9 @@ static int write_failed(fcu_error *err, const char *path, int e)
 static int setup_check(const fcu_config *cfg, const char *keystore, const ca_paths *paths,
                        bool override, fcu_error *err)
 {
-    const char *files[] = {paths->key, paths->cert, paths->csr};
+    const char *files[] = {paths->key, paths->cert, paths->csr, paths->uri};
     struct stat st;
-    for (size_t i = 0; !override && i < 3; i++)
+    for (size_t i = 0; !override && i < 4; i++)
         if (stat(files[i], &st) == 0)
             return fcu__fail(err, FCU_STATUS_FILE_EXISTS, files[i]);
     if (!cfg->ca.common_name.text)
@@ -428,17 +511,49 @@ static int setup_check(const fcu_config *cfg, const char *keystore, const ca_pat
     return 0;
 }
 
-/* Key, then the certificate or CSR; the other one goes (it would not match the new key). */
-static int setup_write(const fcu_config *cfg, const ca_paths *paths, fcu_error *err)
+/* A new file key (written to fcu_key.pem), or the token's key named by uri (made there when
+ * generate); in the token case fcu_key.uri says where it is and no fcu_key.pem stays. */
+static int setup_key(const setup_key_source *src, const ca_paths *paths, kiln_pki_signer **signer,
+                     EVP_PKEY **file_key, fcu_error *err)
 {
-    EVP_PKEY *key = FCU_FAIL_POINT(FCU_STATUS_CA_KEY_CREATE) ? NULL : fcu__p256_generate();
+    kiln_pki_status st;
+    if (src->uri) {
+        st = src->generate ? kiln_pki_signer_generate_in_token(src->uri, signer)
+                           : kiln_pki_signer_from_uri(src->uri, signer);
+        if (st != KILN_PKI_OK)
+            return token_failed(err, src->uri, st);
+        char shown[1024];
+        kiln_pki_uri_redact(src->uri, shown, sizeof(shown));
+        size_t n = strlen(shown);
+        shown[n < sizeof(shown) - 1 ? n++ : n - 1] = '\n';
+        int e = write_file_atomic(paths->uri, shown, n, 0600);
+        if (e)
+            return write_failed(err, paths->uri, e);
+        unlink(paths->key);
+        return 0;
+    }
+    *file_key = FCU_FAIL_POINT(FCU_STATUS_CA_KEY_CREATE) ? NULL : fcu__p256_generate();
+    if (!*file_key || kiln_pki_signer_from_pkey(*file_key, signer) != KILN_PKI_OK)
+        return fcu__fail(err, FCU_STATUS_CA_KEY_CREATE);
+    return 0;
+}
+
+/* Key, then the certificate or CSR; the other one goes (it would not match the new key). */
+static int setup_write(const fcu_config *cfg, const setup_key_source *src, const ca_paths *paths,
+                       fcu_error *err)
+{
+    EVP_PKEY *key = NULL;
+    kiln_pki_signer *signer = NULL;
     uint8_t *der = NULL;
     size_t len = 0;
-    int e, rc = key ? 0 : fcu__fail(err, FCU_STATUS_CA_KEY_CREATE);
+    int e, rc = setup_key(src, paths, &signer, &key, err);
     if (rc == 0)
-        rc = ca_material_create(cfg, key, &der, &len, err);
-    if (rc == 0 && (e = write_key_pem(paths->key, key)) != 0)
+        rc = ca_material_create(cfg, signer, &der, &len, err);
+    kiln_pki_signer_free(signer);
+    if (rc == 0 && key && (e = write_key_pem(paths->key, key)) != 0)
         rc = write_failed(err, paths->key, e);
+    if (rc == 0 && key)
+        unlink(paths->uri); /* the key is the file again */
     EVP_PKEY_free(key);
     if (rc == 0) {
         const char *path = cfg->intermediate ? paths->csr : paths->cert;
@@ -452,18 +567,24 @@ static int setup_write(const fcu_config *cfg, const ca_paths *paths, fcu_error *
     return rc;
 }
 
-int fcu__setup(const fcu_config *cfg, const char *keystore, bool override, fcu_setup_status *out)
+int fcu__setup(const fcu_config *cfg, const char *keystore, const setup_key_source *key,
+               bool override, fcu_setup_status *out)
 {
     fcu_error err = {0};
     ca_paths paths = {fcu__path_join(keystore, CA_KEY_FILE), fcu__path_join(keystore, CA_CERT_FILE),
-                      fcu__path_join(keystore, CA_CSR_FILE)};
-    if (!paths.key || !paths.cert || !paths.csr)
+                      fcu__path_join(keystore, CA_CSR_FILE),
+                      fcu__path_join(keystore, CA_KEY_URI_FILE)};
+    setup_key_source src = {key->uri ? key->uri : cfg->ca_key_uri.text, key->generate};
+    if (!paths.key || !paths.cert || !paths.csr || !paths.uri)
         fcu__fail(&err, FCU_STATUS_GENERAL, "out of memory");
+    else if (src.generate && !src.uri)
+        fcu__fail(&err, FCU_STATUS_GENERAL, "generating the CA key in a token needs its key URI");
     else if (setup_check(cfg, keystore, &paths, override, &err) == 0)
-        setup_write(cfg, &paths, &err);
+        setup_write(cfg, &src, &paths, &err);
     free(paths.key);
     free(paths.cert);
     free(paths.csr);
+    free(paths.uri);
     if (err.code) {
         fcu__ca_details_fill(&out->ca_details, keystore, cfg->intermediate);
         status_error(out, &err);

@@ -13,6 +13,7 @@
 
 #include "fcc_bundle_fields.h"
 #include "fcu_internal.h"
+#include "kiln_pki.h"
 
 typedef struct key_slot {
     const char *key;
@@ -54,6 +55,8 @@ static const key_slot ca_keys[] = {
     {"locality-name", SUBJ(locality)},
     {"state-or-province-name", SUBJ(state)},
     {"country-name", SUBJ(country)},
+    /* filled relative to cfg->ca, as the subject fields are */
+    {"key-uri", offsetof(fcu_config, ca_key_uri) - offsetof(fcu_config, ca)},
 };
 
 static const key_slot device_info_keys[] = {
@@ -484,6 +487,7 @@ void fcu__config_free(fcu_config *cfg)
                         &cfg->vendor_id,
                         &cfg->class_id,
                         &cfg->fw_ca_file,
+                        &cfg->ca_key_uri,
                         &cfg->fw_crl_file};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         value_free(all[i]);
@@ -626,6 +630,9 @@ static int decode_consistency(fcu_config *cfg, fcu_error *err)
     if (cfg->ftc && !cfg->bootstrap)
         return fcu__config_invalid(cfg, "first-to-claim", &cfg->first_to_claim,
                                    "is only valid with use-bootstrap: true", err);
+    if (cfg->ca_key_uri.text && !kiln_pki_is_key_uri(cfg->ca_key_uri.text))
+        return fcu__config_invalid(cfg, "key-uri", &cfg->ca_key_uri,
+                                   "must be a pkcs11: URI (RFC 7512)", err);
     return 0;
 }
 

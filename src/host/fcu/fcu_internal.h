@@ -88,6 +88,7 @@ typedef struct fcu_config {
     fcu_value lwm2m_uri, lwm2m_ca_file, lwm2m_crl_file;
     fcu_value update_auth_file, vendor_id, class_id;
     fcu_value fw_ca_file, fw_crl_file;
+    fcu_value ca_key_uri; /* certificate-authority: key-uri: the CA key in a PKCS#11 token */
     fcu_custom_property *custom;
     size_t custom_count;
 
@@ -135,13 +136,22 @@ typedef struct fcu_ca {
     off_t key_size, cert_size;
     struct timespec key_mtime, cert_mtime;
     mode_t key_mode;
+    char *key_uri; /* the key's PKCS#11 URI when it is in a token; NULL: fcu_key.pem */
     bool loaded;
 } fcu_ca;
 
+/** Where setup takes the CA key from: uri NULL is a new fcu_key.pem (or fcu.yml's key-uri);
+ *  a URI names a key in a PKCS#11 token, made there when generate. */
+typedef struct setup_key_source {
+    const char *uri;
+    bool generate;
+} setup_key_source;
+
 void fcu__ca_clear(fcu_ca *ca);
 /** Loads (or keeps, when the files did not change) the CA from the keystore. */
-int fcu__ca_load(fcu_ca *ca, const char *keystore, bool intermediate, fcu_error *err);
-int fcu__setup(const fcu_config *cfg, const char *keystore, bool override, fcu_setup_status *out);
+int fcu__ca_load(fcu_ca *ca, const char *keystore, const fcu_config *cfg, fcu_error *err);
+int fcu__setup(const fcu_config *cfg, const char *keystore, const setup_key_source *key,
+               bool override, fcu_setup_status *out);
 int fcu__setup_status(const fcu_config *cfg, const char *keystore, fcu_setup_status *out);
 void fcu__ca_details_fill(fcu_ca_details *d, const char *keystore, bool intermediate);
 /** Warns (text appended to list) when the CA key file is readable by group or others. */

@@ -80,7 +80,7 @@ static int second_bundle(fcu *f, EVP_PKEY *pub, const fcu_operation_context *ctx
     const fcu_config *cfg = NULL;
     int rc = fcu__load_config(f, &cfg, err);
     if (rc == 0)
-        rc = fcu__ca_load(&f->ca, f->keystore, cfg->intermediate, err);
+        rc = fcu__ca_load(&f->ca, f->keystore, cfg, err);
     if (rc == 0)
         rc = fcu__check_ca_chain(f, cfg, fcu__names_of(cfg), err);
     if (rc)

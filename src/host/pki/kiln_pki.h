@@ -66,6 +66,26 @@ kiln_pki_status kiln_pki_signer_sign_digest(const kiln_pki_signer *signer,
                                             const uint8_t digest[KILN_PKI_DIGEST_SIZE],
                                             uint8_t sig[KILN_PKI_SIG_MAX], size_t *sig_len);
 void kiln_pki_signer_free(kiln_pki_signer *signer);
+/* PKCS#11 keys, named by RFC 7512 URIs:
+ *   pkcs11:token=LABEL;object=LABEL[;id=%HEX][;type=private]
+ *          [?module-path=/abs/module.so][&pin-source=file:/abs/path | &pin-value=PIN]
+ * Without module-path the module is $KILN_PKCS11_MODULE; without a PIN attribute the PIN is
+ * $KILN_PKCS11_PIN (none: no login). Any other token/slot attribute of RFC 7512 narrows the
+ * token; unknown attributes, module-name, a class other than private and a missing object are
+ * PKCS11_URI_INVALID. The public key is the CKO_PUBLIC_KEY object of the same label (and id).
+ * The PIN is never kept after login and never in a status or an error text. */
+
+/** A signer over the private key the URI names; sign_digest uses CKM_ECDSA in the token. */
+kiln_pki_status kiln_pki_signer_from_uri(const char *uri, kiln_pki_signer **out);
+/** Generates a P-256 key pair in the token (private: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE,
+ *  not CKA_EXTRACTABLE) labelled by the URI's object (and id), then opens it as above.
+ *  PKCS11_KEY_EXISTS when a key of that label is already there. */
+kiln_pki_status kiln_pki_signer_generate_in_token(const char *uri, kiln_pki_signer **out);
+/** True for a text that is meant as a key URI ("pkcs11:..."), as opposed to a file path. */
+bool kiln_pki_is_key_uri(const char *text);
+/** The URI without its pin-value, for messages (truncated to size). */
+void kiln_pki_uri_redact(const char *uri, char *out, size_t size);
+
 /** The DER ECDSA-Sig-Value of a raw r || s (32 bytes each, the form PKCS#11's CKM_ECDSA gives). */
 kiln_pki_status kiln_pki_sig_from_raw(const uint8_t rs[64], uint8_t sig[KILN_PKI_SIG_MAX],
                                       size_t *sig_len);

@@ -64,14 +64,13 @@ sf_status sfc_point_to_key(const uint8_t point[SF_POINT_SIZE], EVP_PKEY **out)
     return SF_OK;
 }
 
-sf_status sfc_sign_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE], uint8_t sig[SF_SIG_SIZE])
+sf_status sfc_sign_hash(const kiln_pki_signer *key, const uint8_t hash[SF_HASH_SIZE],
+                        uint8_t sig[SF_SIG_SIZE])
 {
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-    uint8_t der[80];
-    size_t der_len = sizeof(der);
+    uint8_t der[KILN_PKI_SIG_MAX];
+    size_t der_len = 0;
     sf_status st = SF_CRYPTO;
-    if (ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
-        EVP_PKEY_sign(ctx, der, &der_len, hash, SF_HASH_SIZE) == 1) {
+    if (kiln_pki_signer_sign_digest(key, hash, der, &der_len) == KILN_PKI_OK) {
         const uint8_t *p = der;
         ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
         if (es != NULL && BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, SF_SCALAR_SIZE) == 32 &&
@@ -80,7 +79,6 @@ sf_status sfc_sign_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE], uint8_t
         }
         ECDSA_SIG_free(es);
     }
-    EVP_PKEY_CTX_free(ctx);
     return st;
 }
 
@@ -236,19 +234,24 @@ static sf_status der_to_cert(uint8_t *der, size_t len, X509 **out)
     return *out != NULL ? SF_OK : SF_CRYPTO;
 }
 
-sf_status sfc_ca_certificate(EVP_PKEY *key, const char *cn, int years, X509 **out)
+sf_status sfc_ca_certificate(const kiln_pki_signer *signer, const char *cn, int years, X509 **out)
 {
-    kiln_pki_signer *signer = NULL;
     kiln_pki_ca_request req = {.subject = {.common_name = cn}};
     validity(years, &req.not_before, &req.not_after);
     uint8_t *der = NULL;
     size_t len = 0;
-    kiln_pki_status st = kiln_pki_signer_from_pkey(key, &signer);
-    if (st == KILN_PKI_OK) {
-        st = kiln_pki_self_signed_ca(signer, &req, &der, &len);
-    }
-    kiln_pki_signer_free(signer);
+    kiln_pki_status st = kiln_pki_self_signed_ca(signer, &req, &der, &len);
     return st == KILN_PKI_OK ? der_to_cert(der, len, out) : SF_CRYPTO;
+}
+
+sf_status sfc_key_signer(const char *ref, kiln_pki_signer **out)
+{
+    kiln_pki_status st = kiln_pki_is_key_uri(ref) ? kiln_pki_signer_from_uri(ref, out)
+                                                  : kiln_pki_signer_from_file(ref, out);
+    if (st == KILN_PKI_OK) {
+        return SF_OK;
+    }
+    return st == KILN_PKI_KEY_UNREADABLE || kiln_pki_is_key_uri(ref) ? SF_CONFIG : SF_CRYPTO;
 }
 
 static sf_status issuer_open(kiln_pki_status st, kiln_pki_signer *signer, X509 *cert,
@@ -265,21 +268,16 @@ static sf_status issuer_open(kiln_pki_status st, kiln_pki_signer *signer, X509 *
     return n > 0 && st == KILN_PKI_OK ? SF_OK : SF_CRYPTO;
 }
 
-sf_status sfc_issuer_open(EVP_PKEY *ca_key, X509 *ca_cert, kiln_pki_ca **out)
+sf_status sfc_issuer_open(kiln_pki_signer *signer, X509 *ca_cert, kiln_pki_ca **out)
 {
-    kiln_pki_signer *signer = NULL;
-    kiln_pki_status st = kiln_pki_signer_from_pkey(ca_key, &signer);
-    return issuer_open(st, signer, ca_cert, out);
+    return issuer_open(KILN_PKI_OK, signer, ca_cert, out);
 }
 
-sf_status sfc_issuer_load(const char *key_path, X509 *ca_cert, kiln_pki_ca **out)
+sf_status sfc_issuer_load(const char *key_ref, X509 *ca_cert, kiln_pki_ca **out)
 {
     kiln_pki_signer *signer = NULL;
-    kiln_pki_status st = kiln_pki_signer_from_file(key_path, &signer);
-    if (st == KILN_PKI_KEY_UNREADABLE) {
-        return SF_CONFIG;
-    }
-    return issuer_open(st, signer, ca_cert, out);
+    sf_status st = sfc_key_signer(key_ref, &signer);
+    return st == SF_OK ? issuer_open(KILN_PKI_OK, signer, ca_cert, out) : st;
 }
 
 sf_status sfc_leaf_certificate(const kiln_pki_ca *issuer, EVP_PKEY *subject_key, const char *cn,

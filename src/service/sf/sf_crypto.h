@@ -18,8 +18,12 @@ sf_status sfc_generate_key(EVP_PKEY **out);
 sf_status sfc_key_to_point(EVP_PKEY *key, uint8_t point[SF_POINT_SIZE]);
 /** Public P-256 key from an uncompressed point; SF_MESSAGE_MALFORMED if not on the curve. */
 sf_status sfc_point_to_key(const uint8_t point[SF_POINT_SIZE], EVP_PKEY **out);
-/** ECDSA-SHA256 over a 32-byte hash, raw r||s output. */
-sf_status sfc_sign_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE], uint8_t sig[SF_SIG_SIZE]);
+/** ECDSA-SHA256 over a 32-byte hash by a signer (file or token key), raw r||s output. */
+sf_status sfc_sign_hash(const kiln_pki_signer *key, const uint8_t hash[SF_HASH_SIZE],
+                        uint8_t sig[SF_SIG_SIZE]);
+/** The signer of a key reference: a pkcs11: URI (kiln_pki_signer_from_uri) or a key file;
+ *  SF_CONFIG when it cannot be read or reached. */
+sf_status sfc_key_signer(const char *ref, kiln_pki_signer **out);
 /** SF_OK when sig (raw r||s) verifies over hash. */
 sf_status sfc_verify_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE],
                           const uint8_t sig[SF_SIG_SIZE]);
@@ -45,11 +49,11 @@ sf_status sfc_random(uint8_t *buf, size_t len);
 /* The service's certificates, written by the one issuer (kiln_pki): CN-only subjects, valid
  * from an hour back for years of 365.25 days. */
 /** Self-signed CA certificate (basicConstraints CA, keyCertSign|cRLSign, no authority key id). */
-sf_status sfc_ca_certificate(EVP_PKEY *key, const char *cn, int years, X509 **out);
-/** An issuing CA over a key in memory (the issuer takes its own reference to ca_key). */
-sf_status sfc_issuer_open(EVP_PKEY *ca_key, X509 *ca_cert, kiln_pki_ca **out);
-/** An issuing CA over a key file (SF_CONFIG when it cannot be read). */
-sf_status sfc_issuer_load(const char *key_path, X509 *ca_cert, kiln_pki_ca **out);
+sf_status sfc_ca_certificate(const kiln_pki_signer *signer, const char *cn, int years, X509 **out);
+/** An issuing CA over a signer (taken, freed also on failure). */
+sf_status sfc_issuer_open(kiln_pki_signer *signer, X509 *ca_cert, kiln_pki_ca **out);
+/** An issuing CA over a key reference (sfc_key_signer; SF_CONFIG when it cannot be read). */
+sf_status sfc_issuer_load(const char *key_ref, X509 *ca_cert, kiln_pki_ca **out);
 /** Leaf certificate for subject_key: KILN_PKI_USAGE_CLIENT (devices, stations) or _SERVER (the
  *  service's TLS, SAN from san_list "DNS:a,IP:b"). */
 sf_status sfc_leaf_certificate(const kiln_pki_ca *issuer, EVP_PKEY *subject_key, const char *cn,

@@ -405,7 +405,7 @@ static sf_status seal_configuration(sf_service *svc, const uint8_t th[SF_HASH_SI
         uint8_t hash[SF_HASH_SIZE];
         size_t signed_len = *msg2_len - SF_SIG_SIZE;
         sfc_labelled_hash(SF_LABEL_CONFIG, th, SF_HASH_SIZE, *msg2, signed_len, NULL, 0, hash);
-        st = sfc_sign_hash(svc->signing_key, hash, *msg2 + signed_len);
+        st = sfc_sign_hash(svc->signing, hash, *msg2 + signed_len);
     }
     OPENSSL_cleanse(secret, sizeof(secret));
     EVP_PKEY_free(eph);

@@ -183,6 +183,64 @@ static sf_status new_key(const char *dir, const char *name, EVP_PKEY **key)
     return st == SF_OK ? sfc_write_key(path, *key) : st;
 }
 
+/* Where the key <name> is: the URI in keys/<name>.uri (a token key, see init --key-uri-prefix)
+ * or the file keys/<name>.key. */
+static void key_ref(const char *dir, const char *name, char *out, size_t size)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/keys/%s.uri", dir, name);
+    char *text = NULL;
+    size_t len = 0;
+    if (sfc_read_file(path, &text, &len) == SF_OK && len > 0 && len < size) {
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) {
+            len--;
+        }
+        memcpy(out, text, len);
+        out[len] = '\0';
+    } else {
+        snprintf(out, size, "%s/keys/%s.key", dir, name);
+    }
+    free(text);
+}
+
+/* The URI of the token key <name>: the prefix's token part, object=kiln-sf-<name>, its query. */
+static void token_key_uri(const char *prefix, const char *name, char *out, size_t size)
+{
+    size_t path_len = strcspn(prefix, "?");
+    const char *sep = path_len > 0 && prefix[path_len - 1] != ':' ? ";" : "";
+    snprintf(out, size, "%.*s%sobject=kiln-sf-%s%s", (int)path_len, prefix, sep, name,
+             prefix + path_len);
+}
+
+/* A service key: a new file key keys/<name>.key, or with a prefix a new key pair in the token
+ * (never extractable) named in keys/<name>.uri (without any pin-value). */
+static sf_status new_signer(const char *dir, const char *prefix, const char *name,
+                            kiln_pki_signer **out)
+{
+    if (prefix == NULL) {
+        EVP_PKEY *key = NULL;
+        sf_status st = new_key(dir, name, &key);
+        if (st == SF_OK && kiln_pki_signer_from_pkey(key, out) != KILN_PKI_OK) {
+            st = SF_CRYPTO;
+        }
+        EVP_PKEY_free(key);
+        return st;
+    }
+    char uri[1200], shown[1200], path[1200];
+    token_key_uri(prefix, name, uri, sizeof(uri));
+    kiln_pki_status ps = kiln_pki_signer_generate_in_token(uri, out);
+    OPENSSL_cleanse(uri, sizeof(uri));
+    if (ps != KILN_PKI_OK) {
+        return SF_CONFIG;
+    }
+    token_key_uri(prefix, name, shown, sizeof(shown));
+    kiln_pki_uri_redact(shown, uri, sizeof(uri) - 1);
+    OPENSSL_cleanse(shown, sizeof(shown));
+    strcat(uri, "\n");
+    snprintf(path, sizeof(path), "%s/keys/%s.uri", dir, name);
+    return write_text_file(path, uri, 0600);
+}
+
 static sf_status check_private(const char *path, int must_exist);
 
 /* mkdir -p; the state folder itself 0700. */
@@ -240,9 +298,14 @@ static sf_status make_wrap_key(const char *dir)
 }
 
 /* device-trust.pem: what a device firmware must hold to trust this service. */
-static sf_status write_device_trust(const char *dir, uint32_t factory_id, EVP_PKEY *signing)
+static sf_status write_device_trust(const char *dir, uint32_t factory_id,
+                                    const kiln_pki_signer *signing)
 {
-    char *pub = sfc_pubkey_pem(signing);
+    EVP_PKEY *public_key = NULL;
+    char *pub = sfc_point_to_key(kiln_pki_signer_point(signing), &public_key) == SF_OK
+                    ? sfc_pubkey_pem(public_key)
+                    : NULL;
+    EVP_PKEY_free(public_key);
     if (pub == NULL) {
         return SF_CRYPTO;
     }
@@ -304,78 +367,98 @@ static sf_status write_certs(const char *dir, X509 *const certs[4])
     return st;
 }
 
+typedef struct init_keys {
+    kiln_pki_signer *signing, *device_ca, *station_ca;
+    EVP_PKEY *tls, *bootstrap;
+    X509 *certs[4]; /* device CA, station CA, TLS, bootstrap placeholder */
+} init_keys;
+
+static sf_status init_certificates(init_keys *k, const char *san)
+{
+    kiln_pki_signer *bootstrap_signer = NULL, *station_signer = NULL;
+    kiln_pki_ca *station_issuer = NULL;
+    sf_status st =
+        sfc_ca_certificate(k->device_ca, "kiln secure factory device CA", 35, &k->certs[0]);
+    if (st == SF_OK) {
+        st = sfc_ca_certificate(k->station_ca, "kiln secure factory station CA", 35, &k->certs[1]);
+    }
+    if (st == SF_OK && kiln_pki_signer_from_pkey(k->bootstrap, &bootstrap_signer) != KILN_PKI_OK) {
+        st = SF_CRYPTO;
+    }
+    if (st == SF_OK) {
+        st = sfc_ca_certificate(bootstrap_signer, "kiln placeholder bootstrap server CA", 35,
+                                &k->certs[3]);
+    }
+    if (st == SF_OK) {
+        station_signer = k->station_ca; /* the issuer takes it */
+        k->station_ca = NULL;
+        st = sfc_issuer_open(station_signer, k->certs[1], &station_issuer);
+    }
+    if (st == SF_OK) {
+        st = sfc_leaf_certificate(station_issuer, k->tls, "kiln secure factory service",
+                                  KILN_PKI_USAGE_SERVER, san, 10, &k->certs[2]);
+    }
+    kiln_pki_signer_free(bootstrap_signer);
+    kiln_pki_ca_free(station_issuer);
+    return st;
+}
+
 sf_status sf_service_init_dir(const char *dir, const char *listen, const char *extra_san)
 {
+    return sf_service_init_dir_keys(dir, listen, extra_san, NULL);
+}
+
+sf_status sf_service_init_dir_keys(const char *dir, const char *listen, const char *extra_san,
+                                   const char *key_uri_prefix)
+{
+    if (key_uri_prefix != NULL && !kiln_pki_is_key_uri(key_uri_prefix)) {
+        return SF_CONFIG;
+    }
     sf_status made = make_state_dirs(dir);
     if (made != SF_OK) {
         return made;
     }
-
-    EVP_PKEY *signing = NULL, *device_ca_key = NULL, *station_ca_key = NULL, *tls_key = NULL,
-             *bootstrap_key = NULL;
-    X509 *device_ca = NULL, *station_ca = NULL, *tls = NULL, *bootstrap = NULL;
-    kiln_pki_ca *station_issuer = NULL;
+    init_keys k = {0};
     uint32_t factory_id = 0;
     char san[700];
     snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s",
              extra_san != NULL ? "," : "", extra_san != NULL ? extra_san : "");
     sf_status st = sfc_random((uint8_t *)&factory_id, sizeof(factory_id));
     factory_id |= 1u; /* never 0 */
-    if (st == SF_OK) {
-        st = new_key(dir, "signing", &signing);
+    const char *names[] = {"signing", "device-ca", "station-ca"};
+    kiln_pki_signer **signers[] = {&k.signing, &k.device_ca, &k.station_ca};
+    for (int i = 0; i < 3 && st == SF_OK; i++) {
+        st = new_signer(dir, key_uri_prefix, names[i], signers[i]);
     }
     if (st == SF_OK) {
-        st = new_key(dir, "device-ca", &device_ca_key);
+        st = new_key(dir, "tls", &k.tls); /* a file: the HTTPS server takes its key as PEM */
     }
     if (st == SF_OK) {
-        st = new_key(dir, "station-ca", &station_ca_key);
+        st = sfc_generate_key(&k.bootstrap);
     }
     if (st == SF_OK) {
-        st = new_key(dir, "tls", &tls_key);
+        st = init_certificates(&k, san);
     }
     if (st == SF_OK) {
-        st = sfc_generate_key(&bootstrap_key);
-    }
-    if (st == SF_OK) {
-        st = sfc_ca_certificate(device_ca_key, "kiln secure factory device CA", 35, &device_ca);
-    }
-    if (st == SF_OK) {
-        st = sfc_ca_certificate(station_ca_key, "kiln secure factory station CA", 35, &station_ca);
-    }
-    if (st == SF_OK) {
-        st = sfc_ca_certificate(bootstrap_key, "kiln placeholder bootstrap server CA", 35,
-                                &bootstrap);
-    }
-    if (st == SF_OK) {
-        st = sfc_issuer_open(station_ca_key, station_ca, &station_issuer);
-    }
-    if (st == SF_OK) {
-        st = sfc_leaf_certificate(station_issuer, tls_key, "kiln secure factory service",
-                                  KILN_PKI_USAGE_SERVER, san, 10, &tls);
-    }
-    if (st == SF_OK) {
-        X509 *const certs[] = {device_ca, station_ca, tls, bootstrap};
-        st = write_certs(dir, certs);
+        st = write_certs(dir, k.certs);
     }
     if (st == SF_OK) {
         st = make_wrap_key(dir);
     }
     if (st == SF_OK) {
-        st = write_device_trust(dir, factory_id, signing);
+        st = write_device_trust(dir, factory_id, k.signing);
     }
     if (st == SF_OK) {
         st = write_config_and_db(dir, factory_id, listen);
     }
-    EVP_PKEY_free(signing);
-    EVP_PKEY_free(device_ca_key);
-    EVP_PKEY_free(station_ca_key);
-    EVP_PKEY_free(tls_key);
-    EVP_PKEY_free(bootstrap_key);
-    X509_free(device_ca);
-    X509_free(station_ca);
-    X509_free(tls);
-    X509_free(bootstrap);
-    kiln_pki_ca_free(station_issuer);
+    for (int i = 0; i < 3; i++) {
+        kiln_pki_signer_free(*signers[i]);
+    }
+    EVP_PKEY_free(k.tls);
+    EVP_PKEY_free(k.bootstrap);
+    for (int i = 0; i < 4; i++) {
+        X509_free(k.certs[i]);
+    }
     return st;
 }
 
@@ -400,14 +483,9 @@ static sf_status check_private(const char *path, int must_exist)
 /* Checked at every start: the folders 0700, the keys, configuration and database 0600. */
 static sf_status check_state_modes(const char *dir)
 {
-    static const char *const required[] = {"",
-                                           "keys",
-                                           "keys/signing.key",
-                                           "keys/device-ca.key",
-                                           "keys/station-ca.key",
-                                           "keys/tls.key",
-                                           "keys/db-wrap.key",
+    static const char *const required[] = {"", "keys", "keys/tls.key", "keys/db-wrap.key",
                                            "service.conf"};
+    static const char *const signers[] = {"signing", "device-ca", "station-ca"};
     static const char *const optional[] = {"factory.db", "factory.db-wal", "factory.db-shm"};
     char path[1200];
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
@@ -419,6 +497,15 @@ static sf_status check_state_modes(const char *dir)
     for (size_t i = 0; i < sizeof(optional) / sizeof(optional[0]); i++) {
         path_of(path, sizeof(path), dir, optional[i]);
         if (check_private(path, 0) != SF_OK) {
+            return SF_CONFIG;
+        }
+    }
+    for (size_t i = 0; i < sizeof(signers) / sizeof(signers[0]); i++) {
+        snprintf(path, sizeof(path), "%s/keys/%s.uri", dir, signers[i]);
+        if (access(path, F_OK) != 0) {
+            snprintf(path, sizeof(path), "%s/keys/%s.key", dir, signers[i]);
+        }
+        if (check_private(path, 1) != SF_OK) {
             return SF_CONFIG;
         }
     }
@@ -461,8 +548,8 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
     char path[1200];
     X509 *bootstrap = NULL;
     if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "keys/signing.key");
-        st = sfc_read_key(path, &svc->signing_key);
+        key_ref(dir, "signing", path, sizeof(path));
+        st = sfc_key_signer(path, &svc->signing);
     }
     X509 *device_ca = NULL;
     if (st == SF_OK) {
@@ -470,7 +557,7 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
         st = sfc_read_cert(path, &device_ca);
     }
     if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "keys/device-ca.key");
+        key_ref(dir, "device-ca", path, sizeof(path));
         st = sfc_issuer_load(path, device_ca, &svc->device_issuer);
     }
     X509_free(device_ca);
@@ -518,7 +605,7 @@ void sf_service_close(sf_service *svc)
     for (int i = 0; i < svc->pool_count; i++) {
         sf_db_close(svc->pool[i]);
     }
-    EVP_PKEY_free(svc->signing_key);
+    kiln_pki_signer_free(svc->signing);
     kiln_pki_ca_free(svc->device_issuer);
     OPENSSL_free(svc->bootstrap_ca_der);
     OPENSSL_cleanse(svc->wrap_key, sizeof(svc->wrap_key));
@@ -573,7 +660,7 @@ sf_status sf_service_add_station(sf_service *svc, const char *name, const char *
     path_of(path, sizeof(path), svc->dir, "station-ca.pem");
     sf_status st = sfc_read_cert(path, &ca);
     if (st == SF_OK) {
-        path_of(path, sizeof(path), svc->dir, "keys/station-ca.key");
+        key_ref(svc->dir, "station-ca", path, sizeof(path));
         st = sfc_issuer_load(path, ca, &issuer);
     }
     if (st == SF_OK) {

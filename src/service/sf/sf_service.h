@@ -51,7 +51,7 @@ typedef struct sf_service {
     char dir[1024];
     sf_config cfg;
     char db_url[1024];
-    EVP_PKEY *signing_key;
+    kiln_pki_signer *signing;   /* keys/signing.key or the token key keys/signing.uri names */
     kiln_pki_ca *device_issuer; /* device-ca.pem and the signer of its key */
     uint8_t *bootstrap_ca_der;
     size_t bootstrap_ca_len;
@@ -63,6 +63,13 @@ typedef struct sf_service {
 
 /** Creates the state folder. listen may be NULL (default 127.0.0.1:8443). */
 sf_status sf_service_init_dir(const char *dir, const char *listen, const char *extra_san);
+/** Same with the signing, device CA and station CA keys made in a PKCS#11 token when
+ *  key_uri_prefix is a pkcs11: URI (token, module, PIN): objects kiln-sf-signing,
+ *  kiln-sf-device-ca, kiln-sf-station-ca, named in keys/<name>.uri (no PIN) instead of key
+ *  files. The TLS key stays a file (the HTTPS server takes its key as PEM), and so does the
+ *  database wrap key keys/db-wrap.key. SF_CONFIG when the token refuses. */
+sf_status sf_service_init_dir_keys(const char *dir, const char *listen, const char *extra_san,
+                                   const char *key_uri_prefix);
 /** Loads the state folder; db_url overrides the configured database (NULL: use config). */
 sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out);
 void sf_service_close(sf_service *svc);
