@@ -30,3 +30,5 @@
 /* The heap is mbedtls_memory_buffer_alloc on a static arena (the firmware's malloc too). */
 #define MBEDTLS_PLATFORM_MEMORY
 #define MBEDTLS_MEMORY_BUFFER_ALLOC_C
+/* AES tables in flash, not built into RAM at start (8 KB of RAM on a part that has little). */
+#define MBEDTLS_AES_ROM_TABLES
