@@ -21,6 +21,7 @@
 #include "fcc_bundle_fields.h"
 #include "kiln/device.h"
 #include "kiln/kv_ram.h"
+#include "ram_device.h"
 #include "kiln_sf.h"
 #include "sf_msg.h"
 
@@ -39,48 +40,18 @@ static const kiln_sf_trust trust = {&trust_key, 1};
 static uint8_t session_record[SESSION_RECORD_MAX];
 static size_t session_record_len;
 
-static int fixed_root_key(void *ctx, uint8_t key[32])
-{
-    (void)ctx;
-    memset(key, 0x5A, 32);
-    return 0;
-}
-
-static int counter_entropy(void *ctx, uint8_t *buf, size_t len)
-{
-    unsigned *c = ctx;
-    for (size_t i = 0; i < len; i++) {
-        buf[i] = (uint8_t)(++*c * 2654435761u >> 24);
-    }
-    return 0;
-}
-
-typedef struct fuzz_device {
-    kiln_kv_ram ram;
-    unsigned counter;
-    kiln_device dev;
-} fuzz_device;
+typedef ram_device fuzz_device;
 
 static void device_open(fuzz_device *fd)
 {
-    kiln_kv_ram_init(&fd->ram);
-    fd->counter = 0;
-    kiln_device_config cfg = {&fd->ram.backend, fixed_root_key, NULL, counter_entropy,
-                              &fd->counter};
-    kiln_device_setup(&fd->dev, &cfg);
-    if (kiln_kcm_init(&fd->dev) != KCM_STATUS_SUCCESS) {
+    if (!ram_device_open(fd)) {
         abort();
     }
 }
 
 static void device_close(fuzz_device *fd)
 {
-    if (fd->dev.fcc_ready) {
-        kiln_fcc_finalize(&fd->dev);
-    } else {
-        kiln_kcm_finalize(&fd->dev);
-    }
-    kiln_kv_ram_free(&fd->ram);
+    ram_device_close(fd);
 }
 
 static kcm_status_e read_session(fuzz_device *fd, uint8_t *buf, size_t size, size_t *len)

@@ -13,6 +13,7 @@
  *   FTCD    0..15 (wire)           4001..4999                    4000 + code
  *   SF      0..13, 100..124        5001..5999                    5000 + code
  *   KV      0..-6                  6001..6999                    6000 - code
+ *   PKI     0..10 (kiln_pki)       8001..8999                    8000 + code
  *
  * A code with no room in its module's range (FCC_MAX_STATUS, a negative FCC code, a wire value
  * above 999) maps to KILN_STATUS_UNMAPPED. Portable C99, no allocation; the device links it. */
@@ -41,6 +42,7 @@ typedef enum kiln_module {
     KILN_MODULE_FTCD,
     KILN_MODULE_SF,
     KILN_MODULE_KV,
+    KILN_MODULE_PKI,
 } kiln_module;
 
 /** The kiln_status of a module's own code (KILN_OK for a module's success). */

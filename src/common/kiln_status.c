@@ -26,6 +26,7 @@ static const module_range ranges[] = {
     {KILN_MODULE_FTCD, "FTCD", 4001, 4999, 4000, 1, &status_table_ftcd, "unknown FTCD status"},
     {KILN_MODULE_SF, "SF", 5001, 5999, 5000, 1, &status_table_sf, "unknown SF status"},
     {KILN_MODULE_KV, "KV", 6001, 6999, 6000, -1, &status_table_kv, "unknown KV status"},
+    {KILN_MODULE_PKI, "PKI", 8001, 8999, 8000, 1, &status_table_pki, "unknown PKI status"},
 };
 #define RANGE_COUNT (sizeof(ranges) / sizeof(ranges[0]))
 

@@ -52,6 +52,7 @@ extern const kiln_status_table status_table_kcm;
 extern const kiln_status_table status_table_ftcd;
 extern const kiln_status_table status_table_sf;
 extern const kiln_status_table status_table_kv;
+extern const kiln_status_table status_table_pki;
 
 /** The entry for code, or NULL. Tables are a few dozen entries long and looked up only to
  *  print, so a linear search is enough and keeps sparse numbering (0, 100..390) free. */

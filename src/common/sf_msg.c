@@ -1,6 +1,7 @@
 /* Secure factory message layouts (see sf_msg.h and docs/secure-factory-protocol.md). */
 #include "sf_msg.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #define INIT_REQUEST_FIXED   (4u + SF_NONCE_SIZE + 1u)
@@ -28,11 +29,12 @@ static uint32_t get_u32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* Writes the header for a body of body_len bytes after checking the room. */
-static sf_status begin(uint8_t type, size_t body_len, uint8_t *out, size_t out_size,
+/* Writes the header for a body of body_len bytes after checking the message (valid) and the
+ * room. */
+static sf_status begin(bool valid, uint8_t type, size_t body_len, uint8_t *out, size_t out_size,
                        size_t *out_len)
 {
-    if (out_len == NULL || body_len > SF_BODY_MAX) {
+    if (!valid || out_len == NULL || body_len > SF_BODY_MAX) {
         return SF_INVALID_ARGUMENT;
     }
     *out_len = SF_HEADER_SIZE + body_len;
@@ -90,7 +92,7 @@ sf_status sf_init_request_encode(const sf_init_request *m, uint8_t *out, size_t 
         return SF_INVALID_ARGUMENT;
     }
     sf_status st =
-        begin(SF_MSG_INIT_REQUEST, INIT_REQUEST_FIXED + m->sid_len, out, out_size, out_len);
+        begin(true, SF_MSG_INIT_REQUEST, INIT_REQUEST_FIXED + m->sid_len, out, out_size, out_len);
     if (st != SF_OK) {
         return st;
     }
@@ -127,10 +129,8 @@ sf_status sf_init_request_parse(const uint8_t *msg, size_t len, sf_init_request 
 sf_status sf_init_response_encode(const sf_init_response *m, uint8_t *out, size_t out_size,
                                   size_t *out_len)
 {
-    if (m == NULL) {
-        return SF_INVALID_ARGUMENT;
-    }
-    sf_status st = begin(SF_MSG_INIT_RESPONSE, INIT_RESPONSE_BODY, out, out_size, out_len);
+    sf_status st =
+        begin(m != NULL, SF_MSG_INIT_RESPONSE, INIT_RESPONSE_BODY, out, out_size, out_len);
     if (st != SF_OK) {
         return st;
     }
@@ -167,8 +167,8 @@ sf_status sf_config_request_begin(const uint8_t binding[SF_BINDING_SIZE],
     if (binding == NULL || ephemeral_pub == NULL || ciphertext_len > SF_BODY_MAX) {
         return SF_INVALID_ARGUMENT;
     }
-    sf_status st =
-        begin(SF_MSG_CONFIG_REQUEST, CONFIG_REQUEST_FIXED + ciphertext_len, out, out_size, out_len);
+    sf_status st = begin(true, SF_MSG_CONFIG_REQUEST, CONFIG_REQUEST_FIXED + ciphertext_len, out,
+                         out_size, out_len);
     if (st != SF_OK) {
         return st;
     }
@@ -206,10 +206,8 @@ sf_status sf_config_request_parse(const uint8_t *msg, size_t len, sf_config_requ
 sf_status sf_config_response_encode(const sf_config_response *m, uint8_t *out, size_t out_size,
                                     size_t *out_len)
 {
-    if (m == NULL) {
-        return SF_INVALID_ARGUMENT;
-    }
-    sf_status st = begin(SF_MSG_CONFIG_RESPONSE, CONFIG_RESPONSE_BODY, out, out_size, out_len);
+    sf_status st =
+        begin(m != NULL, SF_MSG_CONFIG_RESPONSE, CONFIG_RESPONSE_BODY, out, out_size, out_len);
     if (st != SF_OK) {
         return st;
     }
@@ -239,10 +237,7 @@ sf_status sf_config_response_parse(const uint8_t *msg, size_t len, sf_config_res
 sf_status sf_device_error_encode(const sf_device_error *m, uint8_t *out, size_t out_size,
                                  size_t *out_len)
 {
-    if (m == NULL) {
-        return SF_INVALID_ARGUMENT;
-    }
-    sf_status st = begin(SF_MSG_DEVICE_ERROR, DEVICE_ERROR_BODY, out, out_size, out_len);
+    sf_status st = begin(m != NULL, SF_MSG_DEVICE_ERROR, DEVICE_ERROR_BODY, out, out_size, out_len);
     if (st != SF_OK) {
         return st;
     }

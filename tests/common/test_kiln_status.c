@@ -16,6 +16,7 @@
 #include "kcm_status.h"
 #include "kiln/kv.h"
 #include "kiln/status.h"
+#include "kiln_pki.h"
 #include "line_errors.h"
 #include "sf_msg.h"
 
@@ -45,7 +46,7 @@ static const range ranges[] = {
     {KILN_MODULE_FCU, "FCU", 1, 999, 0, 1},          {KILN_MODULE_LINE, "LINE", 1000, 1999, 0, 1},
     {KILN_MODULE_FCC, "FCC", 2001, 2999, 2000, 1},   {KILN_MODULE_KCM, "KCM", 3001, 3999, 3000, 1},
     {KILN_MODULE_FTCD, "FTCD", 4001, 4999, 4000, 1}, {KILN_MODULE_SF, "SF", 5001, 5999, 5000, 1},
-    {KILN_MODULE_KV, "KV", 6001, 6999, 6000, -1},
+    {KILN_MODULE_KV, "KV", 6001, 6999, 6000, -1},    {KILN_MODULE_PKI, "PKI", 8001, 8999, 8000, 1},
 };
 #define RANGE_COUNT (sizeof(ranges) / sizeof(ranges[0]))
 
@@ -151,6 +152,15 @@ static void check_lists(void)
 #undef prefix
 #undef own_name
 #undef own_text
+#define module      KILN_MODULE_PKI
+#define prefix      "KILN_PKI_"
+#define own_name(c) kiln_pki_status_name(c)
+#define own_text(c) kiln_pki_strerror(c)
+    KILN_PKI_STATUS_MAP(PREFIXED)
+#undef module
+#undef prefix
+#undef own_name
+#undef own_text
 #undef FULL
 #undef PREFIXED
 }
@@ -188,7 +198,7 @@ static void check_number(kiln_status s)
 static void check_numbers(void)
 {
     static const kiln_status ends[] = {INT32_MIN, INT32_MIN + 1, -1000000, 1000000, INT32_MAX};
-    for (kiln_status s = -1000; s <= 8000; s++) {
+    for (kiln_status s = -1000; s <= 9000; s++) {
         check_number(s);
     }
     for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
@@ -226,6 +236,9 @@ static void check_edges(void)
     kiln_status kv7 = kiln_status_from(KILN_MODULE_KV, -7);
     CHECK(strcmp(kiln_strerror_r(kv7, buf, sizeof(buf)), "unknown KV status -7") == 0, "%s", buf);
     CHECK(strcmp(kiln_status_name(kiln_status_from(KILN_MODULE_SF, 50)), "SF_UNKNOWN") == 0, "SF");
+    CHECK(strcmp(kiln_status_name(kiln_status_from(KILN_MODULE_PKI, 99)), "KILN_PKI_UNKNOWN") == 0,
+          "PKI");
+    CHECK(kiln_status_from(KILN_MODULE_PKI, 1000) == KILN_STATUS_UNMAPPED, "PKI 1000");
 
     /* A defined status gets its text alone; a short buffer is cut and still terminated. */
     kiln_status timeout = kiln_status_from(KILN_MODULE_LINE, LINE_E_TOKEN_TIMEOUT);
@@ -271,11 +284,14 @@ static void print_all(void)
 #define module KILN_MODULE_KV
     KILN_KV_STATUS_MAP(PRINT)
 #undef module
+#define module KILN_MODULE_PKI
+    KILN_PKI_STATUS_MAP(PRINT)
+#undef module
 #undef PRINT
     /* Each range's ends and the numbers around them, undefined ones included. */
-    static const kiln_status probes[] = {INT32_MIN, -2,   -1,   1,    999,      1999, 2000,
-                                         2099,      2999, 3000, 3999, 4000,     4999, 5000,
-                                         5999,      6000, 6999, 7000, INT32_MAX};
+    static const kiln_status probes[] = {INT32_MIN, -2,   -1,   1,    999,  1999,     2000, 2099,
+                                         2999,      3000, 3999, 4000, 4999, 5000,     5999, 6000,
+                                         6999,      7000, 8000, 8999, 9000, INT32_MAX};
     char buf[64];
     for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
         kiln_status s = probes[i];

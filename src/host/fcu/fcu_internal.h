@@ -122,25 +122,20 @@ int fcu__config_invalid(const fcu_config *cfg, const char *field, const fcu_valu
 
 #define FCU_CA_MAX_CHAIN 8
 
+struct kiln_pki_ca;
+
 typedef struct fcu_ca {
-    EVP_PKEY *key;
-    X509 *cert;
-    STACK_OF(X509) * chain; /* certificates of fcu.crt after the first */
-    uint8_t key_id[20];     /* subject key identifier of the CA, for the authority key id */
-    size_t key_id_len;
-    uint8_t *subject_der; /* the CA's subject, the device certificates' issuer */
-    size_t subject_der_len;
+    struct kiln_pki_ca *issuer;      /* the CA certificate and the signer of its key */
+    STACK_OF(X509) * chain;          /* certificates of fcu.crt after the first */
     uint8_t *ders[FCU_CA_MAX_CHAIN]; /* fcu.crt's certificates in DER, CA first */
     size_t der_lens[FCU_CA_MAX_CHAIN];
     int nders;
-    time_t not_before;
     dev_t key_dev, cert_dev;
     ino_t key_ino, cert_ino;
     off_t key_size, cert_size;
     struct timespec key_mtime, cert_mtime;
     mode_t key_mode;
     bool loaded;
-    EVP_MD_CTX *sign_template; /* DigestSign set up with the CA key, copied per certificate */
 } fcu_ca;
 
 void fcu__ca_clear(fcu_ca *ca);
@@ -155,7 +150,7 @@ void fcu__ca_key_permission_warning(const char *keystore, fcu_notice_list *warni
 void fcu__ca_loaded_key_warning(const fcu_ca *ca, const char *keystore, fcu_notice_list *warnings);
 
 EVP_PKEY *fcu__p256_generate(void);
-/** Issues a device certificate for a P-256 public key (65-byte uncompressed point):
+/** Issues (kiln_pki) a device certificate for a P-256 public key (65-byte uncompressed point):
  *  CN = endpoint, the device-certificate subject of the configuration, OU = ou_override when
  *  given, clientAuth, digitalSignature, random serial. Returns malloc'ed DER. */
 int fcu__device_cert_issue(const fcu_ca *ca, const fcu_config *cfg, const uint8_t point[65],

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -17,7 +18,6 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include <openssl/x509v3.h>
 
 sf_status sfc_generate_key(EVP_PKEY **out)
 {
@@ -87,28 +87,17 @@ sf_status sfc_sign_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE], uint8_t
 sf_status sfc_verify_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE],
                           const uint8_t sig[SF_SIG_SIZE])
 {
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, SF_SCALAR_SIZE, NULL);
-    BIGNUM *s = BN_bin2bn(sig + SF_SCALAR_SIZE, SF_SCALAR_SIZE, NULL);
-    uint8_t *der = NULL;
-    int der_len = -1;
-    if (es != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(es, r, s) == 1) {
-        r = s = NULL;
-        der_len = i2d_ECDSA_SIG(es, &der);
-    }
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
+    uint8_t der[KILN_PKI_SIG_MAX];
+    size_t der_len = 0;
     sf_status st = SF_DEVICE_PROOF;
-    if (der_len > 0) {
+    if (kiln_pki_sig_from_raw(sig, der, &der_len) == KILN_PKI_OK) {
         EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
         if (ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 &&
-            EVP_PKEY_verify(ctx, der, (size_t)der_len, hash, SF_HASH_SIZE) == 1) {
+            EVP_PKEY_verify(ctx, der, der_len, hash, SF_HASH_SIZE) == 1) {
             st = SF_OK;
         }
         EVP_PKEY_CTX_free(ctx);
     }
-    OPENSSL_free(der);
     return st;
 }
 
@@ -230,108 +219,85 @@ sf_status sfc_random(uint8_t *buf, size_t len)
     return RAND_bytes(buf, (int)len) == 1 ? SF_OK : SF_CRYPTO;
 }
 
-static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+/* The service's validity: an hour back (clocks of stations and devices drift), then years of
+ * 365.25 days. */
+static void validity(int years, time_t *not_before, time_t *not_after)
 {
-    X509V3_CTX ctx;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    if (ext == NULL) {
-        return 0;
-    }
-    int ok = X509_add_ext(cert, ext, -1);
-    X509_EXTENSION_free(ext);
-    return ok;
+    time_t now = time(NULL);
+    *not_before = now - 3600;
+    *not_after = now + (time_t)(365 * years + years / 4) * 86400;
 }
 
-/* Sets a P-256 subject key from its encoded point: X509_set_pubkey goes through OpenSSL 3's
- * encoder and decoder and was a quarter of a device certificate's cost. Other keys take the
- * general path. */
-static int set_subject_key(X509 *cert, EVP_PKEY *key)
+static sf_status der_to_cert(uint8_t *der, size_t len, X509 **out)
 {
-    unsigned char point[SF_POINT_SIZE];
+    const unsigned char *p = der;
+    *out = d2i_X509(NULL, &p, (long)len);
+    free(der);
+    return *out != NULL ? SF_OK : SF_CRYPTO;
+}
+
+sf_status sfc_ca_certificate(EVP_PKEY *key, const char *cn, int years, X509 **out)
+{
+    kiln_pki_signer *signer = NULL;
+    kiln_pki_ca_request req = {.subject = {.common_name = cn}};
+    validity(years, &req.not_before, &req.not_after);
+    uint8_t *der = NULL;
     size_t len = 0;
-    char group[32];
-    if (!EVP_PKEY_is_a(key, "EC") ||
-        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                       NULL) != 1 ||
-        strcmp(group, SN_X9_62_prime256v1) != 0 ||
-        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-                                        sizeof(point), &len) != 1 ||
-        len != SF_POINT_SIZE) {
-        return X509_set_pubkey(cert, key);
+    kiln_pki_status st = kiln_pki_signer_from_pkey(key, &signer);
+    if (st == KILN_PKI_OK) {
+        st = kiln_pki_self_signed_ca(signer, &req, &der, &len);
     }
-    unsigned char *enc = OPENSSL_memdup(point, len);
-    if (enc == NULL || X509_PUBKEY_set0_param(
-                           X509_get_X509_PUBKEY(cert), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
-                           V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), enc, (int)len) != 1) {
-        OPENSSL_free(enc);
-        return 0;
-    }
-    return 1;
+    kiln_pki_signer_free(signer);
+    return st == KILN_PKI_OK ? der_to_cert(der, len, out) : SF_CRYPTO;
 }
 
-static X509 *new_cert(EVP_PKEY *subject_key, const char *cn, int years)
+static sf_status issuer_open(kiln_pki_status st, kiln_pki_signer *signer, X509 *cert,
+                             kiln_pki_ca **out)
 {
-    X509 *cert = X509_new();
-    uint8_t serial[16];
-    if (cert == NULL || sfc_random(serial, sizeof(serial)) != SF_OK) {
-        X509_free(cert);
-        return NULL;
+    uint8_t *der = NULL;
+    int n = st == KILN_PKI_OK ? i2d_X509(cert, &der) : -1;
+    if (n > 0) {
+        st = kiln_pki_ca_open(signer, der, (size_t)n, out);
+    } else {
+        kiln_pki_signer_free(signer);
     }
-    serial[0] &= 0x7f; /* positive */
-    serial[0] |= 0x01; /* and of full length */
-    BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
-    ASN1_INTEGER *sn = bn != NULL ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
-    X509_NAME *name = X509_get_subject_name(cert);
-    int ok = sn != NULL && X509_set_version(cert, 2) == 1 && X509_set_serialNumber(cert, sn) == 1 &&
-             X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
-             X509_time_adj_ex(X509_getm_notAfter(cert), 365 * years + years / 4, 0, NULL) != NULL &&
-             set_subject_key(cert, subject_key) == 1 &&
-             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
-                                        -1, 0) == 1;
-    ASN1_INTEGER_free(sn);
-    BN_free(bn);
-    if (!ok) {
-        X509_free(cert);
-        return NULL;
-    }
-    return cert;
+    OPENSSL_free(der);
+    return n > 0 && st == KILN_PKI_OK ? SF_OK : SF_CRYPTO;
 }
 
-sf_status sfc_make_ca(EVP_PKEY *key, const char *cn, int years, X509 **out)
+sf_status sfc_issuer_open(EVP_PKEY *ca_key, X509 *ca_cert, kiln_pki_ca **out)
 {
-    X509 *cert = new_cert(key, cn, years);
-    if (cert == NULL || X509_set_issuer_name(cert, X509_get_subject_name(cert)) != 1 ||
-        !add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") ||
-        !add_ext(cert, cert, NID_key_usage, "critical,digitalSignature,keyCertSign,cRLSign") ||
-        !add_ext(cert, cert, NID_subject_key_identifier, "hash") ||
-        X509_sign(cert, key, EVP_sha256()) <= 0) {
-        X509_free(cert);
-        return SF_CRYPTO;
-    }
-    *out = cert;
-    return SF_OK;
+    kiln_pki_signer *signer = NULL;
+    kiln_pki_status st = kiln_pki_signer_from_pkey(ca_key, &signer);
+    return issuer_open(st, signer, ca_cert, out);
 }
 
-sf_status sfc_issue_cert(EVP_PKEY *ca_key, X509 *ca, EVP_PKEY *subject_key, const char *cn,
-                         const char *usage, const char *san_list, int years, X509 **out)
+sf_status sfc_issuer_load(const char *key_path, X509 *ca_cert, kiln_pki_ca **out)
 {
-    X509 *cert = new_cert(subject_key, cn, years);
-    int server = strcmp(usage, "server") == 0;
-    if (cert == NULL || X509_set_issuer_name(cert, X509_get_subject_name(ca)) != 1 ||
-        !add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE") ||
-        !add_ext(cert, ca, NID_key_usage, "critical,digitalSignature") ||
-        !add_ext(cert, ca, NID_ext_key_usage, server ? "serverAuth" : "clientAuth") ||
-        !add_ext(cert, ca, NID_subject_key_identifier, "hash") ||
-        !add_ext(cert, ca, NID_authority_key_identifier, "keyid:always") ||
-        (san_list != NULL && !add_ext(cert, ca, NID_subject_alt_name, san_list)) ||
-        X509_sign(cert, ca_key, EVP_sha256()) <= 0) {
-        X509_free(cert);
-        return SF_CRYPTO;
+    kiln_pki_signer *signer = NULL;
+    kiln_pki_status st = kiln_pki_signer_from_file(key_path, &signer);
+    if (st == KILN_PKI_KEY_UNREADABLE) {
+        return SF_CONFIG;
     }
-    *out = cert;
-    return SF_OK;
+    return issuer_open(st, signer, ca_cert, out);
+}
+
+sf_status sfc_leaf_certificate(const kiln_pki_ca *issuer, EVP_PKEY *subject_key, const char *cn,
+                               kiln_pki_usage usage, const char *san_list, int years, X509 **out)
+{
+    uint8_t point[KILN_PKI_POINT_SIZE];
+    kiln_pki_leaf_request req = {.subject = {.common_name = cn},
+                                 .public_point = point,
+                                 .usage = usage,
+                                 .subject_alt_names = san_list};
+    validity(years, &req.not_before, &req.not_after);
+    uint8_t *der = NULL;
+    size_t len = 0;
+    kiln_pki_status st = kiln_pki_key_point(subject_key, point);
+    if (st == KILN_PKI_OK) {
+        st = kiln_pki_issue(issuer, &req, &der, &len);
+    }
+    return st == KILN_PKI_OK ? der_to_cert(der, len, out) : SF_CRYPTO;
 }
 
 sf_status sfc_cert_der(X509 *cert, uint8_t **der, size_t *der_len)
@@ -380,16 +346,6 @@ sf_status sfc_write_key(const char *path, EVP_PKEY *key)
         return SF_CONFIG;
     }
     int ok = PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
-    return fclose(f) == 0 && ok == 1 ? SF_OK : SF_CONFIG;
-}
-
-sf_status sfc_write_pubkey(const char *path, EVP_PKEY *key)
-{
-    FILE *f = open_for_write(path, 0644);
-    if (f == NULL) {
-        return SF_CONFIG;
-    }
-    int ok = PEM_write_PUBKEY(f, key);
     return fclose(f) == 0 && ok == 1 ? SF_OK : SF_CONFIG;
 }
 

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "kiln_pki.h"
 #include "sf_msg.h"
 
 /** New P-256 key pair. */
@@ -41,12 +42,18 @@ void sfc_labelled_hash(const char *label, const uint8_t *a, size_t a_len, const 
                        size_t b_len, const uint8_t *c, size_t c_len, uint8_t out[SF_HASH_SIZE]);
 sf_status sfc_random(uint8_t *buf, size_t len);
 
-/** Self-signed CA certificate (P-256, basicConstraints CA, keyCertSign|cRLSign). */
-sf_status sfc_make_ca(EVP_PKEY *key, const char *cn, int years, X509 **out);
-/** Certificate for a leaf key issued by ca. usage: "client" (EKU clientAuth), "server"
- *  (EKU serverAuth, SAN from san_list "DNS:a,IP:b"). */
-sf_status sfc_issue_cert(EVP_PKEY *ca_key, X509 *ca, EVP_PKEY *subject_key, const char *cn,
-                         const char *usage, const char *san_list, int years, X509 **out);
+/* The service's certificates, written by the one issuer (kiln_pki): CN-only subjects, valid
+ * from an hour back for years of 365.25 days. */
+/** Self-signed CA certificate (basicConstraints CA, keyCertSign|cRLSign, no authority key id). */
+sf_status sfc_ca_certificate(EVP_PKEY *key, const char *cn, int years, X509 **out);
+/** An issuing CA over a key in memory (the issuer takes its own reference to ca_key). */
+sf_status sfc_issuer_open(EVP_PKEY *ca_key, X509 *ca_cert, kiln_pki_ca **out);
+/** An issuing CA over a key file (SF_CONFIG when it cannot be read). */
+sf_status sfc_issuer_load(const char *key_path, X509 *ca_cert, kiln_pki_ca **out);
+/** Leaf certificate for subject_key: KILN_PKI_USAGE_CLIENT (devices, stations) or _SERVER (the
+ *  service's TLS, SAN from san_list "DNS:a,IP:b"). */
+sf_status sfc_leaf_certificate(const kiln_pki_ca *issuer, EVP_PKEY *subject_key, const char *cn,
+                               kiln_pki_usage usage, const char *san_list, int years, X509 **out);
 /** DER of a certificate (caller frees with OPENSSL_free). */
 sf_status sfc_cert_der(X509 *cert, uint8_t **der, size_t *der_len);
 /** SHA-1 fingerprint of the DER as 40 lower-case hex digits. */
@@ -56,7 +63,6 @@ void sfc_sha256_hex(const uint8_t *data, size_t len, char out[65]);
 
 /* PEM files. Private keys are written with mode 0600. */
 sf_status sfc_write_key(const char *path, EVP_PKEY *key);
-sf_status sfc_write_pubkey(const char *path, EVP_PKEY *key);
 sf_status sfc_write_cert(const char *path, X509 *cert);
 sf_status sfc_read_key(const char *path, EVP_PKEY **out);
 sf_status sfc_read_cert(const char *path, X509 **out);

@@ -340,8 +340,8 @@ static sf_status certificate_and_bundle(sf_service *svc, const sf_session *s, EV
 {
     char cn[SF_SID_MAX + 80];
     snprintf(cn, sizeof(cn), "%s%s", svc->cfg.endpoint_prefix, s->sid);
-    sf_status st = sfc_issue_cert(svc->device_ca_key, svc->device_ca, device_key, cn, "client",
-                                  NULL, svc->cfg.cert_years, cert);
+    sf_status st = sfc_leaf_certificate(svc->device_issuer, device_key, cn, KILN_PKI_USAGE_CLIENT,
+                                        NULL, svc->cfg.cert_years, cert);
     if (st == SF_OK) {
         st = sfc_cert_der(*cert, cert_der, cert_len);
     }

@@ -314,6 +314,7 @@ sf_status sf_service_init_dir(const char *dir, const char *listen, const char *e
     EVP_PKEY *signing = NULL, *device_ca_key = NULL, *station_ca_key = NULL, *tls_key = NULL,
              *bootstrap_key = NULL;
     X509 *device_ca = NULL, *station_ca = NULL, *tls = NULL, *bootstrap = NULL;
+    kiln_pki_ca *station_issuer = NULL;
     uint32_t factory_id = 0;
     char san[700];
     snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s",
@@ -336,17 +337,21 @@ sf_status sf_service_init_dir(const char *dir, const char *listen, const char *e
         st = sfc_generate_key(&bootstrap_key);
     }
     if (st == SF_OK) {
-        st = sfc_make_ca(device_ca_key, "kiln secure factory device CA", 35, &device_ca);
+        st = sfc_ca_certificate(device_ca_key, "kiln secure factory device CA", 35, &device_ca);
     }
     if (st == SF_OK) {
-        st = sfc_make_ca(station_ca_key, "kiln secure factory station CA", 35, &station_ca);
+        st = sfc_ca_certificate(station_ca_key, "kiln secure factory station CA", 35, &station_ca);
     }
     if (st == SF_OK) {
-        st = sfc_make_ca(bootstrap_key, "kiln placeholder bootstrap server CA", 35, &bootstrap);
+        st = sfc_ca_certificate(bootstrap_key, "kiln placeholder bootstrap server CA", 35,
+                                &bootstrap);
     }
     if (st == SF_OK) {
-        st = sfc_issue_cert(station_ca_key, station_ca, tls_key, "kiln secure factory service",
-                            "server", san, 10, &tls);
+        st = sfc_issuer_open(station_ca_key, station_ca, &station_issuer);
+    }
+    if (st == SF_OK) {
+        st = sfc_leaf_certificate(station_issuer, tls_key, "kiln secure factory service",
+                                  KILN_PKI_USAGE_SERVER, san, 10, &tls);
     }
     if (st == SF_OK) {
         X509 *const certs[] = {device_ca, station_ca, tls, bootstrap};
@@ -370,6 +375,7 @@ sf_status sf_service_init_dir(const char *dir, const char *listen, const char *e
     X509_free(station_ca);
     X509_free(tls);
     X509_free(bootstrap);
+    kiln_pki_ca_free(station_issuer);
     return st;
 }
 
@@ -458,14 +464,16 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
         path_of(path, sizeof(path), dir, "keys/signing.key");
         st = sfc_read_key(path, &svc->signing_key);
     }
-    if (st == SF_OK) {
-        path_of(path, sizeof(path), dir, "keys/device-ca.key");
-        st = sfc_read_key(path, &svc->device_ca_key);
-    }
+    X509 *device_ca = NULL;
     if (st == SF_OK) {
         path_of(path, sizeof(path), dir, "device-ca.pem");
-        st = sfc_read_cert(path, &svc->device_ca);
+        st = sfc_read_cert(path, &device_ca);
     }
+    if (st == SF_OK) {
+        path_of(path, sizeof(path), dir, "keys/device-ca.key");
+        st = sfc_issuer_load(path, device_ca, &svc->device_issuer);
+    }
+    X509_free(device_ca);
     if (st == SF_OK) {
         path_of(path, sizeof(path), dir, "bootstrap-server-ca.pem");
         st = sfc_read_cert(path, &bootstrap);
@@ -511,8 +519,7 @@ void sf_service_close(sf_service *svc)
         sf_db_close(svc->pool[i]);
     }
     EVP_PKEY_free(svc->signing_key);
-    EVP_PKEY_free(svc->device_ca_key);
-    X509_free(svc->device_ca);
+    kiln_pki_ca_free(svc->device_issuer);
     OPENSSL_free(svc->bootstrap_ca_der);
     OPENSSL_cleanse(svc->wrap_key, sizeof(svc->wrap_key));
     pthread_mutex_destroy(&svc->pool_lock);
@@ -557,22 +564,23 @@ sf_status sf_service_add_station(sf_service *svc, const char *name, const char *
                                  const char *url, const char *outfile)
 {
     char path[1200];
-    EVP_PKEY *ca_key = NULL, *key = NULL;
+    EVP_PKEY *key = NULL;
     X509 *ca = NULL, *cert = NULL;
+    kiln_pki_ca *issuer = NULL;
     char *cert_pem = NULL, *key_pem = NULL, *ca_pem = NULL;
     uint8_t *der = NULL;
     size_t der_len = 0;
-    path_of(path, sizeof(path), svc->dir, "keys/station-ca.key");
-    sf_status st = sfc_read_key(path, &ca_key);
+    path_of(path, sizeof(path), svc->dir, "station-ca.pem");
+    sf_status st = sfc_read_cert(path, &ca);
     if (st == SF_OK) {
-        path_of(path, sizeof(path), svc->dir, "station-ca.pem");
-        st = sfc_read_cert(path, &ca);
+        path_of(path, sizeof(path), svc->dir, "keys/station-ca.key");
+        st = sfc_issuer_load(path, ca, &issuer);
     }
     if (st == SF_OK) {
         st = sfc_generate_key(&key);
     }
     if (st == SF_OK) {
-        st = sfc_issue_cert(ca_key, ca, key, name, "client", NULL, 5, &cert);
+        st = sfc_leaf_certificate(issuer, key, name, KILN_PKI_USAGE_CLIENT, NULL, 5, &cert);
     }
     if (st == SF_OK) {
         st = sfc_cert_der(cert, &der, &der_len);
@@ -618,7 +626,7 @@ sf_status sf_service_add_station(sf_service *svc, const char *name, const char *
     free(key_pem);
     free(ca_pem);
     OPENSSL_free(der);
-    EVP_PKEY_free(ca_key);
+    kiln_pki_ca_free(issuer);
     EVP_PKEY_free(key);
     X509_free(ca);
     X509_free(cert);

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "kiln_pki.h"
 #include "sf_db.h"
 #include "sf_msg.h"
 
@@ -51,8 +52,7 @@ typedef struct sf_service {
     sf_config cfg;
     char db_url[1024];
     EVP_PKEY *signing_key;
-    EVP_PKEY *device_ca_key;
-    X509 *device_ca;
+    kiln_pki_ca *device_issuer; /* device-ca.pem and the signer of its key */
     uint8_t *bootstrap_ca_der;
     size_t bootstrap_ca_len;
     uint8_t wrap_key[32];

@@ -2,16 +2,17 @@
 #include "kiln/flash_file.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int full_pread(int fd, void *buf, size_t len, off_t off)
+/* The whole of len bytes at off, retrying short transfers and EINTR. */
+static int full_io(int fd, uint8_t *p, size_t len, off_t off, bool write)
 {
-    uint8_t *p = buf;
     while (len > 0) {
-        ssize_t n = pread(fd, p, len, off);
+        ssize_t n = write ? pwrite(fd, p, len, off) : pread(fd, p, len, off);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -25,22 +26,14 @@ static int full_pread(int fd, void *buf, size_t len, off_t off)
     return KILN_FLASH_OK;
 }
 
+static int full_pread(int fd, void *buf, size_t len, off_t off)
+{
+    return full_io(fd, buf, len, off, false);
+}
+
 static int full_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return KILN_FLASH_IO;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return KILN_FLASH_OK;
+    return full_io(fd, (uint8_t *)(uintptr_t)buf, len, off, true);
 }
 
 static uint64_t total_size(const kiln_flash_file *ff)
