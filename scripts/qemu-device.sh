@@ -14,14 +14,17 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 IMAGE="$HERE/build-firmware/kiln-qemu-mps2.elf"
 LOG=null
 ICOUNT=
+STORAGE=
 while [ $# -gt 0 ]; do
     case "$1" in
     --image) IMAGE=${2:?--image ELF}; shift 2 ;;
     --log) LOG="file:${2:?--log FILE}"; shift 2 ;;
     --icount) ICOUNT="-icount shift=0"; shift ;;
     --storage)
-        echo "qemu-device: --storage is not supported: the firmware keeps its flash in RAM (lost when QEMU stops)" >&2
-        exit 2 ;;
+        file=${2:?--storage FILE}
+        dir=$(cd "$(dirname "$file")" && pwd) || exit 2
+        STORAGE="$dir/$(basename "$file")"
+        shift 2 ;;
     *) echo "qemu-device: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -37,8 +40,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM HUP
 
+set --
+if [ -n "$STORAGE" ]; then
+    # Semihosting carries the path (its command line's second word); the loader's word tells
+    # the firmware that semihosting is on (see port/cortex-m/flash_ram.c).
+    set -- -semihosting-config "enable=on,target=native,arg=kiln,arg=$STORAGE" \
+        -device loader,addr=0x203FFFF0,data=0x6B696C6E,data-len=4
+fi
 # shellcheck disable=SC2086
-qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -display none -monitor none $ICOUNT \
+qemu-system-arm "$@" -machine mps2-an386 -cpu cortex-m4 -display none -monitor none $ICOUNT \
     -kernel "$IMAGE" -serial pty -serial "$LOG" >"$TMP/stderr" 2>&1 &
 QEMU_PID=$!
 pts=

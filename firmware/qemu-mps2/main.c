@@ -8,7 +8,9 @@
 #include "kiln/ftcd.h"
 #include "kiln/kv_flash.h"
 
-#define FLASH_SECTOR_SIZE  4096u
+/* The geometry of factory_client --flash (kiln/flash_file.h), so that a --storage file of this
+ * device can be read there too. */
+#define FLASH_SECTOR_SIZE  16384u
 #define FLASH_SECTOR_COUNT 32u
 #define FLASH_PROGRAM_SIZE 8u
 /* Largest accepted bundle: the biggest recorded one (a 6-certificate chain) is 4.3 KB. */
@@ -62,6 +64,13 @@ static bool setup(void)
 {
     kiln_cm_ram_flash_init(&flash, flash_memory, FLASH_SECTOR_SIZE, FLASH_SECTOR_COUNT,
                            FLASH_PROGRAM_SIZE);
+    int attached = kiln_cm_ram_flash_attach_host_file();
+    if (attached < 0) {
+        kiln_cm_uart_puts(KILN_CM_UART1, "kiln: the storage file cannot be used\n");
+        return false;
+    }
+    kiln_cm_uart_puts(KILN_CM_UART1,
+                      attached ? "kiln: storage file attached\n" : "kiln: storage in RAM only\n");
     if (kiln_kv_flash_mount(&store, &flash, store_work, sizeof(store_work)) != KILN_KV_OK) {
         return false;
     }

@@ -74,4 +74,37 @@ check "a bundle over the firmware's buffer gets the status-only frame 4" \
 check "the good frame's answer is a success frame, not a status-only one" \
     test "$(stat -c %s "$TMP_ROOT/good.linux")" -gt 100
 check "after the bad frames the firmware still provisions" inject third
+kill "$PID_qemu"
+wait "$PID_qemu" 2>/dev/null || true
+
+# --storage FILE: the flash outlives QEMU, and it is factory_client --flash's format: with the
+# board's root key (port/cortex-m/device_keys.c) the Linux device reads what the firmware stored.
+boot() { # NAME ARGS...: starts the device, sets PTS once it is ready
+    name=$1
+    shift
+    start "$name" "$ROOT/scripts/qemu-device.sh" --image "$IMAGE" --log "$TMP_ROOT/$name.log" "$@"
+    i=0
+    until grep -q "kiln: ready" "$TMP_ROOT/$name.log" 2>/dev/null; do
+        i=$((i + 1)); [ $i -lt 200 ] || break; sleep 0.05
+    done
+    PTS=$(sed -n 's/^SERIAL //p' "$TMP_ROOT/$name.out")
+}
+boot stored --storage "$TMP_ROOT/flash.bin"
+check "the storage file is attached" grep -q "storage file attached" "$TMP_ROOT/stored.log"
+check "a device with a storage file is provisioned" inject stored
+kill "$PID_stored"
+wait "$PID_stored" 2>/dev/null || true
+printf 'kiln qemu-mps2 board root key..\0' >"$TMP_ROOT/flash.bin.rootkey"
+chmod 600 "$TMP_ROOT/flash.bin.rootkey"
+check "factory_client --flash finds the QEMU device fully configured" \
+    "$FC" --flash "$TMP_ROOT/flash.bin" verify
+check "and reads the endpoint name the firmware stored" \
+    test "$("$FC" --flash "$TMP_ROOT/flash.bin" get mbed.EndpointName)" = ep-stored
+boot restarted --storage "$TMP_ROOT/flash.bin"
+check "a restarted device attaches the same storage file" grep -q "storage file attached" "$TMP_ROOT/restarted.log"
+check "and is provisioned again over it" inject again
+kill "$PID_restarted"
+wait "$PID_restarted" 2>/dev/null || true
+check "the flash now holds the new endpoint" \
+    test "$("$FC" --flash "$TMP_ROOT/flash.bin" get mbed.EndpointName)" = ep-again
 finish

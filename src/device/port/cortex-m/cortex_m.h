@@ -30,6 +30,10 @@ uint32_t kiln_cm_timer_ticks(void);
 /** Flash kept in RAM: the geometry of a small NOR part over a static array, erased at boot. */
 void kiln_cm_ram_flash_init(kiln_flash *flash, uint8_t *memory, uint32_t sector_size,
                             uint32_t sector_count, uint32_t program_size);
+/** Backs the RAM flash with a host file over semihosting when the board was started with one
+ *  (scripts/qemu-device.sh --storage FILE): loads it, then writes every change through.
+ *  Returns 1 when attached, 0 when there is none, -1 when it cannot be used. */
+int kiln_cm_ram_flash_attach_host_file(void);
 
 /** The heap: mbedtls_memory_buffer_alloc on arena; malloc, calloc, realloc and free use it. */
 void kiln_cm_heap_init(uint8_t *arena, size_t size);
