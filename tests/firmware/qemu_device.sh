@@ -1,7 +1,7 @@
 #!/bin/sh
 # The device library on an emulated Cortex-M4 (QEMU mps2-an386), provisioned over its UART:
 # factory_tool inject over the serial line, a second device on the same line, and the answers
-# to the same frames (a good bundle, a corrupted frame, an oversized bundle) byte for byte
+# to the same frames (a good bundle, a corrupted frame, a frame cut in half, an oversized bundle) byte for byte
 # against factory_client, the Linux device, after each of which the firmware keeps serving.
 # usage: qemu_device.sh FT FC IMAGE SRC VECTORS
 FT=$1 FC=$2 IMAGE=$3 SRC=$4 VECTORS=$5
@@ -49,6 +49,13 @@ data = bytearray(open(sys.argv[1], "rb").read())
 data[len(data) // 2] ^= 0x55  # inside the bundle: the digest no longer matches
 open(sys.argv[2], "wb").write(data)
 PYEOF
+# A frame cut in half, then the whole frame: the cut frame's announced length swallows the start
+# of the next one, so its digest fails.
+$PY - "$TMP_ROOT/good.req" "$TMP_ROOT/cut.req" <<'PYEOF'
+import sys
+data = open(sys.argv[1], "rb").read()
+open(sys.argv[2], "wb").write(data[:len(data) // 2] + data)
+PYEOF
 # A bundle larger than the firmware's 8 KiB request buffer (its own valid-digest frame).
 $PY - "$TMP_ROOT/good.req" "$TMP_ROOT/big.req" <<'PYEOF'
 import hashlib, struct, sys
@@ -59,18 +66,24 @@ payload = good[12:12 + n] + bytes(9000)
 open(sys.argv[2], "wb").write(token + struct.pack("<I", len(payload)) + payload +
                               hashlib.sha256(payload).digest())
 PYEOF
-for case in good corrupt good; do
+for case in good corrupt cut good; do
     "$FC" --storage "$TMP_ROOT/linux-$case" file --input "$TMP_ROOT/$case.req" \
         --output "$TMP_ROOT/$case.linux" >/dev/null 2>&1 || true
     $PY "$HERE/uart_exchange.py" "$PTS" "$TMP_ROOT/$case.req" "$TMP_ROOT/$case.qemu" || true
     check "$case frame: the QEMU device answers byte for byte as factory_client" \
         cmp "$TMP_ROOT/$case.qemu" "$TMP_ROOT/$case.linux"
 done
+status_frame() { printf mbedprov | od -An -tx1 | tr -d ' \n'; echo "$1"; }
+hex_of() { od -An -tx1 "$1" | tr -d ' \n'; echo; }
+for case in corrupt cut; do
+    check "$case frame: the status-only frame 8 (digest mismatch)" \
+        test "$(hex_of "$TMP_ROOT/$case.qemu")" = "$(status_frame 08000000)"
+done
 # factory_client's buffer is larger, so here the documented answer is the reference: a
 # status-only frame with FTCD status 4 (message too big).
 $PY "$HERE/uart_exchange.py" "$PTS" "$TMP_ROOT/big.req" "$TMP_ROOT/big.qemu" || true
 check "a bundle over the firmware's buffer gets the status-only frame 4" \
-    test "$(od -An -tx1 "$TMP_ROOT/big.qemu" | tr -d ' \n')" = "$(printf mbedprov | od -An -tx1 | tr -d ' \n')04000000"
+    test "$(hex_of "$TMP_ROOT/big.qemu")" = "$(status_frame 04000000)"
 check "the good frame's answer is a success frame, not a status-only one" \
     test "$(stat -c %s "$TMP_ROOT/good.linux")" -gt 100
 check "after the bad frames the firmware still provisions" inject third
