@@ -34,7 +34,8 @@ command -v qemu-system-arm >/dev/null 2>&1 || { echo "qemu-device: qemu-system-a
 TMP=$(mktemp -d)
 QEMU_PID=
 cleanup() {
-    [ -z "$QEMU_PID" ] || kill "$QEMU_PID" 2>/dev/null || true
+    # Waited for, so that the storage file is closed and the line gone when this script ends.
+    [ -z "$QEMU_PID" ] || { kill "$QEMU_PID" 2>/dev/null; wait "$QEMU_PID" 2>/dev/null; } || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -97,7 +97,9 @@ boot() { # NAME ARGS...: starts the device, sets PTS once it is ready
     shift
     start "$name" "$ROOT/scripts/qemu-device.sh" --image "$IMAGE" --log "$TMP_ROOT/$name.log" "$@"
     i=0
-    until grep -q "kiln: ready" "$TMP_ROOT/$name.log" 2>/dev/null; do
+    # The firmware may be ready before the script has printed the line's name.
+    until grep -q "kiln: ready" "$TMP_ROOT/$name.log" 2>/dev/null &&
+        grep -q '^SERIAL ' "$TMP_ROOT/$name.out" 2>/dev/null; do
         i=$((i + 1)); [ $i -lt 200 ] || break; sleep 0.05
     done
     PTS=$(sed -n 's/^SERIAL //p' "$TMP_ROOT/$name.out")
