@@ -51,7 +51,13 @@ CFG
 compile_all() {
     list=$1
     shift
-    printf '%s\n' "$*" >"$list.flags"
+    # Rewritten only when the flags change, so that unchanged objects are kept.
+    printf '%s\n' "$*" >"$list.flags.new"
+    if cmp -s "$list.flags.new" "$list.flags"; then rm -f "$list.flags.new"; else mv "$list.flags.new" "$list.flags"; fi
+    # No header dependencies are tracked: a changed kiln header rebuilds every kiln object.
+    if [ -n "$(find "$ROOT/include" "$ROOT/src" "$HERE" -name '*.h' -newer "$list.flags" | head -n 1)" ]; then
+        touch "$list.flags"
+    fi
     xargs -P "$JOBS" -L 1 sh -c '
         src=$1 obj=$2 flags=$3
         [ "$obj" -nt "$src" ] && [ "$obj" -nt "$flags" ] && exit 0
