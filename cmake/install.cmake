@@ -125,4 +125,14 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/man)
   install(FILES ${KILN_MAN3} DESTINATION ${CMAKE_INSTALL_MANDIR}/man3 COMPONENT dev)
 endif()
 
+# bash-completion loads share/bash-completion/completions/NAME when NAME is first completed: the
+# one script (it completes all three programs) under each program's name.
+set(KILN_COMPLETIONS ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+foreach(program factory_tool factory_client)
+  install(FILES ${CMAKE_SOURCE_DIR}/completion/kiln.bash DESTINATION ${KILN_COMPLETIONS}
+          RENAME ${program} COMPONENT tools)
+endforeach()
+install(FILES ${CMAKE_SOURCE_DIR}/completion/kiln.bash DESTINATION ${KILN_COMPLETIONS}
+        RENAME factory_service COMPONENT service)
+
 include(${CMAKE_SOURCE_DIR}/packaging/cpack.cmake)

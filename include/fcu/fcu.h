@@ -118,6 +118,34 @@ int fcu_prepare_device_configuration(fcu *f, const char *endpoint_name, const ch
                                      const char *device_keys_location, fcu_device_request *out);
 void fcu_device_request_free(fcu_device_request *r);
 
+/** Kinds of a per-device custom property (the text-valued ones of fcu.yml's custom-properties:
+ *  string, integer, binary). */
+typedef enum fcu_property_type {
+    FCU_PROPERTY_STRING,
+    FCU_PROPERTY_INTEGER,
+    FCU_PROPERTY_BINARY
+} fcu_property_type;
+
+/** One per-device custom property, added to that device's ConfigParams after fcu.yml's
+ *  custom-properties. */
+typedef struct fcu_extra_property {
+    const char *name;
+    fcu_property_type type;
+    const uint8_t *data; /* string: the text (no NUL byte inside); binary: the bytes */
+    size_t len;
+    long long value; /* integer */
+} fcu_extra_property;
+
+/** fcu_prepare_device_configuration with per-device custom properties. A property named like
+ *  one of fcu.yml's custom-properties replaces it (name and type) for this device; a name given
+ *  twice, an empty name or a string with a NUL byte is refused (380, naming the property).
+ *  With key-generation-mode by_device (two bundles) extra properties are refused (380): the
+ *  second bundle is made by fcu_verify_device_response, which does not take them. */
+int fcu_prepare_device_configuration_ex(fcu *f, const char *endpoint_name,
+                                        const char *serial_number, const char *device_keys_location,
+                                        const fcu_extra_property *props, size_t props_count,
+                                        fcu_device_request *out);
+
 /* ---- verify ---------------------------------------------------------------------------- */
 
 typedef struct fcu_device_response_status {

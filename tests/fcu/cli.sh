@@ -17,6 +17,7 @@ check "CA certificate verifies against itself" openssl verify -CAfile "$HOME_DIR
 ft --json status > "$TMP_ROOT/s1.json"
 check "status JSON has the CA details" test "$(json_get "$TMP_ROOT/s1.json" 'j["status"], j["caDetails"]["private_key_file"].endswith("keystore/fcu_key.pem"), j["warnings"]')" = "(0, True, [])"
 check "second setup refuses with 290" sh -c "! '$FT' --home-dir '$HOME_DIR' setup 2> '$TMP_ROOT/e290' && grep -q '^error 290: File .*fcu_key.pem already exists' '$TMP_ROOT/e290'"
+check "and says how to replace the CA (-f, --force)" grep -q 'setup -f (--force)' "$TMP_ROOT/e290"
 old=$(openssl x509 -in "$HOME_DIR/keystore/fcu.crt" -noout -fingerprint)
 check "setup -f replaces the CA" ft setup -f
 check "the CA changed" test "$old" != "$(openssl x509 -in "$HOME_DIR/keystore/fcu.crt" -noout -fingerprint)"
@@ -79,6 +80,16 @@ check "prepare without chain depth fails with 112" sh -c "'$FT' --home-dir '$HOM
 setkey "$HOME_DIR" device-certificate-chain-depth 1
 check "prepare with the signed intermediate" ft prepare --endpoint-name ep-6 --serial-number SN-6 -o "$TMP_ROOT/c1.cbor"
 check "intermediate bundle carries the chain" $CHECK "$TMP_ROOT/c1.cbor" "$TMP_ROOT/root.pem" bootstrap ep-6 chain=2
+
+# --- a missing resource: 198 names the variable only when the user set it ---
+HOME_DIR=$(newhome resources)
+ft setup > /dev/null
+rm "$HOME_DIR/resources/bootstrap_server_ca_cert.pem"
+ft prepare --endpoint-name ep-r --serial-number SN-r -o "$TMP_ROOT/r.cbor" 2> "$TMP_ROOT/r.err" || true
+check "FCU_RESOURCES_DIR unset: 199 says where the file was looked for, not the variable" sh -c "grep -q '^error 199: File $HOME_DIR/resources/bootstrap_server_ca_cert.pem not found in application home path $HOME_DIR' '$TMP_ROOT/r.err' && ! grep -q FCU_RESOURCES_DIR '$TMP_ROOT/r.err'"
+mkdir "$TMP_ROOT/res-empty"
+FCU_RESOURCES_DIR="$TMP_ROOT/res-empty" "$FT" --home-dir "$HOME_DIR" prepare --endpoint-name ep-r --serial-number SN-r -o "$TMP_ROOT/r.cbor" 2> "$TMP_ROOT/r2.err" || true
+check "FCU_RESOURCES_DIR set: 198 names it" grep -q "^error 198: File $TMP_ROOT/res-empty/bootstrap_server_ca_cert.pem defined in environment variable FCU_RESOURCES_DIR does not exist" "$TMP_ROOT/r2.err"
 
 # --- verify on recorded answers of the original device ---
 HOME_DIR=$(newhome verify)

@@ -18,6 +18,11 @@ ft setup >/dev/null
 ft prepare --endpoint-name ep-1 --serial-number SN-1 -o "$TMP_ROOT/b1.cbor" >/dev/null
 check "device accepts a by_tool bootstrap bundle" inject bt "$TMP_ROOT/b1.cbor" ep-1
 check "device is fully configured (by_tool)" device_verify bt
+# The answer is tied to its endpoint (the bundle's SID, which the device echoes, is made from
+# the endpoint name): verify under another name refuses it with a numbered error.
+ft --json verify --endpoint-name other "$TMP_ROOT/bt.resp.cbor" > "$TMP_ROOT/other.json" && rc=0 || rc=$?
+check "verify --endpoint-name other refuses ep-1's answer (100, exit 1)" sh -c "test $rc = 1 && test '$(json_get "$TMP_ROOT/other.json" 'j["status"]')' = 100 && grep -q 'not for this endpoint' '$TMP_ROOT/other.json'"
+check "the bundle's SID is fcu- and 32 hex digits" $PY -c 'import cbor2,re,sys; sys.exit(0 if re.fullmatch("fcu-[0-9a-f]{32}", cbor2.load(open(sys.argv[1],"rb"))["SID"]) else 1)' "$TMP_ROOT/b1.cbor"
 
 setkey "$HOME_DIR" use-bootstrap false
 ft prepare --endpoint-name ep-2 --serial-number SN-2 -o "$TMP_ROOT/l1.cbor" >/dev/null

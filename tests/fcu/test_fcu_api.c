@@ -424,6 +424,88 @@ static void test_custom_properties(void **state)
     free(kp);
 }
 
+/* Per-device properties (fcu_prepare_device_configuration_ex): added after fcu.yml's, one named
+ * like an fcu.yml property replaces it (name and type), and bad ones are refused with 380. */
+static int count_named(cbor_item_t *b, const char *group, const char *name)
+{
+    int n = 0;
+    for (size_t i = 0; i < cbor_map_size(b); i++) {
+        struct cbor_pair p = cbor_map_handle(b)[i];
+        if (cbor_string_length(p.key) != strlen(group) ||
+            memcmp(cbor_string_handle(p.key), group, strlen(group)) != 0)
+            continue;
+        for (size_t j = 0; j < cbor_array_size(p.value); j++) {
+            cbor_item_t *m = cbor_array_handle(p.value)[j];
+            for (size_t k = 0; k < cbor_map_size(m); k++) {
+                struct cbor_pair q = cbor_map_handle(m)[k];
+                n += cbor_string_length(q.key) == 4 &&
+                     !memcmp(cbor_string_handle(q.key), "Name", 4) &&
+                     cbor_string_length(q.value) == strlen(name) &&
+                     !memcmp(cbor_string_handle(q.value), name, strlen(name));
+            }
+        }
+    }
+    return n;
+}
+
+static int prepare_ex_status(const env *e, const fcu_extra_property *props, size_t n,
+                             const char *want_in_message)
+{
+    fcu_device_request r;
+    int rc = fcu_prepare_device_configuration_ex(e->f, "ep-x", "SN-x", NULL, props, n, &r);
+    if (rc) {
+        assert_int_equal(r.errors.count, 1);
+        assert_non_null(strstr(r.errors.items[0].message, want_in_message));
+        assert_null(r.config_data);
+    }
+    fcu_device_request_free(&r);
+    return rc;
+}
+
+static void test_extra_properties(void **state)
+{
+    env *e = *state;
+    append_config(e, "custom-properties:\n"
+                     "  - name: acme.Site\n    type: string\n    data: HEL-3\n"
+                     "  - name: acme.Line\n    type: string\n    data: L1\n");
+    static const uint8_t raw[] = {0, 1, 0, 2};
+    const fcu_extra_property props[] = {
+        {"acme.Site", FCU_PROPERTY_INTEGER, NULL, 0, -7},
+        {"acme.Serial", FCU_PROPERTY_STRING, (const uint8_t *)"X-1", 3, 0},
+        {"acme.Raw", FCU_PROPERTY_BINARY, raw, sizeof(raw), 0},
+    };
+    fcu_device_request r;
+    assert_int_equal(fcu_prepare_device_configuration_ex(e->f, "ep-1", "SN-1", NULL, props, 3, &r),
+                     0);
+    struct cbor_load_result res;
+    cbor_item_t *b = cbor_load(r.config_data, r.config_size, &res);
+    assert_non_null(b);
+    assert_int_equal(count_named(b, "ConfigParams", "acme.Site"), 1);
+    cbor_item_t *site = group_item(b, "ConfigParams", "acme.Site");
+    assert_true(site && cbor_isa_negint(site));
+    assert_int_equal(cbor_get_int(site), 6); /* CBOR negative integers hold -1 - n */
+    assert_text(group_item(b, "ConfigParams", "acme.Line"), "L1");
+    assert_text(group_item(b, "ConfigParams", "acme.Serial"), "X-1");
+    cbor_item_t *blob = group_item(b, "ConfigParams", "acme.Raw");
+    assert_true(blob && cbor_isa_bytestring(blob));
+    assert_int_equal(cbor_bytestring_length(blob), sizeof(raw));
+    assert_memory_equal(cbor_bytestring_handle(blob), raw, sizeof(raw));
+    cbor_decref(&b);
+    fcu_device_request_free(&r);
+
+    const fcu_extra_property twice[] = {{"a", FCU_PROPERTY_STRING, (const uint8_t *)"1", 1, 0},
+                                        {"a", FCU_PROPERTY_STRING, (const uint8_t *)"2", 1, 0}};
+    assert_int_equal(prepare_ex_status(e, twice, 2, "given twice"), FCU_STATUS_VALIDATION);
+    const fcu_extra_property nul[] = {{"s", FCU_PROPERTY_STRING, raw, sizeof(raw), 0}};
+    assert_int_equal(prepare_ex_status(e, nul, 1, "NUL"), FCU_STATUS_VALIDATION);
+    const fcu_extra_property unnamed[] = {{"", FCU_PROPERTY_STRING, NULL, 0, 0}};
+    assert_int_equal(prepare_ex_status(e, unnamed, 1, "needs a name"), FCU_STATUS_VALIDATION);
+    replace_config(e, "device-key-generation-mode: by_tool",
+                   "device-key-generation-mode: by_device");
+    assert_int_equal(prepare_ex_status(e, props, 1, "one-step"), FCU_STATUS_VALIDATION);
+    assert_int_equal(prepare_ex_status(e, NULL, 0, ""), 0); /* without extras by_device works */
+}
+
 static bool has_key(cbor_item_t *bundle, const char *key)
 {
     for (size_t i = 0; i < cbor_map_size(bundle); i++) {
@@ -524,6 +606,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_answer_warnings_and_errors, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(test_by_device_two_steps, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(test_custom_properties, setup_env, teardown_env),
+        cmocka_unit_test_setup_teardown(test_extra_properties, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(test_key_permission_warning, setup_env, teardown_env),
         cmocka_unit_test_setup_teardown(test_switches, setup_env, teardown_env),
         cmocka_unit_test(test_status_texts),

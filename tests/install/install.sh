@@ -56,4 +56,27 @@ check "python3 -m unittest: the fcu module against a real factory_client" env \
     $PY "$HERE/test_fcu_module.py"
 check "the module loads the library beside it, not one from LD_LIBRARY_PATH" env -u LD_LIBRARY_PATH \
     PYTHONPATH="$P/lib/python3/dist-packages" $PY -c "import fcu; assert fcu.__version__"
+# Man pages: every installed page renders without a warning and has a NAME line; every command
+# factory_tool --help lists is in the SYNOPSIS of one of the factory_tool pages.
+pages=$(ls "$P"/share/man/man1/*.1 "$P"/share/man/man3/*.3 2>/dev/null)
+check "man pages are installed (section 1 and 3)" sh -c "ls '$P/share/man/man1/factory_tool.1' '$P/share/man/man1/factory_client.1' '$P/share/man/man3/kiln-fcu.3' '$P/share/man/man3/kiln-device.3'"
+for page in $pages; do
+    page_name=$(basename "$page")
+    check "man -l $page_name renders without warnings" sh -c "test -z \"\$(MANWIDTH=100 man --warnings -l '$page' 2>&1 >/dev/null)\""
+    check "man -l $page_name has a non-empty NAME section" sh -c \
+        "MANWIDTH=100 man -l '$page' 2>/dev/null | sed -n '/^NAME/,/^[A-Z]/p' | sed '1d;\$d' | grep -Eq '[a-z0-9_] +- +[A-Za-z]'"
+done
+synopses="$TMP_ROOT/synopses"
+for page in "$P"/share/man/man1/factory_tool*.1; do
+    MANWIDTH=200 man -l "$page" 2>/dev/null | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p'
+done > "$synopses"
+ft_commands=$("$P/bin/factory_tool" --help | sed -n '/^commands:/,/^$/p' | grep '^  [a-z]' | sed 's/^  //; s/  .*//' |
+    awk '/,/ { gsub(/,/, " "); print; next } { print $1 }' | tr ' ' '\n' | grep -x '[a-z][a-z_-]*' | sort -u)
+check "factory_tool --help lists its commands" test "$(echo "$ft_commands" | wc -l)" -ge 15
+for c in $ft_commands; do
+    check "factory_tool $c has a man page that shows it" grep -qw -- "factory_tool.* $c" "$synopses"
+done
+check "man pages name the exit statuses" sh -c "for p in '$P'/share/man/man1/*.1; do MANWIDTH=100 man -l \"\$p\" 2>/dev/null | grep -q '^EXIT STATUS' || exit 1; done"
+check "bash completion is installed and completes a command" bash -c \
+    ". '$P/share/bash-completion/completions/factory_tool'; COMP_WORDS=(factory_tool prepare-b); COMP_CWORD=1; _kiln_factory_tool; test \"\${COMPREPLY[*]}\" = prepare-batch"
 finish

@@ -42,6 +42,12 @@ help_ok "prepare-batch" "prepare-batch" ftw prepare-batch --devices "$TMP_ROOT/d
 help_ok "write" "write" ftw write --devices "$TMP_ROOT/devices.csv" --bundles "$W/bundles" --answers "$W/answers" --help
 help_ok "verify-batch" "verify-batch" ftw verify-batch --devices "$TMP_ROOT/devices.csv" --answers "$W/answers" --help
 help_ok "records" "records" ftw records --records-db "$W/r.db" export --format csv --help
+help_ok "records list" "records" ftw records list --help
+help_ok "records show" "records" ftw records show ep-1 --help
+for cmd in handle get list verify reset delete tcp serial file sf; do
+    help_ok "factory_client $cmd" "factory_client .*$cmd" "$FC" --storage "$W/home/dev" $cmd --help
+done
+help_ok "factory_client tcp (globals after)" "tcp" "$FC" tcp --port "$P" --devices 2 --help
 help_ok "relay" "relay" ftw relay --tcp "127.0.0.1:$P" 0101 --help
 help_ok "new_device" "new_device" ftw new_device --help
 help_ok "new_device (after the id)" "new_device" ftw new_device "$SID" --help
@@ -54,6 +60,10 @@ check "nothing was created" sh -c "test -z \"\$(ls -A '$W/home')\" && test ! -e 
 "$FT" new_device > /dev/null 2> "$TMP_ROOT/nd.err" && rc=0 || rc=$?
 check "new_device without an id is a usage error (2), no station file opened" sh -c "test $rc = 2 && grep -q '^usage: factory_tool new_device' '$TMP_ROOT/nd.err' && ! grep -q 'station file' '$TMP_ROOT/nd.err'"
 "$FT" records --bogus > "$TMP_ROOT/bogus.out" 2> "$TMP_ROOT/bogus.err" && rc=0 || rc=$?
+"$FT" --home-dir "$W/home" prepare --bogus > /dev/null 2> "$TMP_ROOT/pb.err" && rc=0 || rc=$?
+check "prepare --bogus: usage and a numbered error, exit 2" sh -c "test $rc = 2 && grep -q '^usage: factory_tool prepare' '$TMP_ROOT/pb.err' && grep -q '^error 1000: .*unknown option --bogus' '$TMP_ROOT/pb.err'"
+"$FC" tcp --bogus > /dev/null 2> "$TMP_ROOT/fb.err" && rc=0 || rc=$?
+check "factory_client tcp --bogus: usage and a numbered error, exit 2" sh -c "test $rc = 2 && grep -q 'error [0-9]*: --bogus is an unknown option' '$TMP_ROOT/fb.err' && grep -q '^usage: ' '$TMP_ROOT/fb.err'"
 check "an unknown option is a usage error (2) naming it" sh -c "test $rc = 2 && grep -q 'unknown option --bogus' '$TMP_ROOT/bogus.out' && grep -q '^usage:' '$TMP_ROOT/bogus.err'"
 
 if [ -n "$FS" ]; then
@@ -61,6 +71,10 @@ if [ -n "$FS" ]; then
         help_ok "factory_service $cmd" "factory_service" "$FS" $cmd "$W/state" --help
     done
     check "factory_service --help made no state folder" test ! -e "$W/state"
+    "$FS" stats "$W/state" --bogus > /dev/null 2> "$TMP_ROOT/sb.err" && rc=0 || rc=$?
+    check "factory_service stats --bogus: its usage and a numbered error, exit 2" sh -c "test $rc = 2 && grep -q '^usage: factory_service stats' '$TMP_ROOT/sb.err' && grep -q 'error [0-9]*: .*unknown option --bogus' '$TMP_ROOT/sb.err'"
+    "$FS" init "$W/state" --json > /dev/null 2>&1 && rc=0 || rc=$?
+    check "factory_service init --json is refused (2), nothing made" sh -c "test $rc = 2 && test ! -e '$W/state'"
     "$FS" run "$W/state" --threads x > /dev/null 2>&1 && rc=0 || rc=$?
     check "factory_service --threads needs a number (usage error 2)" test "$rc" = 2
 fi

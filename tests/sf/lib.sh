@@ -71,7 +71,7 @@ assert_no_secrets_in() {
     shift
     grep -q "PRIVATE KEY" "$log" && fail "PEM private key in $log"
     for keyfile in "$@"; do
-        sed -n '/BEGIN/,/END/p' "$keyfile" | grep -v -- ----- | while read -r line; do
+        sed -n '/^-----BEGIN [A-Z0-9 ]*-----$/,/^-----END [A-Z0-9 ]*-----$/p' "$keyfile" | grep -v -- ----- | while read -r line; do
             [ ${#line} -ge 16 ] || continue
             if grep -qF "$line" "$log"; then fail "key material of $keyfile in $log"; fi
         done

@@ -53,7 +53,8 @@ grep -q "error 105" "$WORK/err" || fail "finished device: $(cat "$WORK/err")"
 sid=err-0001
 out=$("$BIN/factory_tool" new_device $sid)
 printf 'Factory-ID: 0x00000001\n' >"$WORK/other-trust.pem"
-sed -n '/BEGIN/,/END/p' "$TRUST" >>"$WORK/other-trust.pem"
+# Whole armour lines only: the random base64 may contain "BEGIN" or "END".
+sed -n '/^-----BEGIN [A-Z0-9 ]*-----$/,/^-----END [A-Z0-9 ]*-----$/p' "$TRUST" >>"$WORK/other-trust.pem"
 resp=$("$BIN/factory_client" --storage "$WORK/deve" sf "$(echo "$out" | payload)" \
     --factory-trust "$WORK/other-trust.pem" 2>"$WORK/err") && fail "unknown factory ID accepted"
 grep -q "device error 2" "$WORK/err" || fail "unknown factory ID: $(cat "$WORK/err")"
@@ -97,6 +98,21 @@ grep -q "err-0001,1,station1,.*,error,2," "$WORK/audit.csv" || fail "audit lacks
 import json,sys; a=json.load(sys.stdin); assert len(a)==9, len(a)
 assert all(len(r["device_key_sha256"])==64 for r in a if r["result"]=="done")'
 "$BIN/factory_service" stats "$DIR" | grep -q "^certificates 7$" || fail "certificate count"
+"$BIN/factory_service" stats "$DIR" --format json | /usr/bin/python3 -c '
+import json,sys; s=json.load(sys.stdin)
+assert s["certificates"]==7 and s["batch"]=="default", s' || fail "stats --format json"
+"$BIN/factory_service" stats "$DIR" --json | grep -q '^{"certificates": 7,' || fail "stats --json"
+
+# --json on the station commands: one JSON object, the payload or the numbered error.
+"$BIN/factory_tool" --json new_device json-0001 >"$WORK/nd.json" || fail "new_device --json failed"
+/usr/bin/python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j["status"]==0 and isinstance(j["scp"], int) and len(j["payload"]) > 0, j' "$WORK/nd.json" ||
+    fail "new_device --json: $(cat "$WORK/nd.json")"
+"$BIN/factory_tool" --json get_device_configuration json-0001 0g >"$WORK/gc.json" && fail "bad hex accepted (--json)"
+/usr/bin/python3 -c '
+import json,sys; j=json.load(open(sys.argv[1])); assert j["status"]==121 and j["message"], j' "$WORK/gc.json" ||
+    fail "get_device_configuration --json error: $(cat "$WORK/gc.json")"
 
 assert_no_secrets_in "$WORK/service.log" "$DIR"/keys/*.key "$STATION"
 echo "sf flow: 1 passed, 0 failed"

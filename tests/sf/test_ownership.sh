@@ -65,6 +65,16 @@ refused_like_missing "report_error (config-sent)" "$a" "$b"
 
 # Every refusal above has its row, naming the station that asked, whatever the reason.
 [ "$(refusals)" -eq 12 ] || fail "$(refusals) refusal rows: $(sqlite3 "$DIR/factory.db" 'SELECT * FROM refusals')"
+# The operator sees them through the service, not only with sqlite3: audit --refusals.
+"$BIN/factory_service" audit "$DIR" --refusals >"$WORK/refusals.csv" || fail "audit --refusals failed"
+[ "$(head -n 1 "$WORK/refusals.csv")" = "at,station,batch,session_id,request,error_code,reason" ] ||
+    fail "refusals header: $(head -n 1 "$WORK/refusals.csv")"
+[ "$(grep -c ',own-2,' "$WORK/refusals.csv")" -eq "$(sqlite3 "$DIR/factory.db" "SELECT COUNT(*) FROM refusals WHERE sid='own-2'")" ] ||
+    fail "audit --refusals rows of own-2: $(cat "$WORK/refusals.csv")"
+"$BIN/factory_service" audit "$DIR" --refusals --json | /usr/bin/python3 -c '
+import json,sys; a=json.load(sys.stdin); assert len(a)==12, len(a)
+assert all(isinstance(r["error_code"], int) and r["station"] and r["request"] for r in a)' ||
+    fail "audit --refusals --json"
 [ "$(sqlite3 "$DIR/factory.db" "SELECT COUNT(*) FROM refusals WHERE sid = 'own-2' AND station = 'station1' AND error_code = 102")" -eq 4 ] ||
     fail "refusals of station1 on own-2"
 [ "$(sqlite3 "$DIR/factory.db" "SELECT COUNT(*) FROM refusals WHERE station = 'station3' AND batch = 'lot-b'")" -eq 3 ] ||

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "kiln_version.h"
+
 void tool_opt_begin(void)
 {
     optind = 0; /* 0, not 1: glibc then also forgets the state of an earlier scan */
@@ -39,4 +41,9 @@ bool tool_opt_uint(const char *text, unsigned long max, unsigned long *out)
     }
     *out = v;
     return true;
+}
+
+void tool_opt_version(const char *program)
+{
+    printf("%s (kiln) %s\n", program, KILN_VERSION_STRING);
 }

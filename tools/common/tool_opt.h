@@ -18,4 +18,7 @@ void tool_opt_problem(int c, char **argv, char *buf, size_t size);
 /** A decimal number 0..max with nothing around it. */
 bool tool_opt_uint(const char *text, unsigned long max, unsigned long *out);
 
+/** --version: "PROGRAM (kiln) VERSION" on stdout, the one version of CMake's project(). */
+void tool_opt_version(const char *program);
+
 #endif

@@ -5,9 +5,13 @@
 #include "fcc_bundle_fields.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tool_exit.h"
+#include "tool_opt.h"
 
 void fc_usage(FILE *f)
 {
@@ -29,7 +33,48 @@ void fc_usage(FILE *f)
             "  (tcp, serial and file answer secure-factory frames too, with --factory-trust FILE)\n"
             "\n"
             "options: --devices N (transports: N devices), --forever (serve the next device)\n"
-            "(global options may also follow COMMAND; --name=VALUE works as --name VALUE)\n");
+            "(global options may also follow COMMAND; --name=VALUE works as --name VALUE)\n"
+            "--version, COMMAND --help.\n"
+            "exit status: 0 ok (a --forever listener stopped by SIGINT/SIGTERM too), 1 failed,\n"
+            "2 usage; handle: the device's FCC status (0 = success), as the original handler\n"
+            "returns it\n");
+}
+
+/* Each command's usage line, for COMMAND --help. */
+static const char *const command_usage[][2] = {
+    {"handle", "handle BUNDLE.cbor RESPONSE.cbor"},
+    {"get", "get NAME [--type config|certificate|public-key|private-key]"},
+    {"list", "list"},
+    {"verify", "verify"},
+    {"reset", "reset"},
+    {"delete", "delete"},
+    {"tcp", "tcp [--bind ADDR] [--port P] [--keep-storage] [--max-length BYTES] "
+            "[--factory-trust FILE]"},
+    {"serial", "serial --port TTY [--baud B] [--keep-storage] [--max-length BYTES] "
+               "[--factory-trust FILE]"},
+    {"file", "file --input IN --output OUT [--keep-storage] [--max-length BYTES] "
+             "[--factory-trust FILE]"},
+    {"sf", "sf HEX [--factory-trust FILE]"},
+};
+
+/* COMMAND ... --help: that command's usage on stdout (true), before anything is parsed or
+ * opened. False when argv has no --help or the command is unknown. */
+static bool command_help(int argc, char **argv)
+{
+    bool asked = false;
+    for (int i = 1; i < argc; i++) {
+        asked |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    }
+    for (size_t i = 0; asked && i < sizeof(command_usage) / sizeof(command_usage[0]); i++) {
+        if (strcmp(argv[0], command_usage[i][0]) == 0) {
+            printf("usage: factory_client [globals] %s\n"
+                   "globals (before or after the command): --storage DIR | --flash FILE, "
+                   "--time EPOCH, --devices N, --forever, -v\n",
+                   command_usage[i][1]);
+            return true;
+        }
+    }
+    return false;
 }
 
 static int read_file(const char *path, uint8_t **buf, size_t *len)
@@ -286,6 +331,10 @@ static int cmd_simple(fc_options *opt, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        tool_opt_version("factory_client");
+        return TOOL_EXIT_OK;
+    }
     fc_options opt = {0};
     opt.devices = 1;
     fc_args none;
@@ -301,6 +350,9 @@ int main(int argc, char **argv)
     const char *cmd = argv[i];
     int sub_argc = argc - i;
     char **sub_argv = argv + i;
+    if (command_help(sub_argc, sub_argv)) {
+        return TOOL_EXIT_OK;
+    }
     static const struct {
         const char *name;
         fc_command_fn fn;

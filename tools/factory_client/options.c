@@ -166,13 +166,13 @@ static int command_value(int code, const char *value, fc_args *args)
 static int refuse(int argc, char **argv, int code, int longindex, void (*usage)(void))
 {
     if (longindex >= 0) {
-        fprintf(stderr, "factory_client: --%s does not apply to this command\n",
-                long_options[longindex].name);
+        fprintf(stderr, "factory_client: error %d: --%s does not apply to this command\n",
+                (int)FCC_STATUS_INVALID_PARAMETER, long_options[longindex].name);
     } else {
         /* getopt has moved optind past the option it could not use. */
         const char *shown = optind - 1 < argc ? argv[optind - 1] : "?";
-        fprintf(stderr, "factory_client: %s %s\n", shown,
-                code == ':' ? "needs a value" : "is an unknown option");
+        fprintf(stderr, "factory_client: error %d: %s %s\n", (int)FCC_STATUS_INVALID_PARAMETER,
+                shown, code == ':' ? "needs a value" : "is an unknown option");
     }
     usage();
     return 2;

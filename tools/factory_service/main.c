@@ -4,32 +4,70 @@
  *   factory_service add-station DIR NAME OUTFILE [--batch NAME] [--url URL] [--db URL]
  *   factory_service revoke-station DIR NAME [--db URL]
  *   factory_service set-quota DIR BATCH LIMIT [--db URL]
- *   factory_service audit DIR [--format csv|json] [--db URL]
- *   factory_service stats DIR [--batch NAME] [--db URL]
+ *   factory_service audit DIR [--refusals] [--format csv|json | --json] [--db URL]
+ *   factory_service stats DIR [--batch NAME] [--format text|json | --json] [--db URL]
  *   factory_service run DIR [--listen ADDR:PORT] [--db URL] [--threads N] [--log FILE]
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "sf_http.h"
 #include "sf_service.h"
 #include "sf_store.h"
+#include "tool_exit.h"
 #include "tool_opt.h"
 
-static void usage(FILE *out)
+/* Each command's usage line, in the order of the full usage. */
+static const char *const usage_lines[][2] = {
+    {"init", "init DIR [--listen ADDR:PORT] [--san LIST]"},
+    {"add-station", "add-station DIR NAME OUTFILE [--batch NAME] [--url URL] [--db URL]"},
+    {"revoke-station", "revoke-station DIR NAME [--db URL]"},
+    {"set-quota", "set-quota DIR BATCH LIMIT [--db URL]"},
+    {"audit", "audit DIR [--refusals] [--format csv|json | --json] [--db URL]"},
+    {"stats", "stats DIR [--batch NAME] [--format text|json | --json] [--db URL]"},
+    {"run", "run DIR [--listen ADDR:PORT] [--db URL] [--threads N] [--log FILE]"},
+};
+#define NCOMMANDS (sizeof(usage_lines) / sizeof(usage_lines[0]))
+
+/* The usage of one command (cmd), or of all (cmd NULL or unknown). */
+static void usage(FILE *out, const char *cmd)
 {
-    fputs("usage: factory_service init DIR [--listen ADDR:PORT] [--san LIST]\n"
-          "       factory_service add-station DIR NAME OUTFILE [--batch NAME] [--url URL] "
-          "[--db URL]\n"
-          "       factory_service revoke-station DIR NAME [--db URL]\n"
-          "       factory_service set-quota DIR BATCH LIMIT [--db URL]\n"
-          "       factory_service audit DIR [--format csv|json] [--db URL]\n"
-          "       factory_service stats DIR [--batch NAME] [--db URL]\n"
-          "       factory_service run DIR [--listen ADDR:PORT] [--db URL] [--threads N] "
-          "[--log FILE]\n",
-          out);
+    bool one = false;
+    for (size_t i = 0; cmd != NULL && i < NCOMMANDS; i++) {
+        one |= strcmp(cmd, usage_lines[i][0]) == 0;
+    }
+    const char *lead = "usage:";
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (!one || strcmp(cmd, usage_lines[i][0]) == 0) {
+            fprintf(out, "%-6s factory_service %s\n", lead, usage_lines[i][1]);
+            lead = "";
+        }
+    }
+    if (one && strcmp(cmd, "audit") == 0) {
+        fputs("  the audit table of every attempt; --refusals: the refused requests instead\n"
+              "  (at, station, batch, session_id, request, error_code, reason)\n",
+              out);
+    }
+    if (!one) {
+        fputs("       factory_service --version | --help | COMMAND --help\n"
+              "exit status: 0 ok, 1 failed (the numbered error says why), 2 usage,\n"
+              "130 (SIGINT) or 143 (SIGTERM): run stopped after closing its connections\n",
+              out);
+    }
+}
+
+/* A usage error: the command's usage, then the numbered error; exit status 2. */
+static int usage_error(const char *cmd, const char *what)
+{
+    usage(stderr, cmd);
+    fprintf(stderr, "factory_service: error %d: %s: %s\n", (int)SF_INVALID_ARGUMENT,
+            sf_status_text(SF_INVALID_ARGUMENT), what);
+    return TOOL_EXIT_USAGE;
 }
 
 static int fail(sf_status st, const char *what)
@@ -42,14 +80,26 @@ static int fail(sf_status st, const char *what)
 typedef struct options {
     const char *listen, *san, *batch, *url, *db, *format, *log;
     int threads;
+    bool refusals, format_given;
     const char *positional[4];
     int npositional;
 } options;
 
-enum { OPT_LISTEN = 256, OPT_SAN, OPT_BATCH, OPT_URL, OPT_DB, OPT_FORMAT, OPT_LOG, OPT_THREADS };
+enum {
+    OPT_LISTEN = 256,
+    OPT_SAN,
+    OPT_BATCH,
+    OPT_URL,
+    OPT_DB,
+    OPT_FORMAT,
+    OPT_LOG,
+    OPT_THREADS,
+    OPT_JSON,
+    OPT_REFUSALS
+};
 
 /* argv[0] is the command; options and positional arguments in any order. Returns 0, 1 after
- * --help, -1 on a usage error (printed). */
+ * --help, or the exit status of a usage error (printed). */
 static int parse(int argc, char **argv, options *o)
 {
     static const struct option longopts[] = {
@@ -61,12 +111,14 @@ static int parse(int argc, char **argv, options *o)
         {"format", required_argument, NULL, OPT_FORMAT},
         {"log", required_argument, NULL, OPT_LOG},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"refusals", no_argument, NULL, OPT_REFUSALS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     o->batch = "default";
-    o->format = "csv";
+    o->format = NULL;
     o->threads = 4;
     const char **slots[] = {&o->listen, &o->san, &o->batch, &o->url, &o->db, &o->format, &o->log};
     unsigned long threads = 0;
@@ -79,22 +131,25 @@ static int parse(int argc, char **argv, options *o)
         }
         if (c == '?' || c == ':') {
             tool_opt_problem(c, argv, what, sizeof(what));
-            fprintf(stderr, "factory_service: %s\n", what);
-            return -1;
+            return usage_error(argv[0], what);
         }
         if (c == OPT_THREADS) {
             if (!tool_opt_uint(optarg, 1024, &threads) || threads == 0) {
-                fprintf(stderr, "factory_service: --threads needs a number 1..1024\n");
-                return -1;
+                return usage_error(argv[0], "--threads needs a number 1..1024");
             }
             o->threads = (int)threads;
+        } else if (c == OPT_JSON || c == OPT_REFUSALS) {
+            o->format = c == OPT_JSON ? "json" : o->format;
+            o->refusals |= c == OPT_REFUSALS;
+            o->format_given |= c == OPT_JSON;
         } else {
             *slots[c - OPT_LISTEN] = optarg;
+            o->format_given |= c == OPT_FORMAT;
         }
     }
     for (int i = optind; i < argc; i++) {
         if (o->npositional >= 4) {
-            return -1;
+            return usage_error(argv[0], "too many arguments");
         }
         o->positional[o->npositional++] = argv[i];
     }
@@ -156,7 +211,7 @@ static int run(const options *o)
     if (log != stderr) {
         fclose(log);
     }
-    return 0;
+    return TOOL_EXIT_SIGNAL(sig);
 }
 
 static int cmd_init(const options *o)
@@ -202,7 +257,9 @@ static int db_set_quota(const options *o, sf_db *db)
 
 static int db_audit(const options *o, sf_db *db)
 {
-    sf_status st = sf_store_audit_export(db, o->format, stdout);
+    const char *format = o->format != NULL ? o->format : "csv";
+    sf_status st = o->refusals ? sf_store_refusals_export(db, format, stdout)
+                               : sf_store_audit_export(db, format, stdout);
     return st == SF_OK ? 0 : fail(st, NULL);
 }
 
@@ -210,32 +267,55 @@ static int db_stats(const options *o, sf_db *db)
 {
     long certs = 0, used = 0, limit = 0;
     sf_status st = sf_store_count_certificates(db, &certs);
-    if (st == SF_OK) {
-        printf("certificates %ld\n", certs);
-        st = sf_store_quota_get(db, o->batch, &used, &limit);
-        if (st == SF_OK) {
-            printf("quota %s %ld/%ld\n", o->batch, used, limit);
-        } else if (st == SF_NOT_FOUND) {
-            printf("quota %s unlimited\n", o->batch);
-            st = SF_OK;
-        }
+    sf_status quota = st == SF_OK ? sf_store_quota_get(db, o->batch, &used, &limit) : st;
+    if (st != SF_OK || (quota != SF_OK && quota != SF_NOT_FOUND)) {
+        return fail(st != SF_OK ? st : quota, NULL);
     }
-    return st == SF_OK ? 0 : fail(st, NULL);
+    bool limited = quota == SF_OK;
+    if (o->format != NULL && strcmp(o->format, "json") == 0) {
+        printf("{\"certificates\": %ld, \"batch\": ", certs);
+        json_t *batch = json_string(o->batch);
+        json_dumpf(batch, stdout, JSON_ENCODE_ANY);
+        json_decref(batch);
+        if (limited) {
+            printf(", \"quotaUsed\": %ld, \"quotaLimit\": %ld}\n", used, limit);
+        } else {
+            printf(", \"quotaUsed\": null, \"quotaLimit\": null}\n");
+        }
+        return 0;
+    }
+    printf("certificates %ld\n", certs);
+    if (limited) {
+        printf("quota %s %ld/%ld\n", o->batch, used, limit);
+    } else {
+        printf("quota %s unlimited\n", o->batch);
+    }
+    return 0;
 }
 
-/* Checks made before the database is opened; returns 0 or the exit status. */
+/* Checks made before the database is opened; returns 0 or the exit status of a usage error. */
 static int check_arguments(const char *cmd, const options *o)
 {
     if (strcmp(cmd, "set-quota") == 0) {
         char *end = NULL;
         long limit = strtol(o->positional[2], &end, 10);
         if (*end != '\0' || limit < 0) {
-            return fail(SF_INVALID_ARGUMENT, "LIMIT must be a non-negative number");
+            return usage_error(cmd, "LIMIT must be a non-negative number");
         }
     }
-    if (strcmp(cmd, "audit") == 0 && strcmp(o->format, "csv") != 0 &&
-        strcmp(o->format, "json") != 0) {
-        return fail(SF_INVALID_ARGUMENT, "--format is csv or json");
+    bool audit = strcmp(cmd, "audit") == 0, stats = strcmp(cmd, "stats") == 0;
+    if (o->format_given && !audit && !stats) {
+        return usage_error(cmd, "--json and --format apply to audit and stats only");
+    }
+    if (o->refusals && !audit) {
+        return usage_error(cmd, "--refusals applies to audit only");
+    }
+    const char *f = o->format != NULL ? o->format : audit ? "csv" : "text";
+    if (audit && strcmp(f, "csv") != 0 && strcmp(f, "json") != 0) {
+        return usage_error(cmd, "--format is csv or json");
+    }
+    if (stats && strcmp(f, "text") != 0 && strcmp(f, "json") != 0) {
+        return usage_error(cmd, "--format is text or json");
     }
     return 0;
 }
@@ -276,21 +356,35 @@ static int run_command(const command *c, const options *o)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        tool_opt_version("factory_service");
+        return TOOL_EXIT_OK;
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        usage(argc < 2 ? stderr : stdout, NULL);
+        return argc < 2 ? TOOL_EXIT_USAGE : TOOL_EXIT_OK;
+    }
+    const command *c = NULL;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        c = strcmp(argv[1], commands[i].name) == 0 ? &commands[i] : c;
+    }
+    if (c == NULL) {
+        char what[300];
+        snprintf(what, sizeof(what), "unknown command %.200s", argv[1]);
+        return usage_error(NULL, what);
     }
     options o;
     int parsed = parse(argc - 1, argv + 1, &o);
     if (parsed == 1) {
-        usage(stdout);
-        return 0;
+        usage(stdout, c->name);
+        return TOOL_EXIT_OK;
     }
-    for (size_t i = 0; parsed == 0 && i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(argv[1], commands[i].name) == 0 && o.npositional == commands[i].positional) {
-            return run_command(&commands[i], &o);
-        }
+    if (parsed != 0) {
+        return parsed;
     }
-    usage(stderr);
-    return 2;
+    if (o.npositional != c->positional) {
+        return usage_error(c->name, o.npositional < c->positional ? "missing arguments"
+                                                                  : "too many arguments");
+    }
+    return run_command(c, &o);
 }

@@ -20,9 +20,13 @@ static fcu *open_fcu(const ft_globals *g)
     return f;
 }
 
+/* The usage of the command being parsed: a usage error repeats it. */
+static const char *active_usage = "";
+
 static int usage_error(const char *cmd, const char *what)
 {
-    fprintf(stderr, "factory_tool %s: %s\n", cmd, what);
+    fputs(active_usage, stderr);
+    fprintf(stderr, "error %d: General error on factory tool: %s: %s\n", FT_ERR_GENERAL, cmd, what);
     return FT_EXIT_USAGE;
 }
 
@@ -74,6 +78,7 @@ static int parse(int argc, char **argv, const char *accepted, const char *usage,
 {
     static const char letters[] = "ESKC";
     memset(a, 0, sizeof(*a));
+    active_usage = usage;
     tool_opt_begin();
     int c;
     while ((c = getopt_long(argc, argv, ":fho:", fcu_longopts, NULL)) != -1) {
@@ -152,6 +157,11 @@ static int setup_result(const ft_globals *g, const fcu_setup_status *s)
         print_notices(&s->warnings, "warning");
     }
     const char *msg = s->errors.count ? s->errors.items[0].message : NULL;
+    char hinted[1200];
+    if (msg != NULL && s->status == FCU_STATUS_FILE_EXISTS) {
+        snprintf(hinted, sizeof(hinted), "%s; to replace the CA run setup -f (--force)", msg);
+        msg = hinted;
+    }
     return ft_print_result(g, s->status, msg, NULL, extra);
 }
 

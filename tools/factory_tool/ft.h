@@ -19,10 +19,11 @@ typedef struct ft_globals {
 /** A command: argv[0] is the command name. Returns the process exit status. */
 typedef int (*ft_command_fn)(const ft_globals *g, int argc, char **argv);
 
-/* Exit statuses. */
-#define FT_EXIT_OK     0
-#define FT_EXIT_FAILED 1
-#define FT_EXIT_USAGE  2
+/* Exit statuses: the three programs' one set (tool_exit.h). */
+#include "tool_exit.h"
+#define FT_EXIT_OK     TOOL_EXIT_OK
+#define FT_EXIT_FAILED TOOL_EXIT_FAILED
+#define FT_EXIT_USAGE  TOOL_EXIT_USAGE
 
 /* The original factory tool's own error codes (seed 000, "Error codes for the demo"). */
 #define FT_ERR_GENERAL       1000

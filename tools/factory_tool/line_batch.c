@@ -264,7 +264,7 @@ static int run_batch(const ft_globals *g, int argc, char **argv, line_mode mode)
     line_records_close(rec);
     fcu_close(f);
     line_devices_free(&list);
-    return rc == 0 ? FT_EXIT_OK : FT_EXIT_FAILED;
+    return line_cli_exit_status(rc);
 }
 
 int ft_cmd_inject_batch(const ft_globals *g, int argc, char **argv)

@@ -52,7 +52,14 @@ int line_cli_bad_option(const ft_globals *g, const char *usage, int c, char **ar
 
 line_records *line_cli_open_records(const ft_globals *g, fcu *f, const char *path, char **path_out)
 {
-    char *chosen = path ? strdup(path) : line_records_default_path(f ? fcu_home_dir(f) : NULL);
+    /* One rule for the default database of every command: in the configurator's home (--home-dir,
+     * else $FCU_HOME_DIR, else the current directory), whether or not the command needs the
+     * configurator itself (write did not, and wrote its rows into ./kiln-records.db). */
+    fcu *home = f != NULL || path != NULL ? NULL : line_cli_open_fcu(g);
+    const fcu *where = f != NULL ? f : home;
+    char *chosen =
+        path ? strdup(path) : line_records_default_path(where ? fcu_home_dir(where) : NULL);
+    fcu_close(home);
     char why[600];
     line_records *r = chosen ? line_records_open(chosen, why, sizeof(why)) : NULL;
     if (r == NULL) {
@@ -69,10 +76,11 @@ line_records *line_cli_open_records(const ft_globals *g, fcu *f, const char *pat
 }
 
 static line_engine *signal_engine;
+static volatile sig_atomic_t caught_signal;
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    caught_signal = sig;
     if (signal_engine != NULL) {
         line_engine_stop(signal_engine);
     }
@@ -81,6 +89,7 @@ static void on_signal(int sig)
 void line_cli_signals_on(line_engine *e)
 {
     signal_engine = e;
+    caught_signal = 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -92,6 +101,19 @@ void line_cli_signals_on(line_engine *e)
 void line_cli_signals_off(void)
 {
     signal_engine = NULL;
+}
+
+volatile sig_atomic_t *line_cli_signal_flag(void)
+{
+    return &caught_signal;
+}
+
+int line_cli_exit_status(int run_status)
+{
+    if (caught_signal != 0) {
+        return TOOL_EXIT_SIGNAL(caught_signal);
+    }
+    return run_status == 0 ? FT_EXIT_OK : FT_EXIT_FAILED;
 }
 
 json_t *line_cli_result_line(const line_device *d, bool with_address, int status,

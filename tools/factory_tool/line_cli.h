@@ -5,6 +5,7 @@
 #ifndef KILN_FT_LINE_CLI_H
 #define KILN_FT_LINE_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include <jansson.h>
@@ -32,9 +33,15 @@ int line_cli_usage(const ft_globals *g, const char *usage, const char *command, 
 /** Same for getopt_long's '?' or ':'. */
 int line_cli_bad_option(const ft_globals *g, const char *usage, int c, char **argv);
 
-/** Stops e on SIGINT/SIGTERM until line_cli_signals_off. */
+/** Stops e (may be NULL) on SIGINT/SIGTERM until line_cli_signals_off, and remembers the
+ *  signal. */
 void line_cli_signals_on(line_engine *e);
 void line_cli_signals_off(void);
+/** The signal caught since line_cli_signals_on (0: none), for a run that polls it. */
+volatile sig_atomic_t *line_cli_signal_flag(void);
+/** The command's exit status: 128 + the signal when one stopped it (SIGINT 130, SIGTERM 143),
+ *  else 0 for a run that returned 0 and 1 otherwise. */
+int line_cli_exit_status(int run_status);
 
 /** One batch result line {"endpoint", "serial"[, "address"], "status", "message", "result"
  *  [, "deviceResponse"]}; the caller may add members (tries, ...) before line_cli_print_line,

@@ -220,5 +220,5 @@ int ft_cmd_inject(const ft_globals *g, int argc, char **argv)
     line_cli_signals_off();
     line_records_close(rec);
     fcu_close(f);
-    return rc == 0 ? FT_EXIT_OK : FT_EXIT_FAILED;
+    return line_cli_exit_status(rc);
 }

@@ -1,4 +1,5 @@
 /* factory_tool records: what the line did, from the records database. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,26 @@
 
 static const char records_usage[] =
     "usage: factory_tool [globals] records [--records-db FILE] COMMAND\n"
-    "  list [--endpoint EP] [--state STATE]      one line per attempt\n"
+    "  list [--endpoint EP] [--state STATE] [--format table|csv|json]\n"
+    "                                            one line per attempt (--json: JSON)\n"
     "  show ENDPOINT                             every attempt of one device (JSON)\n"
-    "  export --format csv|json [--output FILE]  all attempts\n";
+    "  export --format csv|json [--output FILE]  all attempts\n"
+    "  STATE: started, success, failed, interrupted, written, prepared, skipped\n";
+
+static const char *const record_states[] = {
+    LINE_STATE_STARTED, LINE_STATE_SUCCESS,  LINE_STATE_FAILED,  LINE_STATE_INTERRUPTED,
+    LINE_STATE_WRITTEN, LINE_STATE_PREPARED, LINE_STATE_SKIPPED,
+};
+
+static bool known_state(const char *state)
+{
+    for (size_t i = 0; i < sizeof(record_states) / sizeof(record_states[0]); i++) {
+        if (strcmp(state, record_states[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 typedef struct records_args {
     const char *db, *endpoint, *state, *format, *output, *command, *target;
@@ -54,6 +72,14 @@ static int parse(const ft_globals *g, int argc, char **argv, records_args *a)
     }
     a->command = optind < argc ? argv[optind] : "list";
     a->target = optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (a->state != NULL && !known_state(a->state)) {
+        char what[300];
+        snprintf(what, sizeof(what),
+                 "unknown state %.100s; the states are started, success, failed, interrupted, "
+                 "written, prepared, skipped",
+                 a->state);
+        return usage(g, what);
+    }
     return 0;
 }
 
@@ -61,7 +87,13 @@ static int parse(const ft_globals *g, int argc, char **argv, records_args *a)
 static int command_format(const ft_globals *g, records_args *a, line_records_format *fmt)
 {
     if (strcmp(a->command, "list") == 0) {
-        *fmt = LINE_RECORDS_TABLE;
+        const char *f = a->format != NULL ? a->format : g->json ? "json" : "table";
+        if (strcmp(f, "table") != 0 && strcmp(f, "csv") != 0 && strcmp(f, "json") != 0) {
+            return usage(g, "list --format is table, csv or json");
+        }
+        *fmt = strcmp(f, "table") == 0 ? LINE_RECORDS_TABLE
+               : strcmp(f, "csv") == 0 ? LINE_RECORDS_CSV
+                                       : LINE_RECORDS_JSON;
     } else if (strcmp(a->command, "show") == 0) {
         if (a->target == NULL) {
             return usage(g, "show needs an endpoint name");
@@ -83,22 +115,36 @@ static int command_format(const ft_globals *g, records_args *a, line_records_for
 static int print_rows(const ft_globals *g, line_records *rec, const records_args *a,
                       line_records_format fmt, const char *path)
 {
+    /* Into memory first: a show that finds nothing prints its error alone, not an empty "[]". */
+    char *text = NULL;
+    size_t size = 0;
+    FILE *mem = open_memstream(&text, &size);
+    if (mem == NULL) {
+        return line_cli_error(g, FT_EXIT_FAILED, "out of memory");
+    }
+    int rows = line_records_print(rec, mem, fmt, a->endpoint, a->state);
+    fclose(mem);
+    int rc = FT_EXIT_OK;
     FILE *out = stdout;
-    if (a->output != NULL && (out = fopen(a->output, "w")) == NULL) {
-        return line_cli_error(g, FT_EXIT_FAILED, "cannot create %s", a->output);
-    }
-    int rows = line_records_print(rec, out, fmt, a->endpoint, a->state);
-    if (out != stdout) {
-        fclose(out);
-    }
     if (rows < 0) {
-        return line_cli_error(g, FT_EXIT_FAILED, "cannot read the records database %s", path);
+        rc = line_cli_error(g, FT_EXIT_FAILED, "cannot read the records database %s", path);
+    } else if (strcmp(a->command, "show") == 0 && rows == 0) {
+        rc = line_cli_error(g, FT_EXIT_FAILED,
+                            "no attempts for endpoint %s in %s (records list shows the endpoints "
+                            "it holds)",
+                            a->endpoint, path);
+    } else if (a->output != NULL && (out = fopen(a->output, "w")) == NULL) {
+        rc = line_cli_error(g, FT_EXIT_FAILED, "cannot create %s", a->output);
+    } else {
+        bool written = fwrite(text, 1, size, out) == size;
+        written = (out == stdout ? fflush(out) : fclose(out)) == 0 && written;
+        if (!written) {
+            rc = line_cli_error(g, FT_EXIT_FAILED, "cannot write %s",
+                                a->output != NULL ? a->output : "the output");
+        }
     }
-    if (strcmp(a->command, "show") == 0 && rows == 0) {
-        return line_cli_error(g, FT_EXIT_FAILED, "no record of endpoint %s in %s", a->endpoint,
-                              path);
-    }
-    return FT_EXIT_OK;
+    free(text);
+    return rc;
 }
 
 int ft_cmd_records(const ft_globals *g, int argc, char **argv)

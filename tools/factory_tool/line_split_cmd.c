@@ -134,12 +134,15 @@ static int split_command(const ft_globals *g, int argc, char **argv, bool prepar
                     .station = line_cli_station(o.station, host, sizeof(host)),
                     .reprovision = o.reprovision,
                     .jobs = (unsigned)o.jobs,
-                    .on_result = print_result};
+                    .on_result = print_result,
+                    .stop = line_cli_signal_flag()};
+    line_cli_signals_on(NULL);
     rc = prepare ? line_prepare_batch(&s) : line_verify_batch(&s);
+    line_cli_signals_off();
     print_summary(&s, prepare);
     line_records_close(rec);
     line_devices_free(&list);
-    return rc == 0 ? FT_EXIT_OK : FT_EXIT_FAILED;
+    return line_cli_exit_status(rc);
 }
 
 int ft_cmd_prepare_batch(const ft_globals *g, int argc, char **argv)

@@ -24,7 +24,9 @@ static void usage(FILE *out)
             "  -v                      more output (repeatable)\n"
             "  --log-file FILE         append a log of the run to FILE\n"
             "  --home-dir DIR          FCU home directory (default $FCU_HOME_DIR or .)\n"
-            "  --json                  print the result as one JSON object\n"
+            "  --json                  print the result as JSON (every command that prints data)\n"
+            "  --version               print the version and exit\n"
+            "  -h, --help              print this help and exit\n"
             "\n"
             "commands:\n"
             "  setup [-f]              make the configurator a CA (-f: replace an existing CA)\n"
@@ -33,15 +35,25 @@ static void usage(FILE *out)
             "          -o BUNDLE.cbor  write one device's configuration bundle\n"
             "  verify --endpoint-name EP [--context-file CTX -o NEXT.cbor] RESPONSE.cbor\n"
             "                          check a device's answer\n"
-            "  inject, inject-batch, prepare-batch, write, verify-batch, records, new_device,\n"
-            "  get_device_configuration, handle_device_response, report_error, relay\n"
-            "                          (see COMMAND --help)\n");
+            "  inject                  prepare, send and verify one device (tcp, serial, to_file)\n"
+            "  inject-batch            inject every device of a CSV list\n"
+            "  prepare-batch           write the bundles of a CSV list into a folder\n"
+            "  write                   send prepared bundles, store the devices' answers\n"
+            "  verify-batch            verify the stored answers\n"
+            "  records                 list, show or export the records database\n"
+            "  relay                   send raw frames to a device (diagnostics)\n"
+            "  new_device, get_device_configuration, handle_device_response, report_error\n"
+            "                          the secure-factory station commands\n"
+            "\n"
+            "COMMAND --help prints the options of that command.\n"
+            "exit status: 0 ok, 1 failed (the numbered error says why), 2 usage,\n"
+            "130 interrupted (SIGINT), 143 terminated (SIGTERM).\n");
 }
 
-enum { OPT_LOG_FILE = 256, OPT_HOME_DIR, OPT_JSON };
+enum { OPT_LOG_FILE = 256, OPT_HOME_DIR, OPT_JSON, OPT_VERSION };
 
 /* The global options before the command name. Returns the index of the command, -1 after
- * --help, -2 on a usage error (printed). */
+ * --help or --version, -2 on a usage error (printed). */
 static int parse_globals(int argc, char **argv, ft_globals *g)
 {
     static const struct option longopts[] = {
@@ -49,6 +61,7 @@ static int parse_globals(int argc, char **argv, ft_globals *g)
         {"log-file", required_argument, NULL, OPT_LOG_FILE},
         {"home-dir", required_argument, NULL, OPT_HOME_DIR},
         {"json", no_argument, NULL, OPT_JSON},
+        {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -74,6 +87,9 @@ static int parse_globals(int argc, char **argv, ft_globals *g)
             break;
         case 'h':
             usage(stdout);
+            return -1;
+        case OPT_VERSION:
+            tool_opt_version("factory_tool");
             return -1;
         default: {
             char what[300];

@@ -213,6 +213,15 @@ static int request_fail(fcu_device_request *out, const fcu_error *err)
 int fcu_prepare_device_configuration(fcu *f, const char *endpoint_name, const char *serial_number,
                                      const char *device_keys_location, fcu_device_request *out)
 {
+    return fcu_prepare_device_configuration_ex(f, endpoint_name, serial_number,
+                                               device_keys_location, NULL, 0, out);
+}
+
+int fcu_prepare_device_configuration_ex(fcu *f, const char *endpoint_name,
+                                        const char *serial_number, const char *device_keys_location,
+                                        const fcu_extra_property *props, size_t props_count,
+                                        fcu_device_request *out)
+{
     memset(out, 0, sizeof(*out));
     fcu_error err = {0};
     const fcu_config *cfg;
@@ -228,13 +237,26 @@ int fcu_prepare_device_configuration(fcu *f, const char *endpoint_name, const ch
         if (rc == 0)
             fcu__ca_loaded_key_warning(&f->ca, f->keystore, &out->warnings);
     }
-    fcu_prepare_input in = {endpoint_name, serial_number, device_keys_location, NULL, NULL, NULL};
+    fcu_prepare_input in = {.endpoint = endpoint_name,
+                            .serial = serial_number,
+                            .keys_location = device_keys_location,
+                            .extra = props,
+                            .extra_count = props_count};
+    if (rc == 0 && cfg->keygen == FCU_KEYGEN_BY_DEVICE && props_count)
+        rc = fcu__fail(&err, FCU_STATUS_VALIDATION, props[0].name ? props[0].name : "",
+                       "per-device properties need a one-step key-generation-mode "
+                       "(by_tool or externally_supplied)");
     if (rc == 0 && cfg->keygen == FCU_KEYGEN_BY_DEVICE) {
         rc = fcu__validate_mandatory(cfg, &err);
         if (rc == 0)
             rc = fcu__build_csr_request(cfg, &in, out, &err);
     } else if (rc == 0) {
-        rc = fcu__build_bundle(f, cfg, &in, out, &err);
+        /* The device echoes the SID: verify then knows which endpoint an answer is for. */
+        char *sid = fcu__session_id_new(endpoint_name);
+        in.session_id = sid;
+        rc = sid ? fcu__build_bundle(f, cfg, &in, out, &err)
+                 : fcu__fail(&err, FCU_STATUS_GENERAL, "out of memory");
+        free(sid);
     }
     if (rc)
         return request_fail(out, &err);

@@ -240,6 +240,8 @@ static int parts_gather(fcu *f, const fcu_config *cfg, const fcu_prepare_input *
     if (rc == 0)
         rc = fcu__custom_items_load(f, cfg, &p->custom, err);
     if (rc == 0)
+        rc = fcu__custom_items_add_extra(&p->custom, in->extra, in->extra_count, err);
+    if (rc == 0)
         rc = entropy_obtain(cfg, in, p, err);
     return rc;
 }

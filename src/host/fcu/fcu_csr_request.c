@@ -5,22 +5,42 @@
 #include <string.h>
 
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "bundle_writer.h"
 #include "fcu_prepare.h"
 
-static char *new_session_id(void)
+/* The endpoint part of a session id: the first bytes of SHA-256 of the endpoint name, hex. */
+static void endpoint_tag(const char *endpoint, char tag[FCU_SID_TAG_HEX + 1])
 {
-    unsigned char r[16];
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)endpoint, strlen(endpoint), md);
+    for (size_t i = 0; i < FCU_SID_TAG_HEX / 2; i++)
+        snprintf(tag + i * 2, 3, "%02x", md[i]);
+}
+
+char *fcu__session_id_new(const char *endpoint)
+{
+    unsigned char r[FCU_SID_RANDOM_HEX / 2];
     if (RAND_bytes(r, sizeof(r)) != 1)
         return NULL;
-    char *sid = malloc(4 + 32 + 1);
+    char *sid = malloc(FCU_SID_LEN + 1);
     if (!sid)
         return NULL;
-    memcpy(sid, "fcu-", 4);
+    memcpy(sid, FCU_SID_PREFIX, 4);
+    endpoint_tag(endpoint, sid + 4);
     for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(sid + 4 + i * 2, 3, "%02x", r[i]);
+        snprintf(sid + 4 + FCU_SID_TAG_HEX + i * 2, 3, "%02x", r[i]);
     return sid;
+}
+
+bool fcu__session_id_of_other_endpoint(const char *sid, const char *endpoint)
+{
+    if (sid == NULL || strlen(sid) != FCU_SID_LEN || strncmp(sid, FCU_SID_PREFIX, 4) != 0)
+        return false; /* not made by this configurator: nothing to compare */
+    char tag[FCU_SID_TAG_HEX + 1];
+    endpoint_tag(endpoint, tag);
+    return strncmp(sid + 4, tag, FCU_SID_TAG_HEX) != 0;
 }
 
 static int context_create(const fcu_device_names *names, const fcu_prepare_input *in,
@@ -30,7 +50,7 @@ static int context_create(const fcu_device_names *names, const fcu_prepare_input
     if (!ctx)
         return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
     out->operation_ctx = ctx;
-    ctx->session_id = new_session_id();
+    ctx->session_id = fcu__session_id_new(in->endpoint);
     ctx->endpoint = fcu__strdup(in->endpoint);
     ctx->serial = fcu__strdup(in->serial);
     ctx->key_name = fcu__strdup(names->key);

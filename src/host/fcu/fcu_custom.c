@@ -152,3 +152,77 @@ void fcu__custom_items_free(fcu_custom_items *c)
     free(c->items);
     memset(c, 0, sizeof(*c));
 }
+
+static const int extra_type_codes[] = {
+    [FCU_PROPERTY_STRING] = FCU_CUSTOM_STRING,
+    [FCU_PROPERTY_INTEGER] = FCU_CUSTOM_INTEGER,
+    [FCU_PROPERTY_BINARY] = FCU_CUSTOM_BINARY,
+};
+
+/* Refuses what the bundle could not carry or would carry ambiguously; earlier[0..index) are
+ * the properties already accepted. */
+static int extra_check(const fcu_extra_property *props, size_t index, fcu_error *err)
+{
+    const fcu_extra_property *p = &props[index];
+    if (!p->name || !*p->name)
+        return fcu__fail(err, FCU_STATUS_VALIDATION, "custom property",
+                         "a per-device property needs a name");
+    if ((unsigned)p->type > FCU_PROPERTY_BINARY)
+        return fcu__fail(err, FCU_STATUS_VALIDATION, p->name,
+                         "unknown per-device property type (string, integer or binary)");
+    if (p->len && !p->data)
+        return fcu__fail(err, FCU_STATUS_VALIDATION, p->name, "no data");
+    if (p->type == FCU_PROPERTY_STRING && p->len && memchr(p->data, '\0', p->len))
+        return fcu__fail(err, FCU_STATUS_VALIDATION, p->name,
+                         "a string must not contain NUL bytes");
+    for (size_t i = 0; i < index; i++)
+        if (strcmp(props[i].name, p->name) == 0)
+            return fcu__fail(err, FCU_STATUS_VALIDATION, p->name,
+                             "the per-device property is given twice");
+    return 0;
+}
+
+/* The item called name, or a new one at the end (items has room for it). */
+static fcu_custom_item *item_named(fcu_custom_items *items, const char *name)
+{
+    for (size_t i = 0; i < items->count; i++)
+        if (strcmp(items->items[i].name, name) == 0) {
+            wipe_free(items->items[i].data, items->items[i].len);
+            memset(&items->items[i], 0, sizeof(items->items[i]));
+            return &items->items[i];
+        }
+    fcu_custom_item *it = &items->items[items->count++];
+    memset(it, 0, sizeof(*it));
+    return it;
+}
+
+int fcu__custom_items_add_extra(fcu_custom_items *items, const fcu_extra_property *props,
+                                size_t count, fcu_error *err)
+{
+    if (count == 0)
+        return 0;
+    fcu_custom_item *grown = realloc(items->items, (items->count + count) * sizeof(*grown));
+    if (!grown)
+        return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
+    items->items = grown;
+    for (size_t i = 0; i < count; i++) {
+        int rc = extra_check(props, i, err);
+        if (rc)
+            return rc;
+        const fcu_extra_property *p = &props[i];
+        /* A string is written as text: keep it NUL-terminated. */
+        uint8_t *copy = malloc(p->len + 1);
+        if (!copy)
+            return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
+        if (p->len)
+            memcpy(copy, p->data, p->len);
+        copy[p->len] = '\0';
+        fcu_custom_item *it = item_named(items, p->name);
+        it->name = p->name;
+        it->type_code = extra_type_codes[p->type];
+        it->data = copy;
+        it->len = p->len;
+        it->value = p->value;
+    }
+    return 0;
+}

@@ -68,6 +68,20 @@ extern const fcu_device_names fcu__bootstrap_names;
 extern const fcu_device_names fcu__lwm2m_names;
 const fcu_device_names *fcu__names_of(const fcu_config *cfg);
 
+/* ---- session ids ---- */
+
+/* A bundle's SID, which the device echoes in its answer: "fcu-", 16 hex digits of SHA-256 of
+ * the endpoint name, 16 random hex digits (36 characters, as before). The endpoint part ties an
+ * answer to its device; the random part to its session. */
+#define FCU_SID_PREFIX     "fcu-"
+#define FCU_SID_TAG_HEX    16
+#define FCU_SID_RANDOM_HEX 16
+#define FCU_SID_LEN        (4 + FCU_SID_TAG_HEX + FCU_SID_RANDOM_HEX)
+/** A new session id for endpoint (malloc'ed), NULL when out of memory or randomness. */
+char *fcu__session_id_new(const char *endpoint);
+/** True when sid is one of ours and was made for another endpoint than endpoint. */
+bool fcu__session_id_of_other_endpoint(const char *sid, const char *endpoint);
+
 /* ---- inputs of one preparation ---- */
 
 typedef struct fcu_prepare_input {
@@ -76,6 +90,9 @@ typedef struct fcu_prepare_input {
     EVP_PKEY *csr_key;
     const char *csr_key_name;
     const char *session_id;
+    /* per-device custom properties (fcu_prepare_device_configuration_ex) */
+    const fcu_extra_property *extra;
+    size_t extra_count;
 } fcu_prepare_input;
 
 /* ---- files named by the configuration (fcu_resources.c) ---- */
@@ -130,6 +147,9 @@ typedef struct fcu_custom_items {
 int fcu__custom_items_load(const fcu *f, const fcu_config *cfg, fcu_custom_items *out,
                            fcu_error *err);
 void fcu__custom_items_free(fcu_custom_items *c);
+/** Adds the per-device properties to items: one named like an item replaces it. */
+int fcu__custom_items_add_extra(fcu_custom_items *items, const fcu_extra_property *props,
+                                size_t count, fcu_error *err);
 
 /* ---- bundles (fcu_bundle.c, fcu_csr_request.c) ---- */
 

@@ -1,6 +1,7 @@
 /* Files the configuration names (server CAs, CRLs, custom data), relative to the FCU home.
  * Certificates are kept in DER while their file is unchanged. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,7 +18,13 @@ int fcu__load_file_value(const fcu *f, const fcu_value *v, uint8_t **data, size_
         return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
     int e = fcu__read_file(path, data, len);
     int rc = 0;
-    if (e == ENOENT && v->env)
+    /* A reserved FCU_*_DIR the user never set stands for a folder under the home: naming the
+     * variable would send them looking for a setting they did not make. */
+    const char *set = v->env ? getenv(v->env) : NULL;
+    bool defaulted = v->env && strncmp(v->env, "FCU_", 4) == 0 && (set == NULL || *set == '\0');
+    if (e == ENOENT && defaulted)
+        rc = fcu__fail(err, FCU_STATUS_HOME_FILE_MISSING, path, f->home);
+    else if (e == ENOENT && v->env)
         rc = fcu__fail(err, FCU_STATUS_ENV_FILE_MISSING, path, v->env);
     else if (e == EACCES)
         rc = fcu__fail(err, FCU_STATUS_NO_PERMISSION, path);

@@ -88,8 +88,12 @@ static int second_bundle(fcu *f, EVP_PKEY *pub, const fcu_operation_context *ctx
     out->next_request = calloc(1, sizeof(*out->next_request));
     if (!out->next_request)
         return fcu__fail(err, FCU_STATUS_GENERAL, "out of memory");
-    fcu_prepare_input in = {ctx->endpoint, ctx->serial,   ctx->keys_location,
-                            pub,           ctx->key_name, ctx->session_id};
+    fcu_prepare_input in = {.endpoint = ctx->endpoint,
+                            .serial = ctx->serial,
+                            .keys_location = ctx->keys_location,
+                            .csr_key = pub,
+                            .csr_key_name = ctx->key_name,
+                            .session_id = ctx->session_id};
     rc = fcu__build_bundle(f, cfg, &in, out->next_request, err);
     if (rc) {
         fcu_device_request_free(out->next_request);
@@ -173,6 +177,10 @@ int fcu_verify_device_response(fcu *f, const char *endpoint_name, const uint8_t 
         return rc;
     }
     rc = answer_fields_check(&resp, &err);
+    if (rc == 0 && fcu__session_id_of_other_endpoint(resp.session_id, endpoint_name))
+        rc = fcu__fail(&err, FCU_STATUS_GENERAL,
+                       "the answer is not for this endpoint: its SID was made for another "
+                       "endpoint name (check --endpoint-name and the answer file)");
     if (rc == 0)
         rc = answer_outcome(f, endpoint_name, &resp, ctx, out, &err);
     if (err.code) {

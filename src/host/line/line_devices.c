@@ -1,5 +1,7 @@
 #include "line_devices.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +321,16 @@ static int set_reserve(endpoint_set *set, const line_device_list *list)
     return 0;
 }
 
+static void device_props_free(line_device *d)
+{
+    for (size_t i = 0; i < d->prop_count; i++) {
+        free((void *)d->props[i].data);
+    }
+    free(d->props);
+    d->props = NULL;
+    d->prop_count = 0;
+}
+
 void line_devices_free(line_device_list *list)
 {
     for (size_t i = 0; i < list->count; i++) {
@@ -326,10 +338,17 @@ void line_devices_free(line_device_list *list)
         free(list->items[i].serial);
         free(list->items[i].address);
         free(list->items[i].device_keys_location);
+        device_props_free(&list->items[i]);
     }
     free(list->items);
     list->items = NULL;
     list->count = 0;
+    for (size_t i = 0; i < list->prop_columns; i++) {
+        free(list->prop_names[i]);
+    }
+    free(list->prop_names);
+    list->prop_names = NULL;
+    list->prop_columns = 0;
 }
 
 static char *dup_or_null(const char *s)
@@ -339,16 +358,93 @@ static char *dup_or_null(const char *s)
 
 /* ---- loading --------------------------------------------------------------------------- */
 
+/* The types a prop:NAME:TYPE header may name, and how the cells are written. */
+enum prop_encoding { PROP_TEXT, PROP_INTEGER, PROP_HEX, PROP_BASE64 };
+
+static const struct prop_type {
+    const char *name;
+    enum prop_encoding encoding;
+    fcu_property_type type;
+} prop_types[] = {
+    {"string", PROP_TEXT, FCU_PROPERTY_STRING},  {"integer", PROP_INTEGER, FCU_PROPERTY_INTEGER},
+    {"int", PROP_INTEGER, FCU_PROPERTY_INTEGER}, {"binary", PROP_HEX, FCU_PROPERTY_BINARY},
+    {"hex", PROP_HEX, FCU_PROPERTY_BINARY},      {"base64", PROP_BASE64, FCU_PROPERTY_BINARY},
+};
+#define PROP_TYPES (sizeof(prop_types) / sizeof(prop_types[0]))
+
+typedef struct prop_column {
+    size_t column; /* in the row */
+    const struct prop_type *type;
+} prop_column;
+
 typedef struct csv_loader {
     const char *path;
     int need_address;
     int col_ep, col_sn, col_addr, col_keys;
     size_t columns, cap;
+    prop_column *props; /* one per prop: column, parallel to out->prop_names */
     line_device_list *out;
     endpoint_set seen;
     char *why;
     size_t why_size;
 } csv_loader;
+
+static int prop_header_error(csv_loader *ld, size_t column, const char *header, const char *what)
+{
+    char shown[4 * 200 + 8];
+    line_text_escape(header, shown, sizeof(shown));
+    snprintf(ld->why, ld->why_size, "%s line 1 column %zu: '%s' %s", ld->path, column + 1, shown,
+             what);
+    return -1;
+}
+
+static const struct prop_type *prop_type_named(const char *name)
+{
+    for (size_t k = 0; k < PROP_TYPES; k++) {
+        if (strcmp(prop_types[k].name, name) == 0) {
+            return &prop_types[k];
+        }
+    }
+    return NULL;
+}
+
+/* A prop:NAME[:TYPE] header: the property's name and type for every row. */
+static int prop_column_add(csv_loader *ld, const char *header, size_t column)
+{
+    const char *name = header + strlen("prop:");
+    const char *colon = strchr(name, ':');
+    size_t name_len = colon ? (size_t)(colon - name) : strlen(name);
+    const struct prop_type *type = prop_type_named(colon ? colon + 1 : "string");
+    if (name_len == 0) {
+        return prop_header_error(ld, column, header, "names no property (prop:NAME[:TYPE])");
+    }
+    if (type == NULL) {
+        return prop_header_error(ld, column, header,
+                                 "has an unknown type (string, integer, binary or base64)");
+    }
+    line_device_list *out = ld->out;
+    for (size_t i = 0; i < out->prop_columns; i++) {
+        if (strlen(out->prop_names[i]) == name_len && !memcmp(out->prop_names[i], name, name_len)) {
+            return prop_header_error(ld, column, header, "names a property given twice");
+        }
+    }
+    char **names = realloc(out->prop_names, (out->prop_columns + 1) * sizeof(*names));
+    prop_column *cols = names ? realloc(ld->props, (out->prop_columns + 1) * sizeof(*cols)) : NULL;
+    if (names != NULL) {
+        out->prop_names = names;
+    }
+    if (cols != NULL) {
+        ld->props = cols;
+    }
+    char *copy = cols ? strndup(name, name_len) : NULL;
+    if (copy == NULL) {
+        snprintf(ld->why, ld->why_size, "out of memory");
+        return -1;
+    }
+    ld->props[out->prop_columns] = (prop_column){column, type};
+    out->prop_names[out->prop_columns++] = copy;
+    return 0;
+}
 
 static int read_header(csv_loader *ld, const csv_row *header)
 {
@@ -361,6 +457,12 @@ static int read_header(csv_loader *ld, const csv_row *header)
         size_t k = 0;
         while (k < 4 && strcmp(header->fields[i], names[k]) != 0) {
             k++;
+        }
+        if (k == 4 && strncmp(header->fields[i], "prop:", 5) == 0) {
+            if (prop_column_add(ld, header->fields[i], i) != 0) {
+                return -1;
+            }
+            continue;
         }
         if (k == 4) {
             snprintf(ld->why, ld->why_size, "%s line 1: unknown column '%s'", ld->path,
@@ -437,6 +539,137 @@ static int reserve_one(csv_loader *ld)
     return set_reserve(&ld->seen, out);
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static const char *hex_decode(const char *cell, uint8_t **data, size_t *len)
+{
+    if (cell[0] == '0' && (cell[1] == 'x' || cell[1] == 'X')) {
+        cell += 2;
+    }
+    size_t n = strlen(cell);
+    if (n % 2) {
+        return "has an odd number of hex digits";
+    }
+    *data = malloc(n / 2 + 1);
+    if (*data == NULL) {
+        return "out of memory";
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hex_digit(cell[2 * i]), lo = hex_digit(cell[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return "is not hex (0-9, a-f)";
+        }
+        (*data)[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *len = n / 2;
+    return NULL;
+}
+
+/* The standard alphabet, padded: '=' only as the last one or two characters (the decoder
+ * itself skips blanks and reads "====" as a byte). */
+static int base64_well_formed(const char *cell, size_t n)
+{
+    size_t pad = (cell[n - 1] == '=') + (cell[n - 1] == '=' && cell[n - 2] == '=');
+    for (size_t i = 0; i < n - pad; i++) {
+        char c = cell[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const char *base64_decode(const char *cell, uint8_t **data, size_t *len)
+{
+    size_t n = strlen(cell);
+    if (n % 4 || n > INT_MAX) {
+        return "is not base64 (length not a multiple of 4)";
+    }
+    if (!base64_well_formed(cell, n)) {
+        return "is not base64";
+    }
+    *data = malloc(n / 4 * 3 + 1);
+    if (*data == NULL) {
+        return "out of memory";
+    }
+    int got = EVP_DecodeBlock(*data, (const unsigned char *)cell, (int)n);
+    size_t pad = (cell[n - 1] == '=') + (cell[n - 2] == '=');
+    if (got < 0 || (size_t)got < pad) {
+        return "is not base64";
+    }
+    *len = (size_t)got - pad;
+    return NULL;
+}
+
+/* One cell as the property's value; NULL, or what is wrong with it. */
+static const char *prop_value(const char *cell, enum prop_encoding encoding, fcu_extra_property *p)
+{
+    uint8_t *data = NULL;
+    const char *bad = NULL;
+    if (encoding == PROP_INTEGER) {
+        char *end;
+        errno = 0;
+        p->value = strtoll(cell, &end, 0);
+        bad = errno || *end ? "is not an integer" : NULL;
+    } else if (encoding == PROP_HEX) {
+        bad = hex_decode(cell, &data, &p->len);
+    } else if (encoding == PROP_BASE64) {
+        bad = base64_decode(cell, &data, &p->len);
+    } else {
+        data = (uint8_t *)strdup(cell);
+        p->len = strlen(cell);
+        bad = data ? NULL : "out of memory";
+    }
+    if (bad) {
+        free(data);
+        data = NULL;
+    }
+    p->data = data;
+    return bad;
+}
+
+/* The device's custom properties from its prop: cells (an empty cell gives none). */
+static int device_props(csv_loader *ld, const csv_row *row, int line, line_device *d)
+{
+    const line_device_list *out = ld->out;
+    if (out->prop_columns == 0) {
+        return 0;
+    }
+    d->props = calloc(out->prop_columns, sizeof(*d->props));
+    if (d->props == NULL) {
+        snprintf(ld->why, ld->why_size, "out of memory");
+        return -1;
+    }
+    for (size_t k = 0; k < out->prop_columns; k++) {
+        const prop_column *col = &ld->props[k];
+        const char *cell = row->fields[col->column];
+        if (*cell == '\0') {
+            continue;
+        }
+        fcu_extra_property *p = &d->props[d->prop_count];
+        p->name = out->prop_names[k];
+        p->type = col->type->type;
+        const char *bad = prop_value(cell, col->type->encoding, p);
+        if (bad != NULL) {
+            char shown[4 * 64 + 8];
+            line_text_escape(cell, shown, sizeof(shown));
+            snprintf(ld->why, ld->why_size, "%s line %d column %zu (prop:%s:%s): '%s' %s", ld->path,
+                     line, col->column + 1, p->name, col->type->name, shown, bad);
+            return -1;
+        }
+        d->prop_count++;
+    }
+    return 0;
+}
+
 static int add_device(csv_loader *ld, const csv_row *row, int line)
 {
     if (reserve_one(ld) != 0) {
@@ -449,8 +682,13 @@ static int add_device(csv_loader *ld, const csv_row *row, int line)
     d->address = ld->col_addr >= 0 ? dup_or_null(row->fields[ld->col_addr]) : NULL;
     d->device_keys_location = ld->col_keys >= 0 ? dup_or_null(row->fields[ld->col_keys]) : NULL;
     d->line = line;
+    d->props = NULL;
+    d->prop_count = 0;
     if (d->endpoint == NULL || d->serial == NULL) {
         snprintf(ld->why, ld->why_size, "out of memory");
+        return -1;
+    }
+    if (device_props(ld, row, line, d) != 0) {
         return -1;
     }
     *set_slot(&ld->seen, ld->out, d->endpoint) = ld->out->count;
@@ -517,6 +755,7 @@ int line_devices_load(const char *path, int need_address, line_device_list *out,
     row_free(&header);
     free(scratch);
     free(ld.seen.slots);
+    free(ld.props);
     free(text);
     if (rc != 0) {
         line_devices_free(out);

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "ftcd_frame.h"
+#include "line_bundle.h"
 #include "line_errors.h"
 #include "line_files.h"
 
@@ -378,8 +379,9 @@ static int prepare_bundle(line_engine *e, line_job *j)
         return -1;
     }
     double t0 = line_now();
-    int st = fcu_prepare_device_configuration(e->fcu, j->dev->endpoint, j->dev->serial,
-                                              j->dev->device_keys_location, j->request);
+    int st = fcu_prepare_device_configuration_ex(e->fcu, j->dev->endpoint, j->dev->serial,
+                                                 j->dev->device_keys_location, j->dev->props,
+                                                 j->dev->prop_count, j->request);
     j->t_configurator += line_now() - t0;
     if (st != 0) {
         fail_job(j, st, "%s",
@@ -406,6 +408,16 @@ static int load_bundle(line_engine *e, line_job *j)
         free(bundle);
         fail_job(j, LINE_E_GENERAL, "General error on factory tool: cannot read bundle %s: %s",
                  path, err ? strerror(err) : "empty file");
+        return -1;
+    }
+    char why[200];
+    if (line_bundle_check(bundle, len, why, sizeof(why)) != 0) {
+        OPENSSL_cleanse(bundle, len);
+        free(bundle);
+        fail_job(j, LINE_E_GENERAL,
+                 "General error on factory tool: %s is not a bundle: %s (make it again with "
+                 "prepare-batch)",
+                 path, why);
         return -1;
     }
     int rc = set_bundle(j, bundle, len);

@@ -1,7 +1,9 @@
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "kiln/status.h"
 #include "kiln_status_table.h"
 #include "line_errors.h"
 
@@ -47,4 +49,20 @@ int line_error_is_transport(int code)
            code == LINE_E_TOKEN_TIMEOUT || code == LINE_E_SERIAL_CONNECT ||
            code == LINE_E_SERIAL_READ || code == LINE_E_TCP_CONNECT || code == LINE_E_TCP_RECEIVE ||
            code == LINE_E_TCP_SEND;
+}
+
+void line_device_failure(char *buf, size_t size, int status, const char *device_text)
+{
+    char num[16];
+    snprintf(num, sizeof(num), "%d", status);
+    line_error_format(buf, size, LINE_E_DEVICE_EXECUTION, num, NULL);
+    const char *text = device_text != NULL ? device_text : "";
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '.')) {
+        n--;
+    }
+    bool bare = n == 0 || text[n - 1] == ':';
+    size_t used = strlen(buf);
+    snprintf(buf + used, size - used, ": %.*s%s%s", (int)n, text, n > 0 && bare ? " " : "",
+             bare ? kiln_fcc_status_text(status) : "");
 }

@@ -15,6 +15,10 @@ const char *line_error_template(int code);
 const char *line_error_name(int code);
 /** Formats the message for code with up to two arguments into buf. */
 void line_error_format(char *buf, size_t size, int code, const char *arg1, const char *arg2);
+/** 1004's message for a device that answered with its own failure status: the template with
+ *  the number, then the device's text; a text that says nothing past its prefix ("General
+ *  error:") gets the status's own description, so the operator learns what the device meant. */
+void line_device_failure(char *buf, size_t size, int status, const char *device_text);
 /** True for faults of the transport, where resending the same bundle is safe. */
 int line_error_is_transport(int code);
 

@@ -112,8 +112,8 @@ static void prepare_one(split_run *run, fcu *f, const line_device *d)
         return;
     }
     fcu_device_request r;
-    int st =
-        fcu_prepare_device_configuration(f, d->endpoint, d->serial, d->device_keys_location, &r);
+    int st = fcu_prepare_device_configuration_ex(f, d->endpoint, d->serial, d->device_keys_location,
+                                                 d->props, d->prop_count, &r);
     char message[2048];
     line_identity id;
     memset(&id, 0, sizeof(id));
@@ -145,7 +145,8 @@ static void *prepare_worker(void *arg)
     fcu *f = fcu_open(run->s->fcu_options);
     for (;;) {
         pthread_mutex_lock(&run->lock);
-        size_t i = run->next < list->count ? run->next++ : list->count;
+        bool stopped = run->s->stop != NULL && *run->s->stop != 0;
+        size_t i = run->next < list->count && !stopped ? run->next++ : list->count;
         pthread_mutex_unlock(&run->lock);
         if (i >= list->count) {
             break;
@@ -270,9 +271,7 @@ static void judge(const line_split *s, const line_device *d, int status, verdict
         v->state = LINE_STATE_SUCCESS;
         snprintf(v->message, sizeof(v->message), "%s", LINE_SUCCESS_MESSAGE);
     } else if (r->message != NULL && r->status == status) {
-        char num[16];
-        snprintf(num, sizeof(num), "%d", status);
-        line_error_format(v->message, sizeof(v->message), LINE_E_DEVICE_EXECUTION, num, NULL);
+        line_device_failure(v->message, sizeof(v->message), status, r->message);
         v->status = LINE_E_DEVICE_EXECUTION;
     } else {
         snprintf(v->message, sizeof(v->message), "%s",
@@ -301,6 +300,18 @@ static void check_answer(const line_split *s, fcu *f, const line_device *d, verd
     free(answer);
 }
 
+/* A re-run of verify-batch over the same answers: the bundle sent last already has its success
+ * row (recorded by an earlier run), so another would count the device twice. */
+static bool already_verified(const line_split *s, const line_device *d, const line_identity *sent)
+{
+    line_identity done;
+    memset(&done, 0, sizeof(done));
+    return s->records != NULL && sent->bundle_sha256[0] != '\0' &&
+           line_records_latest_identity(s->records, d->endpoint, LINE_STATE_SUCCESS,
+                                        done.cert_sha256, done.cert_sha1, done.bundle_sha256) &&
+           strcmp(done.bundle_sha256, sent->bundle_sha256) == 0;
+}
+
 static void verify_one(line_split *s, fcu *f, const line_device *d)
 {
     verdict v;
@@ -318,6 +329,15 @@ static void verify_one(line_split *s, fcu *f, const line_device *d)
     }
     line_attempt a = attempt_of(s, d, v.second ? &v.id : &last);
     bool answered = v.response.message != NULL;
+    if (strcmp(v.state, LINE_STATE_SUCCESS) == 0 && already_verified(s, d, &last)) {
+        snprintf(v.message, sizeof(v.message),
+                 "already verified: this answer to bundle %.16s... is recorded as a success; no "
+                 "new record",
+                 last.bundle_sha256);
+        report(s, d, 0, v.message, LINE_STATE_SUCCESS, &v.response);
+        fcu_device_response_status_free(&v.response);
+        return;
+    }
     if (s->records != NULL) {
         line_records_add(s->records, &a, v.state, v.status, v.status ? v.message : NULL,
                          answered ? v.response.status : -1);
@@ -330,7 +350,7 @@ int line_verify_batch(line_split *s)
 {
     double t0 = line_now();
     fcu *f = fcu_open(s->fcu_options);
-    for (size_t i = 0; i < s->list->count; i++) {
+    for (size_t i = 0; i < s->list->count && !(s->stop != NULL && *s->stop != 0); i++) {
         if (f == NULL) {
             report(s, &s->list->items[i], LINE_E_GENERAL,
                    "General error on factory tool: out of memory", LINE_STATE_FAILED, NULL);

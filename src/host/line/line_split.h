@@ -8,6 +8,7 @@
 #ifndef KILN_LINE_SPLIT_H
 #define KILN_LINE_SPLIT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -36,6 +37,9 @@ typedef struct line_split {
     unsigned jobs; /* prepare: threads (0 = one per core) */
     line_split_fn on_result;
     void *user;
+    /* When not NULL and it becomes non-zero (a signal handler sets it), no further device is
+     * started; the ones under way finish and are reported. */
+    volatile sig_atomic_t *stop;
     /* Totals, set by the run. */
     size_t ok, failed, skipped;
     size_t second; /* verify: devices given a second bundle (prepared, not yet success) */

@@ -428,17 +428,13 @@ static void csv_field(FILE *out, const char *v)
     fputc('"', out);
 }
 
-sf_status sf_store_audit_export(sf_db *db, const char *format, FILE *out)
+/* Rows of a query as CSV (a header line, then quoted fields) or as a JSON array of objects,
+ * the columns named by names; numeric says which columns are numbers (bit c = column c). */
+static sf_status export_rows(sf_db *db, const char *sql, const char *const *names, int ncols,
+                             unsigned numeric, const char *format, FILE *out)
 {
-    static const char *const names[] = {"session_id",  "attempt", "station",    "device_key_sha256",
-                                        "fingerprint", "result",  "error_code", "error_reason",
-                                        "started",     "finished"};
     sf_db_result res;
-    sf_status st = sf_db_exec(db,
-                              "SELECT sid, attempt, station, device_key, fingerprint, result, "
-                              "error_code, error_reason, started, finished FROM audit ORDER BY "
-                              "finished, sid, attempt",
-                              0, NULL, &res, NULL);
+    sf_status st = sf_db_exec(db, sql, 0, NULL, &res, NULL);
     if (st != SF_OK) {
         return st;
     }
@@ -446,13 +442,12 @@ sf_status sf_store_audit_export(sf_db *db, const char *format, FILE *out)
         json_t *arr = json_array();
         for (int r = 0; r < res.rows; r++) {
             json_t *o = json_object();
-            for (int c = 0; c < 10; c++) {
+            for (int c = 0; c < ncols; c++) {
                 const char *v = sf_db_cell(&res, r, c);
-                int numeric = c == 1 || c == 6 || c == 8 || c == 9;
                 json_object_set_new(o, names[c],
-                                    v == NULL ? json_null()
-                                    : numeric ? json_integer(to_ll(v))
-                                              : json_string(v));
+                                    v == NULL             ? json_null()
+                                    : numeric & (1u << c) ? json_integer(to_ll(v))
+                                                          : json_string(v));
             }
             json_array_append_new(arr, o);
         }
@@ -460,12 +455,12 @@ sf_status sf_store_audit_export(sf_db *db, const char *format, FILE *out)
         fputc('\n', out);
         json_decref(arr);
     } else {
-        for (int c = 0; c < 10; c++) {
+        for (int c = 0; c < ncols; c++) {
             fprintf(out, "%s%s", c ? "," : "", names[c]);
         }
         fputc('\n', out);
         for (int r = 0; r < res.rows; r++) {
-            for (int c = 0; c < 10; c++) {
+            for (int c = 0; c < ncols; c++) {
                 if (c) {
                     fputc(',', out);
                 }
@@ -476,6 +471,28 @@ sf_status sf_store_audit_export(sf_db *db, const char *format, FILE *out)
     }
     sf_db_result_free(&res);
     return SF_OK;
+}
+
+sf_status sf_store_audit_export(sf_db *db, const char *format, FILE *out)
+{
+    static const char *const names[] = {"session_id",  "attempt", "station",    "device_key_sha256",
+                                        "fingerprint", "result",  "error_code", "error_reason",
+                                        "started",     "finished"};
+    return export_rows(db,
+                       "SELECT sid, attempt, station, device_key, fingerprint, result, "
+                       "error_code, error_reason, started, finished FROM audit ORDER BY "
+                       "finished, sid, attempt",
+                       names, 10, 1u << 1 | 1u << 6 | 1u << 8 | 1u << 9, format, out);
+}
+
+sf_status sf_store_refusals_export(sf_db *db, const char *format, FILE *out)
+{
+    static const char *const names[] = {"at",      "station",    "batch", "session_id",
+                                        "request", "error_code", "reason"};
+    return export_rows(db,
+                       "SELECT at, station, batch, sid, request, error_code, reason FROM refusals "
+                       "ORDER BY at, sid",
+                       names, 7, 1u << 0 | 1u << 5, format, out);
 }
 
 sf_status sf_store_count_certificates(sf_db *db, long *issued)

@@ -87,6 +87,9 @@ sf_status sf_store_quota_get(sf_db *db, const char *batch, long *used, long *lim
 
 /** Writes the audit table as "csv" or "json" to out. */
 sf_status sf_store_audit_export(sf_db *db, const char *format, FILE *out);
+/** The refused requests (sf_store_refusal_add: unknown or revoked station, quota, ...), oldest
+ *  first: at, station, batch, session_id, request, error_code, reason; "csv" or "json". */
+sf_status sf_store_refusals_export(sf_db *db, const char *format, FILE *out);
 /** Number of distinct certificates issued and delivered in a payload, over every attempt. */
 sf_status sf_store_count_certificates(sf_db *db, long *issued);
 
