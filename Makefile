@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 30
 # Fuzz targets run this many at a time (one per core of the CI machine).
 FUZZ_JOBS ?= 2
 
-.PHONY: all deps test test-release test-long test-asan fuzz-build fuzz fuzz-smoke demo bench clean format
+.PHONY: all deps test test-release test-long test-asan fuzz-build fuzz fuzz-smoke demo bench clean format firmware bench-firmware
 
 all:
 	cmake -S . -B build $(CMAKE_FLAGS) >/dev/null
@@ -53,11 +53,19 @@ demo: deps all
 bench: all
 	./scripts/bench.sh
 
+# The device library on QEMU's mps2-an386 (Cortex-M4): Mbed TLS and libcbor from Debian's
+# source packages, built for the target in build-firmware/.
+firmware:
+	./firmware/qemu-mps2/build.sh . build-firmware
+
+bench-firmware: all firmware
+	./bench/firmware/firmware.sh . build-firmware build
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-firmware
 
 # Installing: programs, libraries, headers, pkg-config files, Python module, man pages.
 PREFIX ?= /usr/local

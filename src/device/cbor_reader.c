@@ -3,6 +3,14 @@
 #include <cbor.h>
 #include <string.h>
 
+/* libcbor 0.9 widened the length arguments of its callbacks from size_t to uint64_t; the two are
+ * one type on 64-bit hosts, not on a 32-bit microcontroller. */
+#if CBOR_MAJOR_VERSION > 0 || CBOR_MINOR_VERSION >= 9
+typedef uint64_t cr_wire_len;
+#else
+typedef size_t cr_wire_len;
+#endif
+
 static void on_uint8(void *ctx, uint8_t v)
 {
     cr_token *t = ctx;
@@ -46,14 +54,15 @@ static void on_neg64(void *ctx, uint64_t v)
 {
     set_neg(ctx, v);
 }
-static void on_bytes(void *ctx, cbor_data data, size_t len)
+static void on_bytes(void *ctx, cbor_data data, cr_wire_len len)
 {
     cr_token *t = ctx;
     t->kind = CR_BYTES;
     t->ptr = data;
-    t->len = len;
+    /* The decoder hands over a string only when all of it lies in the buffer, so it fits. */
+    t->len = (size_t)len;
 }
-static void on_text(void *ctx, cbor_data data, size_t len)
+static void on_text(void *ctx, cbor_data data, cr_wire_len len)
 {
     on_bytes(ctx, data, len);
     ((cr_token *)ctx)->kind = CR_TEXT;
@@ -66,7 +75,7 @@ static void on_text_indef(void *ctx)
 {
     ((cr_token *)ctx)->kind = CR_TEXT_INDEF;
 }
-static void on_array(void *ctx, size_t n)
+static void on_array(void *ctx, cr_wire_len n)
 {
     cr_token *t = ctx;
     t->kind = CR_ARRAY;
@@ -76,7 +85,7 @@ static void on_array_indef(void *ctx)
 {
     ((cr_token *)ctx)->kind = CR_ARRAY_INDEF;
 }
-static void on_map(void *ctx, size_t n)
+static void on_map(void *ctx, cr_wire_len n)
 {
     cr_token *t = ctx;
     t->kind = CR_MAP;
