@@ -7,44 +7,16 @@
 #include <jansson.h>
 
 #include "ledger_internal.h"
+#include "sf_msg.h"
 
-static void hex_of(const uint8_t *data, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1; /* one spelling only: lowercase, as written */
-}
-
-/* Decodes lowercase hex of at most max bytes; *len gets the byte count. */
+/* Decodes lowercase hex of at most max bytes (one spelling only, as written: the export is
+ * canonical); *len gets the byte count. */
 static bool hex_to(const char *hex, uint8_t *out, size_t max, size_t *len)
 {
-    size_t n = strlen(hex);
-    if (n % 2 != 0 || n / 2 > max) {
+    if (hex[strspn(hex, "0123456789abcdef")] != '\0') {
         return false;
     }
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return false;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *len = n / 2;
-    return true;
+    return sf_hex_decode(hex, out, max, len) == SF_OK;
 }
 
 static kiln_ledger_status put_json(FILE *out, json_t *obj)
@@ -72,8 +44,8 @@ kiln_ledger_status kiln_ledger_write_entry(FILE *out, kiln_ledger_format format,
         return st;
     }
     char cert[2 * KILN_LEDGER_HASH_SIZE + 1], prev[2 * KILN_LEDGER_HASH_SIZE + 1];
-    hex_of(e->cert_sha256, e->has_cert ? KILN_LEDGER_HASH_SIZE : 0, cert);
-    hex_of(e->prev_hash, KILN_LEDGER_HASH_SIZE, prev);
+    sf_hex_encode(e->cert_sha256, e->has_cert ? KILN_LEDGER_HASH_SIZE : 0, cert);
+    sf_hex_encode(e->prev_hash, KILN_LEDGER_HASH_SIZE, prev);
     return put_json(out,
                     json_pack("{sIsIssssssssssssssss}", "seq", (json_int_t)e->seq, "time",
                               (json_int_t)e->time, "kind", e->kind, "endpoint", e->endpoint,
@@ -90,8 +62,8 @@ kiln_ledger_status kiln_ledger_write_checkpoint(FILE *out, kiln_ledger_format fo
         return len != 0 && fwrite(buf, 1, len, out) == len ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
     }
     char head[2 * KILN_LEDGER_HASH_SIZE + 1], sig[2 * KILN_PKI_SIG_MAX + 1];
-    hex_of(c->head, KILN_LEDGER_HASH_SIZE, head);
-    hex_of(c->sig, c->sig_len, sig);
+    sf_hex_encode(c->head, KILN_LEDGER_HASH_SIZE, head);
+    sf_hex_encode(c->sig, c->sig_len, sig);
     return put_json(out, json_pack("{sIsIssss}", "checkpoint", (json_int_t)c->seq, "time",
                                    (json_int_t)c->time, "head", head, "sig", sig));
 }
