@@ -76,6 +76,24 @@ check "factory_tool --help lists its commands" test "$(echo "$ft_commands" | wc 
 for c in $ft_commands; do
     check "factory_tool $c has a man page that shows it" grep -qw -- "factory_tool.* $c" "$synopses"
 done
+# --version and --help of every installed program and subcommand: exit 0, print, act on nothing
+# (run in an empty folder with no station, home or storage: anything acting would fail or write).
+EMPTY="$TMP_ROOT/empty"
+mkdir -p "$EMPTY"
+version=$(sed -n 's/^Version: //p' "$P/lib/pkgconfig/kiln-fcu.pc")
+for prog in factory_tool factory_client factory_service; do
+    check "$prog --version prints $version" sh -c "cd '$EMPTY' && '$P/bin/$prog' --version | grep -q ' $version\$'"
+done
+fc_commands=$("$P/bin/factory_client" --help | sed -n '/^commands:/,/^$/p' | grep -o '^  [a-z]*' | tr -d ' ')
+fs_commands=$("$P/bin/factory_service" --help 2>&1 | grep -o 'factory_service [a-z][a-z-]*' | awk '{print $2}' | sort -u)
+for c in $ft_commands; do echo "factory_tool $c"; done > "$TMP_ROOT/help-list"
+for c in $fc_commands; do echo "factory_client $c"; done >> "$TMP_ROOT/help-list"
+for c in $fs_commands; do echo "factory_service $c"; done >> "$TMP_ROOT/help-list"
+check "every subcommand of the three programs is listed ($(wc -l < "$TMP_ROOT/help-list"))" test "$(wc -l < "$TMP_ROOT/help-list")" -ge 30
+while read -r prog c; do
+    check "$prog $c --help exits 0 with its usage and acts on nothing" sh -c \
+        "cd '$EMPTY' && '$P/bin/$prog' $c --help > '$TMP_ROOT/h.out' 2>&1 && grep -qi usage '$TMP_ROOT/h.out' && test -z \"\$(ls -A '$EMPTY')\""
+done < "$TMP_ROOT/help-list"
 check "man pages name the exit statuses" sh -c "for p in '$P'/share/man/man1/*.1; do MANWIDTH=100 man -l \"\$p\" 2>/dev/null | grep -q '^EXIT STATUS' || exit 1; done"
 check "bash completion is installed and completes a command" bash -c \
     ". '$P/share/bash-completion/completions/factory_tool'; COMP_WORDS=(factory_tool prepare-b); COMP_CWORD=1; _kiln_factory_tool; test \"\${COMPREPLY[*]}\" = prepare-batch"
