@@ -93,6 +93,28 @@ def _load():
 _lib = _load()
 _libc = _ffi.dlopen(None)
 
+_ffi.cdef(
+    """
+    int line_inject_one(fcu *f, const char *endpoint, const char *serial,
+                        const char *device_keys_location, const char *address, double timeout,
+                        int max_tries, int *device_status, char *message, size_t message_size);
+    """
+)
+_line = None
+
+
+def _line_lib():
+    """libkiln-line, beside libkiln-fcu (loaded on the first inject only)."""
+    global _line
+    if _line is None:
+        explicit = os.environ.get("KILN_LINE_LIBRARY")
+        here = os.path.dirname(os.path.abspath(__file__))
+        beside = os.path.normpath(os.path.join(here, _build.LIBDIR_FROM_MODULE,
+                                               _build.LINE_LIBRARY))
+        _line = _ffi.dlopen(explicit or (beside if os.path.exists(beside)
+                                              else _build.LINE_LIBRARY))
+    return _line
+
 
 def _text(p):
     return None if p == _ffi.NULL else _ffi.string(p).decode("utf-8", "replace")
@@ -191,6 +213,16 @@ class DeviceResponseStatus:
                              if s.next_request != _ffi.NULL else None)
 
 
+class InjectResult:
+    """status 0, message the line's text, device_status the device's ReturnStatus."""
+
+    def __init__(self, status, message, device_status):
+        self.status = status
+        self.message = message
+        self.device_status = device_status
+        self.errors = [] if status == 0 else [ErrorInfo(status, message)]
+
+
 class FactoryToolApi:
     """One configurator handle (not thread-safe: one per thread)."""
 
@@ -275,3 +307,26 @@ class FactoryToolApi:
         finally:
             _lib.fcu_device_response_status_free(out)
             _lib.fcu_operation_context_free(ctx[0])
+
+    def inject(self, endpoint_name, serial_number, transport="tcp", ip="127.0.0.1", port=7777,
+               serial_port=None, baud=115200, device_keys_location=None, timeout=30, retries=3):
+        """A kiln extra: prepares the bundle, sends it to the device over TCP or a serial line
+        (the original framing), waits for the answer and verifies it, as `factory_tool inject`.
+        Raises FcuError with the numbered code (FCU, or the line's 1000-1023) on failure."""
+        if transport == "tcp":
+            address = "tcp:%s:%d" % (ip, int(port))
+        elif transport == "serial":
+            if not serial_port:
+                raise ValueError("transport='serial' needs serial_port")
+            address = "serial:%s@%d" % (serial_port, int(baud))
+        else:
+            raise ValueError("transport must be 'tcp' or 'serial'")
+        message = _ffi.new("char[]", 2048)
+        device_status = _ffi.new("int *")
+        rc = _line_lib().line_inject_one(
+            self._handle(), _arg(endpoint_name), _arg(serial_number),
+            _arg(device_keys_location), address.encode("utf-8"), float(timeout),
+            int(retries) + 1, device_status, message, 2048)
+        result = InjectResult(rc, _ffi.string(message).decode("utf-8", "replace"),
+                              device_status[0])
+        return _raise_for(result)

@@ -66,6 +66,36 @@ class FactoryToolApiTest(unittest.TestCase):
         self.assertIsInstance(cm.exception.result, fcu.DeviceResponseStatus)
         self.assertEqual(cm.exception.result.status, cm.exception.code)
 
+    def test_inject_over_tcp_to_a_real_listener(self):
+        storage = os.path.join(TMP, "dev-inject")
+        listener = subprocess.Popen([FC, "--storage", storage, "tcp", "--port", "0"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            port = None
+            for line in listener.stdout:
+                if "IP Address and Port" in line:
+                    port = int(line.rstrip().rsplit(":", 1)[1])
+                    break
+            self.assertIsNotNone(port, "the listener printed no port")
+            st = self.api.inject("py-inj-1", "PY-SN-I", transport="tcp", ip="127.0.0.1",
+                                 port=port, timeout=20)
+            self.assertEqual(st.status, 0)
+            self.assertEqual(st.device_status, 0)
+        finally:
+            listener.kill()
+            listener.wait()
+            listener.stdout.close()
+        subprocess.run([FC, "--storage", storage, "verify"], check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def test_inject_to_nobody_raises_a_line_error(self):
+        with self.assertRaises(fcu.FcuError) as cm:
+            self.api.inject("py-inj-2", "PY-SN-J", port=1, timeout=2, retries=0)
+        self.assertGreaterEqual(cm.exception.code, 1000)
+        self.assertLessEqual(cm.exception.code, 1023)
+        with self.assertRaises(ValueError):
+            self.api.inject("py-inj-3", "SN", transport="usb")
+
     def test_bad_arguments_raise_numbered_errors(self):
         with self.assertRaises(fcu.FcuError) as cm:
             self.api.prepare_device_configuration("", "SN")
