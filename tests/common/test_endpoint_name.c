@@ -5,8 +5,8 @@
 
 #include "kiln_endpoint_name.h"
 
-static const char *const verdict_names[] = {"OK", "EMPTY", "TOO_LONG", "NOT_UTF8", "CONTROL",
-                                            "FORMULA_PREFIX"};
+static const char *const verdict_names[] = {"OK",       "EMPTY",   "TOO_LONG",
+                                            "NOT_UTF8", "CONTROL", "FORMULA_PREFIX"};
 
 static int unhex(const char *hex, char *out, size_t cap, size_t *len)
 {
