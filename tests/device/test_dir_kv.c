@@ -142,6 +142,13 @@ int main(void)
     CHECK(value_is(&kv, "a", "one") && value_is(&kv, "b", "two"));
     kiln_kv_op bad[] = {{"../x", (const uint8_t *)"x", 1}};
     CHECK(kv.backend.commit(kv.backend.ctx, bad, 1) == KILN_KV_INVALID);
+    /* A key that would be a hidden file is refused (it could be stored but never listed);
+     * a dot inside a key is fine. */
+    kiln_kv_op hidden[] = {{"..v", (const uint8_t *)"x", 1}};
+    CHECK(kv.backend.commit(kv.backend.ctx, hidden, 1) == KILN_KV_INVALID);
+    kiln_kv_op dotted[] = {{"c.d", (const uint8_t *)"three", 5}};
+    CHECK(kv.backend.commit(kv.backend.ctx, dotted, 1) == KILN_KV_OK &&
+          value_is(&kv, "c.d", "three"));
 
     /* Leftovers of a commit that never reached its commit point are removed on open. */
     put_file(dir, "a.t", "NEW");

@@ -27,7 +27,8 @@ static int path_of(char *out, size_t cap, const kiln_dir_kv *kv, const char *nam
 static bool key_ok(const char *key)
 {
     size_t n = strlen(key);
-    if (n == 0 || n >= KILN_KV_MAX_KEY) {
+    /* A leading dot would make a hidden file that dir_list skips: stored but never listed. */
+    if (n == 0 || n >= KILN_KV_MAX_KEY || key[0] == '.') {
         return false;
     }
     for (size_t i = 0; i < n; i++) {
