@@ -11,24 +11,7 @@
 #include "kiln/flash_file.h"
 #include "kiln/kv_flash.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-#define CHECK_EQ(a, b)                                                                             \
-    do {                                                                                           \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
-        if (va_ != vb_) {                                                                          \
-            fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a,    \
-                    va_, #b, vb_);                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tally_check.h"
 
 static uint8_t work[256];
 

@@ -6,14 +6,7 @@
 
 #include "sf_msg.h"
 
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tally_check.h"
 
 typedef sf_status (*parse_fn)(const uint8_t *, size_t, void *);
 
