@@ -259,15 +259,17 @@ static void test_exports_verify_with_the_public_key_alone(void **state)
 /* The n-th line (0-based) of a JSON lines export, as offset and length. */
 static void line_of(const uint8_t *data, size_t len, unsigned n, size_t *start, size_t *size)
 {
-    size_t pos = 0;
-    for (unsigned i = 0; i < n; i++) {
-        const uint8_t *nl = memchr(data + pos, '\n', len - pos);
-        assert_non_null(nl);
-        pos = (size_t)(nl - data) + 1;
-    }
-    const uint8_t *nl = memchr(data + pos, '\n', len - pos);
+    size_t pos = 0, line = 0;
+    while (line < n && pos < len)
+        if (data[pos++] == '\n')
+            line++;
+    assert_int_equal(line, n);
+    size_t end = pos;
+    while (end < len && data[end] != '\n')
+        end++;
+    assert_true(end < len);
     *start = pos;
-    *size = (size_t)(nl - data) + 1 - pos;
+    *size = end + 1 - pos;
 }
 
 static void test_jsonl_tampering(void **state)
