@@ -140,7 +140,7 @@ _kiln_factory_client() {
     --type)
         mapfile -t COMPREPLY < <(compgen -W "config certificate public-key private-key" -- "$cur")
         return ;;
-    --time | --devices | --bind | --baud | --max-length)
+    --time | --devices | --bind | --baud | --max-length | --faults)
         COMPREPLY=()
         return ;;
     esac
@@ -164,9 +164,9 @@ _kiln_factory_client() {
         fi
         return ;;
     get) options="--type --help" ;;
-    tcp) options="--bind --port --keep-storage --max-length --factory-trust --devices --forever --help" ;;
-    serial) options="--port --baud --keep-storage --max-length --factory-trust --devices --forever --help" ;;
-    file) options="--input --output --keep-storage --max-length --factory-trust --help" ;;
+    tcp) options="--bind --port --keep-storage --max-length --faults --factory-trust --devices --forever --help" ;;
+    serial) options="--port --baud --keep-storage --max-length --faults --factory-trust --devices --forever --help" ;;
+    file) options="--input --output --keep-storage --max-length --faults --factory-trust --help" ;;
     sf) options="--factory-trust --help" ;;
     *) options="--help" ;;
     esac

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "faults.h"
 #include "kiln/device.h"
 
 typedef struct fc_options {
@@ -18,6 +19,7 @@ typedef struct fc_options {
     int devices;               /* --devices N (transports), default 1 */
     bool forever;              /* --forever */
     int verbose;               /* -v */
+    fc_faults faults;          /* --faults SPEC (faults.c); all zero without it */
 } fc_options;
 
 /** Options of one command (which ones a command takes: FC_TAKES_*). */

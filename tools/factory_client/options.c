@@ -22,6 +22,7 @@ enum {
     OPT_TYPE,
     OPT_KEEP_STORAGE,
     OPT_MAX_LENGTH,
+    OPT_FAULTS,
 };
 
 static const struct option long_options[] = {
@@ -41,6 +42,7 @@ static const struct option long_options[] = {
     {"type", required_argument, NULL, OPT_TYPE},
     {"keep-storage", no_argument, NULL, OPT_KEEP_STORAGE},
     {"max-length", required_argument, NULL, OPT_MAX_LENGTH},
+    {"faults", required_argument, NULL, OPT_FAULTS},
     {NULL, 0, NULL, 0},
 };
 
@@ -123,6 +125,14 @@ static int global_value(int code, const char *value, fc_options *opt)
     case OPT_FOREVER:
         opt->forever = true;
         return 0;
+    case OPT_FAULTS: {
+        char err[256];
+        if (fc_faults_parse(value, &opt->faults, err, sizeof(err)) != 0) {
+            fprintf(stderr, "factory_client: %s\n", err);
+            return 2;
+        }
+        return 0;
+    }
     default:
         opt->verbose++;
         return 0;
@@ -215,6 +225,10 @@ int fc_check_options(const fc_options *opt)
     if (opt->storage && opt->flash) {
         fprintf(stderr, "factory_client: choose --storage or --flash, not both\n");
         return 2;
+    }
+    if (opt->faults.any) {
+        fprintf(stderr, "factory_client: warning: --faults is parsed but not applied yet "
+                        "(docs/simulator.md)\n");
     }
     return 0;
 }
