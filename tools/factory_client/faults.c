@@ -1,4 +1,5 @@
 /* factory_client --faults SPEC: the strict parser and the per-device random source. */
+#define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include "faults.h"
 
 #include <errno.h>
