@@ -136,10 +136,48 @@ kiln_ledger_status kiln_ledger_write_entry(FILE *out, kiln_ledger_format format,
 kiln_ledger_status kiln_ledger_write_checkpoint(FILE *out, kiln_ledger_format format,
                                                 const kiln_ledger_checkpoint *c);
 
+/* ---- storage abstraction ---- */
+
+/** Receives a stored ledger's items in storage order. */
+typedef struct kiln_ledger_sink {
+    void (*entry)(void *ctx, const kiln_ledger_entry *e);
+    void (*checkpoint)(void *ctx, const kiln_ledger_checkpoint *c);
+    void (*malformed)(void *ctx, const char *why);
+    void *ctx;
+} kiln_ledger_sink;
+
+/** What a storage engine provides (SQLite below; another engine supplies its own). begin must
+ *  serialize appends across every writer of the store (own: whether begin opened the transaction,
+ *  false when the entry joins the caller's); end commits on OK, else rolls back, when own. */
+typedef struct kiln_ledger_store_ops {
+    kiln_ledger_status (*begin)(void *store, bool *own);
+    kiln_ledger_status (*end)(void *store, kiln_ledger_status status, bool own);
+    /** next_seq 1 and a zero head when empty; last_checkpoint 0 when none. */
+    kiln_ledger_status (*read_head)(void *store, uint64_t *next_seq,
+                                    uint8_t head[KILN_LEDGER_HASH_SIZE], uint64_t *last_checkpoint);
+    kiln_ledger_status (*append_entry)(void *store, const kiln_ledger_entry *e);
+    /** Stored after the last entry appended so far. */
+    kiln_ledger_status (*append_checkpoint)(void *store, const kiln_ledger_checkpoint *c);
+    kiln_ledger_status (*iterate)(void *store, const kiln_ledger_sink *sink);
+    void (*destroy)(void *store); /* called by kiln_ledger_close; may be NULL */
+} kiln_ledger_store_ops;
+
+typedef struct kiln_ledger kiln_ledger;
+
+/** A writer over any store; the ledger owns store (ops->destroy at close). */
+kiln_ledger_status kiln_ledger_open_store(const kiln_ledger_store_ops *ops, void *store,
+                                          const kiln_pki_signer *signer, unsigned checkpoint_every,
+                                          kiln_ledger **out);
+/** Verifies / exports any store (read in storage order). */
+kiln_ledger_status kiln_ledger_verify_store(const kiln_ledger_store_ops *ops, void *store,
+                                            const uint8_t point[KILN_PKI_POINT_SIZE],
+                                            kiln_ledger_verdict *verdict);
+kiln_ledger_status kiln_ledger_export_store(const kiln_ledger_store_ops *ops, void *store,
+                                            FILE *out, kiln_ledger_format format);
+
 /* ---- SQLite storage ---- */
 
 struct sqlite3;
-typedef struct kiln_ledger kiln_ledger;
 
 /** A writer over an open database (tables ledger and ledger_checkpoint created when missing).
  *  signer is borrowed and must outlive the ledger; checkpoint_every 0 means the default. */

@@ -38,41 +38,22 @@ static const char schema[] = "CREATE TABLE IF NOT EXISTS ledger ("
     "INSERT INTO ledger (seq, time, kind, endpoint, serial, cert_sha256, issuer_ca, station,"      \
     " outcome, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-struct kiln_ledger {
+typedef struct sqlite_store {
     sqlite3 *db;
-    const kiln_pki_signer *signer;
-    unsigned checkpoint_every;
     sqlite3_stmt *last_entry, *last_checkpoint, *insert_entry, *insert_checkpoint;
-};
+} sqlite_store;
 
-kiln_ledger_status kiln_ledger_open(sqlite3 *db, const kiln_pki_signer *signer,
-                                    unsigned checkpoint_every, kiln_ledger **out)
+static void sq_destroy(void *store)
 {
-    kiln_ledger *l = calloc(1, sizeof(*l));
-    if (l == NULL) {
-        return KILN_LEDGER_NO_MEMORY;
+    sqlite_store *s = store;
+    if (s == NULL) {
+        return;
     }
-    l->db = db;
-    l->signer = signer;
-    l->checkpoint_every = checkpoint_every ? checkpoint_every : KILN_LEDGER_CHECKPOINT_EVERY;
-    const char *sql[] = {
-        "SELECT " ENTRY_COLUMNS " FROM ledger ORDER BY id DESC LIMIT 1",
-        "SELECT seq FROM ledger_checkpoint ORDER BY id DESC LIMIT 1",
-        INSERT_ENTRY_SQL,
-        "INSERT INTO ledger_checkpoint (after_id, seq, time, head, sig) VALUES (?, ?, ?, ?, ?)",
-    };
-    sqlite3_stmt **stmts[] = {&l->last_entry, &l->last_checkpoint, &l->insert_entry,
-                              &l->insert_checkpoint};
-    bool ok = sqlite3_exec(db, schema, NULL, NULL, NULL) == SQLITE_OK;
-    for (size_t i = 0; ok && i < sizeof(sql) / sizeof(sql[0]); i++) {
-        ok = sqlite3_prepare_v2(db, sql[i], -1, stmts[i], NULL) == SQLITE_OK;
-    }
-    if (!ok) {
-        kiln_ledger_close(l);
-        return KILN_LEDGER_STORAGE;
-    }
-    *out = l;
-    return KILN_LEDGER_OK;
+    sqlite3_finalize(s->last_entry);
+    sqlite3_finalize(s->last_checkpoint);
+    sqlite3_finalize(s->insert_entry);
+    sqlite3_finalize(s->insert_checkpoint);
+    free(s);
 }
 
 static void column_text(sqlite3_stmt *st, int col, char out[KILN_LEDGER_TEXT_MAX + 1], bool *ok)
@@ -123,63 +104,76 @@ static bool row_entry(sqlite3_stmt *st, kiln_ledger_entry *e)
     return ok && (cert_len == 0 || e->has_cert) && prev_len == KILN_LEDGER_HASH_SIZE;
 }
 
-/* The head: the next sequence number and the hash the next entry links to. */
-static kiln_ledger_status read_head(kiln_ledger *l, uint64_t *next_seq,
-                                    uint8_t head[KILN_LEDGER_HASH_SIZE], int64_t *last_id)
+/* Opens a write transaction unless the caller has one (then the entry joins it). */
+static kiln_ledger_status sq_begin(void *store, bool *own)
 {
+    sqlite_store *s = store;
+    *own = sqlite3_get_autocommit(s->db) != 0;
+    return !*own || sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+               ? KILN_LEDGER_OK
+               : KILN_LEDGER_STORAGE;
+}
+
+/* Ends the transaction sq_begin opened (commit on success); the caller's own is left open. */
+static kiln_ledger_status sq_end(void *store, kiln_ledger_status status, bool own)
+{
+    sqlite_store *s = store;
+    if (!own) {
+        return status;
+    }
+    const char *end = status == KILN_LEDGER_OK ? "COMMIT" : "ROLLBACK";
+    if (sqlite3_exec(s->db, end, NULL, NULL, NULL) != SQLITE_OK && status == KILN_LEDGER_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        status = KILN_LEDGER_STORAGE;
+    }
+    return status;
+}
+
+/* The head: the next sequence number and the hash the next entry links to. */
+static kiln_ledger_status sq_read_head(void *store, uint64_t *next_seq,
+                                       uint8_t head[KILN_LEDGER_HASH_SIZE], uint64_t *last_cp)
+{
+    sqlite_store *s = store;
     kiln_ledger_entry e;
-    sqlite3_reset(l->last_entry);
-    int rc = sqlite3_step(l->last_entry);
+    sqlite3_reset(s->last_entry);
+    int rc = sqlite3_step(s->last_entry);
     kiln_ledger_status st = KILN_LEDGER_OK;
     *next_seq = 1;
-    *last_id = 0;
     memset(head, 0, KILN_LEDGER_HASH_SIZE);
     if (rc == SQLITE_ROW) {
-        *last_id = sqlite3_column_int64(l->last_entry, 0);
         st =
-            row_entry(l->last_entry, &e) ? kiln_ledger_entry_hash(&e, head) : KILN_LEDGER_MALFORMED;
+            row_entry(s->last_entry, &e) ? kiln_ledger_entry_hash(&e, head) : KILN_LEDGER_MALFORMED;
         *next_seq = e.seq + 1;
     } else if (rc != SQLITE_DONE) {
         st = KILN_LEDGER_STORAGE;
     }
-    sqlite3_reset(l->last_entry);
+    sqlite3_reset(s->last_entry);
+    sqlite3_reset(s->last_checkpoint);
+    *last_cp = sqlite3_step(s->last_checkpoint) == SQLITE_ROW
+                   ? (uint64_t)sqlite3_column_int64(s->last_checkpoint, 0)
+                   : 0;
+    sqlite3_reset(s->last_checkpoint);
     return st;
 }
 
-static uint64_t last_checkpoint_seq(kiln_ledger *l)
+static kiln_ledger_status sq_append_checkpoint(void *store, const kiln_ledger_checkpoint *c)
 {
-    sqlite3_reset(l->last_checkpoint);
-    uint64_t seq = sqlite3_step(l->last_checkpoint) == SQLITE_ROW
-                       ? (uint64_t)sqlite3_column_int64(l->last_checkpoint, 0)
-                       : 0;
-    sqlite3_reset(l->last_checkpoint);
-    return seq;
-}
-
-static kiln_ledger_status write_checkpoint(kiln_ledger *l, int64_t after_id, uint64_t seq,
-                                           const uint8_t head[KILN_LEDGER_HASH_SIZE])
-{
-    uint8_t digest[KILN_PKI_DIGEST_SIZE], sig[KILN_PKI_SIG_MAX];
-    size_t sig_len;
-    kiln_ledger_checkpoint_digest(seq, head, digest);
-    if (kiln_pki_signer_sign_digest(l->signer, digest, sig, &sig_len) != KILN_PKI_OK) {
-        return KILN_LEDGER_SIGNER;
-    }
-    sqlite3_stmt *st = l->insert_checkpoint;
+    sqlite_store *s = store;
+    sqlite3_stmt *st = s->insert_checkpoint;
     sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, after_id);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
-    sqlite3_bind_blob(st, 4, head, KILN_LEDGER_HASH_SIZE, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 5, sig, (int)sig_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)c->seq);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)c->time);
+    sqlite3_bind_blob(st, 3, c->head, KILN_LEDGER_HASH_SIZE, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 4, c->sig, (int)c->sig_len, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
 }
 
-static kiln_ledger_status insert_entry(kiln_ledger *l, const kiln_ledger_entry *e)
+static kiln_ledger_status sq_append_entry(void *store, const kiln_ledger_entry *e)
 {
-    sqlite3_stmt *st = l->insert_entry;
+    sqlite_store *s = store;
+    sqlite3_stmt *st = s->insert_entry;
     const char *texts[] = {e->kind, e->endpoint, e->serial};
     const char *tail[] = {e->issuer_ca, e->station, e->outcome};
     sqlite3_reset(st);
@@ -197,105 +191,9 @@ static kiln_ledger_status insert_entry(kiln_ledger *l, const kiln_ledger_entry *
     return rc == SQLITE_DONE ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
 }
 
-static bool entry_of_record(const kiln_ledger_record *r, kiln_ledger_entry *e)
-{
-    memset(e, 0, sizeof(*e));
-    e->time = (uint64_t)time(NULL);
-    e->has_cert = r->cert_sha256 != NULL;
-    if (e->has_cert) {
-        memcpy(e->cert_sha256, r->cert_sha256, KILN_LEDGER_HASH_SIZE);
-    }
-    return r->kind != NULL && *r->kind && ledger_set_text(e->kind, r->kind) &&
-           ledger_set_text(e->endpoint, r->endpoint) && ledger_set_text(e->serial, r->serial) &&
-           ledger_set_text(e->issuer_ca, r->issuer_ca) && ledger_set_text(e->station, r->station) &&
-           ledger_set_text(e->outcome, r->outcome);
-}
-
-/* Ends the transaction begin_own opened (commit on success); the caller's own is left open. */
-static kiln_ledger_status end_own(kiln_ledger *l, kiln_ledger_status status, bool own)
-{
-    if (!own) {
-        return status;
-    }
-    const char *end = status == KILN_LEDGER_OK ? "COMMIT" : "ROLLBACK";
-    if (sqlite3_exec(l->db, end, NULL, NULL, NULL) != SQLITE_OK && status == KILN_LEDGER_OK) {
-        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-        status = KILN_LEDGER_STORAGE;
-    }
-    return status;
-}
-
-/* Opens a write transaction unless the caller has one (then the entry joins it). */
-static bool begin_own(kiln_ledger *l, bool *own)
-{
-    *own = sqlite3_get_autocommit(l->db) != 0;
-    return !*own || sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
-}
-
-kiln_ledger_status kiln_ledger_append(kiln_ledger *l, const kiln_ledger_record *r, uint64_t *seq)
-{
-    kiln_ledger_entry e;
-    bool own;
-    if (!entry_of_record(r, &e)) {
-        return KILN_LEDGER_INVALID_ARGUMENT;
-    }
-    if (!begin_own(l, &own)) {
-        return KILN_LEDGER_STORAGE;
-    }
-    int64_t last_id;
-    kiln_ledger_status st = read_head(l, &e.seq, e.prev_hash, &last_id);
-    st = st == KILN_LEDGER_OK ? insert_entry(l, &e) : st;
-    if (st == KILN_LEDGER_OK && e.seq - last_checkpoint_seq(l) >= l->checkpoint_every) {
-        uint8_t head[KILN_LEDGER_HASH_SIZE];
-        st = kiln_ledger_entry_hash(&e, head);
-        st = st == KILN_LEDGER_OK
-                 ? write_checkpoint(l, sqlite3_last_insert_rowid(l->db), e.seq, head)
-                 : st;
-    }
-    if (st == KILN_LEDGER_OK && seq != NULL) {
-        *seq = e.seq;
-    }
-    return end_own(l, st, own);
-}
-
-kiln_ledger_status kiln_ledger_checkpoint_now(kiln_ledger *l)
-{
-    bool own;
-    if (!begin_own(l, &own)) {
-        return KILN_LEDGER_STORAGE;
-    }
-    uint64_t next_seq;
-    int64_t last_id;
-    uint8_t head[KILN_LEDGER_HASH_SIZE];
-    kiln_ledger_status st = read_head(l, &next_seq, head, &last_id);
-    if (st == KILN_LEDGER_OK && next_seq > 1 && last_checkpoint_seq(l) != next_seq - 1) {
-        st = write_checkpoint(l, last_id, next_seq - 1, head);
-    }
-    return end_own(l, st, own);
-}
-
-kiln_ledger_status kiln_ledger_close(kiln_ledger *l)
-{
-    if (l == NULL) {
-        return KILN_LEDGER_OK;
-    }
-    kiln_ledger_status st = l->insert_checkpoint ? kiln_ledger_checkpoint_now(l) : KILN_LEDGER_OK;
-    sqlite3_finalize(l->last_entry);
-    sqlite3_finalize(l->last_checkpoint);
-    sqlite3_finalize(l->insert_entry);
-    sqlite3_finalize(l->insert_checkpoint);
-    free(l);
-    return st;
-}
-
 /* ---- reading the stored ledger in storage order ---- */
 
-typedef struct ledger_sink {
-    void (*entry)(void *ctx, const kiln_ledger_entry *e);
-    void (*checkpoint)(void *ctx, const kiln_ledger_checkpoint *c);
-    void (*malformed)(void *ctx, const char *why);
-    void *ctx;
-} ledger_sink;
+typedef kiln_ledger_sink ledger_sink;
 
 static bool row_checkpoint(sqlite3_stmt *st, kiln_ledger_checkpoint *c)
 {
@@ -353,21 +251,6 @@ static kiln_ledger_status read_stored(sqlite3 *db, const ledger_sink *sink)
     return rc == SQLITE_DONE && crc == SQLITE_DONE ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
 }
 
-static void verify_entry(void *ctx, const kiln_ledger_entry *e)
-{
-    kiln_ledger_verifier_entry(ctx, e);
-}
-
-static void verify_checkpoint(void *ctx, const kiln_ledger_checkpoint *c)
-{
-    kiln_ledger_verifier_checkpoint(ctx, c);
-}
-
-static void verify_malformed(void *ctx, const char *why)
-{
-    kiln_ledger_verifier_malformed(ctx, why);
-}
-
 static bool has_tables(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
@@ -380,58 +263,53 @@ static bool has_tables(sqlite3 *db)
     return found;
 }
 
+static kiln_ledger_status sq_iterate(void *store, const kiln_ledger_sink *sink)
+{
+    sqlite_store *s = store;
+    return has_tables(s->db) ? read_stored(s->db, sink) : KILN_LEDGER_OK;
+}
+
+static const kiln_ledger_store_ops sqlite_ops = {
+    sq_begin, sq_end, sq_read_head, sq_append_entry, sq_append_checkpoint, sq_iterate, sq_destroy,
+};
+
+kiln_ledger_status kiln_ledger_open(sqlite3 *db, const kiln_pki_signer *signer,
+                                    unsigned checkpoint_every, kiln_ledger **out)
+{
+    sqlite_store *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return KILN_LEDGER_NO_MEMORY;
+    }
+    s->db = db;
+    const char *sql[] = {
+        "SELECT " ENTRY_COLUMNS " FROM ledger ORDER BY id DESC LIMIT 1",
+        "SELECT seq FROM ledger_checkpoint ORDER BY id DESC LIMIT 1",
+        INSERT_ENTRY_SQL,
+        "INSERT INTO ledger_checkpoint (after_id, seq, time, head, sig)"
+        " VALUES ((SELECT coalesce(max(id), 0) FROM ledger), ?, ?, ?, ?)",
+    };
+    sqlite3_stmt **stmts[] = {&s->last_entry, &s->last_checkpoint, &s->insert_entry,
+                              &s->insert_checkpoint};
+    bool ok = sqlite3_exec(db, schema, NULL, NULL, NULL) == SQLITE_OK;
+    for (size_t i = 0; ok && i < sizeof(sql) / sizeof(sql[0]); i++) {
+        ok = sqlite3_prepare_v2(db, sql[i], -1, stmts[i], NULL) == SQLITE_OK;
+    }
+    if (!ok) {
+        sq_destroy(s);
+        return KILN_LEDGER_STORAGE;
+    }
+    return kiln_ledger_open_store(&sqlite_ops, s, signer, checkpoint_every, out);
+}
+
 kiln_ledger_status kiln_ledger_verify_db(sqlite3 *db, const uint8_t point[KILN_PKI_POINT_SIZE],
                                          kiln_ledger_verdict *verdict)
 {
-    kiln_ledger_verifier *v = NULL;
-    if (kiln_ledger_verifier_new(point, &v) != KILN_LEDGER_OK) {
-        return kiln_ledger_verifier_finish(NULL, verdict);
-    }
-    ledger_sink sink = {verify_entry, verify_checkpoint, verify_malformed, v};
-    if (has_tables(db) && read_stored(db, &sink) != KILN_LEDGER_OK) {
-        kiln_ledger_verifier_malformed(v, "the ledger tables cannot be read");
-    }
-    return kiln_ledger_verifier_finish(v, verdict);
-}
-
-typedef struct export_ctx {
-    FILE *out;
-    kiln_ledger_format format;
-    kiln_ledger_status status;
-} export_ctx;
-
-static void export_entry(void *ctx, const kiln_ledger_entry *e)
-{
-    export_ctx *x = ctx;
-    if (x->status == KILN_LEDGER_OK) {
-        x->status = kiln_ledger_write_entry(x->out, x->format, e);
-    }
-}
-
-static void export_checkpoint(void *ctx, const kiln_ledger_checkpoint *c)
-{
-    export_ctx *x = ctx;
-    if (x->status == KILN_LEDGER_OK) {
-        x->status = kiln_ledger_write_checkpoint(x->out, x->format, c);
-    }
-}
-
-static void export_malformed(void *ctx, const char *why)
-{
-    (void)why;
-    export_ctx *x = ctx;
-    if (x->status == KILN_LEDGER_OK) {
-        x->status = KILN_LEDGER_MALFORMED;
-    }
+    sqlite_store s = {.db = db};
+    return kiln_ledger_verify_store(&sqlite_ops, &s, point, verdict);
 }
 
 kiln_ledger_status kiln_ledger_export_db(sqlite3 *db, FILE *out, kiln_ledger_format format)
 {
-    export_ctx x = {out, format, KILN_LEDGER_OK};
-    ledger_sink sink = {export_entry, export_checkpoint, export_malformed, &x};
-    if (!has_tables(db)) {
-        return KILN_LEDGER_OK;
-    }
-    kiln_ledger_status st = read_stored(db, &sink);
-    return st != KILN_LEDGER_OK ? st : x.status;
+    sqlite_store s = {.db = db};
+    return kiln_ledger_export_store(&sqlite_ops, &s, out, format);
 }
