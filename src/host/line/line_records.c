@@ -46,7 +46,12 @@ static const char schema[] =
     " started_at TEXT NOT NULL,"
     " finished_at TEXT);"
     "CREATE INDEX IF NOT EXISTS attempts_endpoint ON attempts(endpoint, state);"
-    "CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);";
+    "CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);"
+    /* The schema's version: a file made before this table existed holds version 1 (the same
+     * attempts table) and is upgraded in place by stamping it; later migrations go here. */
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+    "INSERT INTO schema_version(version) SELECT 1"
+    " WHERE NOT EXISTS (SELECT 1 FROM schema_version);";
 
 char *line_records_default_path(const char *home_dir)
 {
