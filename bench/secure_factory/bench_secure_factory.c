@@ -11,7 +11,8 @@
  *   bench_secure_factory [SESSIONS [CLIENTS ...]]   (defaults: 2000 sessions, 4 and 16 stations;
  *                                                     end to end with the largest count)
  * KILN_BENCH_SERVICE_ONLY=1 skips the end-to-end runs; KILN_BENCH_THREADS=N sizes the service's
- * thread pool (default 4). */
+ * thread pool (default 4). The crypto bound (session_bound.c) is printed first, and each
+ * service-alone figure as a share of it. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +30,9 @@
 #include "sf_crypto.h"
 #include "sf_http.h"
 #include "sf_service.h"
+#include "session_bound.h"
+
+static double crypto_bound; /* sessions/s the service's crypto alone allows, this run */
 
 typedef struct bench {
     const char *station_file;
@@ -302,8 +306,10 @@ static int run_service_alone(bench *b, const char *label, int sessions, int clie
     double p50, p99;
     percentiles(lat, ok, &p50, &p99);
     printf("%-10s service alone     sessions=%d clients=%d failed=%d  %.0f sessions/s  p50 %.1f ms"
-           "  p99 %.1f ms  (devices, outside the figure: %.1f ms wall per session)\n",
+           "  p99 %.1f ms  %.0f %% of the crypto bound  (devices, outside the figure: %.1f ms "
+           "wall per session)\n",
            label, ok, clients, sessions - ok, ok / service, p50 * 1e3, p99 * 1e3,
+           crypto_bound > 0 ? 100.0 * ok / service / crypto_bound : 0.0,
            devices * 1e3 / (sessions > 0 ? sessions : 1));
     fflush(stdout);
     for (int i = 0; i < clients; i++) {
@@ -353,7 +359,7 @@ static int run_end_to_end(bench *b, const char *label, int sessions, int clients
 /* Station counts of the service-alone runs: light load for latency, saturation for throughput. */
 static int client_list[8] = {4, 16};
 static int client_count = 2;
-static int service_only; /* KILN_BENCH_SERVICE_ONLY=1: skip the end-to-end figure (profiling) */
+static int service_only;    /* KILN_BENCH_SERVICE_ONLY=1: skip the end-to-end figure (profiling) */
 static int bench_threads = 4; /* KILN_BENCH_THREADS: the service's thread pool */
 
 /* One measured run against a service state folder (db_url NULL = SQLite). */
@@ -432,6 +438,12 @@ int main(int argc, char **argv)
     if (getenv("KILN_BENCH_THREADS") != NULL) {
         bench_threads = atoi(getenv("KILN_BENCH_THREADS"));
     }
+    double per_core = 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    crypto_bound = sf_bench_session_bound(sessions, cores > 0 ? (int)cores : 1, &per_core);
+    printf("crypto bound (the service's per-session crypto alone, this run): %.0f sessions/s on "
+           "one core, %.0f on %ld cores\n",
+           per_core, crypto_bound, cores);
     char dir[] = "/tmp/kiln-sf-bench.XXXXXX";
     if (mkdtemp(dir) == NULL) {
         return 1;

@@ -1,0 +1,9 @@
+/* The per-session crypto bound of the secure-factory service (session_bound.c). */
+#ifndef KILN_BENCH_SESSION_BOUND_H
+#define KILN_BENCH_SESSION_BOUND_H
+
+/** Sessions/s that the service's crypto alone allows on `threads` threads (returned) and on one
+ *  (*per_core); -1 when a primitive failed. */
+double sf_bench_session_bound(int sessions, int threads, double *per_core);
+
+#endif
