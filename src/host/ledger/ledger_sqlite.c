@@ -285,8 +285,8 @@ kiln_ledger_status kiln_ledger_open(sqlite3 *db, const kiln_pki_signer *signer,
         "SELECT " ENTRY_COLUMNS " FROM ledger ORDER BY id DESC LIMIT 1",
         "SELECT seq FROM ledger_checkpoint ORDER BY id DESC LIMIT 1",
         INSERT_ENTRY_SQL,
-        "INSERT INTO ledger_checkpoint (after_id, seq, time, head, sig)"
-        " VALUES ((SELECT coalesce(max(id), 0) FROM ledger), ?, ?, ?, ?)",
+        ("INSERT INTO ledger_checkpoint (after_id, seq, time, head, sig)"
+         " VALUES ((SELECT coalesce(max(id), 0) FROM ledger), ?, ?, ?, ?)"),
     };
     sqlite3_stmt **stmts[] = {&s->last_entry, &s->last_checkpoint, &s->insert_entry,
                               &s->insert_checkpoint};
