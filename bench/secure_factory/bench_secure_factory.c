@@ -359,7 +359,7 @@ static int run_end_to_end(bench *b, const char *label, int sessions, int clients
 /* Station counts of the service-alone runs: light load for latency, saturation for throughput. */
 static int client_list[8] = {4, 16};
 static int client_count = 2;
-static int service_only;    /* KILN_BENCH_SERVICE_ONLY=1: skip the end-to-end figure (profiling) */
+static int service_only; /* KILN_BENCH_SERVICE_ONLY=1: skip the end-to-end figure (profiling) */
 static int bench_threads = 4; /* KILN_BENCH_THREADS: the service's thread pool */
 
 /* One measured run against a service state folder (db_url NULL = SQLite). */

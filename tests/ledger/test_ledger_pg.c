@@ -8,18 +8,10 @@
 #include <unistd.h>
 
 #include "kiln_ledger_pg.h"
+#include "tally_check.h"
 
 #define WRITERS 3
 #define EACH    40
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #c);                           \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static int writer(const char *conninfo, const kiln_pki_signer *key, int w)
 {

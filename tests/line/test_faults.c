@@ -6,15 +6,7 @@
 
 #include "faults.h"
 #include "kiln/device.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tally_check.h"
 
 static int parse(const char *spec, fc_faults *f)
 {
