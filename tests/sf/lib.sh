@@ -17,6 +17,41 @@ free_port() {
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# start_postgres: a PostgreSQL 15 server for this test (initdb and pg_ctl on a temporary folder,
+# as the postgres user when run as root: initdb refuses root) on a free loopback port, with a
+# database "factory"; DB is its URL, PG_PORT its port. Exits 77 when PostgreSQL is missing.
+# Stopped (immediate) and removed when the test ends.
+PGBIN=/usr/lib/postgresql/15/bin
+start_postgres() {
+    if [ ! -x "$PGBIN/initdb" ]; then
+        echo "PostgreSQL 15 is not installed (scripts/install-deps.sh installs it)"
+        exit 77
+    fi
+    PG_ROOT=$(mktemp -d /tmp/kiln-sf-pg.XXXXXX)
+    chmod 755 "$PG_ROOT"
+    RUN=""
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || { echo "no postgres user"; exit 77; }
+        chown postgres "$PG_ROOT"
+        RUN="runuser -u postgres --"
+    fi
+    PG_DATA=$PG_ROOT/data
+    PG_PORT=$(free_port)
+    $RUN "$PGBIN/initdb" -D "$PG_DATA" -A trust -U kiln --no-sync >"$WORK/initdb.log" 2>&1 ||
+        fail "initdb: $(cat "$WORK/initdb.log")"
+    $RUN "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$PG_ROOT/server.log" -w -t 60 \
+        -o "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+        start >/dev/null || fail "pg_ctl start: $(cat "$PG_ROOT/server.log")"
+    $RUN "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U kiln factory || fail "createdb"
+    DB=postgresql://kiln@127.0.0.1:$PG_PORT/factory
+}
+pg_stop() {
+    $RUN "$PGBIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PG_ROOT"
+}
+# q SQL: one query on the test's PostgreSQL database, unaligned (psql -At).
+q() { psql -At -h 127.0.0.1 -p "$PG_PORT" -U kiln factory -c "$1"; }
+
 # start_service DIR PORT LOG [extra args]: runs the service and waits until it listens.
 start_service() {
     dir=$1 port=$2 log=$3

@@ -15,21 +15,24 @@
 
 typedef struct station_args {
     const char *station_file;
+    const char *urls[KILN_STATION_MAX_URLS]; /* --service-url, in the order given */
+    int url_count;
     const char *positional[3];
     int count;
 } station_args;
 
-enum { OPT_STATION = 256 };
+enum { OPT_STATION = 256, OPT_SERVICE_URL };
 
 static const struct option station_longopts[] = {
     {"station", required_argument, NULL, OPT_STATION},
+    {"service-url", required_argument, NULL, OPT_SERVICE_URL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
-/* Accepts --station FILE anywhere after the command name; a lone "-" is a positional argument
- * and "--" ends the options (for an ERROR_CODE below zero). Returns 0, 1 for --help, -1 on a
- * usage error (what says which). */
+/* Accepts --station FILE and --service-url URL (repeatable) anywhere after the command name; a lone
+ * "-" is a positional argument and "--" ends the options (for an ERROR_CODE below zero). Returns 0,
+ * 1 for --help, -1 on a usage error (what says which). */
 static int parse_args(int argc, char **argv, station_args *a, char *what, size_t size)
 {
     memset(a, 0, sizeof(*a));
@@ -44,7 +47,15 @@ static int parse_args(int argc, char **argv, station_args *a, char *what, size_t
             tool_opt_problem(c, argv, what, size);
             return -1;
         }
-        a->station_file = optarg;
+        if (c == OPT_SERVICE_URL) {
+            if (a->url_count == KILN_STATION_MAX_URLS) {
+                snprintf(what, size, "more than %d --service-url", KILN_STATION_MAX_URLS);
+                return -1;
+            }
+            a->urls[a->url_count++] = optarg;
+        } else {
+            a->station_file = optarg;
+        }
     }
     for (int i = optind; i < argc; i++) {
         if (a->count == 3) {
@@ -105,7 +116,7 @@ static int report(sf_status st, const kiln_station_reply *r)
 static int usage(int parsed, const char *what, const char *text)
 {
     FILE *out = parsed == 1 ? stdout : stderr;
-    fprintf(out, "usage: factory_tool %s [--station FILE]\n", text);
+    fprintf(out, "usage: factory_tool %s [--station FILE] [--service-url URL]...\n", text);
     if (parsed != 1) {
         fprintf(stderr, "factory_tool: error %d: General error on factory tool: %s\n",
                 FT_ERR_GENERAL, what[0] != '\0' ? what : "wrong number of arguments");
@@ -119,6 +130,15 @@ static int open_station(const station_args *a, kiln_station **st)
     sf_status s = kiln_station_open(a->station_file, st, err, sizeof(err));
     if (s != SF_OK) {
         return fail_with((int)s, err, 0);
+    }
+    /* --service-url replaces the file's URLs: the replicas to try, in this order. */
+    if (a->url_count > 0) {
+        s = kiln_station_set_urls(*st, a->urls, a->url_count, err, sizeof(err));
+        if (s != SF_OK) {
+            kiln_station_close(*st);
+            *st = NULL;
+            return fail_with((int)s, err, 0);
+        }
     }
     return FT_EXIT_OK;
 }
@@ -163,9 +183,18 @@ static int begin(const ft_globals *g, int argc, char **argv, int count, const ch
 
 /* Prints the service's answer (the payload for the device, or the fingerprint of the
  * certificate it recorded) or its error; frees r and closes st. */
+/* A service URL that did not answer, and the one that did: worth the operator's eye. */
+static void print_note(const kiln_station_reply *r)
+{
+    if (r->note[0] != '\0') {
+        fprintf(stderr, "factory_tool: note: %s\n", r->note);
+    }
+}
+
 static int print_reply(kiln_station *st, sf_status s, kiln_station_reply *r, bool fingerprint_ok)
 {
     int rc = FT_EXIT_OK;
+    print_note(r);
     json_t *o = station_json ? json_object() : NULL;
     json_object_set_new(o, "status", json_integer(0));
     if (s == SF_OK && r->payload != NULL) {
@@ -259,6 +288,7 @@ int ft_cmd_report_error(const ft_globals *g, int argc, char **argv)
     }
     kiln_station_reply r;
     sf_status s = kiln_station_report_error(st, a.positional[0], code, a.positional[2], &r);
+    print_note(&r);
     rc = FT_EXIT_OK;
     if (s == SF_OK && station_json) {
         json_t *o = json_object();
