@@ -29,6 +29,19 @@ PID_A=$LAST_PID
 start_service "$DIR" "$PORT_B" "$WORK/b.log"
 grep -q "database postgresql" "$WORK/a.log.out" || fail "replica A is not on PostgreSQL"
 
+# A replica needs a copy of the same state folder: another folder's keys and CAs could not finish
+# the sessions this one configured, so the database refuses it (error 122), at run and admin.
+"$BIN/factory_service" init "$WORK/other" --listen "127.0.0.1:$(free_port)" >/dev/null
+"$BIN/factory_service" run "$WORK/other" --db "$DB" --listen "127.0.0.1:$(free_port)" \
+    >/dev/null 2>"$WORK/other.err" && fail "a replica of another state folder ran"
+grep -q "error 122: .*belongs to another state folder" "$WORK/other.err" ||
+    fail "other folder: $(cat "$WORK/other.err")"
+"$BIN/factory_service" add-station "$WORK/other" intruder "$WORK/intruder.pem" --db "$DB" \
+    >/dev/null 2>"$WORK/other.err" && fail "another folder added a station"
+grep -q "error 122: .*belongs to another state folder" "$WORK/other.err" ||
+    fail "add-station of another folder: $(cat "$WORK/other.err")"
+[ "$(q "SELECT COUNT(*) FROM stations WHERE name = 'intruder'")" -eq 0 ] || fail "intruder station stored"
+
 # ---- factory_tool: a station file with several service URLs, tried in order ----
 # (station2, batch "cli" without a quota: the load below has lot-r's 500 to itself.)
 sed "s|^service-url: .*|service-url: $DEAD $URL_A\nservice-url: $URL_B|" "$WORK/station2.pem" \

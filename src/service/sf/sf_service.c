@@ -13,6 +13,7 @@
 
 #include "kiln_endpoint_name.h"
 #include "sf_crypto.h"
+#include "sf_identity.h"
 #include "sf_store.h"
 #include "sf_tls.h"
 
@@ -585,6 +586,9 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
     if (st == SF_OK) {
         sf_db *db = sf_service_db_acquire(svc);
         st = db != NULL ? sf_store_migrate(db) : SF_DATABASE;
+        if (st == SF_OK) {
+            st = sf_identity_check(db, dir, svc->wrap_key); /* replicas: one folder's copies */
+        }
         if (db != NULL) {
             sf_service_db_release(svc, db);
         }
