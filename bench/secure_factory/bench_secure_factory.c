@@ -10,6 +10,9 @@
  *
  *   bench_secure_factory [SESSIONS [CLIENTS ...]]   (defaults: 2000 sessions, 4 and 16 stations;
  *                                                     end to end with the largest count)
+ *   bench_secure_factory replicas [SESSIONS [CLIENTS ...]]   (PostgreSQL only: the service-alone
+ *                                                     figure of 1 and of 2 replicas on one
+ *                                                     database, and their ratio)
  * KILN_BENCH_SERVICE_ONLY=1 skips the end-to-end runs; KILN_BENCH_THREADS=N sizes the service's
  * thread pool (default 4). The crypto bound (session_bound.c) is printed first, and each
  * service-alone figure as a share of it. */
@@ -43,6 +46,9 @@ typedef struct bench {
     int failures;
     pthread_mutex_t lock;
     char run_id[32];
+    const char *const *replica_urls; /* replicas mode: station client i starts at URL i mod n */
+    int replica_count;
+    double last_rate; /* sessions/s of the last service-alone run */
 } bench;
 
 typedef struct client {
@@ -263,6 +269,22 @@ static void percentiles(double *v, int n, double *p50, double *p99)
     *p99 = n ? v[(n * 99) / 100] : 0;
 }
 
+/* Replicas mode: client i's URL list starts at replica i mod n (the others follow, as a
+ * station's failover list would). */
+static sf_status replica_order(const bench *b, kiln_station *st, int client)
+{
+    const char *order[KILN_STATION_MAX_URLS];
+    for (int k = 0; k < b->replica_count; k++) {
+        order[k] = b->replica_urls[(client + k) % b->replica_count];
+    }
+    char err[256];
+    sf_status s = kiln_station_set_urls(st, order, b->replica_count, err, sizeof(err));
+    if (s != SF_OK) {
+        fprintf(stderr, "bench: %s\n", err);
+    }
+    return s;
+}
+
 static int run_service_alone(bench *b, const char *label, int sessions, int clients)
 {
     slot *slots = calloc((size_t)sessions, sizeof(slot));
@@ -272,6 +294,8 @@ static int run_service_alone(bench *b, const char *label, int sessions, int clie
         char err[256];
         if (kiln_station_open(b->station_file, &stations[i], err, sizeof(err)) != SF_OK) {
             fprintf(stderr, "bench: %s\n", err);
+            rc = -1;
+        } else if (b->replica_count > 0 && replica_order(b, stations[i], i) != SF_OK) {
             rc = -1;
         }
     }
@@ -312,6 +336,7 @@ static int run_service_alone(bench *b, const char *label, int sessions, int clie
            crypto_bound > 0 ? 100.0 * ok / service / crypto_bound : 0.0,
            devices * 1e3 / (sessions > 0 ? sessions : 1));
     fflush(stdout);
+    b->last_rate = ok / service;
     for (int i = 0; i < clients; i++) {
         kiln_station_close(stations[i]);
     }
@@ -412,8 +437,162 @@ static int run(const char *label, const char *dir, const char *db_url, int sessi
     return rc;
 }
 
+/* ---- Replicas: 1 and 2 services on one PostgreSQL -----------------------------------------
+ * Each replica is a service of its own (state, database connection pool, thread pool, HTTPS
+ * port) on copies of one state folder, in this process: the same work as separate
+ * `factory_service run` processes, on the same cores. The station clients are spread over the
+ * replicas. */
+#define MAX_REPLICAS 4
+
+typedef struct replica_set {
+    sf_service *svc[MAX_REPLICAS];
+    sf_http *http[MAX_REPLICAS];
+    char urls[MAX_REPLICAS][64];
+    const char *list[MAX_REPLICAS];
+    int count;
+} replica_set;
+
+static void replicas_stop(replica_set *r)
+{
+    for (int i = 0; i < r->count; i++) {
+        sf_http_stop(r->http[i]);
+        sf_service_close(r->svc[i]);
+    }
+    r->count = 0;
+}
+
+static int replicas_start(replica_set *r, const char *dir, const char *db_url, int n)
+{
+    memset(r, 0, sizeof(*r));
+    for (int i = 0; i < n; i++) {
+        if (sf_service_open(dir, db_url, &r->svc[i]) != SF_OK) {
+            replicas_stop(r);
+            return -1;
+        }
+        r->count++;
+        if (sf_http_start(r->svc[i], "127.0.0.1:0", bench_threads, NULL, &r->http[i]) != SF_OK) {
+            sf_service_close(r->svc[i]);
+            r->count--;
+            replicas_stop(r);
+            return -1;
+        }
+        snprintf(r->urls[i], sizeof(r->urls[i]), "https://127.0.0.1:%d", sf_http_port(r->http[i]));
+        r->list[i] = r->urls[i];
+    }
+    return 0;
+}
+
+/* Service-alone sessions/s of n replicas (0 on failure). */
+static double run_replica_count(const char *dir, const char *db_url, int n, int sessions,
+                                int clients, const char *label)
+{
+    replica_set r;
+    char name[64], path[1200];
+    snprintf(name, sizeof(name), "%s-%d-%d", label, n, clients); /* a station per run */
+    snprintf(path, sizeof(path), "%s/station-%s.pem", dir, name);
+    if (replicas_start(&r, dir, db_url, n) != 0 ||
+        sf_service_add_station(r.svc[0], name, "default", r.urls[0], path) != SF_OK) {
+        fprintf(stderr, "bench: cannot start %d replicas\n", n);
+        replicas_stop(&r);
+        return 0;
+    }
+    EVP_PKEY *signing_public = NULL;
+    char *pem = sfc_point_to_key(kiln_pki_signer_point(r.svc[0]->signing), &signing_public) == SF_OK
+                    ? sfc_pubkey_pem(signing_public)
+                    : NULL;
+    EVP_PKEY_free(signing_public);
+    bench b;
+    memset(&b, 0, sizeof(b));
+    b.station_file = path;
+    b.trust_key.factory_id = r.svc[0]->cfg.factory_id;
+    b.trust_key.key = (const uint8_t *)pem;
+    b.trust_key.key_len = pem != NULL ? strlen(pem) + 1 : 0;
+    b.replica_urls = r.list;
+    b.replica_count = n;
+    pthread_mutex_init(&b.lock, NULL);
+    snprintf(b.run_id, sizeof(b.run_id), "r%d-%ld-%d", n, (long)time(NULL) % 100000000, clients);
+    int rc = pem != NULL ? run_service_alone(&b, label, sessions, clients) : -1;
+    free(pem);
+    pthread_mutex_destroy(&b.lock);
+    replicas_stop(&r);
+    return rc == 0 ? b.last_rate : 0;
+}
+
+/* bench_secure_factory replicas [SESSIONS [CLIENTS ...]]: 1 and 2 replicas on one PostgreSQL
+ * per station count; the ratio next to the crypto bound. */
+static int run_replicas(const char *state, const char *db_url, int sessions)
+{
+    /* A first run warms PostgreSQL up (its caches, the tables' first pages): without it the
+     * first figure is the cold start's. */
+    int rc = run_replica_count(state, db_url, 1, sessions / 4 + 1, 4, "warm-up") > 0 ? 0 : -1;
+    for (int c = 0; c < client_count; c++) {
+        double one = run_replica_count(state, db_url, 1, sessions, client_list[c], "1-replica");
+        double two = run_replica_count(state, db_url, 2, sessions, client_list[c], "2-replicas");
+        if (one <= 0 || two <= 0) {
+            rc = -1;
+            continue;
+        }
+        printf("replicas   clients=%d  1 replica %.0f sessions/s, 2 replicas %.0f sessions/s: "
+               "%.2fx  (crypto bound %.0f sessions/s on this machine's cores, shared by the "
+               "replicas, the clients and PostgreSQL)\n",
+               client_list[c], one, two, two / one, crypto_bound);
+        fflush(stdout);
+    }
+    return rc;
+}
+
+/* The URL of a throw-away PostgreSQL started by pg.sh in dir/pg, or "" with why in url. */
+static void pg_start(const char *dir, char *url, size_t size)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "sh %s start %s/pg", KILN_SF_BENCH_PG_SCRIPT, dir);
+    FILE *p = popen(cmd, "r");
+    url[0] = '\0';
+    if (p != NULL) {
+        if (fgets(url, (int)size, p) == NULL) {
+            url[0] = '\0';
+        }
+        url[strcspn(url, "\n")] = '\0';
+        pclose(p);
+    }
+}
+
+/* The PostgreSQL runs (started for this run by the helper script next to this file): the usual
+ * figures, or with replicas only the replicas mode. */
+static int run_postgres(const char *dir, const char *state, int sessions, int clients, int replicas)
+{
+    char url[256];
+    pg_start(dir, url, sizeof(url));
+    if (strncmp(url, "postgresql://", 13) != 0) {
+        printf("postgresql skipped (%s)\n", url[0] ? url : "PostgreSQL 15 not available");
+        return 0;
+    }
+    if (replicas) {
+        return run_replicas(state, url, sessions);
+    }
+    /* The server runs with synchronous_commit=off: like SQLite's WAL with synchronous=NORMAL,
+     * a commit survives a crash of the service but not a power cut of the database host.
+     * The second run asks for a flushed WAL on every commit (PostgreSQL's default). */
+    int rc = run("postgresql", state, url, sessions, clients);
+    char durable[300];
+    snprintf(durable, sizeof(durable), "%s?options=-csynchronous_commit%%3Don", url);
+    int saved = service_only;
+    service_only = 1;
+    if (run("pg-fsync", state, durable, sessions, clients) != 0) {
+        rc = -1;
+    }
+    service_only = saved;
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    /* "replicas" first: only the replicas mode (PostgreSQL, 1 and 2 replicas). */
+    int replicas = argc > 1 && strcmp(argv[1], "replicas") == 0;
+    if (replicas) {
+        argc--;
+        argv++;
+    }
     int sessions = argc > 1 ? atoi(argv[1]) : 2000;
     if (argc > 2) {
         client_count = 0;
@@ -430,7 +609,7 @@ int main(int argc, char **argv)
         }
     }
     if (sessions < 1 || clients < 1) {
-        fprintf(stderr, "usage: bench_secure_factory [SESSIONS [CLIENTS<=64 ...]]\n");
+        fprintf(stderr, "usage: bench_secure_factory [replicas] [SESSIONS [CLIENTS<=64 ...]]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -457,39 +636,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: cannot create the state folder\n");
         rc = 1;
     }
-    if (rc == 0 && run("sqlite", state, NULL, sessions, clients) != 0) {
+    if (rc == 0 && !replicas && run("sqlite", state, NULL, sessions, clients) != 0) {
         rc = 1;
     }
-    /* PostgreSQL: started for this run by the helper script next to this file. */
+    if (rc == 0 && run_postgres(dir, state, sessions, clients, replicas) != 0) {
+        rc = 1;
+    }
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "sh %s start %s/pg", KILN_SF_BENCH_PG_SCRIPT, dir);
-    FILE *p = rc == 0 ? popen(cmd, "r") : NULL;
-    char url[256] = "";
-    if (p != NULL) {
-        if (fgets(url, sizeof(url), p) == NULL) {
-            url[0] = '\0';
-        }
-        url[strcspn(url, "\n")] = '\0';
-        pclose(p);
-    }
-    if (strncmp(url, "postgresql://", 13) == 0) {
-        /* The server runs with synchronous_commit=off: like SQLite's WAL with synchronous=NORMAL,
-         * a commit survives a crash of the service but not a power cut of the database host.
-         * The second run asks for a flushed WAL on every commit (PostgreSQL's default). */
-        if (run("postgresql", state, url, sessions, clients) != 0) {
-            rc = 1;
-        }
-        char durable[300];
-        snprintf(durable, sizeof(durable), "%s?options=-csynchronous_commit%%3Don", url);
-        int saved = service_only;
-        service_only = 1;
-        if (run("pg-fsync", state, durable, sessions, clients) != 0) {
-            rc = 1;
-        }
-        service_only = saved;
-    } else if (rc == 0) {
-        printf("postgresql skipped (%s)\n", url[0] ? url : "PostgreSQL 15 not available");
-    }
     snprintf(cmd, sizeof(cmd), "sh %s stop %s/pg; rm -rf %s", KILN_SF_BENCH_PG_SCRIPT, dir, dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "bench: cleanup of %s failed\n", dir);
