@@ -148,6 +148,17 @@ assert len(audit) == 528, "%d audit rows" % len(audit)
 EOF
 then :; else fail "audit and clients disagree"; fi
 
+# PostgreSQL restarts under the surviving replica: the request that meets a dead pooled
+# connection fails with 113 (database error), nothing else does, and the replica goes on
+# without a restart of its own.
+$RUN "$PGBIN/pg_ctl" -D "$PG_DATA" -m fast -w restart >/dev/null || fail "pg_ctl restart"
+export FACTORY_STATION=$WORK/station2.pem
+sed -i "s|^service-url: .*|service-url: $URL_B|" "$FACTORY_STATION"
+"$BIN/factory_tool" new_device after-restart >/dev/null 2>"$WORK/err" ||
+    grep -q "error 113" "$WORK/err" || fail "first request after the restart: $(cat "$WORK/err")"
+fp=$(provision after-restart "$WORK/ar") || fail "replica B after the database restarted"
+check_provisioned "$fp" "$WORK/ar" after-restart
+
 assert_no_secrets_in "$WORK/a.log" "$DIR"/keys/*.key "$STATION"
 assert_no_secrets_in "$WORK/b.log" "$DIR"/keys/*.key "$STATION"
 echo "sf replicas: 1 passed, 0 failed (A done $on_a, B done $on_b, $moved moved from A to B)"

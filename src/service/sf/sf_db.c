@@ -74,6 +74,11 @@ int sf_db_is_postgres(const sf_db *db)
     return db->postgres;
 }
 
+int sf_db_broken(const sf_db *db)
+{
+    return db->broken;
+}
+
 sf_status sf_db_begin(sf_db *db)
 {
     return sf_db_exec(db, db->ops->begin_sql, 0, NULL, NULL, NULL);

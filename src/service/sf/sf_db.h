@@ -21,6 +21,9 @@ sf_status sf_db_exec(sf_db *db, const char *sql, int nparams, const char *const 
                      sf_db_result *res, long *changes);
 /** Nonzero when db is a PostgreSQL connection (some statements have an engine-specific form). */
 int sf_db_is_postgres(const sf_db *db);
+/** 1 when the connection to the database server was lost (PostgreSQL restarted, network cut):
+ *  close it rather than use it again. */
+int sf_db_broken(const sf_db *db);
 sf_status sf_db_begin(sf_db *db);
 sf_status sf_db_commit(sf_db *db);
 void sf_db_rollback(sf_db *db);

@@ -16,6 +16,7 @@ typedef struct sf_db_ops {
 struct sf_db {
     const sf_db_ops *ops;
     int postgres;
+    int broken;           /* the connection to the server is lost: the pool must not keep it */
     char last_error[256]; /* engine message, never contains parameters */
 };
 

@@ -75,6 +75,8 @@ static sf_status pg_exec(sf_db *base, const char *sql, int nparams, const char *
     ExecStatusType es = PQresultStatus(r);
     if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
         note_error(base, PQresultErrorMessage(r));
+        /* A restarted server or a cut network: this connection stays dead. */
+        base->broken = PQstatus(db->conn) == CONNECTION_BAD;
         PQclear(r);
         return SF_DATABASE;
     }

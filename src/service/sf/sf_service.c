@@ -642,6 +642,13 @@ sf_db *sf_service_db_acquire(sf_service *svc)
 
 void sf_service_db_release(sf_service *svc, sf_db *db)
 {
+    if (db != NULL && sf_db_broken(db)) {
+        /* The server went away (restart, failover): the pooled connections went with it, so
+         * the next request opens a new one instead of failing on a dead one. */
+        sf_db_close(db);
+        sf_service_db_drop_pool(svc);
+        return;
+    }
     pthread_mutex_lock(&svc->pool_lock);
     if (svc->pool_count < SF_POOL_MAX) {
         svc->pool[svc->pool_count++] = db;
