@@ -34,7 +34,7 @@ _kiln_factory_tool_options() {
     records:list) echo "--endpoint --state --format --json --help" ;;
     records:show) echo "--help" ;;
     records:export) echo "--format --output --help" ;;
-    new_device | get_device_configuration | handle_device_response | report_error) echo "--station --help" ;;
+    new_device | get_device_configuration | handle_device_response | report_error) echo "--station --service-url --help" ;;
     relay) echo "--tcp --serial --baud -t --help" ;;
     ledger) echo "--db --pubkey --format -o --help verify export pubkey" ;;
     esac
