@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "ledger_cmd.h"
 #include "sf_http.h"
 #include "sf_service.h"
 #include "sf_store.h"
@@ -32,6 +33,7 @@ static const char *const usage_lines[][2] = {
     {"audit", "audit DIR [--refusals] [--format csv|json | --json] [--db URL]"},
     {"stats", "stats DIR [--batch NAME] [--format text|json | --json] [--db URL]"},
     {"run", "run DIR [--listen ADDR:PORT] [--db URL] [--threads N] [--log FILE]"},
+    {"ledger", "ledger verify|export|pubkey DIR [--format jsonl|cbor] [-o FILE] [--db URL]"},
 };
 #define NCOMMANDS (sizeof(usage_lines) / sizeof(usage_lines[0]))
 
@@ -367,6 +369,9 @@ int main(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? TOOL_EXIT_USAGE : TOOL_EXIT_OK;
+    }
+    if (strcmp(argv[1], "ledger") == 0) {
+        return factory_service_ledger(argc - 1, argv + 1);
     }
     const command *c = NULL;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {

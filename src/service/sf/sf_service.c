@@ -14,6 +14,7 @@
 #include "kiln_endpoint_name.h"
 #include "sf_crypto.h"
 #include "sf_identity.h"
+#include "sf_ledger.h"
 #include "sf_store.h"
 #include "sf_tls.h"
 
@@ -321,6 +322,26 @@ static sf_status write_device_trust(const char *dir, uint32_t factory_id,
     return write_text_file(path, text, 0644);
 }
 
+/* The ledger key and the ledger's first entries: the CAs this init created. */
+static sf_status ledger_init(const char *dir, sf_db *db)
+{
+    static const char *const cas[] = {"device-ca", "station-ca", "signing"};
+    kiln_pki_signer *key = NULL;
+    sf_status st = sf_ledger_key_load(dir, &key);
+    if (st == SF_OK) {
+        st = sf_db_ledger_attach(db, key, SF_LEDGER_CHECKPOINT_EVERY);
+    }
+    for (int i = 0; i < 3 && st == SF_OK; i++) {
+        st = sf_ledger_ca_event(db, cas[i], "created");
+    }
+    if (st == SF_OK) {
+        st = kiln_ledger_checkpoint_now(sf_db_ledger(db)) == KILN_LEDGER_OK ? SF_OK : SF_DATABASE;
+    }
+    sf_db_ledger_detach(db); /* before the key it borrows goes */
+    kiln_pki_signer_free(key);
+    return st;
+}
+
 /* service.conf (0600: it may name a database with its password) and an empty database. */
 static sf_status write_config_and_db(const char *dir, uint32_t factory_id, const char *listen)
 {
@@ -348,6 +369,9 @@ static sf_status write_config_and_db(const char *dir, uint32_t factory_id, const
         st = sf_db_open(NULL, dir, &db);
         if (st == SF_OK) {
             st = sf_store_migrate(db);
+        }
+        if (st == SF_OK) {
+            st = ledger_init(dir, db);
         }
         sf_db_close(db);
     }
@@ -584,6 +608,9 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
         }
     }
     if (st == SF_OK) {
+        st = sf_ledger_key_load(dir, &svc->ledger_key);
+    }
+    if (st == SF_OK) {
         sf_db *db = sf_service_db_acquire(svc);
         st = db != NULL ? sf_store_migrate(db) : SF_DATABASE;
         if (st == SF_OK) {
@@ -610,6 +637,7 @@ void sf_service_close(sf_service *svc)
         sf_db_close(svc->pool[i]);
     }
     kiln_pki_signer_free(svc->signing);
+    kiln_pki_signer_free(svc->ledger_key);
     kiln_pki_ca_free(svc->device_issuer);
     OPENSSL_free(svc->bootstrap_ca_der);
     OPENSSL_cleanse(svc->wrap_key, sizeof(svc->wrap_key));
@@ -635,6 +663,11 @@ sf_db *sf_service_db_acquire(sf_service *svc)
     }
     pthread_mutex_unlock(&svc->pool_lock);
     if (db == NULL && sf_db_open(svc->db_url[0] ? svc->db_url : NULL, svc->dir, &db) != SF_OK) {
+        return NULL;
+    }
+    if (svc->ledger_key != NULL &&
+        sf_db_ledger_attach(db, svc->ledger_key, SF_LEDGER_CHECKPOINT_EVERY) != SF_OK) {
+        sf_db_close(db);
         return NULL;
     }
     return db;
