@@ -184,14 +184,16 @@ complete -F _kiln_factory_client factory_client
 _kiln_factory_service() {
     local cur prev words cword
     _kiln_comp_words || return
-    local commands="init add-station revoke-station set-quota audit stats run"
+    local commands="init add-station revoke-station set-quota audit stats run ledger"
 
     case $prev in
     --log)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return ;;
     --format)
-        mapfile -t COMPREPLY < <(compgen -W "csv json" -- "$cur")
+        local formats="csv json"
+        [[ ${words[1]} == ledger ]] && formats="jsonl cbor"
+        mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
         return ;;
     --listen | --san | --batch | --url | --db | --threads | --key-uri-prefix)
         COMPREPLY=()
@@ -200,6 +202,16 @@ _kiln_factory_service() {
 
     if ((cword == 1)); then
         mapfile -t COMPREPLY < <(compgen -W "$commands --help --version" -- "$cur")
+        return
+    fi
+    if [[ ${words[1]} == ledger ]]; then
+        if ((cword == 2)); then
+            mapfile -t COMPREPLY < <(compgen -W "verify export pubkey" -- "$cur")
+        elif [[ $cur == -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W "--pubkey --format --output -o --db --help" -- "$cur")
+        else
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur") # DIR, an export FILE, a PEM
+        fi
         return
     fi
     local options
