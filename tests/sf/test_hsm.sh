@@ -23,7 +23,7 @@ for name in signing device-ca station-ca; do
         "$DIR/keys/$name.uri" || fail "keys/$name.uri does not name the token key"
     [ "$(stat -c %a "$DIR/keys/$name.uri")" = 600 ] || fail "keys/$name.uri is not 0600"
 done
-[ "$(ls "$DIR/keys" | sort | tr '\n' ' ')" = "db-wrap.key device-ca.uri signing.uri station-ca.uri tls.key " ] ||
+[ "$(ls "$DIR/keys" | sort | tr '\n' ' ')" = "db-wrap.key device-ca.uri ledger.key signing.uri station-ca.uri tls.key " ] ||
     fail "unexpected files in keys/: $(ls "$DIR/keys")"
 grep -rq "$KILN_TEST_PIN" "$DIR" && fail "the PIN is in the state folder"
 objects=$(pkcs11-tool --module "$M" --token-label "$KILN_TEST_TOKEN" --login --pin "$KILN_TEST_PIN" \

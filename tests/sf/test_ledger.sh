@@ -80,4 +80,13 @@ prev=$(sqlite3 "$DB" "SELECT MAX(seq) FROM ledger_checkpoint WHERE seq < $last")
 tamper "a dropped last checkpoint" "DELETE FROM ledger_checkpoint WHERE seq=$last" UNSIGNED_TAIL $((prev + 1))
 tamper "a dropped tail after the last checkpoint" "DELETE FROM ledger_checkpoint WHERE seq=$last; DELETE FROM ledger WHERE seq > $((last - 2))" UNSIGNED_TAIL $((prev + 1))
 "$FS" ledger verify "$DIR" >/dev/null || fail "the untouched database no longer verifies"
+
+# A state folder made before the ledger (no key, no tables) gets its key on the first run.
+OLD=$WORK/old
+"$FS" init "$OLD" --listen "127.0.0.1:$(free_port)" >/dev/null
+rm "$OLD/keys/ledger.key"
+sqlite3 "$OLD/factory.db" "DROP TABLE ledger; DROP TABLE ledger_checkpoint"
+"$FS" stats "$OLD" >/dev/null || fail "an old folder does not open"
+[ "$(stat -c %a "$OLD/keys/ledger.key")" = 600 ] || fail "old folder: no 0600 ledger key"
+"$FS" ledger pubkey "$OLD" | grep -q "BEGIN PUBLIC KEY" || fail "old folder: no public key"
 exit 0

@@ -511,7 +511,8 @@ static sf_status check_state_modes(const char *dir)
     static const char *const required[] = {"", "keys", "keys/tls.key", "keys/db-wrap.key",
                                            "service.conf"};
     static const char *const signers[] = {"signing", "device-ca", "station-ca"};
-    static const char *const optional[] = {"factory.db", "factory.db-wal", "factory.db-shm"};
+    static const char *const optional[] = {"factory.db", "factory.db-wal", "factory.db-shm",
+                                           "keys/ledger.key"};
     char path[1200];
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         path_of(path, sizeof(path), dir, required[i]);
