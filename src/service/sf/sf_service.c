@@ -658,6 +658,13 @@ void sf_service_db_release(sf_service *svc, sf_db *db)
     sf_db_close(db);
 }
 
+/* A wildcard listen address is no URL a station can reach: the station file needs --url. */
+static int listens_on_every_address(const char *listen)
+{
+    return listen[0] == ':' || strncmp(listen, "0.0.0.0:", 8) == 0 ||
+           strncmp(listen, "[::]:", 5) == 0;
+}
+
 sf_status sf_service_add_station(sf_service *svc, const char *name, const char *batch,
                                  const char *url, const char *outfile)
 {
@@ -668,6 +675,9 @@ sf_status sf_service_add_station(sf_service *svc, const char *name, const char *
     char *cert_pem = NULL, *key_pem = NULL, *ca_pem = NULL;
     uint8_t *der = NULL;
     size_t der_len = 0;
+    if (url == NULL && listens_on_every_address(svc->cfg.listen)) {
+        return SF_CONFIG;
+    }
     path_of(path, sizeof(path), svc->dir, "station-ca.pem");
     sf_status st = sfc_read_cert(path, &ca);
     if (st == SF_OK) {
