@@ -57,4 +57,11 @@ n = c.execute(\"SELECT count(*) FROM (SELECT endpoint FROM attempts WHERE state=
               \" GROUP BY endpoint HAVING count(DISTINCT station) > 1)\").fetchone()[0]
 sys.exit(0 if n == 0 else 1)
 PY"
+# inject-batch claims too, before the configurator issues: station B's batch over A's endpoints
+# (no device listens there) is refused with 1031 for all of them, before any connection.
+head -n 101 "$TMP_ROOT/a.csv" > "$TMP_ROOT/a100.csv"
+"$FT" --home-dir "$HOME_DIR" inject-batch --devices "$TMP_ROOT/a100.csv" --retries 0 -t 2 \
+    --station st-b > "$TMP_ROOT/ib.out" 2>&1 || true
+check "inject-batch on another station's endpoints: 100 refusals (1031)" \
+    test "$(grep -c 'in progress on station st-a' "$TMP_ROOT/ib.out")" -eq 100
 finish
