@@ -91,6 +91,23 @@ static void print_result(void *user, const line_split_result *r)
         line_cli_result_line(r->dev, false, r->status, r->message, r->state, r->response), false);
 }
 
+/* prepare-batch: a batch's lines unflushed (one write per batch, not per device). */
+static void print_result_batched(void *user, const line_split_result *r)
+{
+    (void)user;
+    json_t *o = line_cli_result_line(r->dev, false, r->status, r->message, r->state, r->response);
+    if (json_dumpf(o, stdout, JSON_PRESERVE_ORDER) == 0) {
+        putchar('\n');
+    }
+    json_decref(o);
+}
+
+static void flush_results(void *user)
+{
+    (void)user;
+    fflush(stdout);
+}
+
 static void print_summary(const line_split *s, bool prepare)
 {
     char second[64] = "";
@@ -147,7 +164,8 @@ static int split_command(const ft_globals *g, int argc, char **argv, bool prepar
                     .jobs = (unsigned)o.jobs,
                     .archive = archive,
                     .archive_fd = archive_fd,
-                    .on_result = print_result,
+                    .on_result = prepare ? print_result_batched : print_result,
+                    .on_batch_end = flush_results,
                     .stop = line_cli_signal_flag()};
     line_cli_signals_on(NULL);
     rc = prepare ? line_prepare_batch(&s) : line_verify_batch(&s);
