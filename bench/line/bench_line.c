@@ -25,6 +25,22 @@ static int env_int(const char *name, int fallback)
     return v && atoi(v) > 0 ? atoi(v) : fallback;
 }
 
+/* The simulated devices' process (in the forked child): stdout to log. KILN_BENCH_LINE_THREADS=T
+ * is factory_client --threads T (default: its own, the online CPUs). */
+static void exec_client(const char *log, char *storage, char *count)
+{
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    char *threads = getenv("KILN_BENCH_LINE_THREADS");
+    char *argv[] = {BENCH_FC, "--storage", storage, "--devices", count,   "--forever", "-v",
+                    "tcp",    "--port",    "0",     "--threads", threads, NULL};
+    if (threads == NULL) {
+        argv[10] = NULL;
+    }
+    execv(BENCH_FC, argv);
+    _exit(127);
+}
+
 int main(void)
 {
     int devices = env_int("KILN_BENCH_LINE_DEVICES", 3000);
@@ -58,19 +74,7 @@ int main(void)
     pid_t dev = fork();
     CHECK(dev >= 0);
     if (dev == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        /* KILN_BENCH_LINE_THREADS=T: factory_client --threads T (default: its own, the
-         * online CPUs). */
-        const char *threads = getenv("KILN_BENCH_LINE_THREADS");
-        char *argv[] = {BENCH_FC, "--storage", storage,  "--devices", count,       "--forever",
-                        "-v",     "tcp",       "--port", "0",         "--threads", (char *)threads,
-                        NULL};
-        if (threads == NULL) {
-            argv[10] = NULL;
-        }
-        execv(BENCH_FC, argv);
-        _exit(127);
+        exec_client(log, storage, count);
     }
     int *ports = calloc((size_t)simulated, sizeof(int));
     int found = 0;
