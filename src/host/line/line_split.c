@@ -153,6 +153,9 @@ static void commit_and_report(split_run *run, prepared *batch, size_t n)
                NULL);
         free(batch[i].message);
     }
+    if (n > 0 && s->on_batch_end != NULL) {
+        s->on_batch_end(s->user);
+    }
 }
 
 /* Moves the queue to run->taken (the caller holds the lock); returns how many. */
