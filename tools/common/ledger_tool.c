@@ -112,6 +112,10 @@ static uint8_t *read_all(const char *path, size_t *len)
 static int load_point(const ledger_tool_place *p, const char *pubkey,
                       uint8_t point[KILN_PKI_POINT_SIZE])
 {
+    if (pubkey == NULL && p->point != NULL) {
+        memcpy(point, p->point, KILN_PKI_POINT_SIZE);
+        return 0;
+    }
     const char *path = pubkey ? pubkey : p->key_path;
     size_t len;
     uint8_t *data = read_all(path, &len);

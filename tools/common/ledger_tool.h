@@ -20,6 +20,7 @@ typedef struct ledger_tool_place {
     int (*verify)(void *ctx, const uint8_t *point, struct kiln_ledger_verdict *verdict);
     int (*export_to)(void *ctx, FILE *out, int format);
     void *ctx;
+    const uint8_t *point; /* when set, the ledger's public key (key_path is then not read) */
 } ledger_tool_place;
 
 /** argv[0] is "ledger", argv[1] the subcommand. Returns the exit status: 0 when the ledger

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kiln_ledger.h"
 #include "ledger_tool.h"
 #include "sf_db.h"
+#include "sf_ledger.h"
 #include "sf_service.h"
 
 static int verify_db(void *ctx, const uint8_t *point, struct kiln_ledger_verdict *verdict)
@@ -69,7 +71,7 @@ int factory_service_ledger(int argc, char **argv)
     int n = split_args(argc, argv, args, &dir, &db_url);
     char key_path[1200];
     snprintf(key_path, sizeof(key_path), "%s/keys/ledger.key", dir != NULL ? dir : ".");
-    ledger_tool_place place = {"factory_service", NULL, key_path, false, NULL, NULL, NULL};
+    ledger_tool_place place = {"factory_service", NULL, key_path, false, NULL, NULL, NULL, NULL};
     if (dir == NULL) {
         return ledger_tool_main(&place, n, args); /* usage, help, or an exported file */
     }
@@ -84,6 +86,17 @@ int factory_service_ledger(int argc, char **argv)
         fprintf(stderr, "factory_service: error %d: %s: %s\n", st, sf_status_text(st), dir);
         return 1;
     }
+    /* The public half of the ledger key, a file or a token key (keys/ledger.uri); never made
+     * here: a folder without one cannot be verified without --pubkey. */
+    char ref[1200];
+    uint8_t point[KILN_PKI_POINT_SIZE];
+    kiln_pki_signer *key = NULL;
+    bool token = sf_service_key_ref(dir, "ledger", ref, sizeof(ref));
+    if ((token || access(ref, F_OK) == 0) && sf_ledger_key_load(dir, &key) == SF_OK) {
+        memcpy(point, kiln_pki_signer_point(key), KILN_PKI_POINT_SIZE);
+        place.point = point;
+    }
+    kiln_pki_signer_free(key);
     place.verify = verify_db;
     place.export_to = export_db;
     place.ctx = db;

@@ -112,7 +112,7 @@ int ft_cmd_ledger(const ft_globals *g, int argc, char **argv)
     int rc = FT_EXIT_FAILED;
     if (db_path != NULL && key_path != NULL) {
         ledger_tool_place place = {"factory_tool", db_path, key_path, g->json != 0,
-                                   NULL,           NULL,    NULL};
+                                   NULL,           NULL,    NULL,     NULL};
         rc = ledger_tool_main(&place, argc, argv);
     }
     free(db_path);

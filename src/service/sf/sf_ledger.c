@@ -10,12 +10,16 @@
 #include <openssl/x509.h>
 
 #include "kiln_ledger.h"
+#include "sf_crypto.h"
+#include "sf_service.h"
 
 sf_status sf_ledger_key_load(const char *dir, kiln_pki_signer **out)
 {
-    char path[1200];
-    snprintf(path, sizeof(path), "%s/keys/ledger.key", dir);
-    return kiln_ledger_key_open(path, out) == KILN_LEDGER_OK ? SF_OK : SF_CONFIG;
+    char ref[1200];
+    if (sf_service_key_ref(dir, "ledger", ref, sizeof(ref))) {
+        return sfc_key_signer(ref, out); /* keys/ledger.uri: a token key (init --key-uri-prefix) */
+    }
+    return kiln_ledger_key_open(ref, out) == KILN_LEDGER_OK ? SF_OK : SF_CONFIG;
 }
 
 static sf_status append(sf_db *db, const kiln_ledger_record *r)
