@@ -97,6 +97,13 @@ fp=$("$BIN/factory_tool" handle_device_response $sid "$final" | sed -n 's/^FINGE
 kill "$LAST_PID"
 wait "$LAST_PID" 2>/dev/null || true
 grep -q "$KILN_TEST_PIN" "$WORK/service.log" && fail "the PIN is in the service log"
+# The ledger's checkpoints are signed by the token key kiln-sf-ledger: the chain holds (the
+# SIGKILL left an unsigned tail that the next run signed) and verifies with its public key.
+"$BIN/factory_service" ledger verify "$DIR" >"$WORK/ledger.out" || fail "ledger: $(cat "$WORK/ledger.out")"
+"$BIN/factory_service" ledger pubkey "$DIR" >"$WORK/ledger.pub" || fail "ledger pubkey"
+"$BIN/factory_service" ledger export "$DIR" --format cbor -o "$WORK/ledger.cbor" || fail "ledger export"
+"$BIN/factory_tool" ledger verify "$WORK/ledger.cbor" --pubkey "$WORK/ledger.pub" >/dev/null ||
+    fail "the token-signed export does not verify"
 
 # expect_token_error WHAT REASON: run fails with the numbered error, the reason and the URI.
 expect_token_error() {
