@@ -5,6 +5,7 @@
 #include "ledger_cmd.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,11 +65,26 @@ static int split_args(int argc, char **argv, char **out, const char **dir, const
     return n;
 }
 
+static int run_ledger(char **args, int n, const char *dir, const char *db_url);
+
 int factory_service_ledger(int argc, char **argv)
 {
-    char *args[argc + 1];
+    char **args = calloc((size_t)argc + 1, sizeof(*args));
+    if (args == NULL) {
+        fprintf(stderr, "factory_service: error %d: %s\n", SF_INTERNAL,
+                sf_status_text(SF_INTERNAL));
+        return 1;
+    }
     const char *dir = NULL, *db_url = NULL;
     int n = split_args(argc, argv, args, &dir, &db_url);
+    int rc = run_ledger(args, n, dir, db_url);
+    free(args);
+    return rc;
+}
+
+/* The command over args (the state folder and --db taken out). */
+static int run_ledger(char **args, int n, const char *dir, const char *db_url)
+{
     char key_path[1200];
     snprintf(key_path, sizeof(key_path), "%s/keys/ledger.key", dir != NULL ? dir : ".");
     ledger_tool_place place = {"factory_service", NULL, key_path, false, NULL, NULL, NULL, NULL};
