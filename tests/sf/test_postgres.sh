@@ -148,6 +148,8 @@ qq() { psql -At -h 127.0.0.1 -p "$PG_PORT" -U kiln factory -c "$1"; }
     fail "done outcome entries"
 [ "$(qq "SELECT COUNT(*) FROM ledger WHERE kind = 'outcome' AND outcome = 'refused-quota 109'")" -eq 5 ] ||
     fail "refused-quota outcome entries"
+[ "$(qq "SELECT string_agg(issuer_ca || ' ' || outcome, ',' ORDER BY seq) FROM ledger WHERE kind = 'ca'")" = "device-ca in-use,station-ca in-use,signing in-use" ] ||
+    fail "CA events: $(qq "SELECT issuer_ca, outcome FROM ledger WHERE kind = 'ca'")"
 "$BIN/factory_service" ledger pubkey "$DIR" >"$WORK/ledger.pub" || fail "ledger pubkey"
 "$BIN/factory_service" ledger export "$DIR" --format cbor -o "$WORK/ledger.cbor" || fail "export"
 "$BIN/factory_tool" ledger verify "$WORK/ledger.cbor" --pubkey "$WORK/ledger.pub" >/dev/null ||

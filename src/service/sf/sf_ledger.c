@@ -1,6 +1,7 @@
 /* Secure factory service: ledger entries of the service (see sf_ledger.h). */
 #include "sf_ledger.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,4 +107,22 @@ sf_status sf_ledger_ca_event(sf_db *db, const char *ca, const char *event)
 {
     kiln_ledger_record r = {KILN_LEDGER_KIND_CA, NULL, NULL, NULL, ca, "factory_service", event};
     return append(db, &r);
+}
+
+sf_status sf_ledger_ca_first(sf_db *db)
+{
+    static const char *const cas[] = {"device-ca", "station-ca", "signing"};
+    if (sf_db_ledger(db) == NULL) {
+        return SF_OK;
+    }
+    sf_db_result res;
+    sf_status st =
+        sf_db_exec(db, "SELECT COUNT(*) FROM ledger WHERE kind = 'ca'", 0, NULL, &res, NULL);
+    const char *n = st == SF_OK ? sf_db_cell(&res, 0, 0) : NULL;
+    bool none = n != NULL && strcmp(n, "0") == 0;
+    sf_db_result_free(&res);
+    for (size_t i = 0; st == SF_OK && none && i < sizeof(cas) / sizeof(cas[0]); i++) {
+        st = sf_ledger_ca_event(db, cas[i], "in-use");
+    }
+    return st;
 }

@@ -23,4 +23,8 @@ sf_status sf_ledger_outcome(sf_db *db, const sf_session *s, const char *result);
 /** A CA event: ca ("device-ca", ...) and what happened ("created", ...). */
 sf_status sf_ledger_ca_event(sf_db *db, const char *ca, const char *event);
 
+/** A database set after init (PostgreSQL: init wrote its CA events to the folder's SQLite file)
+ *  gets the CA events "in-use" once, the first time the service opens it. */
+sf_status sf_ledger_ca_first(sf_db *db);
+
 #endif

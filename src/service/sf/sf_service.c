@@ -668,6 +668,9 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
         if (st == SF_OK) {
             st = sf_identity_check(db, dir, svc->wrap_key); /* replicas: one folder's copies */
         }
+        if (st == SF_OK) {
+            st = sf_ledger_ca_first(db);
+        }
         if (db != NULL) {
             sf_service_db_release(svc, db);
         }
