@@ -36,6 +36,8 @@ check "by_tool bootstrap bundle (cbor2 + openssl)" $CHECK "$TMP_ROOT/b1.cbor" "$
 ft prepare --endpoint-name ep-2 --serial-number SN-2 -o "$TMP_ROOT/b2.cbor" >/dev/null
 serials() { $PY -c 'import cbor2,sys,subprocess;b=cbor2.load(open(sys.argv[1],"rb"));d=[c["Data"] for c in b["Certificates"] if c["Name"].endswith("DeviceCert")][0];print(subprocess.run(["openssl","x509","-inform","der","-noout","-serial"],input=d,capture_output=True).stdout.decode())' "$1"; }
 check "device certificates have random serials" test "$(serials "$TMP_ROOT/b1.cbor")" != "$(serials "$TMP_ROOT/b2.cbor")"
+check "a relative --home-dir finds its resources (not <home>/<home>/resources)" sh -c "cd '$(dirname "$HOME_DIR")' && '$FT' --home-dir '$(basename "$HOME_DIR")' prepare --endpoint-name ep-rel --serial-number SN-rel -o '$TMP_ROOT/rel.cbor'"
+check "a relative FCU_HOME_DIR too" sh -c "cd '$(dirname "$HOME_DIR")' && FCU_HOME_DIR='$(basename "$HOME_DIR")' '$FT' prepare --endpoint-name ep-rel2 --serial-number SN-rel -o '$TMP_ROOT/rel2.cbor'"
 check "prepare without -o is a usage error (2)" sh -c "'$FT' --home-dir '$HOME_DIR' prepare --endpoint-name e --serial-number s; test \$? -eq 2"
 check "unknown command is a usage error (2)" sh -c "'$FT' bogus; test \$? -eq 2"
 check "prepare without endpoint fails with 101" sh -c "! '$FT' --home-dir '$HOME_DIR' --json prepare --serial-number s -o '$TMP_ROOT/x.cbor' > '$TMP_ROOT/p101.json'; grep -q '\"status\": 101' '$TMP_ROOT/p101.json'"

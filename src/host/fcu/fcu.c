@@ -12,17 +12,28 @@
 
 /* ---- handle ---- */
 
+/* Absolute, because fcu.yml's relative file names are taken from the home directory: a
+ * relative home would otherwise be applied twice to <%= ENV['FCU_RESOURCES_DIR'] %>/... */
+static char *absolute_dir(const char *dir)
+{
+    char cwd[4096];
+    if (dir[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+        return fcu__strdup(dir);
+    if (strcmp(dir, ".") == 0)
+        return fcu__strdup(cwd);
+    return fcu__path_join(cwd, strncmp(dir, "./", 2) == 0 ? dir + 2 : dir);
+}
+
 static char *choose_dir(const char *given, const char *env, const char *base, const char *sub)
 {
     if (given && *given)
-        return fcu__strdup(given);
+        return absolute_dir(given);
     const char *e = env ? getenv(env) : NULL;
     if (e && *e)
-        return fcu__strdup(e);
+        return absolute_dir(e);
     if (sub)
         return fcu__path_join(base, sub);
-    char cwd[4096];
-    return fcu__strdup(getcwd(cwd, sizeof(cwd)) ? cwd : ".");
+    return absolute_dir(".");
 }
 
 fcu *fcu_open(const fcu_options *opts)
