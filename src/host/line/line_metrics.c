@@ -31,7 +31,7 @@ struct line_metrics {
     kiln_metrics_http *http;
     pthread_mutex_t lock; /* the status below */
     size_t total, done, ok, failed, skipped, interrupted, in_flight_now;
-    double t_start;
+    double t_start, t_end; /* t_end: when the last device finished (0 before) */
     struct failure failures[MAX_CODES];
     size_t nfailures;
     struct last last[LAST_DEVICES];
@@ -113,7 +113,9 @@ void line_metrics_finished(line_metrics *m, const line_engine *e, const line_job
     kiln_metric_add(m->devices, labels, 1);
     kiln_metric_observe(m->seconds, NULL, seconds);
     pthread_mutex_lock(&m->lock);
-    m->done++;
+    if (++m->done == m->total) {
+        m->t_end = line_now();
+    }
     m->ok += j->outcome == LINE_JOB_SUCCEEDED;
     m->failed += j->outcome == LINE_JOB_FAILED;
     m->skipped += j->outcome == LINE_JOB_SKIPPED;
@@ -133,14 +135,34 @@ void line_metrics_finished(line_metrics *m, const line_engine *e, const line_job
     kiln_metric_set(m->remaining, NULL, (double)remaining);
 }
 
+/* The status text with its message template's %s shown as "...". */
+static const char *plain_text(kiln_status s, char *buf, size_t size)
+{
+    const char *t = kiln_strerror(s);
+    size_t n = 0;
+    for (; *t != '\0' && n + 4 < size; t++) {
+        if (t[0] == '%' && t[1] == 's') {
+            memcpy(buf + n, "...", 3);
+            n += 3;
+            t++;
+        } else {
+            buf[n++] = *t;
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 static json_t *failures_json(const line_metrics *m)
 {
+    char text[256];
     json_t *a = json_array();
     for (size_t i = 0; i < m->nfailures; i++) {
         kiln_status s = (kiln_status)m->failures[i].code;
         json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:I}", "code", m->failures[i].code,
-                                           "name", kiln_status_name(s), "text", kiln_strerror(s),
-                                           "count", (json_int_t)m->failures[i].count));
+                                           "name", kiln_status_name(s), "text",
+                                           plain_text(s, text, sizeof(text)), "count",
+                                           (json_int_t)m->failures[i].count));
     }
     return a;
 }
@@ -169,7 +191,7 @@ static char *status_json(void *arg)
                           (json_int_t)m->skipped, "interrupted", (json_int_t)m->interrupted,
                           "in_flight", (json_int_t)m->in_flight_now, "remaining",
                           (json_int_t)(m->total > m->done ? m->total - m->done : 0), "elapsed_s",
-                          line_now() - m->t_start);
+                          (m->t_end > 0 ? m->t_end : line_now()) - m->t_start);
     if (o != NULL) {
         json_object_set_new(o, "failures", failures_json(m));
         json_object_set_new(o, "last", last_json(m));

@@ -48,7 +48,7 @@ const char kiln_metrics_dashboard_html[] =
     " (list||[]).forEach(function(r){var tr=document.createElement('tr');\n"
     "  cols.forEach(function(c){var td=document.createElement('td');\n"
     "   td.textContent=(r[c]===undefined||r[c]===null)?'':String(r[c]);\n"
-    "   if(c==='outcome')td.className=r[c]==='ok'?'ok':'failed';tr.appendChild(td);});\n"
+    "   if(c==='outcome')td.className=r[c]==='succeeded'?'ok':r[c];tr.appendChild(td);});\n"
     "  b.appendChild(tr);});}\n"
     "function show(s){set('title',s.title||'kiln');set('done',s.done);\n"
     " set('yield',s.done>0?(100*s.ok/s.done).toFixed(1)+' %':'-');\n"
