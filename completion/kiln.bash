@@ -209,7 +209,7 @@ _kiln_factory_service() {
     revoke-station | set-quota) options="--db" ;;
     audit) options="--refusals --format --json --db" ;;
     stats) options="--batch --format --json --db" ;;
-    run) options="--listen --db --threads --log" ;;
+    run) options="--listen --db --threads --log --metrics-listen" ;;
     *) return ;;
     esac
     if [[ $cur == -* ]]; then
