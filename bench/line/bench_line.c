@@ -37,6 +37,18 @@ static double metrics_cost(int n)
     return ((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9) / n;
 }
 
+/* The records (+ ledger) and metrics shares of the line's wall time per device. */
+static void print_overheads(double seconds, long ok, double records_per_device)
+{
+    double per_device = ok > 0 ? seconds / (double)ok : 0;
+    double metrics = metrics_cost(100000);
+    double records_pct = per_device > 0 ? 100 * records_per_device / per_device : 0.0;
+    double metrics_pct = per_device > 0 ? 100 * metrics / per_device : 0.0;
+    printf("  line wall per device   %.3f ms; of it records + ledger %.3f ms (%.1f %%), "
+           "metrics %.4f ms (%.2f %%, goal < 5 %%)\n",
+           1000 * per_device, 1000 * records_per_device, records_pct, 1000 * metrics, metrics_pct);
+}
+
 static void run(const char *cmd)
 {
     if (system(cmd) != 0) {
@@ -186,12 +198,7 @@ int main(void)
            1000 * (exch - device_time) / n);
     printf("                         records      %.3f (SQLite WAL, two writes per device)\n",
            1000 * rec / n);
-    double per_device = ok > 0 ? seconds / (double)ok : 0;
-    double metrics = metrics_cost(100000);
-    printf("  line wall per device   %.3f ms; of it records + ledger %.3f ms (%.1f %%), "
-           "metrics %.4f ms (%.2f %%, goal < 5 %%)\n",
-           1000 * per_device, 1000 * rec / n, per_device > 0 ? 100 * rec / n / per_device : 0.0,
-           1000 * metrics, per_device > 0 ? 100 * metrics / per_device : 0.0);
+    print_overheads(seconds, ok, rec / n);
     printf("  device storage: %s\n", storage);
     json_decref(root);
     free(text);
