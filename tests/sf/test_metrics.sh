@@ -4,8 +4,8 @@
 # session durations equal what the test did; the admin port answers /metrics, /, /status.json.
 BIN=$1
 [ -x "$BIN/factory_service" ] || { echo "skip: no factory_service"; exit 77; }
-command -v prometheus >/dev/null || fail "prometheus missing: scripts/install-deps.sh"
 . "$(dirname "$0")/lib.sh"
+command -v prometheus >/dev/null || fail "prometheus missing: scripts/install-deps.sh"
 init_service --batch lot-1
 "$BIN/factory_service" set-quota "$DIR" lot-1 10
 MPORT=$(free_port)
