@@ -26,9 +26,9 @@ _kiln_factory_tool_options() {
     inject:tcp) echo "--ip --port -t --help" ;;
     inject:serial) echo "--port --baud -t --help" ;;
     inject:to_file) echo "--output --help" ;;
-    inject-batch) echo "--devices --parallel --retries -t --reprovision --records-db --no-records --station --help" ;;
+    inject-batch) echo "--devices --parallel --retries -t --reprovision --records-db --no-records --station --metrics-listen --metrics-linger --help" ;;
     prepare-batch) echo "--devices --out --jobs --reprovision --records-db --no-records --station --help" ;;
-    write) echo "--devices --bundles --answers --parallel --retries -t --reprovision --records-db --no-records --station --help" ;;
+    write) echo "--devices --bundles --answers --parallel --retries -t --reprovision --records-db --no-records --station --metrics-listen --metrics-linger --help" ;;
     verify-batch) echo "--devices --answers --bundles --reprovision --records-db --no-records --station --help" ;;
     records) echo "--records-db --json --help list show export" ;;
     records:list) echo "--endpoint --state --format --json --help" ;;
@@ -221,7 +221,7 @@ _kiln_factory_service() {
     revoke-station | set-quota) options="--db" ;;
     audit) options="--refusals --format --json --db" ;;
     stats) options="--batch --format --json --db" ;;
-    run) options="--listen --db --threads --log" ;;
+    run) options="--listen --db --threads --log --metrics-listen" ;;
     *) return ;;
     esac
     if [[ $cur == -* ]]; then
