@@ -10,11 +10,8 @@ command -v chromium >/dev/null || { echo "chromium missing: scripts/install-deps
 HOME_DIR=$(newhome home)
 MPORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-start devs "$FC" --storage "$TMP_ROOT/devs" --devices 3 --forever tcp --port 0
-set -- $(ports devs 3)
-start gone "$FAKE" close
-GONE=$(ports gone)
-kill $PID_gone; wait $PID_gone 2>/dev/null || true
+three_devices_and_a_closed_port
+set -- $DEV1 $DEV2 $DEV3
 {
     echo "endpoint_name,serial_number,address"
     i=0

@@ -6,18 +6,13 @@
 # usage: metrics_prometheus.sh FT FC FAKE SRC VECTORS
 FT=$1 FC=$2 FAKE=$3 SRC=$4 VECTORS=$5
 [ -x "$FT" ] || { echo "skip: no factory_tool"; exit 77; }
-command -v prometheus >/dev/null || { echo "prometheus missing: scripts/install-deps.sh"; exit 1; }
 . "$SRC/lib.sh"
 HOME_DIR=$(newhome home)
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)
-PPORT=$(free_port)
 
-start devs "$FC" --storage "$TMP_ROOT/devs" --devices 3 --forever tcp --port 0
-set -- $(ports devs 3)
-start gone "$FAKE" close
-GONE=$(ports gone)
-kill $PID_gone; wait $PID_gone 2>/dev/null || true
+three_devices_and_a_closed_port
+set -- $DEV1 $DEV2 $DEV3
 {
     echo "endpoint_name,serial_number,address"
     i=0
@@ -25,53 +20,33 @@ kill $PID_gone; wait $PID_gone 2>/dev/null || true
     echo "ep-7,SN-7,tcp:127.0.0.1:$GONE"
 } > "$TMP_ROOT/devices.csv"
 
-cat > "$TMP_ROOT/prometheus.yml" <<EOC
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: line
-    static_configs:
-      - targets: ['127.0.0.1:$MPORT']
-EOC
-prometheus --config.file="$TMP_ROOT/prometheus.yml" --storage.tsdb.path="$TMP_ROOT/tsdb" \
-    --web.listen-address="127.0.0.1:$PPORT" >"$TMP_ROOT/prometheus.log" 2>&1 &
-PID_prom=$!
-PIDS="$PIDS $PID_prom"
-
-# The first device waits until Prometheus is up, so the run is scraped from its start.
-n=0
-until curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null; do
-    n=$((n + 1)); [ $n -lt 100 ] || { cat "$TMP_ROOT/prometheus.log"; exit 1; }; sleep 0.2
-done
+# Prometheus is ready before the first device, so the run is scraped from its start.
+. "$SRC/../common/prometheus.sh"
+prometheus_start "$TMP_ROOT" line "$MPORT"
+PIDS="$PIDS $PROM_PID"
 
 ft inject-batch --devices "$TMP_ROOT/devices.csv" --parallel 2 --retries 0 -t 10 \
     --metrics-listen "127.0.0.1:$MPORT" --metrics-linger 30 >"$TMP_ROOT/b.out" 2>"$TMP_ROOT/b.err" &
 PID_ft=$!
 PIDS="$PIDS $PID_ft"
 
-# query EXPR: the value of a one-element instant vector ("" when empty)
-query() {
-    curl -sf "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" |
-        $PY -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if len(r)==1 else "")'
-}
 n=0
-until [ "$(query 'sum(kiln_line_devices_total)')" = 7 ] && [ "$(query 'kiln_line_devices_remaining')" = 0 ]; do
+until [ "$(prom_query 'sum(kiln_line_devices_total)')" = 7 ] && [ "$(prom_query 'kiln_line_devices_remaining')" = 0 ]; do
     n=$((n + 1)); [ $n -lt 100 ] || break; sleep 0.25
 done
 
 check "the batch is over (7 JSON lines and a summary)" sh -c "n=0; until [ \$(wc -l < '$TMP_ROOT/b.out') -ge 8 ]; do n=\$((n+1)); [ \$n -lt 100 ] || exit 1; sleep 0.1; done"
 summary=$(tail -n 1 "$TMP_ROOT/b.out" | $PY -c 'import json,sys; s=json.loads(sys.stdin.read())["summary"]; print(s["devices"], s["succeeded"], s["failed"])')
 check "the batch's own summary: 7 devices, 6 ok, 1 failed" test "$summary" = "7 6 1"
-check "Prometheus: 7 devices done" test "$(query 'sum(kiln_line_devices_total)')" = 7
-check "Prometheus: 6 succeeded with code 0" test "$(query 'kiln_line_devices_total{outcome="succeeded",code="0"}')" = 6
-check "Prometheus: 1 failed with 1021" test "$(query 'kiln_line_devices_total{outcome="failed",code="1021"}')" = 1
-check "Prometheus: no other failure" test "$(query 'sum(kiln_line_devices_total{outcome="failed"})')" = 1
-check "Prometheus: 7 device durations" test "$(query 'kiln_line_device_seconds_count')" = 7
-check "Prometheus: the +Inf bucket holds them all" test "$(query 'kiln_line_device_seconds_bucket{le="+Inf"}')" = 7
-check "Prometheus: nothing remaining, nothing in flight" test "$(query 'kiln_line_devices_remaining + kiln_line_in_flight')" = 0
-check "Prometheus: build info with the version" test "$(query 'kiln_build_info{version="'"$("$FT" --version | awk '{print $3}')"'"}')" = 1
-check "Prometheus scraped the target as up" test "$(query 'up{job="line"}')" = 1
+check "Prometheus: 7 devices done" test "$(prom_query 'sum(kiln_line_devices_total)')" = 7
+check "Prometheus: 6 succeeded with code 0" test "$(prom_query 'kiln_line_devices_total{outcome="succeeded",code="0"}')" = 6
+check "Prometheus: 1 failed with 1021" test "$(prom_query 'kiln_line_devices_total{outcome="failed",code="1021"}')" = 1
+check "Prometheus: no other failure" test "$(prom_query 'sum(kiln_line_devices_total{outcome="failed"})')" = 1
+check "Prometheus: 7 device durations" test "$(prom_query 'kiln_line_device_seconds_count')" = 7
+check "Prometheus: the +Inf bucket holds them all" test "$(prom_query 'kiln_line_device_seconds_bucket{le="+Inf"}')" = 7
+check "Prometheus: nothing remaining, nothing in flight" test "$(prom_query 'kiln_line_devices_remaining + kiln_line_in_flight')" = 0
+check "Prometheus: build info with the version" test "$(prom_query 'kiln_build_info{version="'"$("$FT" --version | awk '{print $3}')"'"}')" = 1
+check "Prometheus scraped the target as up" test "$(prom_query 'up{job="line"}')" = 1
 
 M="http://127.0.0.1:$MPORT"
 check "/metrics is text 0.0.4" sh -c "curl -sfi '$M/metrics' | grep -qi '^content-type: text/plain; version=0.0.4'"

@@ -9,39 +9,25 @@ command -v prometheus >/dev/null || fail "prometheus missing: scripts/install-de
 init_service --batch lot-1
 "$BIN/factory_service" set-quota "$DIR" lot-1 10
 MPORT=$(free_port)
-PPORT=$(free_port)
-cat > "$WORK/prometheus.yml" <<EOC
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: sf
-    static_configs:
-      - targets: ['127.0.0.1:$MPORT']
-EOC
-prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
-    --web.listen-address="127.0.0.1:$PPORT" >"$WORK/prometheus.log" 2>&1 &
-DEVICE_PIDS="$DEVICE_PIDS $!"
+. "$(dirname "$0")/../common/prometheus.sh"
+prometheus_start "$WORK" sf "$MPORT"
+DEVICE_PIDS="$DEVICE_PIDS $PROM_PID"
 start_service "$DIR" "$PORT" "$WORK/service.log" --metrics-listen "127.0.0.1:$MPORT"
 M="http://127.0.0.1:$MPORT"
 
 for d in 1 2 3; do
     provision "m-$d" "$WORK/dev$d" >/dev/null || fail "device $d not provisioned"
 done
-query() {
-    curl -sf "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" |
-        /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if len(r)==1 else "")'
-}
 i=0
-until [ "$(query 'sum(kiln_sf_station_requests_total)')" = 9 ]; do
+until [ "$(prom_query 'sum(kiln_sf_station_requests_total)')" = 9 ]; do
     i=$((i + 1)); [ $i -lt 120 ] || fail "Prometheus never saw 9 requests: $(curl -s "$M/metrics")"; sleep 0.25
 done
-[ "$(query 'kiln_sf_sessions_total{batch="lot-1",outcome="done"}')" = 3 ] || fail "sessions done"
-[ "$(query 'sum(kiln_sf_sessions_total)')" = 3 ] || fail "no other session outcome"
-[ "$(query 'kiln_sf_session_seconds_count')" = 3 ] || fail "session durations"
-[ "$(query 'kiln_sf_quota_remaining{batch="lot-1"}')" = 7 ] || fail "quota remaining"
-[ "$(query 'kiln_sf_station_requests_total{station="station1",code="0"}')" = 9 ] || fail "requests by station and code"
-[ "$(query 'count(kiln_build_info)')" = 1 ] || fail "build info"
+[ "$(prom_query 'kiln_sf_sessions_total{batch="lot-1",outcome="done"}')" = 3 ] || fail "sessions done"
+[ "$(prom_query 'sum(kiln_sf_sessions_total)')" = 3 ] || fail "no other session outcome"
+[ "$(prom_query 'kiln_sf_session_seconds_count')" = 3 ] || fail "session durations"
+[ "$(prom_query 'kiln_sf_quota_remaining{batch="lot-1"}')" = 7 ] || fail "quota remaining"
+[ "$(prom_query 'kiln_sf_station_requests_total{station="station1",code="0"}')" = 9 ] || fail "requests by station and code"
+[ "$(prom_query 'count(kiln_build_info)')" = 1 ] || fail "build info"
 curl -sfi "$M/metrics" | grep -qi '^content-type: text/plain; version=0.0.4' || fail "content type"
 curl -sf "$M/" | grep -q "fetch('/status.json'" || fail "dashboard page"
 curl -sf "$M/status.json" | grep -q '"done":3' || fail "status.json"
