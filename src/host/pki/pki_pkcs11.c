@@ -471,6 +471,16 @@ static kiln_pki_status p11_open(p11_key *k, p11_target *t, bool make,
     return st;
 }
 
+static p11_key *p11_key_new(void)
+{
+    p11_key *k = calloc(1, sizeof(*k));
+    if (k) {
+        k->login_session = CK_INVALID_HANDLE;
+        pthread_mutex_init(&k->lock, NULL);
+    }
+    return k;
+}
+
 static kiln_pki_status signer_from_uri(const char *uri, bool make, kiln_pki_signer **out)
 {
     *out = NULL;
@@ -478,13 +488,11 @@ static kiln_pki_status signer_from_uri(const char *uri, bool make, kiln_pki_sign
     kiln_pki_status st = target_parse(uri, CKO_PRIVATE_KEY, &t);
     if (st != KILN_PKI_OK)
         return st;
-    p11_key *k = calloc(1, sizeof(*k));
+    p11_key *k = p11_key_new();
     if (!k) {
         target_clear(&t);
         return KILN_PKI_NO_MEMORY;
     }
-    k->login_session = CK_INVALID_HANDLE;
-    pthread_mutex_init(&k->lock, NULL);
     uint8_t point[KILN_PKI_POINT_SIZE];
     st = p11_open(k, &t, make, point);
     target_clear(&t);
@@ -570,13 +578,11 @@ static kiln_pki_status token_secret(const char *uri, bool make, const uint8_t *m
     kiln_pki_status st = target_parse(uri, CKO_SECRET_KEY, &t);
     if (st != KILN_PKI_OK)
         return st;
-    p11_key *k = calloc(1, sizeof(*k));
+    p11_key *k = p11_key_new();
     if (!k) {
         target_clear(&t);
         return KILN_PKI_NO_MEMORY;
     }
-    k->login_session = CK_INVALID_HANDLE;
-    pthread_mutex_init(&k->lock, NULL);
     st = p11_connect(k, &t);
     if (st == KILN_PKI_OK && make)
         st = generate_secret(k, &t);
