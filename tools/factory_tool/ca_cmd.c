@@ -482,24 +482,28 @@ static int ca_restore(const ft_globals *g, const char *ks, const ca_args *a)
 
 enum { OPT_PASS_FILE = 256 };
 
-static int parse_args(int argc, char **argv, ca_args *a)
+static int parse_args(int argc, char **argv, ca_args *a, char *what, size_t cap)
 {
     static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
                                        {"passphrase-file", required_argument, NULL, OPT_PASS_FILE},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "+o:h", lo, NULL)) != -1) {
+    tool_opt_begin();
+    while ((c = getopt_long(argc, argv, ":o:h", lo, NULL)) != -1) {
         if (c == 'o')
             a->out = optarg;
         else if (c == OPT_PASS_FILE)
             a->pass_file = optarg;
+        else if (c == 'h')
+            return 1;
         else
-            return c == 'h' ? 1 : -1;
+            return tool_opt_problem(c, argv, what, cap), -1;
     }
     if (optind < argc)
         a->arg = argv[optind++];
+    if (optind < argc)
+        snprintf(what, cap, "unexpected argument %s", argv[optind]);
     return optind < argc ? -1 : 0;
 }
 
@@ -522,12 +526,13 @@ int ft_cmd_ca(const ft_globals *g, int argc, char **argv)
 {
     ca_sub_fn fn = find_sub(argc > 1 ? argv[1] : NULL);
     ca_args a = {0};
-    int p = fn ? parse_args(argc - 1, argv + 1, &a) : -1;
+    char what[300] = "unknown subcommand";
+    int p = fn ? parse_args(argc - 1, argv + 1, &a, what, sizeof(what)) : -1;
     if (p != 0) {
         fputs(ca_usage, p > 0 ? stdout : stderr);
         if (p < 0)
-            fprintf(stderr, "error %d: General error on factory tool: ca: bad arguments\n",
-                    FT_ERR_GENERAL);
+            fprintf(stderr, "error %d: General error on factory tool: ca: %s\n", FT_ERR_GENERAL,
+                    what);
         return p > 0 ? FT_EXIT_OK : FT_EXIT_USAGE;
     }
     fcu_options opts = {.home_dir = g->home_dir, .config_file = g->config_file};

@@ -1,0 +1,60 @@
+#!/bin/sh
+# factory_tool ca with file keys: csr (the intermediate CA CSR), trust (current + previous CA
+# certificates), backup/restore (AES-256-GCM under an scrypt key) with numbered refusals that
+# write nothing. usage: ca.sh FT SRC VECTORS
+FT=$1 SRC=$2 VECTORS=$3
+. "$SRC/lib.sh"
+CHECK="$PY $SRC/bundle_check.py"
+unset KILN_BACKUP_PASSPHRASE
+fails_with() { # fails_with CODE COMMAND...: exit != 0 and "error CODE:" on stderr
+    code=$1; shift
+    ! "$@" > "$TMP_ROOT/f.out" 2>&1 && grep -q "^error $code:" "$TMP_ROOT/f.out" || { cat "$TMP_ROOT/f.out"; false; }
+}
+
+# --- csr ---
+HOME_DIR=$(newhome inter)
+setkey "$HOME_DIR" setup-ca-as-intermediate true
+ft setup > /dev/null 2>&1 || true
+check "ca csr prints the setup CSR" sh -c "'$FT' --home-dir '$HOME_DIR' ca csr | cmp - '$HOME_DIR/keystore/fcu.csr'"
+check "ca csr -o writes a CSR openssl accepts" sh -c "'$FT' --home-dir '$HOME_DIR' ca csr -o '$TMP_ROOT/ca.csr' && openssl req -in '$TMP_ROOT/ca.csr' -noout -verify"
+HOME_DIR=$(newhome plain)
+check "setup" ft setup
+check "ca csr without an intermediate CA fails with 400" fails_with 400 ft ca csr
+
+# --- trust: current + history ---
+ft prepare --endpoint-name ep-1 --serial-number SN-1 -o "$TMP_ROOT/b1.cbor" > /dev/null
+mkdir -p "$HOME_DIR/keystore/ca-history"
+cp "$HOME_DIR/keystore/fcu.crt" "$HOME_DIR/keystore/ca-history/0001.crt"
+check "setup -f: a new CA" ft setup -f
+ft prepare --endpoint-name ep-2 --serial-number SN-2 -o "$TMP_ROOT/b2.cbor" > /dev/null
+check "ca trust -o" ft ca trust -o "$TMP_ROOT/trust.pem"
+check "trust holds two CA certificates" test "$(grep -c 'BEGIN CERTIFICATE' "$TMP_ROOT/trust.pem")" = 2
+check "device of the old CA verifies against the trust" $CHECK "$TMP_ROOT/b1.cbor" "$TMP_ROOT/trust.pem" bootstrap ep-1
+check "device of the new CA verifies against the trust" $CHECK "$TMP_ROOT/b2.cbor" "$TMP_ROOT/trust.pem" bootstrap ep-2
+check "the old device does not verify against the new CA alone" sh -c "! $CHECK '$TMP_ROOT/b1.cbor' '$HOME_DIR/keystore/fcu.crt' bootstrap ep-1"
+
+# --- backup / restore ---
+printf 'correct horse\n' > "$TMP_ROOT/pass"
+printf 'wrong horse\n' > "$TMP_ROOT/bad"
+check "backup without a passphrase fails with 403" fails_with 403 ft ca backup -o "$TMP_ROOT/x.kcab"
+check "and writes nothing" test ! -e "$TMP_ROOT/x.kcab"
+check "ca backup" ft ca backup -o "$TMP_ROOT/ca.kcab" --passphrase-file "$TMP_ROOT/pass"
+check "archive is 0600" test "$(stat -c %a "$TMP_ROOT/ca.kcab")" = 600
+check "archive holds no plain key" sh -c "! grep -aq 'PRIVATE KEY' '$TMP_ROOT/ca.kcab'"
+check "restore over an existing key fails with 290" fails_with 290 ft ca restore "$TMP_ROOT/ca.kcab" --passphrase-file "$TMP_ROOT/pass"
+cp -r "$HOME_DIR/keystore" "$TMP_ROOT/ks-orig"
+rm -rf "$HOME_DIR/keystore"
+check "wrong passphrase fails with 405" fails_with 405 ft ca restore "$TMP_ROOT/ca.kcab" --passphrase-file "$TMP_ROOT/bad"
+check "and writes nothing" sh -c "test ! -e '$HOME_DIR/keystore/fcu_key.pem'"
+cp "$TMP_ROOT/ca.kcab" "$TMP_ROOT/corrupt.kcab"
+printf 'X' | dd of="$TMP_ROOT/corrupt.kcab" bs=1 seek=60 conv=notrunc 2> /dev/null
+check "a corrupt archive fails with 405" fails_with 405 env KILN_BACKUP_PASSPHRASE='correct horse' "$FT" --home-dir "$HOME_DIR" ca restore "$TMP_ROOT/corrupt.kcab"
+check "and writes nothing" sh -c "test ! -e '$HOME_DIR/keystore/fcu_key.pem'"
+check "restore (passphrase from KILN_BACKUP_PASSPHRASE)" env KILN_BACKUP_PASSPHRASE='correct horse' "$FT" --home-dir "$HOME_DIR" ca restore "$TMP_ROOT/ca.kcab"
+check "restored key equals the original" cmp "$HOME_DIR/keystore/fcu_key.pem" "$TMP_ROOT/ks-orig/fcu_key.pem"
+check "restored key is 0600" test "$(stat -c %a "$HOME_DIR/keystore/fcu_key.pem")" = 600
+check "history restored" cmp "$HOME_DIR/keystore/ca-history/0001.crt" "$TMP_ROOT/ks-orig/ca-history/0001.crt"
+check "prepare after restore" ft prepare --endpoint-name ep-3 --serial-number SN-3 -o "$TMP_ROOT/b3.cbor"
+check "its device certificate verifies against the restored CA" $CHECK "$TMP_ROOT/b3.cbor" "$HOME_DIR/keystore/fcu.crt" bootstrap ep-3
+check "passphrase never in the output" sh -c "! grep -rq 'horse' '$TMP_ROOT/f.out' '$TMP_ROOT/check.out'"
+finish
