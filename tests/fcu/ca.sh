@@ -1,6 +1,6 @@
 #!/bin/sh
 # factory_tool ca with file keys: csr (the intermediate CA CSR), trust (current + previous CA
-# certificates), backup/restore (AES-256-GCM under an scrypt key) with numbered refusals that
+# certificates), rotate (history + ledger), backup/restore (AES-256-GCM under an scrypt key) with numbered refusals that
 # write nothing. usage: ca.sh FT SRC VECTORS
 FT=$1 SRC=$2 VECTORS=$3
 . "$SRC/lib.sh"
@@ -23,9 +23,12 @@ check "ca csr without an intermediate CA fails with 400" fails_with 400 ft ca cs
 
 # --- trust: current + history ---
 ft prepare --endpoint-name ep-1 --serial-number SN-1 -o "$TMP_ROOT/b1.cbor" > /dev/null
-mkdir -p "$HOME_DIR/keystore/ca-history"
-cp "$HOME_DIR/keystore/fcu.crt" "$HOME_DIR/keystore/ca-history/0001.crt"
-check "setup -f: a new CA" ft setup -f
+cp "$HOME_DIR/keystore/fcu.crt" "$TMP_ROOT/ca1.crt"
+cp "$HOME_DIR/keystore/fcu_key.pem" "$TMP_ROOT/ca1.key"
+check "ca rotate" ft ca rotate
+check "the CA key changed" sh -c "! cmp -s '$HOME_DIR/keystore/fcu_key.pem' '$TMP_ROOT/ca1.key'"
+check "the old CA certificate is in the history" cmp "$HOME_DIR/keystore/ca-history/0001.crt" "$TMP_ROOT/ca1.crt"
+check "the rotation is in the ledger" test "$(sqlite3 "$HOME_DIR/kiln-records.db" "SELECT outcome FROM ledger WHERE kind='ca' ORDER BY seq DESC LIMIT 1")" = rotated
 ft prepare --endpoint-name ep-2 --serial-number SN-2 -o "$TMP_ROOT/b2.cbor" > /dev/null
 check "ca trust -o" ft ca trust -o "$TMP_ROOT/trust.pem"
 check "trust holds two CA certificates" test "$(grep -c 'BEGIN CERTIFICATE' "$TMP_ROOT/trust.pem")" = 2
@@ -54,6 +57,7 @@ check "restore (passphrase from KILN_BACKUP_PASSPHRASE)" env KILN_BACKUP_PASSPHR
 check "restored key equals the original" cmp "$HOME_DIR/keystore/fcu_key.pem" "$TMP_ROOT/ks-orig/fcu_key.pem"
 check "restored key is 0600" test "$(stat -c %a "$HOME_DIR/keystore/fcu_key.pem")" = 600
 check "history restored" cmp "$HOME_DIR/keystore/ca-history/0001.crt" "$TMP_ROOT/ks-orig/ca-history/0001.crt"
+check "the restore is in the ledger" test "$(sqlite3 "$HOME_DIR/kiln-records.db" "SELECT outcome FROM ledger WHERE kind='ca' ORDER BY seq DESC LIMIT 1")" = restored
 check "prepare after restore" ft prepare --endpoint-name ep-3 --serial-number SN-3 -o "$TMP_ROOT/b3.cbor"
 check "its device certificate verifies against the restored CA" $CHECK "$TMP_ROOT/b3.cbor" "$HOME_DIR/keystore/fcu.crt" bootstrap ep-3
 check "passphrase never in the output" sh -c "! grep -rq 'horse' '$TMP_ROOT/f.out' '$TMP_ROOT/check.out'"

@@ -23,6 +23,7 @@
 
 #include "fcu/fcu.h"
 #include "ft.h"
+#include "ledger_cmd.h"
 #include "kiln/status_fcu.def"
 #include "tool_opt.h"
 
@@ -39,10 +40,12 @@
 
 static const char *const backup_files[] = {"fcu_key.pem", "fcu.crt", "fcu.csr"};
 
-static const char ca_usage[] = "usage: factory_tool ca csr [-o FILE]\n"
-                               "       factory_tool ca trust [-o FILE]\n"
-                               "       factory_tool ca backup -o FILE [--passphrase-file F]\n"
-                               "       factory_tool ca restore FILE [--passphrase-file F]\n";
+static const char ca_usage[] =
+    "usage: factory_tool ca csr [-o FILE]\n"
+    "       factory_tool ca trust [-o FILE]\n"
+    "       factory_tool ca backup -o FILE [--passphrase-file F]\n"
+    "       factory_tool ca restore FILE [--passphrase-file F]\n"
+    "       factory_tool ca rotate [--key-uri pkcs11:URI [--generate]]\n";
 
 typedef struct ca_buf {
     uint8_t *data;
@@ -266,10 +269,20 @@ static int record_next(const ca_buf *b, size_t *off, ca_record *r)
     return 1;
 }
 
+/* The ledger entry of a CA event, then the success result. */
+static int ca_done(const ft_globals *g, fcu *f, const char *event)
+{
+    if (ft_ledger_note_ca(f, event) != 0)
+        fprintf(stderr, "factory_tool: warning: the CA event could not be added to the ledger\n");
+    return ft_print_result(g, 0, FT_SUCCESS_MESSAGE, NULL, NULL);
+}
+
 /* ---- subcommands ---- */
 
 typedef struct ca_args {
-    const char *out, *pass_file, *arg;
+    const char *out, *pass_file, *arg, *key_uri;
+    bool generate;
+    fcu *f;
 } ca_args;
 
 static int ca_csr(const ft_globals *g, const char *ks, const ca_args *a)
@@ -471,21 +484,77 @@ static int ca_restore(const ft_globals *g, const char *ks, const ca_args *a)
     else if (restore_write(ks, &rec) != 0)
         rc = ca_fail(g, FCU_STATUS_CA_OUTPUT, "Could not write the restored files in %s", ks);
     else
-        rc = ft_print_result(g, 0, FT_SUCCESS_MESSAGE, NULL, NULL);
+        rc = ca_done(g, a->f, "restored");
     OPENSSL_cleanse(pass, sizeof(pass));
     buf_free(&arc);
     buf_free(&rec);
     return rc;
 }
 
+/* ca-history/NNNN.crt: the first number not taken. */
+static char *history_slot(const char *ks)
+{
+    char *dir = join(ks, CA_HISTORY);
+    if (!dir || (mkdir(dir, 0700) != 0 && errno != EEXIST)) {
+        free(dir);
+        return NULL;
+    }
+    char name[32];
+    char *p = NULL;
+    for (unsigned i = 1; i < 10000 && !p; i++) {
+        snprintf(name, sizeof(name), "%04u.crt", i);
+        if (!exists(dir, name))
+            p = join(dir, name);
+    }
+    free(dir);
+    return p;
+}
+
+/* The current certificate goes to the history, then setup -f makes the new key and
+ * certificate; if setup fails the history copy is taken back. */
+static int ca_rotate(const ft_globals *g, const char *ks, const ca_args *a)
+{
+    char *cur = join(ks, "fcu.crt");
+    char *slot = NULL;
+    ca_buf b = {0};
+    int rc = -1;
+    if (!cur || read_all(cur, &b) != 0)
+        rc = ca_fail(g, FCU_STATUS_CA_NO_CERT, "No CA certificate at %s (run setup)", cur);
+    else if (!(slot = history_slot(ks)) || write_atomic(slot, b.data, b.len, 0644) != 0)
+        rc = ca_fail(g, FCU_STATUS_CA_OUTPUT, "Could not write %s", slot ? slot : ks);
+    if (rc == -1) {
+        fcu_setup_status s;
+        if (a->key_uri)
+            fcu_setup_with_key(a->f, a->key_uri, a->generate, true, &s);
+        else
+            fcu_setup(a->f, true, &s);
+        if (s.status != 0) {
+            unlink(slot);
+            rc = ft_print_result(g, s.status,
+                                 s.errors.count ? s.errors.items[0].message
+                                                : fcu_status_template(s.status),
+                                 NULL, NULL);
+        } else {
+            rc = ca_done(g, a->f, "rotated");
+        }
+        fcu_setup_status_free(&s);
+    }
+    buf_free(&b);
+    free(slot);
+    free(cur);
+    return rc;
+}
+
 /* ---- entry ---- */
 
-enum { OPT_PASS_FILE = 256 };
+enum { OPT_PASS_FILE = 256, OPT_KEY_URI, OPT_GENERATE };
 
 static int parse_args(int argc, char **argv, ca_args *a, char *what, size_t cap)
 {
     static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
                                        {"passphrase-file", required_argument, NULL, OPT_PASS_FILE},
+                                       {"key-uri", required_argument, NULL, OPT_KEY_URI},
+                                       {"generate", no_argument, NULL, OPT_GENERATE},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c;
@@ -495,6 +564,10 @@ static int parse_args(int argc, char **argv, ca_args *a, char *what, size_t cap)
             a->out = optarg;
         else if (c == OPT_PASS_FILE)
             a->pass_file = optarg;
+        else if (c == OPT_KEY_URI)
+            a->key_uri = optarg;
+        else if (c == OPT_GENERATE)
+            a->generate = true;
         else if (c == 'h')
             return 1;
         else
@@ -514,8 +587,11 @@ static ca_sub_fn find_sub(const char *name)
     static const struct {
         const char *name;
         ca_sub_fn fn;
-    } subs[] = {
-        {"csr", ca_csr}, {"trust", ca_trust}, {"backup", ca_backup}, {"restore", ca_restore}};
+    } subs[] = {{"csr", ca_csr},
+                {"trust", ca_trust},
+                {"backup", ca_backup},
+                {"restore", ca_restore},
+                {"rotate", ca_rotate}};
     for (size_t i = 0; name && i < sizeof(subs) / sizeof(subs[0]); i++)
         if (strcmp(name, subs[i].name) == 0)
             return subs[i].fn;
@@ -539,6 +615,7 @@ int ft_cmd_ca(const ft_globals *g, int argc, char **argv)
     fcu *f = fcu_open(&opts);
     if (!f)
         return ca_fail(g, FT_ERR_GENERAL, "General error on factory tool: %s", "fcu_open");
+    a.f = f;
     int rc = fn(g, fcu_keystore_dir(f), &a);
     fcu_close(f);
     return rc;
