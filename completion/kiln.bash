@@ -37,7 +37,7 @@ _kiln_factory_tool_options() {
     new_device | get_device_configuration | handle_device_response | report_error) echo "--station --service-url --help" ;;
     relay) echo "--tcp --serial --baud -t --help" ;;
     ledger) echo "--db --pubkey --format -o --help verify export pubkey" ;;
-    ca) echo "-o --passphrase-file --key-uri --generate --help csr trust rotate backup restore" ;;
+    ca) echo "-o --passphrase-file --key-uri --generate --chain --help csr trust import-cert rotate backup restore" ;;
     esac
 }
 
@@ -49,7 +49,7 @@ _kiln_factory_tool() {
 
     # Option values first: files, folders, fixed words.
     case $prev in
-    -c | --config-file | --log-file | -o | --output | --context-file | --records-db | --station | --passphrase-file)
+    -c | --config-file | --log-file | -o | --output | --context-file | --records-db | --station | --passphrase-file | --chain)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return ;;
     --devices)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# factory_tool ca with file keys: csr (the intermediate CA CSR), trust (current + previous CA
+# factory_tool ca with file keys: csr (the intermediate CA CSR), import-cert (checks: key, CA,
+# chain), trust (current + previous CA
 # certificates), rotate (history + ledger), backup/restore (AES-256-GCM under an scrypt key) with numbered refusals that
 # write nothing. usage: ca.sh FT SRC VECTORS
 FT=$1 SRC=$2 VECTORS=$3
@@ -17,6 +18,27 @@ setkey "$HOME_DIR" setup-ca-as-intermediate true
 ft setup > /dev/null 2>&1 || true
 check "ca csr prints the setup CSR" sh -c "'$FT' --home-dir '$HOME_DIR' ca csr | cmp - '$HOME_DIR/keystore/fcu.csr'"
 check "ca csr -o writes a CSR openssl accepts" sh -c "'$FT' --home-dir '$HOME_DIR' ca csr -o '$TMP_ROOT/ca.csr' && openssl req -in '$TMP_ROOT/ca.csr' -noout -verify"
+# --- import-cert: the customer's root signs the CSR ---
+INTER=$HOME_DIR
+openssl ecparam -name prime256v1 -genkey -noout -out "$TMP_ROOT/root.key" 2>/dev/null
+openssl req -x509 -new -key "$TMP_ROOT/root.key" -subj "/CN=kiln test customer root" -days 9000 -out "$TMP_ROOT/root.pem" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' > "$TMP_ROOT/ca.ext"
+openssl x509 -req -in "$TMP_ROOT/ca.csr" -CA "$TMP_ROOT/root.pem" -CAkey "$TMP_ROOT/root.key" -CAcreateserial -days 8000 -extfile "$TMP_ROOT/ca.ext" -out "$TMP_ROOT/inter.pem" 2>/dev/null
+openssl x509 -req -in "$TMP_ROOT/ca.csr" -CA "$TMP_ROOT/root.pem" -CAkey "$TMP_ROOT/root.key" -CAcreateserial -days 8000 -out "$TMP_ROOT/notca.pem" 2>/dev/null
+openssl ecparam -name prime256v1 -genkey -noout -out "$TMP_ROOT/other.key" 2>/dev/null
+openssl req -x509 -new -key "$TMP_ROOT/other.key" -subj "/CN=other" -days 100 -addext basicConstraints=critical,CA:TRUE -out "$TMP_ROOT/other.pem" 2>/dev/null
+check "import-cert of a certificate of another key fails with 406" fails_with 406 ft ca import-cert "$TMP_ROOT/other.pem" --chain "$TMP_ROOT/root.pem"
+check "import-cert of a non-CA certificate fails with 407" fails_with 407 ft ca import-cert "$TMP_ROOT/notca.pem" --chain "$TMP_ROOT/root.pem"
+check "import-cert without the root fails with 408" fails_with 408 ft ca import-cert "$TMP_ROOT/inter.pem"
+check "import-cert of a non-certificate fails with 390" fails_with 390 ft ca import-cert "$TMP_ROOT/ca.ext"
+check "and nothing was installed" test ! -e "$HOME_DIR/keystore/fcu.crt"
+check "import-cert with the chain" ft ca import-cert "$TMP_ROOT/inter.pem" --chain "$TMP_ROOT/root.pem"
+check "fcu.crt is the intermediate then the root" sh -c "test \"\$(openssl x509 -in '$HOME_DIR/keystore/fcu.crt' -noout -fingerprint)\" = \"\$(openssl x509 -in '$TMP_ROOT/inter.pem' -noout -fingerprint)\" && test \$(grep -c BEGIN '$HOME_DIR/keystore/fcu.crt') = 2"
+check "the import is in the ledger" test "$(sqlite3 "$HOME_DIR/kiln-records.db" "SELECT outcome FROM ledger WHERE kind='ca' ORDER BY seq DESC LIMIT 1")" = imported
+setkey "$HOME_DIR" device-certificate-chain-depth 1
+check "prepare with the imported intermediate" ft prepare --endpoint-name ep-i --serial-number SN-i -o "$TMP_ROOT/i1.cbor"
+check "its device verifies against the customer root" $CHECK "$TMP_ROOT/i1.cbor" "$TMP_ROOT/root.pem" bootstrap ep-i chain=2
+
 HOME_DIR=$(newhome plain)
 check "setup" ft setup
 check "ca csr without an intermediate CA fails with 400" fails_with 400 ft ca csr

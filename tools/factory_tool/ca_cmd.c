@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "fcu/fcu.h"
+#include "ca_import.h"
 #include "ft.h"
 #include "ledger_cmd.h"
 #include "kiln/status_fcu.def"
@@ -280,7 +281,7 @@ static int ca_done(const ft_globals *g, fcu *f, const char *event)
 /* ---- subcommands ---- */
 
 typedef struct ca_args {
-    const char *out, *pass_file, *arg, *key_uri;
+    const char *out, *pass_file, *arg, *key_uri, *chain;
     bool generate;
     fcu *f;
 } ca_args;
@@ -545,9 +546,19 @@ static int ca_rotate(const ft_globals *g, const char *ks, const ca_args *a)
     return rc;
 }
 
+static int ca_import(const ft_globals *g, const char *ks, const ca_args *a)
+{
+    char why[1200];
+    if (!a->arg)
+        return ca_fail(g, FCU_STATUS_VALIDATION, "Validation error in field: %s. Message: required",
+                       "CERT");
+    int code = ca_import_cert(ks, a->arg, a->chain, why, sizeof(why));
+    return code ? ca_fail(g, code, "%s", why) : ca_done(g, a->f, "imported");
+}
+
 /* ---- entry ---- */
 
-enum { OPT_PASS_FILE = 256, OPT_KEY_URI, OPT_GENERATE };
+enum { OPT_PASS_FILE = 256, OPT_KEY_URI, OPT_GENERATE, OPT_CHAIN };
 
 static int parse_args(int argc, char **argv, ca_args *a, char *what, size_t cap)
 {
@@ -555,6 +566,7 @@ static int parse_args(int argc, char **argv, ca_args *a, char *what, size_t cap)
                                        {"passphrase-file", required_argument, NULL, OPT_PASS_FILE},
                                        {"key-uri", required_argument, NULL, OPT_KEY_URI},
                                        {"generate", no_argument, NULL, OPT_GENERATE},
+                                       {"chain", required_argument, NULL, OPT_CHAIN},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c;
@@ -568,6 +580,8 @@ static int parse_args(int argc, char **argv, ca_args *a, char *what, size_t cap)
             a->key_uri = optarg;
         else if (c == OPT_GENERATE)
             a->generate = true;
+        else if (c == OPT_CHAIN)
+            a->chain = optarg;
         else if (c == 'h')
             return 1;
         else
@@ -587,11 +601,8 @@ static ca_sub_fn find_sub(const char *name)
     static const struct {
         const char *name;
         ca_sub_fn fn;
-    } subs[] = {{"csr", ca_csr},
-                {"trust", ca_trust},
-                {"backup", ca_backup},
-                {"restore", ca_restore},
-                {"rotate", ca_rotate}};
+    } subs[] = {{"csr", ca_csr},         {"trust", ca_trust},   {"backup", ca_backup},
+                {"restore", ca_restore}, {"rotate", ca_rotate}, {"import-cert", ca_import}};
     for (size_t i = 0; name && i < sizeof(subs) / sizeof(subs[0]); i++)
         if (strcmp(name, subs[i].name) == 0)
             return subs[i].fn;
