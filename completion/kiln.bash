@@ -118,7 +118,7 @@ _kiln_factory_client() {
     local cur prev words cword
     _kiln_comp_words || return
     local commands="handle get list verify reset delete tcp serial file sf"
-    local globals="--storage --flash --time --devices --forever --factory-trust -v --verbose --help --version"
+    local globals="--storage --flash --time --devices --threads --forever --factory-trust -v --verbose --help --version"
 
     case $prev in
     --storage)
@@ -141,7 +141,7 @@ _kiln_factory_client() {
     --type)
         mapfile -t COMPREPLY < <(compgen -W "config certificate public-key private-key" -- "$cur")
         return ;;
-    --time | --devices | --bind | --baud | --max-length | --faults)
+    --time | --devices | --threads | --bind | --baud | --max-length | --faults)
         COMPREPLY=()
         return ;;
     esac
@@ -149,7 +149,7 @@ _kiln_factory_client() {
     local i command=""
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-        --storage | --flash | --time | --devices | --factory-trust) ((i++)) ;;
+        --storage | --flash | --time | --devices | --threads | --factory-trust) ((i++)) ;;
         -*) ;;
         *) command=${words[i]}; break ;;
         esac
@@ -165,7 +165,7 @@ _kiln_factory_client() {
         fi
         return ;;
     get) options="--type --help" ;;
-    tcp) options="--bind --port --keep-storage --max-length --faults --factory-trust --devices --forever --help" ;;
+    tcp) options="--bind --port --keep-storage --max-length --faults --factory-trust --devices --threads --forever --help" ;;
     serial) options="--port --baud --keep-storage --max-length --faults --factory-trust --devices --forever --help" ;;
     file) options="--input --output --keep-storage --max-length --faults --factory-trust --help" ;;
     sf) options="--factory-trust --help" ;;

@@ -1,9 +1,11 @@
-/* bench_line: the whole factory line on this machine. One factory_client process simulates 64
- * devices (one poll loop, storage on tmpfs when available); factory_tool inject-batch prepares,
- * sends, receives, verifies and records every device from one process (one poll loop, 64 in
- * flight). Prints devices per second end to end and where the time went.
+/* bench_line: the whole factory line on this machine. factory_client simulates 64 devices
+ * (--threads: one process per online CPU, each a poll loop over its share of them; storage on
+ * tmpfs when available); factory_tool inject-batch prepares, sends, receives, verifies and records
+ * every device from one process (one poll loop, 64 in flight). Prints devices per second end to end
+ * and where the time went.
  *
- * Environment: KILN_BENCH_LINE_DEVICES (default 3000), KILN_BENCH_LINE_SIMULATED (default 64). */
+ * Environment: KILN_BENCH_LINE_DEVICES (default 3000), KILN_BENCH_LINE_SIMULATED (default 64),
+ * KILN_BENCH_LINE_THREADS (factory_client --threads). */
 #include <jansson.h>
 #include <time.h>
 
@@ -21,6 +23,22 @@ static int env_int(const char *name, int fallback)
 {
     const char *v = getenv(name);
     return v && atoi(v) > 0 ? atoi(v) : fallback;
+}
+
+/* The simulated devices' process (in the forked child): stdout to log. KILN_BENCH_LINE_THREADS=T
+ * is factory_client --threads T (default: its own, the online CPUs). */
+static void exec_client(const char *log, char *storage, char *count)
+{
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    char *threads = getenv("KILN_BENCH_LINE_THREADS");
+    char *argv[] = {BENCH_FC, "--storage", storage, "--devices", count,   "--forever", "-v",
+                    "tcp",    "--port",    "0",     "--threads", threads, NULL};
+    if (threads == NULL) {
+        argv[10] = NULL;
+    }
+    execv(BENCH_FC, argv);
+    _exit(127);
 }
 
 int main(void)
@@ -56,11 +74,7 @@ int main(void)
     pid_t dev = fork();
     CHECK(dev >= 0);
     if (dev == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        execl(BENCH_FC, BENCH_FC, "--storage", storage, "--devices", count, "--forever", "-v",
-              "tcp", "--port", "0", (char *)NULL);
-        _exit(127);
+        exec_client(log, storage, count);
     }
     int *ports = calloc((size_t)simulated, sizeof(int));
     int found = 0;

@@ -10,6 +10,7 @@
  * inode allocator's cost depends on what was deleted before, not on the tool.
  * Environment: KILN_BENCH_PREPARE_SIZES (default "1000 10000 100000"). */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,40 @@ static figure openssl_bound(int devices)
     return f;
 }
 
+static void *bound_thread(void *arg)
+{
+    openssl_bound(*(int *)arg);
+    return NULL;
+}
+
+/* The bound in `threads` threads of one process (devices split between them): how far the
+ * machine itself scales, to set prepare-batch --jobs 2 against. CPU time of all threads. */
+static figure openssl_bound_threads(int devices, int threads)
+{
+    pthread_t tid[8];
+    int share[8];
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    double t0 = now_seconds();
+    for (int i = 0; i < threads; i++) {
+        share[i] = devices / threads + (i < devices % threads);
+        if (pthread_create(&tid[i], NULL, bound_thread, &share[i]) != 0) {
+            fprintf(stderr, "bench_prepare_batch: no thread\n");
+            exit(1);
+        }
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tid[i], NULL);
+    }
+    figure f = {now_seconds() - t0, 0};
+    getrusage(RUSAGE_SELF, &r1);
+    f.cpu_seconds = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) +
+                    (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
+                    (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+                    (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+    return f;
+}
+
 static figure python_baseline(const char *out, int devices)
 {
     char cmd[1400];
@@ -126,8 +161,8 @@ static void print_row(const char *what, int devices, figure f, figure bound)
 }
 
 /* One run of the tool into a fresh output (a directory, or an archive when tar). */
-static void bench_tool(const char *home, const char *out, const char *csv, int devices,
-                       figure bound, int records, int jobs, int tar)
+static figure bench_tool(const char *home, const char *out, const char *csv, int devices,
+                         figure bound, int records, int jobs, int tar)
 {
     char dest[1200], cmd[2600], jobs_text[8], what[80];
     snprintf(dest, sizeof(dest), "%s/bundles%s", out, tar ? ".tar" : "");
@@ -150,6 +185,7 @@ static void bench_tool(const char *home, const char *out, const char *csv, int d
     snprintf(what, sizeof(what), "prepare-batch %s, --jobs %d%s",
              records ? "records" : "--no-records", jobs, tar ? ", FILE.tar" : "");
     print_row(what, devices, f, bound);
+    return f;
 }
 
 /* One size: the bound, then the tool in its forms. */
@@ -160,13 +196,21 @@ static void bench_size(const char *home, const char *out, int devices)
     write_devices(csv, devices);
     figure bound = openssl_bound(devices);
     print_row("openssl bound (keygen+sign)", devices, bound, bound);
+    figure bound2 = openssl_bound_threads(devices, 2);
+    print_row("openssl bound, 2 threads", devices, bound2, bound);
+    figure rows[2][2];
     for (int records = 0; records < 2; records++) {
         for (int jobs = 1; jobs <= 2; jobs++) {
-            bench_tool(home, out, csv, devices, bound, records, jobs, 0);
+            rows[records][jobs - 1] = bench_tool(home, out, csv, devices, bound, records, jobs, 0);
         }
     }
-    bench_tool(home, out, csv, devices, bound, 1, 1, 1);
-    bench_tool(home, out, csv, devices, bound, 1, 2, 1);
+    figure tar1 = bench_tool(home, out, csv, devices, bound, 1, 1, 1);
+    figure tar2 = bench_tool(home, out, csv, devices, bound, 1, 2, 1);
+    printf("%-40s %7d 2 threads/1 (wall): bound %.2fx, --no-records %.2fx, records %.2fx, "
+           "FILE.tar %.2fx\n",
+           "scaling", devices, bound.seconds / bound2.seconds,
+           rows[0][0].seconds / rows[0][1].seconds, rows[1][0].seconds / rows[1][1].seconds,
+           tar1.seconds / tar2.seconds);
 }
 
 int main(void)

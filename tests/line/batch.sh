@@ -99,4 +99,25 @@ check "the interrupted attempt is marked, never as success" test "$(sqlite3 "$DB
 check "each k- device has exactly one verified certificate" test "$(sqlite3 "$DB" "SELECT COUNT(*) FROM attempts WHERE endpoint LIKE 'k-%' AND state='success'")" = 4
 check "the database is consistent" test "$(sqlite3 "$DB" 'PRAGMA integrity_check')" = ok
 
+# factory_client --threads: the devices are served by that many processes, each device by one.
+start th "$FC" -v --storage "$TMP_ROOT/th" --devices 4 --threads 2 tcp --port 0
+set -- $(ports th 4)
+{
+    echo "endpoint_name,serial_number,address"
+    i=0
+    for p in "$@"; do i=$((i + 1)); echo "th-$i,TH-$i,tcp:127.0.0.1:$p"; done
+} > "$TMP_ROOT/th.csv"
+check "--threads 2 serves from two processes" test "$(pgrep -P $PID_th | wc -l)" = 1
+check "inject-batch provisions the 4 devices of 2 processes" sh -c "'$FT' --home-dir '$HOME_DIR' inject-batch --devices '$TMP_ROOT/th.csv' --parallel 4 -t 20 > '$TMP_ROOT/th.json' 2>/dev/null"
+wait $PID_th && rc=0 || rc=$?
+check "factory_client --threads 2 ends with 0 once every device finished" test "$rc" = 0
+check "the statistics add up both processes" grep -q "statistics: devices 4, sessions 4," "$TMP_ROOT/th.out"
+start thf "$FC" --storage "$TMP_ROOT/thf" --devices 3 --threads 3 --forever tcp --port 0
+ports thf 3 >/dev/null
+KIDS=$(pgrep -P $PID_thf | tr '\n' ' ')
+check "--threads 3 forks two serving processes" test "$(echo $KIDS | wc -w)" = 2
+kill -TERM $PID_thf; wait $PID_thf && rc=0 || rc=$?
+check "SIGTERM stops every serving process, exit 0" sh -c "test $rc = 0 && ! kill -0 $(echo $KIDS | sed 's/ / \&\& ! kill -0 /g') 2>/dev/null"
+check "--threads 0 is a usage error" sh -c "'$FC' --devices 2 --threads 0 tcp --port 0; test \$? = 2"
+
 finish

@@ -247,6 +247,39 @@ static void test_refusals(void **state)
                      KILN_PKI_PKCS11_KEY_NOT_FOUND);
 }
 
+/* A token secret: one HMAC per label, the same after reopening, refused twice or absent. */
+static void test_token_secret(void **state)
+{
+    (void)state;
+    static const uint8_t a[] = "label a", b[] = "label b";
+    uint8_t out1[KILN_PKI_SECRET_SIZE], out2[KILN_PKI_SECRET_SIZE], out3[KILN_PKI_SECRET_SIZE];
+    const char *uri = token_uri(0, "object=wrap-secret", pin_query());
+    assert_int_equal(kiln_pki_token_secret_generate(uri, a, sizeof(a), out1), KILN_PKI_OK);
+    assert_int_equal(kiln_pki_token_secret_hmac(uri, a, sizeof(a), out2), KILN_PKI_OK);
+    assert_memory_equal(out1, out2, sizeof(out1));
+    assert_int_equal(
+        kiln_pki_token_secret_hmac(token_uri(1, "object=wrap-secret;type=secret-key", pin_query()),
+                                   b, sizeof(b), out3),
+        KILN_PKI_OK);
+    assert_memory_not_equal(out1, out3, sizeof(out1));
+    assert_int_equal(kiln_pki_token_secret_generate(uri, a, sizeof(a), out2),
+                     KILN_PKI_PKCS11_KEY_EXISTS);
+    assert_int_equal(kiln_pki_token_secret_hmac(token_uri(1, "object=no-secret", pin_query()), a,
+                                                sizeof(a), out2),
+                     KILN_PKI_PKCS11_SECRET_NOT_FOUND);
+    assert_int_equal(
+        kiln_pki_token_secret_hmac(token_uri(1, "object=wrap-secret;type=private", pin_query()), a,
+                                   sizeof(a), out2),
+        KILN_PKI_PKCS11_URI_INVALID);
+    char wrong_pin[64];
+    snprintf(wrong_pin, sizeof(wrong_pin), "pin-value=not-%s", getenv("KILN_TEST_PIN"));
+    assert_int_equal(kiln_pki_token_secret_hmac(token_uri(1, "object=wrap-secret", wrong_pin), a,
+                                                sizeof(a), out2),
+                     KILN_PKI_PKCS11_LOGIN_FAILED);
+    kiln_pki_signer *s = NULL; /* a secret is no signing key */
+    assert_int_equal(kiln_pki_signer_from_uri(uri, &s), KILN_PKI_PKCS11_KEY_NOT_FOUND);
+}
+
 /* The module and PIN from the environment when the URI has neither. */
 static void test_environment_defaults(void **state)
 {
@@ -297,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_generated_key_stays_inside),
         cmocka_unit_test(test_two_threads),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_token_secret),
         cmocka_unit_test(test_environment_defaults),
         cmocka_unit_test(test_redaction),
     };

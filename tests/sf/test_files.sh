@@ -63,4 +63,15 @@ grep -q "group and others must have no access" "$WORK/err" || fail "init into 07
 [ "$(mode "$WORK/open")" = 755 ] && [ ! -e "$WORK/open/keys" ] || fail "init touched the 0755 folder"
 mkdir -m 700 "$WORK/private"
 "$BIN/factory_service" init "$WORK/private" >/dev/null || fail "init into an existing 0700 folder"
+
+# A station file must name a URL stations can reach: a wildcard listen address is not one.
+"$BIN/factory_service" init "$WORK/wild" --listen 0.0.0.0:8443 >/dev/null || fail "init 0.0.0.0"
+if "$BIN/factory_service" add-station "$WORK/wild" s1 "$WORK/wild.pem" 2>"$WORK/wild.err"; then
+    fail "add-station wrote a station file with https://0.0.0.0"
+fi
+grep -q "error 122: .*--url" "$WORK/wild.err" || fail "add-station without --url: $(cat "$WORK/wild.err")"
+[ ! -e "$WORK/wild.pem" ] || fail "a refused add-station left a station file"
+"$BIN/factory_service" add-station "$WORK/wild" s1 "$WORK/wild.pem" --url https://sf.factory:8443 \
+    >/dev/null || fail "add-station --url"
+grep -q "^service-url: https://sf.factory:8443$" "$WORK/wild.pem" || fail "station file URL"
 echo "sf files: 1 passed, 0 failed"

@@ -17,6 +17,7 @@ typedef struct fc_options {
     const char *factory_trust; /* --factory-trust FILE (secure factory) */
     uint64_t time;             /* --time EPOCH, 0 = device has no clock */
     int devices;               /* --devices N (transports), default 1 */
+    int threads;               /* --threads T (tcp): serving processes, 0 = online CPUs */
     bool forever;              /* --forever */
     int verbose;               /* -v */
     fc_faults faults;          /* --faults SPEC (faults.c); all zero without it */

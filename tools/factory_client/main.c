@@ -32,7 +32,8 @@ void fc_usage(FILE *f)
             "  sf HEX [--factory-trust FILE]      answer one secure-factory message\n"
             "  (tcp, serial and file answer secure-factory frames too, with --factory-trust FILE)\n"
             "\n"
-            "options: --devices N (transports: N devices), --forever (serve the next device)\n"
+            "options: --devices N (transports: N devices), --forever (serve the next device),\n"
+            "--threads T (tcp: the devices served by T processes, default the online CPUs)\n"
             "(global options may also follow COMMAND; --name=VALUE works as --name VALUE)\n"
             "--version, COMMAND --help.\n"
             "exit status: 0 ok (a --forever listener stopped by SIGINT/SIGTERM too), 1 failed,\n"
@@ -69,7 +70,7 @@ static bool command_help(int argc, char **argv)
         if (strcmp(argv[0], command_usage[i][0]) == 0) {
             printf("usage: factory_client [globals] %s\n"
                    "globals (before or after the command): --storage DIR | --flash FILE, "
-                   "--time EPOCH, --devices N, --forever, -v\n",
+                   "--time EPOCH, --devices N, --threads T, --forever, -v\n",
                    command_usage[i][1]);
             return true;
         }

@@ -23,6 +23,7 @@ enum {
     OPT_KEEP_STORAGE,
     OPT_MAX_LENGTH,
     OPT_FAULTS,
+    OPT_THREADS,
 };
 
 static const struct option long_options[] = {
@@ -43,6 +44,7 @@ static const struct option long_options[] = {
     {"keep-storage", no_argument, NULL, OPT_KEEP_STORAGE},
     {"max-length", required_argument, NULL, OPT_MAX_LENGTH},
     {"faults", required_argument, NULL, OPT_FAULTS},
+    {"threads", required_argument, NULL, OPT_THREADS},
     {NULL, 0, NULL, 0},
 };
 
@@ -121,6 +123,13 @@ static int global_value(int code, const char *value, fc_options *opt)
             return 2;
         }
         opt->devices = (int)n;
+        return 0;
+    case OPT_THREADS:
+        if (parse_u64(value, &n) != 0 || n == 0 || n > 256) {
+            fprintf(stderr, "factory_client: --threads wants 1..256\n");
+            return 2;
+        }
+        opt->threads = (int)n;
         return 0;
     case OPT_FOREVER:
         opt->forever = true;

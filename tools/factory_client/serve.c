@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,8 @@
 #define FC_TCP_DEFAULT_PORT 7777
 /* Room for one answer frame; bundle answers are a few KiB. */
 #define FC_OUTPUT_SIZE (128u * 1024u)
+/* At most this many serving processes (--threads). */
+#define FC_MAX_SLICES 256
 
 /* One simulated device on a transport. */
 typedef struct fc_station {
@@ -41,6 +45,10 @@ typedef struct fc_serve {
     kiln_sf_trust table;
     fc_station *stations;
     int count, opened;
+    int first;              /* this process serves stations first..first+opened-1 (tcp split) */
+    kiln_ftcd_stats others; /* what the other serving processes reported (tcp split) */
+    double others_seconds;
+    int others_devices;
     const char *names[2]; /* what the descriptors are, for I/O errors (read, write) */
 } fc_serve;
 
@@ -144,7 +152,8 @@ static void on_notice(void *ctx, const kiln_ftcd_notice *n)
 
 static void on_stream_begins(void *ctx, size_t index)
 {
-    fc_station *s = &((fc_serve *)ctx)->stations[index];
+    fc_serve *sv = ctx;
+    fc_station *s = &sv->stations[sv->first + (int)index];
     if (!s->flow_started) {
         print_out(s, "Factory flow begins...");
         s->flow_started = true;
@@ -153,7 +162,8 @@ static void on_stream_begins(void *ctx, size_t index)
 
 static void on_restarted(void *ctx, size_t index)
 {
-    fc_station *s = &((fc_serve *)ctx)->stations[index];
+    fc_serve *sv = ctx;
+    fc_station *s = &sv->stations[sv->first + (int)index];
     s->flow_started = false;
     if (s->tcp) {
         print_out(s, "Factory Client is waiting for incoming connection...");
@@ -215,14 +225,10 @@ static void station_close(fc_station *s)
     s->request = s->output = NULL;
 }
 
+/* s is zeroed (calloc) and opened once. */
 static int station_open(fc_serve *sv, fc_station *s, int index)
 {
-    memset(s, 0, sizeof(*s));
-    s->index = index;
     s->opt = sv->opt;
-    if (sv->count > 1) {
-        snprintf(s->label, sizeof(s->label), "[dev %d] ", index);
-    }
     s->dev = fc_device_open(sv->opt, index);
     if (s->dev == NULL) {
         return -1;
@@ -264,7 +270,8 @@ static bool serve_begin(fc_serve *sv, fc_options *opt, int argc, char **argv, un
     return true;
 }
 
-static int serve_open(fc_serve *sv, int count)
+/* The trust table and the (unopened) stations. */
+static int serve_alloc(fc_serve *sv, int count)
 {
     sv->count = count;
     if (sv->opt->factory_trust != NULL &&
@@ -277,41 +284,71 @@ static int serve_open(fc_serve *sv, int count)
         fprintf(stderr, "factory_client: out of memory\n");
         return -1;
     }
-    for (; sv->opened < count; sv->opened++) {
-        if (station_open(sv, &sv->stations[sv->opened], sv->opened) != 0) {
+    for (int i = 0; i < count; i++) {
+        sv->stations[i].index = i;
+        if (count > 1) {
+            snprintf(sv->stations[i].label, sizeof(sv->stations[i].label), "[dev %d] ", i);
+        }
+    }
+    return 0;
+}
+
+/* Opens the stations first..first+n-1, the ones this process serves. */
+static int serve_open_range(fc_serve *sv, int first, int n)
+{
+    sv->first = first;
+    for (; sv->opened < n; sv->opened++) {
+        if (station_open(sv, &sv->stations[first + sv->opened], first + sv->opened) != 0) {
             return -1;
         }
     }
     return 0;
 }
 
+static int serve_open(fc_serve *sv, int count)
+{
+    return serve_alloc(sv, count) == 0 ? serve_open_range(sv, 0, count) : -1;
+}
+
+/* Adds this process's stations' statistics to *sum and *seconds. */
+static void serve_stats(const fc_serve *sv, kiln_ftcd_stats *sum, double *seconds)
+{
+    for (int i = sv->first; i < sv->first + sv->opened; i++) {
+        const kiln_ftcd_stats *st = kiln_ftcd_get_stats(&sv->stations[i].listener);
+        sum->messages += st->messages;
+        sum->sessions += st->sessions;
+        sum->rejected += st->rejected;
+        sum->sf_messages += st->sf_messages;
+        sum->sf_device_errors += st->sf_device_errors;
+        *seconds += sv->stations[i].device_seconds;
+    }
+}
+
+static void serve_close(fc_serve *sv)
+{
+    for (int i = sv->first; sv->stations != NULL && i < sv->first + sv->opened; i++) {
+        station_close(&sv->stations[i]);
+    }
+    free(sv->stations);
+    sv->stations = NULL;
+    fc_sf_trust_free(&sv->trust);
+}
+
 /* Prints the totals with -v and closes every device. */
 static void serve_end(fc_serve *sv)
 {
     if (sv->opened > 0 && sv->opt->verbose > 0) {
-        kiln_ftcd_stats sum = {0, 0, 0, 0, 0};
-        double seconds = 0;
-        for (int i = 0; i < sv->opened; i++) {
-            const kiln_ftcd_stats *st = kiln_ftcd_get_stats(&sv->stations[i].listener);
-            sum.messages += st->messages;
-            sum.sessions += st->sessions;
-            sum.rejected += st->rejected;
-            sum.sf_messages += st->sf_messages;
-            sum.sf_device_errors += st->sf_device_errors;
-            seconds += sv->stations[i].device_seconds;
-        }
+        kiln_ftcd_stats sum = sv->others;
+        double seconds = sv->others_seconds;
+        serve_stats(sv, &sum, &seconds);
         printf("Factory Client statistics: devices %d, sessions %lu, messages %lu, rejected "
                "%lu, device time %.6f s, secure-factory messages %lu (device errors %lu)\n",
-               sv->opened, (unsigned long)sum.sessions, (unsigned long)sum.messages,
-               (unsigned long)sum.rejected, seconds, (unsigned long)sum.sf_messages,
-               (unsigned long)sum.sf_device_errors);
+               sv->opened + sv->others_devices, (unsigned long)sum.sessions,
+               (unsigned long)sum.messages, (unsigned long)sum.rejected, seconds,
+               (unsigned long)sum.sf_messages, (unsigned long)sum.sf_device_errors);
         fflush(stdout);
     }
-    for (int i = 0; i < sv->opened; i++) {
-        station_close(&sv->stations[i]);
-    }
-    free(sv->stations);
-    fc_sf_trust_free(&sv->trust);
+    serve_close(sv);
 }
 
 static void tcp_usage(void)
@@ -347,7 +384,133 @@ static int tcp_listen_all(fc_serve *sv, kiln_ftcd_tcp_device *devs, const char *
     return 0;
 }
 
-static int tcp_run(fc_serve *sv, const char *bind_addr, uint32_t port)
+/* Serves this process's stations (sv->first, sv->opened) on their TCP devices. */
+static int tcp_serve_slice(fc_serve *sv, kiln_ftcd_tcp_device *devs)
+{
+    kiln_ftcd_tcp_device *mine = devs + sv->first;
+    kiln_ftcd_hooks hooks = serve_hooks(sv);
+    if (kiln_ftcd_tcp_serve(mine, (size_t)sv->opened, &hooks) != 0) {
+        perror("factory_client: poll");
+    }
+    int rc = 0;
+    for (int i = 0; i < sv->opened; i++) {
+        if (!mine[i].ended_ok && !(sv->opt->forever && stop_requested)) {
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
+/* What a serving process reports to the first one when it ends. */
+typedef struct fc_report {
+    kiln_ftcd_stats sum;
+    double seconds;
+    int devices;
+} fc_report;
+
+/* Keeps the listening sockets of stations first..first+n-1 only. */
+static void tcp_keep_range(fc_serve *sv, kiln_ftcd_tcp_device *devs, int first, int n)
+{
+    for (int i = 0; i < sv->count; i++) {
+        if (i < first || i >= first + n) {
+            kiln_ftcd_tcp_device_close(&devs[i]);
+        }
+    }
+}
+
+/* A forked process: opens and serves its stations, reports, never returns. */
+static void tcp_child(fc_serve *sv, kiln_ftcd_tcp_device *devs, int report_fd, int first, int n)
+{
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+    tcp_keep_range(sv, devs, first, n);
+    int rc = serve_open_range(sv, first, n) == 0 ? tcp_serve_slice(sv, devs) : 1;
+    fc_report r;
+    memset(&r, 0, sizeof(r));
+    serve_stats(sv, &r.sum, &r.seconds);
+    r.devices = sv->opened;
+    if (write(report_fd, &r, sizeof(r)) != (ssize_t)sizeof(r)) {
+        rc = 1;
+    }
+    serve_close(sv);
+    fflush(stdout);
+    _exit(rc);
+}
+
+/* Waits for the serving processes (passing a stop on to them) and adds up their reports. */
+static int tcp_wait(fc_serve *sv, const pid_t *pids, int started, int report_fd, bool stop_now)
+{
+    int rc = 0;
+    for (int i = 0; i < started; i++) {
+        bool told = false;
+        int status = 0;
+        for (;;) {
+            if ((stop_now || stop_requested) && !told) {
+                for (int k = i; k < started; k++) {
+                    kill(pids[k], SIGTERM);
+                }
+                told = true;
+            }
+            if (waitpid(pids[i], &status, 0) == pids[i]) {
+                break;
+            }
+            if (errno != EINTR) {
+                status = 1 << 8;
+                break;
+            }
+        }
+        rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? rc : 1;
+    }
+    fc_report r;
+    while (read(report_fd, &r, sizeof(r)) == (ssize_t)sizeof(r)) {
+        sv->others.messages += r.sum.messages;
+        sv->others.sessions += r.sum.sessions;
+        sv->others.rejected += r.sum.rejected;
+        sv->others.sf_messages += r.sum.sf_messages;
+        sv->others.sf_device_errors += r.sum.sf_device_errors;
+        sv->others_seconds += r.seconds;
+        sv->others_devices += r.devices;
+    }
+    return rc;
+}
+
+/* --threads T: the devices are split into T slices served by T processes (forked once every
+ * device listens), so the simulated side uses every core. This process serves the first slice;
+ * the others are forked last to first, so a failed fork leaves this one the rest. */
+static int tcp_split(fc_serve *sv, kiln_ftcd_tcp_device *devs, int slices)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        perror("factory_client: pipe");
+        return 1;
+    }
+    pid_t pids[FC_MAX_SLICES];
+    int started = 0, end = sv->count;
+    fflush(stdout);
+    fflush(stderr);
+    for (int k = slices - 1; k >= 1; k--) {
+        int b = (int)((long)sv->count * k / slices);
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("factory_client: fork");
+            break;
+        }
+        if (pid == 0) {
+            close(fds[0]);
+            tcp_child(sv, devs, fds[1], b, end - b);
+        }
+        pids[started++] = pid;
+        end = b;
+    }
+    close(fds[1]);
+    tcp_keep_range(sv, devs, 0, end);
+    bool opened = serve_open_range(sv, 0, end) == 0;
+    int rc = opened ? tcp_serve_slice(sv, devs) : 1;
+    rc |= tcp_wait(sv, pids, started, fds[0], !opened);
+    close(fds[0]);
+    return rc;
+}
+
+static int tcp_run(fc_serve *sv, const char *bind_addr, uint32_t port, int slices)
 {
     kiln_ftcd_tcp_device *devs = calloc((size_t)sv->count, sizeof(*devs));
     if (devs == NULL) {
@@ -359,16 +522,7 @@ static int tcp_run(fc_serve *sv, const char *bind_addr, uint32_t port)
     }
     int rc = 1;
     if (tcp_listen_all(sv, devs, bind_addr, port) == 0) {
-        kiln_ftcd_hooks hooks = serve_hooks(sv);
-        if (kiln_ftcd_tcp_serve(devs, (size_t)sv->count, &hooks) != 0) {
-            perror("factory_client: poll");
-        }
-        rc = 0;
-        for (int i = 0; i < sv->count; i++) {
-            if (!devs[i].ended_ok && !(sv->opt->forever && stop_requested)) {
-                rc = 1;
-            }
-        }
+        rc = slices > 1 ? tcp_split(sv, devs, slices) : tcp_serve_slice(sv, devs);
     }
     for (int i = 0; i < sv->count; i++) {
         kiln_ftcd_tcp_device_close(&devs[i]);
@@ -396,8 +550,14 @@ int fc_cmd_tcp(fc_options *opt, int argc, char **argv)
         fprintf(stderr, "factory_client: ports %u..%u do not fit\n", port, port + count - 1);
         return 2;
     }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int slices = opt->threads > 0 ? opt->threads : cpus > 0 ? (int)cpus : 1;
+    slices = slices < count ? slices : count;
+    slices = slices < FC_MAX_SLICES ? slices : FC_MAX_SLICES;
     install_signals(true);
-    rc = serve_open(&sv, count) == 0 ? tcp_run(&sv, bind_addr, port) : 1;
+    rc = (slices > 1 ? serve_alloc(&sv, count) : serve_open(&sv, count)) == 0
+             ? tcp_run(&sv, bind_addr, port, slices)
+             : 1;
     serve_end(&sv);
     return rc;
 }

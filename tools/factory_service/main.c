@@ -240,6 +240,10 @@ static int cmd_add_station(const options *o)
     if (st == SF_INVALID_ARGUMENT) {
         return fail(st, "a station with that name already exists");
     }
+    if (st == SF_CONFIG && o->url == NULL) {
+        return fail(st, "the service listens on every address: give the URL stations reach it "
+                        "by with --url https://HOST:PORT");
+    }
     if (st != SF_OK) {
         return fail(st, o->positional[1]);
     }

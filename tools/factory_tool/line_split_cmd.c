@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "line_cli.h"
+#include "line_files.h"
 #include "line_split.h"
 #include "tool_opt.h"
 
@@ -91,6 +92,46 @@ static void print_result(void *user, const line_split_result *r)
         line_cli_result_line(r->dev, false, r->status, r->message, r->state, r->response), false);
 }
 
+/* prepare-batch: a committed batch's lines, collected here (only the writer thread reports) and
+ * written whole with one write per batch, so a kill never leaves half a line. */
+static char *batch_text;
+static size_t batch_len, batch_cap;
+
+static void print_result_batched(void *user, const line_split_result *r)
+{
+    json_t *o = line_cli_result_line(r->dev, false, r->status, r->message, r->state, r->response);
+    char *text = json_dumps(o, JSON_PRESERVE_ORDER);
+    json_decref(o);
+    size_t n = text != NULL ? strlen(text) + 1 : 0;
+    if (n > 0 && batch_len + n > batch_cap) {
+        size_t cap = (batch_len + n) * 2;
+        char *grown = realloc(batch_text, cap);
+        if (grown == NULL) {
+            print_result(user, r); /* out of memory: this line on its own */
+            free(text);
+            return;
+        }
+        batch_text = grown;
+        batch_cap = cap;
+    }
+    if (n > 0) {
+        memcpy(batch_text + batch_len, text, n - 1);
+        batch_text[batch_len + n - 1] = '\n';
+        batch_len += n;
+    }
+    free(text);
+}
+
+static void flush_results(void *user)
+{
+    (void)user;
+    fflush(stdout);
+    if (batch_len > 0) {
+        (void)line_file_write_all(fileno(stdout), (const uint8_t *)batch_text, batch_len);
+        batch_len = 0;
+    }
+}
+
 static void print_summary(const line_split *s, bool prepare)
 {
     char second[64] = "";
@@ -147,7 +188,8 @@ static int split_command(const ft_globals *g, int argc, char **argv, bool prepar
                     .jobs = (unsigned)o.jobs,
                     .archive = archive,
                     .archive_fd = archive_fd,
-                    .on_result = print_result,
+                    .on_result = prepare ? print_result_batched : print_result,
+                    .on_batch_end = flush_results,
                     .stop = line_cli_signal_flag()};
     line_cli_signals_on(NULL);
     rc = prepare ? line_prepare_batch(&s) : line_verify_batch(&s);
@@ -157,6 +199,9 @@ static int split_command(const ft_globals *g, int argc, char **argv, bool prepar
         rc = 1;
     }
     print_summary(&s, prepare);
+    free(batch_text);
+    batch_text = NULL;
+    batch_len = batch_cap = 0;
     line_records_close(rec);
     line_devices_free(&list);
     return line_cli_exit_status(rc);

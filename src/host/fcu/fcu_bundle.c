@@ -393,30 +393,49 @@ static void write_bundle(kiln_bundle_writer *w, const void *ctx)
 {
     const bundle_parts *p = ctx;
     size_t entries = 2 + (p->has_entropy ? 1 : 0) + (p->in->session_id ? 1 : 0);
-    for (size_t i = 0; i < BUNDLE_GROUPS; i++)
-        entries += kiln_bw_items_count(bundle_groups[i].write, p) > 0;
+    size_t items[BUNDLE_GROUPS]; /* counted once: each count is a dry run of the group */
+    for (size_t i = 0; i < BUNDLE_GROUPS; i++) {
+        items[i] = kiln_bw_items_count(bundle_groups[i].write, p);
+        entries += items[i] > 0;
+    }
     kiln_bw_bundle_begin(w, entries);
     if (p->in->session_id)
         kiln_bw_entry_text(w, FCC_GROUP_SESSION_ID, p->in->session_id);
-    for (size_t i = 0; i < BUNDLE_GROUPS; i++)
-        kiln_bw_group_items(w, bundle_groups[i].name, bundle_groups[i].write, p);
+    for (size_t i = 0; i < BUNDLE_GROUPS; i++) {
+        if (items[i] > 0) {
+            kiln_bw_group(w, bundle_groups[i].name, items[i]);
+            (void)bundle_groups[i].write(w, p);
+        }
+    }
     if (p->has_entropy)
         kiln_bw_entry_bytes(w, FCC_GROUP_ENTROPY, p->entropy, sizeof(p->entropy));
     kiln_bw_entry_uint(w, FCC_GROUP_VERIFY, p->cfg->verify ? 1 : 0);
 }
 
-/* Sized once and written once, so a bundle (it may carry the device key) is never copied. */
+/* A first try's buffer: a bundle usually fits, so it is written once, not sized first. */
+#define FCU_ENCODE_FIRST_TRY 4096
+
+/* Written straight into its buffer (sized and written again only when bigger than the first
+ * try), so a bundle (it may carry the device key) is never copied; a buffer too small is wiped
+ * before it is freed. */
 int fcu__encode(fcu_write_fn write, const void *ctx, uint8_t **out, size_t *out_len)
 {
     kiln_bundle_writer w;
-    kiln_bw_init(&w, NULL, 0);
-    write(&w, ctx);
-    size_t len = kiln_bw_length(&w);
-    uint8_t *data = malloc(len);
+    uint8_t *data = malloc(FCU_ENCODE_FIRST_TRY);
     if (!data)
         return -1;
-    kiln_bw_init(&w, data, len);
+    kiln_bw_init(&w, data, FCU_ENCODE_FIRST_TRY);
     write(&w, ctx);
+    size_t len = kiln_bw_length(&w);
+    if (len > FCU_ENCODE_FIRST_TRY) {
+        OPENSSL_cleanse(data, FCU_ENCODE_FIRST_TRY);
+        free(data);
+        data = len < SIZE_MAX ? malloc(len) : NULL;
+        if (!data)
+            return -1;
+        kiln_bw_init(&w, data, len);
+        write(&w, ctx);
+    }
     *out = data;
     *out_len = len;
     return 0;

@@ -114,6 +114,10 @@ static void finish(line_job *j, line_outcome outcome)
             e->records, j->record_id, line_job_state(j),
             outcome == LINE_JOB_SUCCEEDED || outcome == LINE_JOB_SKIPPED ? 0 : j->status,
             j->message[0] ? j->message : NULL, j->device_status, j->tries);
+        if (outcome == LINE_JOB_FAILED && j->device_status < 0) {
+            /* no answer from the device: it holds no certificate; others may try it */
+            line_records_release(e->records, j->dev->endpoint, e->station);
+        }
     }
     e->t_records += line_now() - t0;
     switch (outcome) {
@@ -370,6 +374,27 @@ static bool skip_provisioned(line_engine *e, line_job *j)
     return true;
 }
 
+/* True when this station may issue the endpoint's certificate; else the job failed with 1031
+ * (another station on the same records database has the endpoint in progress). */
+static bool claim_endpoint(line_engine *e, line_job *j)
+{
+    char holder[256], msg[700];
+    int rc =
+        e->records != NULL && e->mode == LINE_MODE_INJECT
+            ? line_records_claim(e->records, j->dev->endpoint, e->station, holder, sizeof(holder))
+            : 0;
+    if (rc < 0) {
+        fail_job(j, LINE_E_GENERAL,
+                 "General error on factory tool: cannot write the records database");
+    } else if (rc > 0) {
+        line_error_format(msg, sizeof(msg), LINE_E_ENDPOINT_CLAIMED, j->dev->endpoint, holder);
+        fail_job(j, LINE_E_ENDPOINT_CLAIMED, "%s", msg);
+        line_attempt a = attempt_of(e, j);
+        line_records_add(e->records, &a, LINE_STATE_FAILED, LINE_E_ENDPOINT_CLAIMED, msg, -1);
+    }
+    return rc == 0;
+}
+
 /* inject: the configurator makes the bundle. Returns 0, or -1 with the job failed. */
 static int prepare_bundle(line_engine *e, line_job *j)
 {
@@ -460,7 +485,7 @@ static void start_job(line_engine *e, line_job *j)
                  j->dev->address ? why : "no address");
         return;
     }
-    if (skip_provisioned(e, j)) {
+    if (skip_provisioned(e, j) || !claim_endpoint(e, j)) {
         return;
     }
     int rc = e->mode == LINE_MODE_INJECT ? prepare_bundle(e, j) : load_bundle(e, j);

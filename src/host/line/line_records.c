@@ -47,6 +47,14 @@ static const char schema[] =
     " finished_at TEXT);"
     "CREATE INDEX IF NOT EXISTS attempts_endpoint ON attempts(endpoint, state);"
     "CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);"
+    /* One row per endpoint: the station that issues (issued) its certificate. The primary key
+     * is what keeps two stations on one database from both issuing one. */
+    "CREATE TABLE IF NOT EXISTS endpoint_claims ("
+    " endpoint TEXT PRIMARY KEY,"
+    " station TEXT NOT NULL,"
+    " host TEXT,"
+    " pid INTEGER,"
+    " claimed_at TEXT NOT NULL);"
     /* The schema's version: a file made before this table existed holds version 1 (the same
      * attempts table) and is upgraded in place by stamping it; later migrations go here. */
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
@@ -200,6 +208,8 @@ static void bind_attempt(line_records *r, sqlite3_stmt *st, const line_attempt *
     bind_text(st, 10, a->bundle_sha256);
 }
 
+static void copy_column(sqlite3_stmt *st, int col, char *out, size_t size);
+
 /* ---- the ledger beside the attempts ---- */
 
 int line_records_attach_ledger(line_records *r, kiln_pki_signer *key, const char *issuer_ca,
@@ -220,17 +230,29 @@ int line_records_ledger_append(line_records *r, const kiln_ledger_record *rec)
     return r->ledger != NULL && kiln_ledger_append(r->ledger, rec, NULL) == KILN_LEDGER_OK ? 0 : -1;
 }
 
+/* A hex digit's value, or -1 (sscanf per byte was a sixth of a record's cost). */
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static bool hex_sha256(const char *hex, uint8_t out[KILN_LEDGER_HASH_SIZE])
 {
     if (hex == NULL || strlen(hex) != 2 * KILN_LEDGER_HASH_SIZE) {
         return false;
     }
     for (size_t i = 0; i < KILN_LEDGER_HASH_SIZE; i++) {
-        unsigned byte;
-        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
             return false;
         }
-        out[i] = (uint8_t)byte;
+        out[i] = (uint8_t)(hi << 4 | lo);
     }
     return true;
 }
@@ -360,6 +382,60 @@ int64_t line_records_add(line_records *r, const line_attempt *a, const char *sta
     int noted = ledger_note(r, issued ? KILN_LEDGER_KIND_CERTIFICATE : KILN_LEDGER_KIND_OUTCOME, a,
                             issued ? "issued" : state, error_code);
     return noted == 0 ? id : -1;
+}
+
+const char *line_records_station(const line_records *r, const char *station)
+{
+    return station != NULL && *station ? station : r->host;
+}
+
+/* The claim: inserted when the endpoint has none, taken over when this station holds it (its
+ * own earlier run, the resume rule), else left to its holder and reported. */
+int line_records_claim(line_records *r, const char *endpoint, const char *station, char *holder,
+                       size_t holder_size)
+{
+    station = line_records_station(r, station);
+    sqlite3_stmt *ins = NULL, *sel = NULL;
+    if (prepare(r, &ins,
+                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at)"
+                " VALUES(?1, ?2, ?3, ?4, " NOW_SQL ") ON CONFLICT(endpoint) DO UPDATE SET"
+                " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at"
+                " WHERE endpoint_claims.station=excluded.station") != 0 ||
+        prepare(r, &sel, "SELECT station FROM endpoint_claims WHERE endpoint=?1") != 0) {
+        sqlite3_finalize(ins);
+        return -1;
+    }
+    bool own = sqlite3_get_autocommit(r->db) != 0;
+    int rc = own && sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ? -1 : 0;
+    sqlite3_bind_text(ins, 1, endpoint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, station, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 3, r->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 4, (int64_t)getpid());
+    sqlite3_bind_text(sel, 1, endpoint, -1, SQLITE_STATIC);
+    rc = rc == 0 && sqlite3_step(ins) == SQLITE_DONE && sqlite3_step(sel) == SQLITE_ROW ? 0 : -1;
+    if (rc == 0) {
+        copy_column(sel, 0, holder, holder_size);
+        rc = strcmp(holder, station) == 0 ? 0 : 1;
+    }
+    sqlite3_finalize(ins);
+    sqlite3_finalize(sel);
+    if (own) {
+        sqlite3_exec(r->db, rc < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    }
+    return rc;
+}
+
+int line_records_release(line_records *r, const char *endpoint, const char *station)
+{
+    sqlite3_stmt *st = NULL;
+    if (prepare(r, &st, "DELETE FROM endpoint_claims WHERE endpoint=?1 AND station=?2") != 0) {
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, endpoint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, line_records_station(r, station), -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int line_records_transaction(line_records *r)

@@ -65,6 +65,16 @@ int64_t line_records_add(line_records *r, const line_attempt *a, const char *sta
 int line_records_transaction(line_records *r);
 int line_records_commit(line_records *r);
 
+/** The station rows are written for: station when given, else this host's name. */
+const char *line_records_station(const line_records *r, const char *station);
+/** Claims endpoint for station before its certificate is issued: 0 claimed (new, or already
+ *  this station's: an interrupted run resumes), 1 held by another station (named in holder),
+ *  -1 database error. Several stations on one database never both get 0 for one endpoint. */
+int line_records_claim(line_records *r, const char *endpoint, const char *station, char *holder,
+                       size_t holder_size);
+/** Gives the claim back (the attempt failed: no certificate reached the device). */
+int line_records_release(line_records *r, const char *endpoint, const char *station);
+
 /** True when the endpoint has a successful attempt. */
 bool line_records_provisioned(line_records *r, const char *endpoint);
 /** Latest fingerprints recorded for an endpoint in the given state (prepared bundles); the

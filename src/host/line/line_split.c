@@ -41,6 +41,7 @@ typedef struct split_run {
     pthread_cond_t room;  /* for the workers: the queue has room */
     size_t next;
     bool *skip;            /* devices the records say are provisioned */
+    char **held;           /* devices another station claimed: its name (malloc'ed) */
     bool remove_stale_ctx; /* the directory had .ctx files when the batch began */
     bool no_writer;        /* no thread could be started: the worker empties the queue */
     prepared *queue, *taken;
@@ -151,6 +152,9 @@ static void commit_and_report(split_run *run, prepared *batch, size_t n)
         report(s, &items[batch[i].index], batch[i].status, message_of(&batch[i]), batch[i].state,
                NULL);
         free(batch[i].message);
+    }
+    if (n > 0 && s->on_batch_end != NULL) {
+        s->on_batch_end(s->user);
     }
 }
 
@@ -284,11 +288,20 @@ static void prepare_one(split_run *run, fcu *f, size_t index)
 {
     const line_device *d = &run->s->list->items[index];
     prepared p = {.index = index, .state = LINE_STATE_SKIPPED};
+    char message[2048];
     if (run->skip[index]) {
         push(run, &p);
         return;
     }
-    char message[2048];
+    if (run->held[index] != NULL) {
+        line_error_format(message, sizeof(message), LINE_E_ENDPOINT_CLAIMED, d->endpoint,
+                          run->held[index]);
+        p.status = LINE_E_ENDPOINT_CLAIMED;
+        p.state = LINE_STATE_FAILED;
+        p.message = strdup(message);
+        push(run, &p);
+        return;
+    }
     fcu_device_request r;
     p.status = f == NULL ? LINE_E_GENERAL
                          : fcu_prepare_device_configuration_ex(f, d->endpoint, d->serial,
@@ -365,16 +378,24 @@ static bool run_begin(split_run *run)
     line_split *s = run->s;
     size_t count = s->list->count;
     run->skip = calloc(count ? count : 1, sizeof(*run->skip));
+    run->held = calloc(count ? count : 1, sizeof(*run->held));
     run->queue = malloc(LINE_QUEUE_CAP * sizeof(*run->queue));
     run->taken = malloc(LINE_QUEUE_CAP * sizeof(*run->taken));
-    if (run->skip == NULL || run->queue == NULL || run->taken == NULL) {
+    if (run->skip == NULL || run->held == NULL || run->queue == NULL || run->taken == NULL) {
         return false;
     }
-    /* One transaction for all the lookups: no lock and file check per device. */
+    /* One transaction for all the lookups and claims: no lock and file check per device. */
     bool lookup = s->records != NULL && !s->reprovision;
-    bool grouped = lookup && line_records_transaction(s->records) == 0;
+    bool grouped = s->records != NULL && line_records_transaction(s->records) == 0;
     for (size_t i = 0; lookup && i < count; i++) {
         run->skip[i] = line_records_provisioned(s->records, s->list->items[i].endpoint);
+    }
+    for (size_t i = 0; s->records != NULL && i < count; i++) {
+        char holder[256] = "";
+        if (!run->skip[i] && line_records_claim(s->records, s->list->items[i].endpoint, s->station,
+                                                holder, sizeof(holder)) != 0) {
+            run->held[i] = strdup(holder[0] ? holder : "?");
+        }
     }
     if (grouped) {
         line_records_commit(s->records);
@@ -391,6 +412,10 @@ static void run_end(split_run *run)
     }
     OPENSSL_cleanse(run->out, run->out_cap);
     free(run->out);
+    for (size_t i = 0; run->held != NULL && i < run->s->list->count; i++) {
+        free(run->held[i]);
+    }
+    free(run->held);
     free(run->skip);
     free(run->queue);
     free(run->taken);

@@ -41,6 +41,9 @@ typedef struct line_split {
     bool archive;
     int archive_fd;
     line_split_fn on_result;
+    /* prepare: when not NULL, called after each batch of on_result calls (one output flush per
+     * batch, not per device). */
+    void (*on_batch_end)(void *user);
     void *user;
     /* When not NULL and it becomes non-zero (a signal handler sets it), no further device is
      * started; the ones under way finish and are reported. */

@@ -81,6 +81,18 @@ kiln_pki_status kiln_pki_signer_from_uri(const char *uri, kiln_pki_signer **out)
  *  not CKA_EXTRACTABLE) labelled by the URI's object (and id), then opens it as above.
  *  PKCS11_KEY_EXISTS when a key of that label is already there. */
 kiln_pki_status kiln_pki_signer_generate_in_token(const char *uri, kiln_pki_signer **out);
+/* Secret keys: a URI as above whose class, if given, is secret-key (type=secret-key). The token
+ * keeps a 32-byte CKK_GENERIC_SECRET (CKA_SENSITIVE, not CKA_EXTRACTABLE, HMAC only) and kiln
+ * only ever sees HMAC-SHA256 values under it (CKM_SHA256_HMAC): a key derived for one purpose
+ * from a label, e.g. the service's database wrap key. */
+#define KILN_PKI_SECRET_SIZE 32
+/** HMAC-SHA256 of msg under the secret key the URI names (PKCS11_SECRET_NOT_FOUND without). */
+kiln_pki_status kiln_pki_token_secret_hmac(const char *uri, const uint8_t *msg, size_t msg_len,
+                                           uint8_t out[KILN_PKI_SECRET_SIZE]);
+/** Generates that secret in the token (PKCS11_KEY_EXISTS when one of the label is there), then
+ *  the HMAC of msg as above. */
+kiln_pki_status kiln_pki_token_secret_generate(const char *uri, const uint8_t *msg, size_t msg_len,
+                                               uint8_t out[KILN_PKI_SECRET_SIZE]);
 /** True for a text that is meant as a key URI ("pkcs11:..."), as opposed to a file path. */
 bool kiln_pki_is_key_uri(const char *text);
 /** The URI without its pin-value, for messages (truncated to size). */

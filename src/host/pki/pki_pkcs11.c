@@ -172,12 +172,12 @@ static void target_clear(p11_target *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* The URI's class, if any, must be private key; object= is mandatory. */
-static kiln_pki_status check_object(p11_target *t)
+/* The URI's class, if any, must be want (private or secret key); object= is mandatory. */
+static kiln_pki_status check_object(p11_target *t, CK_OBJECT_CLASS want)
 {
     CK_ATTRIBUTE *cls = p11_kit_uri_get_attribute(t->uri, CKA_CLASS);
-    if (cls && (cls->ulValueLen != sizeof(CK_OBJECT_CLASS) ||
-                *(CK_OBJECT_CLASS *)cls->pValue != CKO_PRIVATE_KEY))
+    if (cls &&
+        (cls->ulValueLen != sizeof(CK_OBJECT_CLASS) || *(CK_OBJECT_CLASS *)cls->pValue != want))
         return KILN_PKI_PKCS11_URI_INVALID;
     t->label = p11_kit_uri_get_attribute(t->uri, CKA_LABEL);
     t->id = p11_kit_uri_get_attribute(t->uri, CKA_ID);
@@ -199,7 +199,7 @@ static kiln_pki_status target_pin(p11_target *t)
     return KILN_PKI_OK;
 }
 
-static kiln_pki_status target_parse(const char *text, p11_target *t)
+static kiln_pki_status target_parse(const char *text, CK_OBJECT_CLASS want, p11_target *t)
 {
     memset(t, 0, sizeof(*t));
     if (!text || strncmp(text, "pkcs11:", 7) != 0)
@@ -212,7 +212,7 @@ static kiln_pki_status target_parse(const char *text, p11_target *t)
     if (t->uri && split_pin(text, bare, &t->pin) &&
         p11_kit_uri_parse(bare, P11_KIT_URI_FOR_ANY, t->uri) == P11_KIT_URI_OK &&
         !p11_kit_uri_any_unrecognized(t->uri) && !p11_kit_uri_get_module_name(t->uri))
-        st = check_object(t);
+        st = check_object(t, want);
     free(bare);
     if (st == KILN_PKI_OK && t->pin && p11_kit_uri_get_pin_source(t->uri))
         st = KILN_PKI_PKCS11_URI_INVALID; /* one PIN only */
@@ -434,9 +434,8 @@ static void p11_release(void *impl)
 
 static const kiln_pki_signer_ops p11_ops = {"pkcs11", p11_sign, p11_release};
 
-/* Module, token, session, login; then the key (made first when generating). */
-static kiln_pki_status p11_open(p11_key *k, p11_target *t, bool make,
-                                uint8_t point[KILN_PKI_POINT_SIZE])
+/* Module, token, session, login (the PIN is wiped after it). */
+static kiln_pki_status p11_connect(p11_key *k, p11_target *t)
 {
     k->module = p11_kit_module_load(t->module_path, 0);
     if (!k->module)
@@ -457,6 +456,14 @@ static kiln_pki_status p11_open(p11_key *k, p11_target *t, bool make,
         free(t->pin);
         t->pin = NULL;
     }
+    return st;
+}
+
+/* p11_connect, then the key (made first when generating). */
+static kiln_pki_status p11_open(p11_key *k, p11_target *t, bool make,
+                                uint8_t point[KILN_PKI_POINT_SIZE])
+{
+    kiln_pki_status st = p11_connect(k, t);
     if (st == KILN_PKI_OK && make)
         st = generate(k, t);
     if (st == KILN_PKI_OK)
@@ -468,7 +475,7 @@ static kiln_pki_status signer_from_uri(const char *uri, bool make, kiln_pki_sign
 {
     *out = NULL;
     p11_target t;
-    kiln_pki_status st = target_parse(uri, &t);
+    kiln_pki_status st = target_parse(uri, CKO_PRIVATE_KEY, &t);
     if (st != KILN_PKI_OK)
         return st;
     p11_key *k = calloc(1, sizeof(*k));
@@ -501,4 +508,93 @@ kiln_pki_status kiln_pki_signer_generate_in_token(const char *uri, kiln_pki_sign
 bool kiln_pki_is_key_uri(const char *text)
 {
     return text && strncmp(text, "pkcs11:", 7) == 0;
+}
+
+/* ---- secret keys ---- */
+
+/* A 32-byte generic secret made in the token: sensitive, never extractable, HMAC only. */
+static kiln_pki_status generate_secret(p11_key *k, const p11_target *t)
+{
+    CK_OBJECT_HANDLE any;
+    CK_ULONG n;
+    kiln_pki_status st = find_objects(k->module, k->login_session, t, CKO_SECRET_KEY, &any, &n);
+    if (st != KILN_PKI_OK || n)
+        return st != KILN_PKI_OK ? st : KILN_PKI_PKCS11_KEY_EXISTS;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_ULONG len = KILN_PKI_SECRET_SIZE;
+    CK_ATTRIBUTE tmpl[11] = {
+        {CKA_CLASS, &cls, sizeof(cls)},     {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},   {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)}, {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_VERIFY, &yes, sizeof(yes)},    *t->label};
+    CK_ULONG ntmpl = 10;
+    if (t->id)
+        tmpl[ntmpl++] = *t->id;
+    CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    CK_OBJECT_HANDLE h;
+    CK_RV rv = k->module->C_GenerateKey(k->login_session, &mech, tmpl, ntmpl, &h);
+    return rv == CKR_OK ? KILN_PKI_OK : KILN_PKI_PKCS11_SECRET_FAILED;
+}
+
+/* HMAC-SHA256 of msg under the one secret key the target names. */
+static kiln_pki_status secret_hmac(p11_key *k, const p11_target *t, const uint8_t *msg,
+                                   size_t msg_len, uint8_t out[KILN_PKI_SECRET_SIZE])
+{
+    CK_OBJECT_HANDLE key = 0;
+    CK_ULONG n;
+    kiln_pki_status st = find_objects(k->module, k->login_session, t, CKO_SECRET_KEY, &key, &n);
+    if (st != KILN_PKI_OK || n != 1)
+        return st != KILN_PKI_OK ? st
+               : n               ? KILN_PKI_PKCS11_KEY_AMBIGUOUS
+                                 : KILN_PKI_PKCS11_SECRET_NOT_FOUND;
+    CK_MECHANISM mech = {CKM_SHA256_HMAC, NULL, 0};
+    CK_ULONG out_len = KILN_PKI_SECRET_SIZE;
+    CK_RV rv = k->module->C_SignInit(k->login_session, &mech, key);
+    if (rv == CKR_OK)
+        rv =
+            k->module->C_Sign(k->login_session, (CK_BYTE_PTR)msg, (CK_ULONG)msg_len, out, &out_len);
+    if (rv != CKR_OK || out_len != KILN_PKI_SECRET_SIZE) {
+        OPENSSL_cleanse(out, KILN_PKI_SECRET_SIZE);
+        return KILN_PKI_PKCS11_SECRET_FAILED;
+    }
+    return KILN_PKI_OK;
+}
+
+static kiln_pki_status token_secret(const char *uri, bool make, const uint8_t *msg, size_t msg_len,
+                                    uint8_t out[KILN_PKI_SECRET_SIZE])
+{
+    p11_target t;
+    kiln_pki_status st = target_parse(uri, CKO_SECRET_KEY, &t);
+    if (st != KILN_PKI_OK)
+        return st;
+    p11_key *k = calloc(1, sizeof(*k));
+    if (!k) {
+        target_clear(&t);
+        return KILN_PKI_NO_MEMORY;
+    }
+    k->login_session = CK_INVALID_HANDLE;
+    pthread_mutex_init(&k->lock, NULL);
+    st = p11_connect(k, &t);
+    if (st == KILN_PKI_OK && make)
+        st = generate_secret(k, &t);
+    if (st == KILN_PKI_OK)
+        st = secret_hmac(k, &t, msg, msg_len, out);
+    target_clear(&t);
+    p11_release(k);
+    return st;
+}
+
+kiln_pki_status kiln_pki_token_secret_hmac(const char *uri, const uint8_t *msg, size_t msg_len,
+                                           uint8_t out[KILN_PKI_SECRET_SIZE])
+{
+    return token_secret(uri, false, msg, msg_len, out);
+}
+
+kiln_pki_status kiln_pki_token_secret_generate(const char *uri, const uint8_t *msg, size_t msg_len,
+                                               uint8_t out[KILN_PKI_SECRET_SIZE])
+{
+    return token_secret(uri, true, msg, msg_len, out);
 }

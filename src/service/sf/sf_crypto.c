@@ -244,6 +244,16 @@ sf_status sfc_ca_certificate(const kiln_pki_signer *signer, const char *cn, int 
     return st == KILN_PKI_OK ? der_to_cert(der, len, out) : SF_CRYPTO;
 }
 
+sf_status sfc_token_error(const char *uri, int pki_status)
+{
+    char shown[1200];
+    kiln_pki_uri_redact(uri, shown, sizeof(shown));
+    fprintf(stderr, "factory_service: error %d: %s: key %s: %s (PKI status %d, %s)\n",
+            (int)SF_CONFIG, sf_status_text(SF_CONFIG), shown, kiln_pki_strerror(pki_status),
+            pki_status, kiln_pki_status_name(pki_status));
+    return SF_CONFIG;
+}
+
 sf_status sfc_key_signer(const char *ref, kiln_pki_signer **out)
 {
     kiln_pki_status st = kiln_pki_is_key_uri(ref) ? kiln_pki_signer_from_uri(ref, out)
@@ -251,7 +261,10 @@ sf_status sfc_key_signer(const char *ref, kiln_pki_signer **out)
     if (st == KILN_PKI_OK) {
         return SF_OK;
     }
-    return st == KILN_PKI_KEY_UNREADABLE || kiln_pki_is_key_uri(ref) ? SF_CONFIG : SF_CRYPTO;
+    if (kiln_pki_is_key_uri(ref)) {
+        return sfc_token_error(ref, st);
+    }
+    return st == KILN_PKI_KEY_UNREADABLE ? SF_CONFIG : SF_CRYPTO;
 }
 
 static sf_status issuer_open(kiln_pki_status st, kiln_pki_signer *signer, X509 *cert,

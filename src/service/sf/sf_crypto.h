@@ -21,8 +21,11 @@ sf_status sfc_point_to_key(const uint8_t point[SF_POINT_SIZE], EVP_PKEY **out);
 /** ECDSA-SHA256 over a 32-byte hash by a signer (file or token key), raw r||s output. */
 sf_status sfc_sign_hash(const kiln_pki_signer *key, const uint8_t hash[SF_HASH_SIZE],
                         uint8_t sig[SF_SIG_SIZE]);
+/** Reports a token failure on stderr: the numbered error SF_CONFIG, the key URI without its
+ *  pin-value and the PKI reason; returns SF_CONFIG. */
+sf_status sfc_token_error(const char *uri, int pki_status);
 /** The signer of a key reference: a pkcs11: URI (kiln_pki_signer_from_uri) or a key file;
- *  SF_CONFIG when it cannot be read or reached. */
+ *  SF_CONFIG when it cannot be read or reached (for a URI, reported by sfc_token_error). */
 sf_status sfc_key_signer(const char *ref, kiln_pki_signer **out);
 /** SF_OK when sig (raw r||s) verifies over hash. */
 sf_status sfc_verify_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE],

@@ -16,6 +16,7 @@
 #include "sf_crypto.h"
 #include "sf_request.h"
 #include "sf_store.h"
+#include "sf_tls_key.h"
 
 #define MAX_BODY (64 * 1024)
 
@@ -27,6 +28,7 @@ struct sf_http {
     char *key_pem;
     char *cert_pem;
     char *trust_pem;
+    sf_tls_key *tls_key; /* keys/tls.uri: the TLS key in a token (else key_pem) */
     int port;
     sf_db_checkpointer *checkpointer;
 };
@@ -286,6 +288,29 @@ static void free_secrets(sf_http *http)
     }
     free(http->cert_pem);
     free(http->trust_pem);
+    sf_tls_key_free(http->tls_key);
+}
+
+/* keys/tls.key, tls.pem, station-ca.pem; or for keys/tls.uri the token key for tls.pem. */
+static sf_status load_tls(sf_http *http, const char *dir)
+{
+    char path[1200];
+    bool token = sf_service_key_ref(dir, "tls", path, sizeof(path));
+    sf_status st = token ? SF_OK : sfc_read_file(path, &http->key_pem, NULL);
+    char key_ref[1200];
+    snprintf(key_ref, sizeof(key_ref), "%s", path);
+    snprintf(path, sizeof(path), "%s/tls.pem", dir);
+    if (st == SF_OK) {
+        st = sfc_read_file(path, &http->cert_pem, NULL);
+    }
+    snprintf(path, sizeof(path), "%s/station-ca.pem", dir);
+    if (st == SF_OK) {
+        st = sfc_read_file(path, &http->trust_pem, NULL);
+    }
+    if (st != SF_OK) {
+        return SF_CONFIG;
+    }
+    return token ? sf_tls_key_open(key_ref, http->cert_pem, &http->tls_key) : SF_OK;
 }
 
 sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *log, sf_http **out)
@@ -302,22 +327,12 @@ sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *
     http->svc = svc;
     http->log = log;
     pthread_mutex_init(&http->log_lock, NULL);
-    char path[1200];
-    snprintf(path, sizeof(path), "%s/keys/tls.key", svc->dir);
-    sf_status st = sfc_read_file(path, &http->key_pem, NULL);
-    snprintf(path, sizeof(path), "%s/tls.pem", svc->dir);
-    if (st == SF_OK) {
-        st = sfc_read_file(path, &http->cert_pem, NULL);
-    }
-    snprintf(path, sizeof(path), "%s/station-ca.pem", svc->dir);
-    if (st == SF_OK) {
-        st = sfc_read_file(path, &http->trust_pem, NULL);
-    }
+    sf_status st = load_tls(http, svc->dir);
     if (st != SF_OK) {
         free_secrets(http);
         pthread_mutex_destroy(&http->log_lock);
         free(http);
-        return SF_CONFIG;
+        return st;
     }
     st = sf_db_checkpointer_start(svc->db_url[0] ? svc->db_url : NULL, svc->dir,
                                   &http->checkpointer);
@@ -328,15 +343,25 @@ sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *
         free(http);
         return st;
     }
+    /* The server key: PEM in memory, or the token key through the certificate callback. */
+    struct MHD_OptionItem key_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, http->key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, http->cert_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (http->tls_key != NULL) {
+        key_opts[0] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, sf_tls_key_callback()};
+        key_opts[1] = key_opts[2];
+    }
     http->daemon = MHD_start_daemon(
         MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
-        http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY,
-        http->key_pem, MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST,
-        http->trust_pem, MHD_OPTION_HTTPS_PRIORITIES, svc->cfg.tls_priorities,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 0 ? threads : 4),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, http, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
+        http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_ARRAY, key_opts,
+        MHD_OPTION_HTTPS_MEM_TRUST, http->trust_pem, MHD_OPTION_HTTPS_PRIORITIES,
+        svc->cfg.tls_priorities, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)(threads > 0 ? threads : 4), MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, http, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
     if (http->daemon == NULL) {
         sf_db_checkpointer_stop(http->checkpointer);
         free_secrets(http);

@@ -1,6 +1,7 @@
 /* Secure factory service: the state folder a database belongs to. Replicas share one database
  * and must hold copies of one state folder: a session configured by one replica is finished by
- * another with the confirmation key wrapped under keys/db-wrap.key, its certificate chains to
+ * another with the confirmation key wrapped under the wrap key (keys/db-wrap.key, or derived in
+ * the token keys/db-wrap.uri names), its certificate chains to
  * device-ca.pem, and the stations' certificates to station-ca.pem. The database keeps the
  * identity of the first folder that opened it (an HMAC under the wrap key over those files,
  * which reveals nothing of the key) and refuses every other. */

@@ -184,9 +184,7 @@ static sf_status new_key(const char *dir, const char *name, EVP_PKEY **key)
     return st == SF_OK ? sfc_write_key(path, *key) : st;
 }
 
-/* Where the key <name> is: the URI in keys/<name>.uri (a token key, see init --key-uri-prefix)
- * or the file keys/<name>.key. */
-static void key_ref(const char *dir, const char *name, char *out, size_t size)
+bool sf_service_key_ref(const char *dir, const char *name, char *out, size_t size)
 {
     char path[1200];
     snprintf(path, sizeof(path), "%s/keys/%s.uri", dir, name);
@@ -202,6 +200,7 @@ static void key_ref(const char *dir, const char *name, char *out, size_t size)
         snprintf(out, size, "%s/keys/%s.key", dir, name);
     }
     free(text);
+    return kiln_pki_is_key_uri(out);
 }
 
 /* The URI of the token key <name>: the prefix's token part, object=kiln-sf-<name>, its query. */
@@ -211,6 +210,16 @@ static void token_key_uri(const char *prefix, const char *name, char *out, size_
     const char *sep = path_len > 0 && prefix[path_len - 1] != ':' ? ";" : "";
     snprintf(out, size, "%.*s%sobject=kiln-sf-%s%s", (int)path_len, prefix, sep, name,
              prefix + path_len);
+}
+
+/* keys/<name>.uri: the token key's URI without any pin-value. */
+static sf_status write_uri_file(const char *dir, const char *name, const char *uri)
+{
+    char shown[1200], path[1200];
+    kiln_pki_uri_redact(uri, shown, sizeof(shown) - 1);
+    strcat(shown, "\n");
+    snprintf(path, sizeof(path), "%s/keys/%s.uri", dir, name);
+    return write_text_file(path, shown, 0600);
 }
 
 /* A service key: a new file key keys/<name>.key, or with a prefix a new key pair in the token
@@ -227,19 +236,12 @@ static sf_status new_signer(const char *dir, const char *prefix, const char *nam
         EVP_PKEY_free(key);
         return st;
     }
-    char uri[1200], shown[1200], path[1200];
+    char uri[1200];
     token_key_uri(prefix, name, uri, sizeof(uri));
     kiln_pki_status ps = kiln_pki_signer_generate_in_token(uri, out);
+    sf_status st = ps == KILN_PKI_OK ? write_uri_file(dir, name, uri) : sfc_token_error(uri, ps);
     OPENSSL_cleanse(uri, sizeof(uri));
-    if (ps != KILN_PKI_OK) {
-        return SF_CONFIG;
-    }
-    token_key_uri(prefix, name, shown, sizeof(shown));
-    kiln_pki_uri_redact(shown, uri, sizeof(uri) - 1);
-    OPENSSL_cleanse(shown, sizeof(shown));
-    strcat(uri, "\n");
-    snprintf(path, sizeof(path), "%s/keys/%s.uri", dir, name);
-    return write_text_file(path, uri, 0600);
+    return st;
 }
 
 static sf_status check_private(const char *path, int must_exist);
@@ -284,11 +286,27 @@ static sf_status make_state_dirs(const char *dir)
     return chmod(path, 0700) == 0 ? SF_OK : SF_CONFIG;
 }
 
-/* The 32-byte key that wraps the session confirmation keys in the database. */
-static sf_status make_wrap_key(const char *dir)
+/* The HMAC input from which a token secret gives the database wrap key. */
+#define WRAP_KEY_LABEL "kiln-sf database wrap key v1"
+
+/* The 32-byte key that wraps the session confirmation keys in the database: random in
+ * keys/db-wrap.key, or with a prefix derived from a new token secret kiln-sf-db-wrap named in
+ * keys/db-wrap.uri. */
+static sf_status make_wrap_key(const char *dir, const char *prefix)
 {
     uint8_t wrap[32];
     char path[1200];
+    if (prefix != NULL) {
+        char uri[1200];
+        token_key_uri(prefix, "db-wrap", uri, sizeof(uri));
+        kiln_pki_status ps = kiln_pki_token_secret_generate(uri, (const uint8_t *)WRAP_KEY_LABEL,
+                                                            strlen(WRAP_KEY_LABEL), wrap);
+        OPENSSL_cleanse(wrap, sizeof(wrap));
+        sf_status st =
+            ps == KILN_PKI_OK ? write_uri_file(dir, "db-wrap", uri) : sfc_token_error(uri, ps);
+        OPENSSL_cleanse(uri, sizeof(uri));
+        return st;
+    }
     sf_status st = sfc_random(wrap, sizeof(wrap));
     if (st == SF_OK) {
         path_of(path, sizeof(path), dir, "keys/db-wrap.key");
@@ -404,6 +422,22 @@ static sf_status init_certificates(init_keys *k, const char *san)
     return st;
 }
 
+/* The TLS key: a file keys/tls.key, or with a prefix the token key kiln-sf-tls (its public
+ * half in *key, for the certificate). */
+static sf_status new_tls_key(const char *dir, const char *prefix, EVP_PKEY **key)
+{
+    if (prefix == NULL) {
+        return new_key(dir, "tls", key);
+    }
+    kiln_pki_signer *tls = NULL;
+    sf_status st = new_signer(dir, prefix, "tls", &tls);
+    if (st == SF_OK) {
+        st = sfc_point_to_key(kiln_pki_signer_point(tls), key);
+    }
+    kiln_pki_signer_free(tls);
+    return st;
+}
+
 sf_status sf_service_init_dir(const char *dir, const char *listen, const char *extra_san)
 {
     return sf_service_init_dir_keys(dir, listen, extra_san, NULL);
@@ -432,7 +466,7 @@ sf_status sf_service_init_dir_keys(const char *dir, const char *listen, const ch
         st = new_signer(dir, key_uri_prefix, names[i], signers[i]);
     }
     if (st == SF_OK) {
-        st = new_key(dir, "tls", &k.tls); /* a file: the HTTPS server takes its key as PEM */
+        st = new_tls_key(dir, key_uri_prefix, &k.tls);
     }
     if (st == SF_OK) {
         st = sfc_generate_key(&k.bootstrap);
@@ -444,7 +478,7 @@ sf_status sf_service_init_dir_keys(const char *dir, const char *listen, const ch
         st = write_certs(dir, k.certs);
     }
     if (st == SF_OK) {
-        st = make_wrap_key(dir);
+        st = make_wrap_key(dir, key_uri_prefix);
     }
     if (st == SF_OK) {
         st = write_device_trust(dir, factory_id, k.signing);
@@ -484,9 +518,8 @@ static sf_status check_private(const char *path, int must_exist)
 /* Checked at every start: the folders 0700, the keys, configuration and database 0600. */
 static sf_status check_state_modes(const char *dir)
 {
-    static const char *const required[] = {"", "keys", "keys/tls.key", "keys/db-wrap.key",
-                                           "service.conf"};
-    static const char *const signers[] = {"signing", "device-ca", "station-ca"};
+    static const char *const required[] = {"", "keys", "service.conf"};
+    static const char *const signers[] = {"signing", "device-ca", "station-ca", "tls", "db-wrap"};
     static const char *const optional[] = {"factory.db", "factory.db-wal", "factory.db-shm"};
     char path[1200];
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
@@ -532,6 +565,29 @@ sf_status sf_service_open_log(const char *path, FILE **out)
     return SF_OK;
 }
 
+/* keys/db-wrap.key, or the HMAC of WRAP_KEY_LABEL under the token secret keys/db-wrap.uri
+ * names. */
+static sf_status load_wrap_key(const char *dir, uint8_t wrap_key[32])
+{
+    char path[1200];
+    if (sf_service_key_ref(dir, "db-wrap", path, sizeof(path))) {
+        kiln_pki_status ps = kiln_pki_token_secret_hmac(path, (const uint8_t *)WRAP_KEY_LABEL,
+                                                        strlen(WRAP_KEY_LABEL), wrap_key);
+        return ps == KILN_PKI_OK ? SF_OK : sfc_token_error(path, ps);
+    }
+    char *wrap = NULL;
+    size_t len = 0;
+    sf_status st = sfc_read_file(path, &wrap, &len) == SF_OK && len == 32 ? SF_OK : SF_CONFIG;
+    if (st == SF_OK) {
+        memcpy(wrap_key, wrap, 32);
+    }
+    if (wrap != NULL) {
+        OPENSSL_cleanse(wrap, len);
+        free(wrap);
+    }
+    return st;
+}
+
 sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
 {
     *out = NULL;
@@ -549,7 +605,7 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
     char path[1200];
     X509 *bootstrap = NULL;
     if (st == SF_OK) {
-        key_ref(dir, "signing", path, sizeof(path));
+        sf_service_key_ref(dir, "signing", path, sizeof(path));
         st = sfc_key_signer(path, &svc->signing);
     }
     X509 *device_ca = NULL;
@@ -558,7 +614,7 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
         st = sfc_read_cert(path, &device_ca);
     }
     if (st == SF_OK) {
-        key_ref(dir, "device-ca", path, sizeof(path));
+        sf_service_key_ref(dir, "device-ca", path, sizeof(path));
         st = sfc_issuer_load(path, device_ca, &svc->device_issuer);
     }
     X509_free(device_ca);
@@ -571,17 +627,7 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
     }
     X509_free(bootstrap);
     if (st == SF_OK) {
-        char *wrap = NULL;
-        size_t len = 0;
-        path_of(path, sizeof(path), dir, "keys/db-wrap.key");
-        st = sfc_read_file(path, &wrap, &len) == SF_OK && len == 32 ? SF_OK : SF_CONFIG;
-        if (st == SF_OK) {
-            memcpy(svc->wrap_key, wrap, 32);
-        }
-        if (wrap != NULL) {
-            OPENSSL_cleanse(wrap, len);
-            free(wrap);
-        }
+        st = load_wrap_key(dir, svc->wrap_key);
     }
     if (st == SF_OK) {
         sf_db *db = sf_service_db_acquire(svc);
@@ -658,6 +704,13 @@ void sf_service_db_release(sf_service *svc, sf_db *db)
     sf_db_close(db);
 }
 
+/* A wildcard listen address is no URL a station can reach: the station file needs --url. */
+static int listens_on_every_address(const char *listen)
+{
+    return listen[0] == ':' || strncmp(listen, "0.0.0.0:", 8) == 0 ||
+           strncmp(listen, "[::]:", 5) == 0;
+}
+
 sf_status sf_service_add_station(sf_service *svc, const char *name, const char *batch,
                                  const char *url, const char *outfile)
 {
@@ -668,10 +721,13 @@ sf_status sf_service_add_station(sf_service *svc, const char *name, const char *
     char *cert_pem = NULL, *key_pem = NULL, *ca_pem = NULL;
     uint8_t *der = NULL;
     size_t der_len = 0;
+    if (url == NULL && listens_on_every_address(svc->cfg.listen)) {
+        return SF_CONFIG;
+    }
     path_of(path, sizeof(path), svc->dir, "station-ca.pem");
     sf_status st = sfc_read_cert(path, &ca);
     if (st == SF_OK) {
-        key_ref(svc->dir, "station-ca", path, sizeof(path));
+        sf_service_key_ref(svc->dir, "station-ca", path, sizeof(path));
         st = sfc_issuer_load(path, ca, &issuer);
     }
     if (st == SF_OK) {

@@ -9,6 +9,7 @@
  *     station-ca.key           issues station and service TLS certificates
  *     tls.key                  the service's TLS key
  *     db-wrap.key              32 bytes wrapping the session confirmation keys in the database
+ *   or, for each key in a PKCS#11 token (init --key-uri-prefix), <name>.uri naming it.
  * DIR/device-trust.pem       factory ID and service public key for device firmware
  * DIR/device-ca.pem, DIR/station-ca.pem, DIR/tls.pem, DIR/bootstrap-server-ca.pem
  * DIR/factory.db             SQLite database (default) */
@@ -16,6 +17,7 @@
 #define KILN_SF_SERVICE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -65,11 +67,15 @@ typedef struct sf_service {
 sf_status sf_service_init_dir(const char *dir, const char *listen, const char *extra_san);
 /** Same with the signing, device CA and station CA keys made in a PKCS#11 token when
  *  key_uri_prefix is a pkcs11: URI (token, module, PIN): objects kiln-sf-signing,
- *  kiln-sf-device-ca, kiln-sf-station-ca, named in keys/<name>.uri (no PIN) instead of key
- *  files. The TLS key stays a file (the HTTPS server takes its key as PEM), and so does the
- *  database wrap key keys/db-wrap.key. SF_CONFIG when the token refuses. */
+ *  kiln-sf-device-ca, kiln-sf-station-ca, kiln-sf-tls (P-256 pairs) and kiln-sf-db-wrap (a
+ *  32-byte secret from which the database wrap key is derived by HMAC in the token), named in
+ *  keys/<name>.uri (no PIN) instead of key files. SF_CONFIG when the token refuses (the reason
+ *  on stderr, see sfc_token_error). */
 sf_status sf_service_init_dir_keys(const char *dir, const char *listen, const char *extra_san,
                                    const char *key_uri_prefix);
+/** Where the key <name> ("signing", "tls", ...) of the state folder is: the URI in
+ *  keys/<name>.uri (true) or the file keys/<name>.key (false), written to out. */
+bool sf_service_key_ref(const char *dir, const char *name, char *out, size_t size);
 /** Loads the state folder; db_url overrides the configured database (NULL: use config). */
 sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out);
 void sf_service_close(sf_service *svc);
