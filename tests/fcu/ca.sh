@@ -75,6 +75,10 @@ cp "$TMP_ROOT/ca.kcab" "$TMP_ROOT/corrupt.kcab"
 printf 'X' | dd of="$TMP_ROOT/corrupt.kcab" bs=1 seek=60 conv=notrunc 2> /dev/null
 check "a corrupt archive fails with 405" fails_with 405 env KILN_BACKUP_PASSPHRASE='correct horse' "$FT" --home-dir "$HOME_DIR" ca restore "$TMP_ROOT/corrupt.kcab"
 check "and writes nothing" sh -c "test ! -e '$HOME_DIR/keystore/fcu_key.pem'"
+mkdir -p "$HOME_DIR/keystore" && : > "$HOME_DIR/keystore/ca-history"
+check "a restore failing half way fails with 402" fails_with 402 env KILN_BACKUP_PASSPHRASE='correct horse' "$FT" --home-dir "$HOME_DIR" ca restore "$TMP_ROOT/ca.kcab"
+check "and takes back what it wrote" sh -c "test ! -e '$HOME_DIR/keystore/fcu_key.pem' && test ! -e '$HOME_DIR/keystore/fcu.crt'"
+rm -rf "$HOME_DIR/keystore"
 check "restore (passphrase from KILN_BACKUP_PASSPHRASE)" env KILN_BACKUP_PASSPHRASE='correct horse' "$FT" --home-dir "$HOME_DIR" ca restore "$TMP_ROOT/ca.kcab"
 check "restored key equals the original" cmp "$HOME_DIR/keystore/fcu_key.pem" "$TMP_ROOT/ks-orig/fcu_key.pem"
 check "restored key is 0600" test "$(stat -c %a "$HOME_DIR/keystore/fcu_key.pem")" = 600

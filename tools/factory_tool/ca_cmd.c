@@ -443,19 +443,35 @@ static int restore_check(const char *ks, const ca_buf *rec, char *why, size_t ca
     return 0;
 }
 
-static int restore_write(const char *ks, const ca_buf *rec)
+/* Takes back the files of the records before offset end (a restore that failed half way). */
+static void restore_undo(const char *ks, const ca_buf *rec, size_t end)
 {
     size_t off = 0;
     ca_record r;
+    while (off < end && record_next(rec, &off, &r) == 1) {
+        char *p = join(ks, r.name);
+        if (p)
+            unlink(p);
+        free(p);
+    }
+}
+
+static int restore_write(const char *ks, const ca_buf *rec)
+{
+    size_t off = 0, done = 0;
+    ca_record r;
     char *hist = join(ks, CA_HISTORY);
-    int rc = (hist && mkdir(ks, 0700) != 0 && errno != EEXIST) ? -1 : 0;
-    if (rc == 0 && hist && mkdir(hist, 0700) != 0 && errno != EEXIST)
+    int rc = (!hist || (mkdir(ks, 0700) != 0 && errno != EEXIST)) ? -1 : 0;
+    if (rc == 0 && mkdir(hist, 0700) != 0 && errno != EEXIST)
         rc = -1;
     while (rc == 0 && record_next(rec, &off, &r) == 1) {
         char *p = join(ks, r.name);
         rc = p ? write_atomic(p, r.data, r.len, 0600) : -1;
+        done = rc == 0 ? off : done;
         free(p);
     }
+    if (rc != 0)
+        restore_undo(ks, rec, done);
     free(hist);
     return rc;
 }
