@@ -8,11 +8,8 @@ FT=$1 FC=$2 FAKE=$3 SRC=$4 VECTORS=$5
 . "$SRC/lib.sh"
 HOME_DIR=$(newhome home)
 DB="$TMP_ROOT/api.db"
-start devs "$FC" --storage "$TMP_ROOT/devs" --devices 3 --forever tcp --port 0
-set -- $(ports devs 3)
-start gone "$FAKE" close
-GONE=$(ports gone)
-kill $PID_gone; wait $PID_gone 2>/dev/null || true
+three_devices_and_a_closed_port
+set -- $DEV1 $DEV2 $DEV3
 {
     echo "endpoint_name,serial_number,address"
     echo "api-1,SN-1,tcp:127.0.0.1:$1"

@@ -62,3 +62,15 @@ ft() { "$FT" --home-dir "$HOME_DIR" "$@"; }
 json_get() { $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 # status_of FILE: the "status" of the last JSON line of FILE.
 status_of() { tail -n 1 "$1" | $PY -c 'import json,sys; print(json.loads(sys.stdin.read())["status"])'; }
+
+# three_devices_and_a_closed_port: three simulated devices on TCP (their ports in DEV1..DEV3)
+# and GONE, a port nothing listens on any more, for runs with one unreachable device.
+three_devices_and_a_closed_port() {
+    start devs "$FC" --storage "$TMP_ROOT/devs" --devices 3 --forever tcp --port 0
+    set -- $(ports devs 3)
+    DEV1=$1 DEV2=$2 DEV3=$3
+    start gone "$FAKE" close
+    GONE=$(ports gone)
+    kill $PID_gone
+    wait $PID_gone 2>/dev/null || true
+}
