@@ -37,18 +37,19 @@ _kiln_factory_tool_options() {
     new_device | get_device_configuration | handle_device_response | report_error) echo "--station --service-url --help" ;;
     relay) echo "--tcp --serial --baud -t --help" ;;
     ledger) echo "--db --pubkey --format -o --help verify export pubkey" ;;
+    ca) echo "-o --passphrase-file --key-uri --generate --chain --help csr trust import-cert rotate backup restore" ;;
     esac
 }
 
 _kiln_factory_tool() {
     local cur prev words cword
     _kiln_comp_words || return
-    local commands="setup status prepare verify inject inject-batch prepare-batch write verify-batch records new_device get_device_configuration handle_device_response report_error relay ledger"
+    local commands="setup status prepare verify inject inject-batch prepare-batch write verify-batch records new_device get_device_configuration handle_device_response report_error relay ledger ca"
     local globals="-c --config-file -v --log-file --home-dir --json --help --version"
 
     # Option values first: files, folders, fixed words.
     case $prev in
-    -c | --config-file | --log-file | -o | --output | --context-file | --records-db | --station)
+    -c | --config-file | --log-file | -o | --output | --context-file | --records-db | --station | --passphrase-file | --chain)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return ;;
     --devices)

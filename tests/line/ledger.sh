@@ -41,6 +41,7 @@ check "the ledger key is 0600" test "$(stat -c %a "$HOME_DIR/keystore/ledger.key
 check "every verified certificate of the records is in the ledger" test "$(sqlite3 "$DB" "SELECT COUNT(*) FROM attempts a WHERE state='success' AND EXISTS (SELECT 1 FROM ledger l WHERE l.kind='certificate' AND lower(hex(l.cert_sha256))=a.cert_sha256 AND l.endpoint=a.endpoint)")" = $N
 check "every outcome of the records is in the ledger" test "$(sqlite3 "$DB" "SELECT COUNT(*) FROM ledger WHERE kind='outcome' AND outcome='success'")" = $N
 check "the CA event names the CA certificate" test "$(sqlite3 "$DB" "SELECT outcome, lower(hex(cert_sha256)) = issuer_ca FROM ledger WHERE seq=1")" = "created|1"
+check "every attempt names its issuing CA (records issuer_ca)" test "$(sqlite3 "$DB" "SELECT COUNT(*) FROM attempts WHERE issuer_ca IS NULL OR issuer_ca <> (SELECT issuer_ca FROM ledger WHERE seq=1)")" = 0
 
 check "pubkey prints a PEM public key" sh -c "'$FT' --home-dir '$HOME_DIR' ledger pubkey > '$TMP_ROOT/ledger.pub' && openssl pkey -pubin -in '$TMP_ROOT/ledger.pub' -noout"
 for fmt in jsonl cbor; do

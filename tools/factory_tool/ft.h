@@ -53,6 +53,7 @@ int ft_cmd_get_device_configuration(const ft_globals *g, int argc, char **argv)
 int ft_cmd_handle_device_response(const ft_globals *g, int argc, char **argv) __attribute__((weak));
 int ft_cmd_report_error(const ft_globals *g, int argc, char **argv) __attribute__((weak));
 int ft_cmd_relay(const ft_globals *g, int argc, char **argv) __attribute__((weak));
+int ft_cmd_ca(const ft_globals *g, int argc, char **argv) __attribute__((weak));
 
 /* ---- shared helpers (ft_output.c) ---- */
 

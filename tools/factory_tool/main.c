@@ -125,6 +125,7 @@ int main(int argc, char **argv)
         {"report_error", ft_cmd_report_error, NULL},
         {"relay", ft_cmd_relay, NULL},
         {"ledger", ft_cmd_ledger, NULL},
+        {"ca", ft_cmd_ca, NULL},
     };
     ft_globals g = {0};
     int i = parse_globals(argc, argv, &g);

@@ -56,7 +56,8 @@ static const char schema[] =
     " pid INTEGER,"
     " claimed_at TEXT NOT NULL);"
     /* The schema's version: a file made before this table existed holds version 1 (the same
-     * attempts table) and is upgraded in place by stamping it; later migrations go here. */
+     * attempts table) and is upgraded in place by stamping it; records_migrate() then takes
+     * it to 2. */
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
     "INSERT INTO schema_version(version) SELECT 1"
     " WHERE NOT EXISTS (SELECT 1 FROM schema_version);";
@@ -79,6 +80,41 @@ char *line_records_default_path(const char *home_dir)
 static int prepare(line_records *r, sqlite3_stmt **st, const char *sql)
 {
     return sqlite3_prepare_v2(r->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* ---- schema migrations (version 1 -> 2: attempts.issuer_ca) ---- */
+
+static int schema_version_get(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "SELECT MAX(version) FROM schema_version", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Version 2 adds the issuing CA of each attempt; one writer migrates, the others see 2. */
+static int records_migrate(line_records *r, const char *path, char *why, size_t why_size)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, &err);
+    if (rc == SQLITE_OK && schema_version_get(r->db) == 1)
+        rc = sqlite3_exec(r->db,
+                          "ALTER TABLE attempts ADD COLUMN issuer_ca TEXT;"
+                          "UPDATE schema_version SET version=2;",
+                          NULL, NULL, &err);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(r->db, "COMMIT", NULL, NULL, &err);
+    else
+        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        snprintf(why, why_size, "cannot migrate records database %s to schema 2: %s", path,
+                 err ? err : sqlite3_errmsg(r->db));
+    sqlite3_free(err);
+    return rc == SQLITE_OK ? 0 : -1;
 }
 
 line_records *line_records_open(const char *path, char *why, size_t why_size)
@@ -110,18 +146,22 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
         line_records_close(r);
         return NULL;
     }
+    if (records_migrate(r, path, why, why_size) != 0) {
+        line_records_close(r);
+        return NULL;
+    }
     if (prepare(r, &r->begin,
                 "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid,"
-                " cert_sha256, cert_sha1, bundle_sha256, state, started_at)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,'started'," NOW_SQL ")") != 0 ||
+                " cert_sha256, cert_sha1, bundle_sha256, state, started_at, issuer_ca)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,'started'," NOW_SQL ",?20)") != 0 ||
         prepare(r, &r->finish,
                 "UPDATE attempts SET state=?, error_code=?, error_text=?, device_status=?,"
                 " tries=?, finished_at=" NOW_SQL " WHERE id=?") != 0 ||
         prepare(r, &r->add,
                 "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid,"
                 " cert_sha256, cert_sha1, bundle_sha256, state, error_code, error_text,"
-                " device_status, tries, started_at, finished_at)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,0," NOW_SQL "," NOW_SQL ")") != 0 ||
+                " device_status, tries, started_at, finished_at, issuer_ca)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,0," NOW_SQL "," NOW_SQL ",?20)") != 0 ||
         prepare(r, &r->provisioned,
                 "SELECT 1 FROM attempts WHERE endpoint=? AND state='success' LIMIT 1") != 0 ||
         prepare(r, &r->identity,
@@ -206,6 +246,7 @@ static void bind_attempt(line_records *r, sqlite3_stmt *st, const line_attempt *
     bind_text(st, 8, a->cert_sha256);
     bind_text(st, 9, a->cert_sha1);
     bind_text(st, 10, a->bundle_sha256);
+    bind_text(st, 20, r->issuer_ca); /* the CA's certificate SHA-256, when the ledger knows it */
 }
 
 static void copy_column(sqlite3_stmt *st, int col, char *out, size_t size);
