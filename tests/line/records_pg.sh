@@ -82,6 +82,15 @@ check "records show (JSON) from KILN_RECORDS_URL" sh -c \
 check "rerun: no endpoint issued by two stations" test "$(q "SELECT count(*) FROM (SELECT endpoint
           FROM attempts WHERE state='prepared' GROUP BY endpoint
           HAVING count(DISTINCT station) > 1) o")" -eq 0
+# inject-batch (the engine's claim) over the URL: another station's endpoints are refused with
+# 1031 before any connection, and their claims stay with their holders.
+head -n 101 "$TMP_ROOT/s0.csv" > "$TMP_ROOT/s0-100.csv"
+"$FT" --home-dir "$HOME_DIR" inject-batch --devices "$TMP_ROOT/s0-100.csv" --retries 0 -t 2 \
+    --station st-9 --records-db "$DB" > "$TMP_ROOT/ib.out" 2>&1 || true
+check "inject-batch on other stations' endpoints: 100 refusals (1031)" \
+    test "$(grep -c 'in progress on station st-[01]' "$TMP_ROOT/ib.out")" -eq 100
+check "no claim moved to st-9" test "$(q "SELECT count(*) FROM endpoint_claims
+          WHERE station = 'st-9'")" -eq 0
 check "an unreachable database: a clear error, no password in it" sh -c \
     "! \"$FT\" records --records-db postgresql://kiln:s3cretpw@127.0.0.1:1/x list \
         > \"$TMP_ROOT/bad.out\" 2>&1 && grep -q 'cannot connect to the PostgreSQL' \
