@@ -91,6 +91,24 @@ check "inject-batch on other stations' endpoints: 100 refusals (1031)" \
     test "$(grep -c 'in progress on station st-[01]' "$TMP_ROOT/ib.out")" -eq 100
 check "no claim moved to st-9" test "$(q "SELECT count(*) FROM endpoint_claims
           WHERE station = 'st-9'")" -eq 0
+# Real devices over the URL (the engine's begin/finish rows, the ledger in their transaction).
+start devs "$FC" --storage "$TMP_ROOT/devs" --devices 3 --forever tcp --port 0
+set -- $(ports devs 3)
+{
+    echo "endpoint_name,serial_number,address"
+    echo "dev-1,SN-d1,tcp:127.0.0.1:$1"; echo "dev-2,SN-d2,tcp:127.0.0.1:$2"
+    echo "dev-3,SN-d3,tcp:127.0.0.1:$3"
+} > "$TMP_ROOT/devs.csv"
+"$FT" --home-dir "$HOME_DIR" inject-batch --devices "$TMP_ROOT/devs.csv" --retries 1 -t 10 \
+    --station st-9 --records-db "$DB" > "$TMP_ROOT/dev.out" 2>&1 || true
+check "inject-batch of 3 devices over the URL: 3 successes, certificate and end recorded" test \
+    "$(q "SELECT count(*) FROM attempts WHERE state='success' AND station='st-9'
+          AND cert_sha256 IS NOT NULL AND finished_at IS NOT NULL")" -eq 3
+KILN_RECORDS_URL=$DB "$FT" --home-dir "$HOME_DIR" inject-batch --devices "$TMP_ROOT/devs.csv" \
+    --retries 0 -t 10 --station st-9 > "$TMP_ROOT/dev2.out" 2>&1 || true
+check "again (KILN_RECORDS_URL): the 3 are skipped" test \
+    "$(q "SELECT count(*) FROM attempts WHERE state='skipped' AND station='st-9'")" -eq 3
+check "ledger still holds" "$FT" --home-dir "$HOME_DIR" ledger verify --records-db "$DB"
 check "an unreachable database: a clear error, no password in it" sh -c \
     "! \"$FT\" records --records-db postgresql://kiln:s3cretpw@127.0.0.1:1/x list \
         > \"$TMP_ROOT/bad.out\" 2>&1 && grep -q 'cannot connect to the PostgreSQL' \
