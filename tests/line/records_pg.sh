@@ -13,13 +13,14 @@ trap 'cleanup; pg_stop; rm -rf "$WORK"' EXIT
 start_postgres
 HOME_DIR=$(newhome home)
 
-# Station k takes endpoints [500k-250, 500k+750) within [0, 4000), odd stations backwards:
-# each neighbour pair contends for 500 endpoints.
+# Station k takes endpoints [500k-200, 500k+700) within [0, 4000), odd stations backwards:
+# each neighbour pair contends for 400 endpoints, each station has 100 of its own (so each
+# station issues some, whatever the order the eight run in).
 STATIONS="0 1 2 3 4 5 6 7"
 for k in $STATIONS; do
     $PY -c 'import sys
 k = int(sys.argv[1])
-r = range(max(0, 500 * k - 250), min(4000, 500 * k + 750))
+r = range(max(0, 500 * k - 200), min(4000, 500 * k + 700))
 print("endpoint_name,serial_number,address")
 for i in (r[::-1] if k % 2 else r): print("pg-%05d,SN-%d,tcp:127.0.0.1:1" % (i, i))' "$k" \
         > "$TMP_ROOT/s$k.csv"

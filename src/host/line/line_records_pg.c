@@ -17,7 +17,9 @@
 #include "kiln_ledger_pg.h"
 #include "line_text.h"
 
-#define PG_NOW         "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/* The SQLite file's timestamp text (2026-12-03T07:43:08.123Z). */
+#define PG_NOW_FORMAT  "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
+#define PG_NOW         "to_char(clock_timestamp() AT TIME ZONE 'UTC', " PG_NOW_FORMAT ")"
 #define PG_SCHEMA_LOCK 0x6b696c6e726563LL /* "kilnrec": creating the tables */
 
 struct lrpg {
