@@ -26,9 +26,9 @@ _kiln_factory_tool_options() {
     inject:tcp) echo "--ip --port -t --help" ;;
     inject:serial) echo "--port --baud -t --help" ;;
     inject:to_file) echo "--output --help" ;;
-    inject-batch) echo "--devices --parallel --retries -t --reprovision --records-db --no-records --station --help" ;;
+    inject-batch) echo "--devices --parallel --retries -t --reprovision --records-db --no-records --station --metrics-listen --metrics-linger --help" ;;
     prepare-batch) echo "--devices --out --jobs --reprovision --records-db --no-records --station --help" ;;
-    write) echo "--devices --bundles --answers --parallel --retries -t --reprovision --records-db --no-records --station --help" ;;
+    write) echo "--devices --bundles --answers --parallel --retries -t --reprovision --records-db --no-records --station --metrics-listen --metrics-linger --help" ;;
     verify-batch) echo "--devices --answers --bundles --reprovision --records-db --no-records --station --help" ;;
     records) echo "--records-db --json --help list show export" ;;
     records:list) echo "--endpoint --state --format --json --help" ;;
@@ -187,14 +187,16 @@ complete -F _kiln_factory_client factory_client
 _kiln_factory_service() {
     local cur prev words cword
     _kiln_comp_words || return
-    local commands="init add-station revoke-station set-quota audit stats run"
+    local commands="init add-station revoke-station set-quota audit stats run ledger"
 
     case $prev in
     --log)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return ;;
     --format)
-        mapfile -t COMPREPLY < <(compgen -W "csv json" -- "$cur")
+        local formats="csv json"
+        [[ ${words[1]} == ledger ]] && formats="jsonl cbor"
+        mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
         return ;;
     --listen | --san | --batch | --url | --db | --threads | --key-uri-prefix)
         COMPREPLY=()
@@ -205,6 +207,16 @@ _kiln_factory_service() {
         mapfile -t COMPREPLY < <(compgen -W "$commands --help --version" -- "$cur")
         return
     fi
+    if [[ ${words[1]} == ledger ]]; then
+        if ((cword == 2)); then
+            mapfile -t COMPREPLY < <(compgen -W "verify export pubkey" -- "$cur")
+        elif [[ $cur == -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W "--pubkey --format --output -o --db --help" -- "$cur")
+        else
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur") # DIR, an export FILE, a PEM
+        fi
+        return
+    fi
     local options
     case ${words[1]} in
     init) options="--listen --san --key-uri-prefix" ;;
@@ -212,7 +224,7 @@ _kiln_factory_service() {
     revoke-station | set-quota) options="--db" ;;
     audit) options="--refusals --format --json --db" ;;
     stats) options="--batch --format --json --db" ;;
-    run) options="--listen --db --threads --log" ;;
+    run) options="--listen --db --threads --log --metrics-listen" ;;
     *) return ;;
     esac
     if [[ $cur == -* ]]; then

@@ -5,6 +5,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libssl-dev openssl libmbedtls-dev libcbor-dev libyaml-dev libsqlite3-dev sqlite3
 libpq-dev postgresql libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libcmocka-dev
 libp11-kit-dev softhsm2 libengine-pkcs11-openssl opensc socat python3 python3-cbor2 python3-cryptography python3-cffi dpkg-dev valgrind man-db
+prometheus chromium curl
 gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm"
 missing=""
 for p in $PKGS; do

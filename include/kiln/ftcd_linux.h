@@ -15,6 +15,15 @@
 extern "C" {
 #endif
 
+/** What the link does with one answer frame (kiln_ftcd_hooks.output may change it). */
+typedef struct kiln_ftcd_output_plan {
+    size_t len;        /* the frame's length (the hook may rewrite the frame, up to capacity) */
+    size_t send;       /* bytes of it to send (len: all); the rest is never sent */
+    uint32_t delay_ms; /* wait this long before the first byte */
+    bool cut;          /* close the link after those bytes (mid-frame) */
+    bool restarted;    /* the program restarted the device: the run's verdict is void */
+} kiln_ftcd_output_plan;
+
 /** The program's part in a serving loop; any function may be NULL. index is the device's. */
 typedef struct kiln_ftcd_hooks {
     void *ctx;
@@ -24,18 +33,34 @@ typedef struct kiln_ftcd_hooks {
     void (*restarted)(void *ctx, size_t index);     /* forever: the next device's run begins */
     /* A read (writing false) or write (true) failed with err. */
     void (*io_error)(void *ctx, size_t index, bool writing, int err);
+    /* Sees each answer frame before its first byte goes out (factory_client --faults): it may
+     * rewrite frame[0..capacity) and plan what is sent. With send < len and no cut the rest is
+     * dropped and a TCP connection stays open until the peer closes it. */
+    void (*output)(void *ctx, size_t index, uint8_t *frame, size_t capacity,
+                   kiln_ftcd_output_plan *plan);
 } kiln_ftcd_hooks;
+
+/** kiln_ftcd_write_pending's result (and *write_err of kiln_ftcd_feed_fd) when the output hook
+ *  cut the link or restarted the device. */
+#define KILN_FTCD_WRITE_CUT (-2)
+
+/** Asks hooks->output (when set) about the frame now pending; plan gets the defaults otherwise.
+ *  Returns the frame (the listener's output buffer). */
+uint8_t *kiln_ftcd_plan_output(kiln_ftcd_listener *l, const kiln_ftcd_hooks *hooks, size_t index,
+                               kiln_ftcd_output_plan *plan);
 
 /** Writes all pending output to a blocking descriptor and marks it sent, also when the write
  *  fails: the peer cannot take those bytes, and keeping them would send them ahead of the next
- *  answer. Returns 0, or -1 with errno set. */
-int kiln_ftcd_write_pending(kiln_ftcd_listener *l, int fd);
+ *  answer. hooks (may be NULL) plans the frame first. Returns 0, -1 with errno set, or
+ *  KILN_FTCD_WRITE_CUT. */
+int kiln_ftcd_write_pending(kiln_ftcd_listener *l, int fd, const kiln_ftcd_hooks *hooks);
 
 /** Feeds one received chunk, writing each answer to the blocking out_fd as it is produced; the
- *  bytes after an event other than CONTINUE are dropped. *write_err is 0 or the errno of the
- *  first failed write. */
+ *  bytes after an event other than CONTINUE are dropped. *write_err is 0, the errno of the
+ *  first failed write, or KILN_FTCD_WRITE_CUT (then the rest of the chunk is dropped and the
+ *  event is CLOSE). */
 kiln_ftcd_event kiln_ftcd_feed_fd(kiln_ftcd_listener *l, const uint8_t *data, size_t len,
-                                  int out_fd, int *write_err);
+                                  int out_fd, const kiln_ftcd_hooks *hooks, int *write_err);
 
 /** file: reads request frames from in_fd to its end, writes the answers to out_fd. Returns 0
  *  when every frame was answered, 1 after a rejected or refused frame or an I/O error. */
@@ -70,6 +95,12 @@ typedef struct kiln_ftcd_tcp_device {
     bool ended_ok;
     size_t in_off, in_len; /* received bytes not yet fed (waiting for the output to drain) */
     uint8_t in[KILN_FTCD_TCP_CHUNK];
+    /* The pending frame as planned by hooks->output. */
+    bool planned, hold; /* hold: an answer was dropped; keep the connection until the peer closes */
+    kiln_ftcd_output_plan plan;
+    uint8_t *frame;
+    size_t frame_off;
+    double not_before; /* CLOCK_MONOTONIC seconds: a delayed frame waits until then */
 } kiln_ftcd_tcp_device;
 
 #define KILN_FTCD_TCP_BAD_ADDRESS (-2)

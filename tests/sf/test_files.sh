@@ -25,7 +25,7 @@ provision files-1 "$WORK/dev" >/dev/null || fail "flow"
 expect_mode 700 "$DIR" "$DIR/keys"
 expect_mode 600 "$DIR"/keys/* "$DIR/service.conf" "$DIR/factory.db" "$DIR/factory.db-wal" \
     "$DIR/factory.db-shm" "$LOG" "$STATION"
-[ "$(ls "$DIR/keys" | wc -l)" -eq 5 ] || fail "keys: $(ls "$DIR/keys")"
+[ "$(ls "$DIR/keys" | wc -l)" -eq 6 ] || fail "keys: $(ls "$DIR/keys")"
 kill "$pid"
 wait "$pid" 2>/dev/null || true
 
@@ -36,7 +36,7 @@ refused_start() {
     grep -q "error 122" "$WORK/run.err" && grep -q "group and others must have no access" "$WORK/run.err" ||
         fail "$1: $(cat "$WORK/run.err")"
 }
-for f in factory.db factory.db-wal keys/tls.key keys/db-wrap.key keys/signing.key service.conf; do
+for f in factory.db factory.db-wal keys/tls.key keys/db-wrap.key keys/signing.key keys/ledger.key service.conf; do
     [ -e "$DIR/$f" ] || continue
     chmod 640 "$DIR/$f"
     refused_start "$f 0640"

@@ -20,13 +20,13 @@ DIR=$WORK/service
 PORT=$(free_port)
 "$BIN/factory_service" init "$DIR" --listen "127.0.0.1:$PORT" --key-uri-prefix "$PREFIX" >/dev/null ||
     fail "init with the keys in the token failed"
-for name in signing device-ca station-ca tls db-wrap; do
+for name in signing device-ca station-ca tls db-wrap ledger; do
     [ ! -e "$DIR/keys/$name.key" ] || fail "keys/$name.key exists: the key should be in the token"
     grep -qx "pkcs11:token=$KILN_TEST_TOKEN;object=kiln-sf-$name?module-path=$M&pin-source=file:$PIN_FILE" \
         "$DIR/keys/$name.uri" || fail "keys/$name.uri does not name the token key"
     [ "$(stat -c %a "$DIR/keys/$name.uri")" = 600 ] || fail "keys/$name.uri is not 0600"
 done
-[ "$(ls "$DIR/keys" | sort | tr '\n' ' ')" = "db-wrap.uri device-ca.uri signing.uri station-ca.uri tls.uri " ] ||
+[ "$(ls "$DIR/keys" | sort | tr '\n' ' ')" = "db-wrap.uri device-ca.uri ledger.uri signing.uri station-ca.uri tls.uri " ] ||
     fail "unexpected files in keys/: $(ls "$DIR/keys")"
 grep -rq "$KILN_TEST_PIN" "$DIR" && fail "the PIN is in the state folder"
 [ -z "$(find "$DIR" -type f \( -name '*.key' -o -name tls.key -o -name db-wrap.key \))" ] ||
@@ -36,7 +36,7 @@ for f in $(find "$DIR" -type f); do
 done
 objects=$(pkcs11-tool --module "$M" --token-label "$KILN_TEST_TOKEN" --login --pin "$KILN_TEST_PIN" \
     --list-objects --type privkey 2>/dev/null)
-for name in signing device-ca station-ca tls; do
+for name in signing device-ca station-ca tls ledger; do
     echo "$objects" | grep -A8 "label:      kiln-sf-$name" | grep -q "never extractable" ||
         fail "kiln-sf-$name is not a never-extractable key in the token"
 done
@@ -97,6 +97,13 @@ fp=$("$BIN/factory_tool" handle_device_response $sid "$final" | sed -n 's/^FINGE
 kill "$LAST_PID"
 wait "$LAST_PID" 2>/dev/null || true
 grep -q "$KILN_TEST_PIN" "$WORK/service.log" && fail "the PIN is in the service log"
+# The ledger's checkpoints are signed by the token key kiln-sf-ledger: the chain holds (the
+# SIGKILL left an unsigned tail that the next run signed) and verifies with its public key.
+"$BIN/factory_service" ledger verify "$DIR" >"$WORK/ledger.out" || fail "ledger: $(cat "$WORK/ledger.out")"
+"$BIN/factory_service" ledger pubkey "$DIR" >"$WORK/ledger.pub" || fail "ledger pubkey"
+"$BIN/factory_service" ledger export "$DIR" --format cbor -o "$WORK/ledger.cbor" || fail "ledger export"
+"$BIN/factory_tool" ledger verify "$WORK/ledger.cbor" --pubkey "$WORK/ledger.pub" >/dev/null ||
+    fail "the token-signed export does not verify"
 
 # expect_token_error WHAT REASON: run fails with the numbered error, the reason and the URI.
 expect_token_error() {

@@ -135,6 +135,32 @@ assert len(refused)==5 and all(r["error_code"]==109 and r["fingerprint"] is None
     "SELECT COUNT(*) FROM sessions WHERE state = 'refused-quota' AND error_code = 109")" -eq 5 ] ||
     fail "refused sessions on PostgreSQL"
 
+# The ledger in the same database: one certificate entry per stored certificate (the stats'
+# count, killed instance included), committed with it; the instances sign their heads at stop.
+for p in $SERVICE_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
+for p in $SERVICE_PIDS; do wait "$p" 2>/dev/null || true; done
+SERVICE_PIDS=""
+"$BIN/factory_service" ledger verify "$DIR" >"$WORK/ledger.out" || fail "ledger verify: $(cat "$WORK/ledger.out")"
+qq() { psql -At -h 127.0.0.1 -p "$PG_PORT" -U kiln factory -c "$1"; }
+[ "$(qq "SELECT COUNT(*) FROM ledger WHERE kind = 'certificate'")" -eq 8 ] ||
+    fail "certificate entries: $(qq "SELECT COUNT(*) FROM ledger WHERE kind = 'certificate'")"
+[ "$(qq "SELECT COUNT(*) FROM ledger WHERE kind = 'outcome' AND outcome = 'done'")" -eq 5 ] ||
+    fail "done outcome entries"
+[ "$(qq "SELECT COUNT(*) FROM ledger WHERE kind = 'outcome' AND outcome = 'refused-quota 109'")" -eq 5 ] ||
+    fail "refused-quota outcome entries"
+[ "$(qq "SELECT string_agg(issuer_ca || ' ' || outcome, ',' ORDER BY seq) FROM ledger WHERE kind = 'ca'")" = "device-ca in-use,station-ca in-use,signing in-use" ] ||
+    fail "CA events: $(qq "SELECT issuer_ca, outcome FROM ledger WHERE kind = 'ca'")"
+"$BIN/factory_service" ledger pubkey "$DIR" >"$WORK/ledger.pub" || fail "ledger pubkey"
+"$BIN/factory_service" ledger export "$DIR" --format cbor -o "$WORK/ledger.cbor" || fail "export"
+"$BIN/factory_tool" ledger verify "$WORK/ledger.cbor" --pubkey "$WORK/ledger.pub" >/dev/null ||
+    fail "factory_tool rejects the PostgreSQL export"
+seq=$(qq "SELECT MIN(seq) FROM ledger WHERE kind = 'certificate'")
+qq "UPDATE ledger SET serial = serial || '0' WHERE seq = $seq" >/dev/null
+"$BIN/factory_service" ledger verify "$DIR" >"$WORK/ledger.out" && fail "a changed entry verified"
+grep -q "does not hold: CHANGED: seq $seq\b" "$WORK/ledger.out" || fail "tamper: $(cat "$WORK/ledger.out")"
+qq "UPDATE ledger SET serial = left(serial, -1) WHERE seq = $seq" >/dev/null
+"$BIN/factory_service" ledger verify "$DIR" >/dev/null || fail "the restored ledger does not hold"
+
 assert_no_secrets_in "$WORK/a.log" "$DIR"/keys/*.key "$STATION"
 assert_no_secrets_in "$WORK/b.log" "$DIR"/keys/*.key "$STATION"
 echo "sf postgres: 1 passed, 0 failed"

@@ -27,6 +27,7 @@ STATION=$WORK/station1.pem
 start_service "$DIR" "$PORT_A" "$WORK/a.log"
 PID_A=$LAST_PID
 start_service "$DIR" "$PORT_B" "$WORK/b.log"
+PID_B=$LAST_PID
 grep -q "database postgresql" "$WORK/a.log.out" || fail "replica A is not on PostgreSQL"
 
 # A replica needs a copy of the same state folder: another folder's keys and CAs could not finish
@@ -158,6 +159,19 @@ sed -i "s|^service-url: .*|service-url: $URL_B|" "$FACTORY_STATION"
     grep -q "error 113" "$WORK/err" || fail "first request after the restart: $(cat "$WORK/err")"
 fp=$(provision after-restart "$WORK/ar") || fail "replica B after the database restarted"
 check_provisioned "$fp" "$WORK/ar" after-restart
+
+# The ledger and the audit agree: with A SIGKILLed mid-load, the chain still holds once B stops
+# (it signs the head), and its certificate entries are the 500 of the sessions table and audit.
+kill -TERM "$PID_B"
+wait "$PID_B" 2>/dev/null || true
+"$BIN/factory_service" ledger verify "$DIR" >"$WORK/ledger.out" || fail "ledger verify: $(cat "$WORK/ledger.out")"
+entries=$(q "SELECT COUNT(*) FROM ledger WHERE kind = 'certificate' AND station = 'station1'")
+certs=$(q "SELECT COUNT(*) FROM sessions WHERE batch = 'lot-r' AND cert IS NOT NULL")
+audit=$(q "SELECT COUNT(*) FROM audit WHERE station = 'station1' AND result = 'done' AND fingerprint IS NOT NULL")
+[ "$entries" -eq 500 ] && [ "$certs" -eq 500 ] && [ "$audit" -eq 500 ] ||
+    fail "ledger $entries, sessions $certs, audit $audit certificates (500 each)"
+[ "$(q "SELECT COUNT(*) FROM ledger WHERE kind = 'outcome' AND station = 'station1' AND outcome = 'done'")" -eq 500 ] ||
+    fail "done outcome entries"
 
 assert_no_secrets_in "$WORK/a.log" "$DIR"/keys/*.key "$STATION"
 assert_no_secrets_in "$WORK/b.log" "$DIR"/keys/*.key "$STATION"

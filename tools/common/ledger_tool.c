@@ -116,6 +116,10 @@ static uint8_t *read_all(const char *path, size_t *len)
 static int load_point(const ledger_tool_place *p, const char *pubkey,
                       uint8_t point[KILN_PKI_POINT_SIZE])
 {
+    if (pubkey == NULL && p->point != NULL) {
+        memcpy(point, p->point, KILN_PKI_POINT_SIZE);
+        return 0;
+    }
     const char *path = pubkey ? pubkey : p->key_path;
     size_t len;
     uint8_t *data = read_all(path, &len);
@@ -209,6 +213,10 @@ static int cmd_verify(const ledger_tool_place *p, const ledger_args *a)
         free(data);
         return print_verdict(p, &v);
     }
+    if (p->verify != NULL) {
+        p->verify(p->ctx, point, &v);
+        return print_verdict(p, &v);
+    }
     ledger_db db;
     if (open_db(p, a->db ? a->db : p->db_path, &db) != 0) {
         return 1;
@@ -232,17 +240,21 @@ static int cmd_export(const ledger_tool_place *p, const ledger_args *a)
     } else {
         return usage_error(p, "--format is jsonl or cbor");
     }
-    ledger_db db;
+    ledger_db db = {NULL, NULL};
     if (a->file != NULL) {
         return usage_error(p, "export takes no file (use -o FILE)");
     }
-    if (open_db(p, a->db ? a->db : p->db_path, &db) != 0) {
+    if (p->export_to == NULL && open_db(p, a->db ? a->db : p->db_path, &db) != 0) {
         return 1;
     }
     FILE *out = a->output ? fopen(a->output, "wb") : stdout;
-    kiln_ledger_status st = out == NULL ? KILN_LEDGER_STORAGE
-                            : db.pg     ? kiln_ledger_export_pg(db.pg, out, format)
-                                        : kiln_ledger_export_db(db.db, out, format);
+    kiln_ledger_status st = KILN_LEDGER_STORAGE;
+    if (out != NULL && p->export_to != NULL) {
+        st = (kiln_ledger_status)p->export_to(p->ctx, out, (int)format);
+    } else if (out != NULL) {
+        st = db.pg ? kiln_ledger_export_pg(db.pg, out, format)
+                   : kiln_ledger_export_db(db.db, out, format);
+    }
     close_db(&db);
     if (out != NULL && out != stdout && fclose(out) != 0) {
         st = KILN_LEDGER_STORAGE;

@@ -151,16 +151,21 @@ int fc_faults_parse(const char *spec, fc_faults *out, char *err, size_t errlen)
     return 0;
 }
 
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 void fc_fault_rng_init(fc_fault_rng *r, uint64_t seed, int device_index)
 {
-    r->state = seed * 0x9E3779B97F4A7C15ull + (uint64_t)device_index + 1;
+    /* Mixed, so that seed N+1 is not seed N's sequence shifted by one draw. */
+    r->state = mix64(mix64(seed) + 0xD1B54A32D192ED03ull * ((uint64_t)device_index + 1));
 }
 
 double fc_fault_rng_next(fc_fault_rng *r)
 {
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
+    uint64_t z = mix64(r->state += 0x9E3779B97F4A7C15ull);
     return (double)(z >> 11) / 9007199254740992.0;
 }

@@ -69,6 +69,14 @@ typedef struct fc_device fc_device;
 fc_device *fc_device_open(const fc_options *opt, int index);
 kiln_device *fc_device_kiln(fc_device *d);
 void fc_device_close(fc_device *d);
+/** --faults power-cut (--flash only): can this device lose power; arm the cut at the
+ *  after_ops-th flash program or erase from now (UINT64_MAX: disarm); did it happen. */
+bool fc_device_can_cut_power(const fc_device *d);
+void fc_device_cut_power(fc_device *d, uint64_t after_ops);
+bool fc_device_power_lost(const fc_device *d);
+/** Restarts a device whose power was cut: storage mounted again, FCC initialised; the
+ *  kiln_device keeps its address. 0, or -1 after printing (then only fc_device_close). */
+int fc_device_reboot(fc_device *d, const fc_options *opt, int index);
 
 /** A subcommand: argv[0] is the subcommand name. Returns the process exit status. */
 typedef int (*fc_command_fn)(fc_options *opt, int argc, char **argv);

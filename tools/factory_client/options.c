@@ -235,9 +235,12 @@ int fc_check_options(const fc_options *opt)
         fprintf(stderr, "factory_client: choose --storage or --flash, not both\n");
         return 2;
     }
-    if (opt->faults.any) {
-        fprintf(stderr, "factory_client: warning: --faults is parsed but not applied yet "
-                        "(docs/simulator.md)\n");
+    if (opt->faults.power_cut > 0 && opt->flash == NULL) {
+        fprintf(stderr,
+                "factory_client: error %d: --faults: power-cut: needs --flash FILE (the raw-flash "
+                "store, whose power can be cut)\n",
+                (int)FCC_STATUS_INVALID_PARAMETER);
+        return 2;
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fc.h"
+#include "fcc_bundle_fields.h"
 #include "kiln/ftcd.h"
 #include "kiln/ftcd_linux.h"
 #include "kiln_sf.h"
@@ -35,6 +36,7 @@ typedef struct fc_station {
     bool flow_started; /* "Factory flow begins..." printed for this run */
     bool tcp;          /* a restart waits for a new connection */
     double handling_since, device_seconds;
+    fc_fault_rng rng; /* --faults: this device's own random source */
 } fc_station;
 
 /* What every transport command shares. */
@@ -150,10 +152,26 @@ static void on_notice(void *ctx, const kiln_ftcd_notice *n)
     }
 }
 
+/* --faults power-cut: each connection (or stream) draws whether the power goes at one of its
+ * next flash operations; a provisioning run does about 35. */
+#define FC_POWER_CUT_WINDOW 32u
+
+static void arm_power_cut(fc_station *s)
+{
+    const fc_faults *f = &s->opt->faults;
+    if (f->power_cut <= 0 || !fc_device_can_cut_power(s->dev)) {
+        return;
+    }
+    bool cut = fc_fault_rng_next(&s->rng) < f->power_cut;
+    uint64_t at = (uint64_t)(fc_fault_rng_next(&s->rng) * FC_POWER_CUT_WINDOW);
+    fc_device_cut_power(s->dev, cut ? at : UINT64_MAX);
+}
+
 static void on_stream_begins(void *ctx, size_t index)
 {
     fc_serve *sv = ctx;
     fc_station *s = &sv->stations[sv->first + (int)index];
+    arm_power_cut(s);
     if (!s->flow_started) {
         print_out(s, "Factory flow begins...");
         s->flow_started = true;
@@ -178,10 +196,114 @@ static void on_io_error(void *ctx, size_t index, bool writing, int err)
             sv->names[writing ? 1 : 0], strerror(err));
 }
 
+static bool happens(fc_station *s, double p)
+{
+    return p > 0 && fc_fault_rng_next(&s->rng) < p;
+}
+
+static size_t cbor_head(uint8_t *p, uint8_t major, uint32_t v)
+{
+    if (v < 24) {
+        p[0] = (uint8_t)(major << 5 | v);
+        return 1;
+    }
+    p[0] = (uint8_t)(major << 5 | 26);
+    p[1] = (uint8_t)(v >> 24);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 8);
+    p[4] = (uint8_t)v;
+    return 5;
+}
+
+static size_t cbor_text(uint8_t *p, const char *t)
+{
+    size_t n = strlen(t);
+    size_t h = cbor_head(p, 3, (uint32_t)n);
+    memcpy(p + h, t, n);
+    return h + n;
+}
+
+/* reject=CODE:P: the answer becomes the device's refusal with that FCC status. */
+static void reject_frame(fc_station *s, uint8_t *frame, size_t capacity,
+                         kiln_ftcd_output_plan *plan)
+{
+    int32_t code = s->opt->faults.reject_code;
+    char info[96];
+    snprintf(info, sizeof(info), "General error: rejected by factory_client --faults (%s)",
+             fcc_status_name((fcc_status_e)code));
+    uint8_t *c = frame + FTCD_RESPONSE_HEAD;
+    size_t n = cbor_head(c, 5, 3);
+    n += cbor_text(c + n, FCC_GROUP_SCHEME_VERSION);
+    n += cbor_text(c + n, FCC_BUNDLE_SCHEME_VERSION);
+    n += cbor_text(c + n, FCC_RESP_RETURN_STATUS);
+    n += cbor_head(c + n, 0, (uint32_t)code);
+    n += cbor_text(c + n, FCC_RESP_INFO_MESSAGE);
+    n += cbor_text(c + n, info);
+    size_t len = 0;
+    if (ftcd_seal_response(frame, capacity, n, &len) == FTCD_STATUS_SUCCESS) {
+        plan->len = plan->send = len;
+    }
+}
+
+/* Power went during the frame: the answer is never sent, the device restarts and mounts its
+ * storage again. */
+static void power_cut(fc_station *s, kiln_ftcd_output_plan *plan)
+{
+    fprintf(stderr, "%sfault: power cut while writing storage; the device restarts\n", s->label);
+    plan->send = 0;
+    plan->restarted = true;
+    if (fc_device_reboot(s->dev, s->opt, s->index) != 0) {
+        fprintf(stderr, "%sfactory_client: the storage does not mount after the power cut\n",
+                s->label);
+        stop_requested = 1;
+        return;
+    }
+    kiln_ftcd_restart(&s->listener);
+    s->flow_started = false;
+}
+
+/* --faults: what happens to one answer frame. */
+static void on_output(void *ctx, size_t index, uint8_t *frame, size_t capacity,
+                      kiln_ftcd_output_plan *plan)
+{
+    fc_serve *sv = ctx;
+    fc_station *s = &sv->stations[sv->first + (int)index];
+    const fc_faults *f = &s->opt->faults;
+    if (fc_device_power_lost(s->dev)) {
+        power_cut(s, plan);
+        return;
+    }
+    if (f->delay_max_ms > 0) {
+        uint32_t span = f->delay_max_ms - f->delay_min_ms;
+        plan->delay_ms = f->delay_min_ms + (uint32_t)(fc_fault_rng_next(&s->rng) * (span + 1.0));
+    }
+    if (happens(s, f->reject)) {
+        fprintf(stderr, "%sfault: answering fcc status %d\n", s->label, (int)f->reject_code);
+        reject_frame(s, frame, capacity, plan);
+    }
+    if (happens(s, f->corrupt) && plan->len > 0) {
+        size_t at = (size_t)(fc_fault_rng_next(&s->rng) * (double)plan->len);
+        frame[at] ^= (uint8_t)(1 + (unsigned)(fc_fault_rng_next(&s->rng) * 255.0));
+        fprintf(stderr, "%sfault: byte %zu of the answer flipped\n", s->label, at);
+    }
+    if (happens(s, f->close) && plan->len > 1) {
+        plan->send = 1 + (size_t)(fc_fault_rng_next(&s->rng) * (double)(plan->len - 1));
+        plan->cut = true;
+        fprintf(stderr, "%sfault: link closed after %zu of %zu bytes\n", s->label, plan->send,
+                plan->len);
+    } else if (happens(s, f->drop)) {
+        plan->send = 0;
+        fprintf(stderr, "%sfault: answer dropped\n", s->label);
+    }
+}
+
 static kiln_ftcd_hooks serve_hooks(fc_serve *sv)
 {
-    kiln_ftcd_hooks h = {sv,           sv->opt->forever, &stop_requested, on_stream_begins,
-                         on_restarted, on_io_error};
+    kiln_ftcd_hooks h = {
+        sv, sv->opt->forever, &stop_requested, on_stream_begins, on_restarted, on_io_error, NULL};
+    if (sv->opt->faults.any) {
+        h.output = on_output;
+    }
     return h;
 }
 
@@ -229,6 +351,7 @@ static void station_close(fc_station *s)
 static int station_open(fc_serve *sv, fc_station *s, int index)
 {
     s->opt = sv->opt;
+    fc_fault_rng_init(&s->rng, sv->opt->faults.seed, index);
     s->dev = fc_device_open(sv->opt, index);
     if (s->dev == NULL) {
         return -1;

@@ -17,7 +17,10 @@
 
 #include <jansson.h>
 
+#include "kiln_version.h"
+#include "ledger_cmd.h"
 #include "sf_http.h"
+#include "sf_metrics.h"
 #include "sf_service.h"
 #include "sf_store.h"
 #include "tool_exit.h"
@@ -31,7 +34,9 @@ static const char *const usage_lines[][2] = {
     {"set-quota", "set-quota DIR BATCH LIMIT [--db URL]"},
     {"audit", "audit DIR [--refusals] [--format csv|json | --json] [--db URL]"},
     {"stats", "stats DIR [--batch NAME] [--format text|json | --json] [--db URL]"},
-    {"run", "run DIR [--listen ADDR:PORT] [--db URL] [--threads N] [--log FILE]"},
+    {"run", "run DIR [--listen ADDR:PORT] [--db URL] [--threads N] [--log FILE]\n"
+            "        [--metrics-listen ADDR:PORT]"},
+    {"ledger", "ledger verify|export|pubkey DIR [--format jsonl|cbor] [-o FILE] [--db URL]"},
 };
 #define NCOMMANDS (sizeof(usage_lines) / sizeof(usage_lines[0]))
 
@@ -80,6 +85,7 @@ static int fail(sf_status st, const char *what)
 
 typedef struct options {
     const char *listen, *san, *batch, *url, *db, *format, *log, *key_uri_prefix;
+    const char *metrics_listen;
     int threads;
     bool refusals, format_given;
     const char *positional[4];
@@ -97,7 +103,8 @@ enum {
     OPT_KEY_URI_PREFIX,
     OPT_THREADS,
     OPT_JSON,
-    OPT_REFUSALS
+    OPT_REFUSALS,
+    OPT_METRICS_LISTEN
 };
 
 /* argv[0] is the command; options and positional arguments in any order. Returns 0, 1 after
@@ -116,6 +123,7 @@ static int parse(int argc, char **argv, options *o)
         {"threads", required_argument, NULL, OPT_THREADS},
         {"json", no_argument, NULL, OPT_JSON},
         {"refusals", no_argument, NULL, OPT_REFUSALS},
+        {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -142,6 +150,8 @@ static int parse(int argc, char **argv, options *o)
                 return usage_error(argv[0], "--threads needs a number 1..1024");
             }
             o->threads = (int)threads;
+        } else if (c == OPT_METRICS_LISTEN) {
+            o->metrics_listen = optarg;
         } else if (c == OPT_JSON || c == OPT_REFUSALS) {
             o->format = c == OPT_JSON ? "json" : o->format;
             o->refusals |= c == OPT_REFUSALS;
@@ -204,6 +214,12 @@ static int run(const options *o)
         sf_service_close(svc);
         return fail(st, listen);
     }
+    if (o->metrics_listen != NULL &&
+        sf_metrics_start(o->metrics_listen, KILN_VERSION_STRING) != 0) {
+        sf_http_stop(http);
+        sf_service_close(svc);
+        return fail(SF_CONFIG, o->metrics_listen);
+    }
     printf("factory_service: listening on port %d (factory ID 0x%08x, database %s)\n",
            sf_http_port(http), svc->cfg.factory_id,
            svc->db_url[0] && strncmp(svc->db_url, "postgres", 8) == 0 ? "postgresql" : "sqlite");
@@ -211,6 +227,7 @@ static int run(const options *o)
     int sig = 0;
     sigwait(&set, &sig);
     sf_http_stop(http);
+    sf_metrics_stop();
     sf_service_close(svc);
     if (log != stderr) {
         fclose(log);
@@ -371,6 +388,9 @@ int main(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? TOOL_EXIT_USAGE : TOOL_EXIT_OK;
+    }
+    if (strcmp(argv[1], "ledger") == 0) {
+        return factory_service_ledger(argc - 1, argv + 1);
     }
     const command *c = NULL;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {

@@ -111,7 +111,8 @@ int ft_cmd_ledger(const ft_globals *g, int argc, char **argv)
     char *key_path = keystore_file(f, LEDGER_KEY_FILE);
     int rc = FT_EXIT_FAILED;
     if (db_path != NULL && key_path != NULL) {
-        ledger_tool_place place = {"factory_tool", db_path, key_path, g->json != 0};
+        ledger_tool_place place = {"factory_tool", db_path, key_path, g->json != 0,
+                                   NULL,           NULL,    NULL,     NULL};
         rc = ledger_tool_main(&place, argc, argv);
     }
     free(db_path);

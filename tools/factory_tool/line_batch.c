@@ -7,23 +7,27 @@
 
 #include "line_cli.h"
 #include "line_errors.h"
+#include "kiln_version.h"
+#include "line_metrics.h"
 #include "tool_opt.h"
 
 typedef struct batch_options {
-    const char *devices, *records_db, *station, *bundles, *answers;
-    unsigned long parallel, retries, timeout;
+    const char *devices, *records_db, *station, *bundles, *answers, *metrics_listen;
+    unsigned long parallel, retries, timeout, metrics_linger;
     bool reprovision, no_records;
 } batch_options;
 
 static const char inject_batch_usage[] =
     "usage: factory_tool [globals] inject-batch --devices FILE.csv [--parallel N (16)]\n"
     "         [--retries N (3)] [-t SECONDS (30)] [--reprovision] [--records-db FILE|URL]\n"
-    "         [--no-records] [--station NAME]\n"
+    "         [--no-records] [--station NAME] [--metrics-listen ADDR:PORT]\n"
+    "         [--metrics-linger SECONDS]\n"
     "  prepares, sends and verifies the bundle of every device of the list\n";
 static const char write_usage[] =
     "usage: factory_tool [globals] write --devices FILE.csv --bundles DIR --answers DIR\n"
     "         [--parallel N (16)] [--retries N (3)] [-t SECONDS (30)] [--reprovision]\n"
     "         [--records-db FILE|URL] [--no-records] [--station NAME]\n"
+    "         [--metrics-listen ADDR:PORT] [--metrics-linger SECONDS]\n"
     "  sends the bundles prepare-batch made (DIR/EP.cbor), stores the answers for verify-batch\n";
 
 enum {
@@ -35,7 +39,9 @@ enum {
     OPT_PARALLEL,
     OPT_RETRIES,
     OPT_REPROVISION,
-    OPT_NO_RECORDS
+    OPT_NO_RECORDS,
+    OPT_METRICS_LISTEN,
+    OPT_METRICS_LINGER
 };
 
 static const struct option batch_longopts[] = {
@@ -49,6 +55,8 @@ static const struct option batch_longopts[] = {
     {"timeout", required_argument, NULL, 't'},
     {"reprovision", no_argument, NULL, OPT_REPROVISION},
     {"no-records", no_argument, NULL, OPT_NO_RECORDS},
+    {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+    {"metrics-linger", required_argument, NULL, OPT_METRICS_LINGER},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -72,6 +80,13 @@ static const char *batch_option(int c, line_mode mode, batch_options *o)
     case OPT_NO_RECORDS:
         o->no_records = true;
         return NULL;
+    case OPT_METRICS_LISTEN:
+        o->metrics_listen = optarg;
+        return NULL;
+    case OPT_METRICS_LINGER:
+        return tool_opt_uint(optarg, 86400, &o->metrics_linger)
+                   ? NULL
+                   : "--metrics-linger needs a number of seconds (0..86400)";
     case OPT_PARALLEL:
         return tool_opt_uint(optarg, 4096, &o->parallel) && o->parallel > 0
                    ? NULL
@@ -154,6 +169,7 @@ static void print_summary(const line_engine *e, const char *records_path)
 typedef struct batch_view {
     const ft_globals *g;
     bool progress;
+    line_metrics *metrics;
 } batch_view;
 
 static void print_progress(const line_engine *e)
@@ -172,6 +188,7 @@ static void print_progress(const line_engine *e)
 static void on_finished(void *user, line_engine *e, line_job *j)
 {
     batch_view *v = user;
+    line_metrics_finished(v->metrics, e, j);
     json_t *o = line_cli_result_line(j->dev, true, j->status,
                                      j->message[0] ? j->message : FT_SUCCESS_MESSAGE,
                                      line_job_state(j), j->has_response ? &j->response : NULL);
@@ -214,6 +231,35 @@ static int open_parts(const ft_globals *g, const batch_options *o, line_mode mod
     return 0;
 }
 
+/* --metrics-listen: the admin listener (plain HTTP) for Prometheus and the dashboard. */
+static int batch_metrics_start(const ft_globals *g, const batch_options *o, size_t devices,
+                               batch_view *v)
+{
+    v->metrics = line_metrics_new(KILN_VERSION_STRING, devices);
+    if (v->metrics == NULL || line_metrics_listen(v->metrics, o->metrics_listen) != 0) {
+        line_metrics_free(v->metrics);
+        v->metrics = NULL;
+        return line_cli_error(g, FT_EXIT_FAILED,
+                              "cannot serve metrics on %s (ADDR:PORT, free port)",
+                              o->metrics_listen);
+    }
+    ft_log(g, 1, "metrics on http://%s/metrics", o->metrics_listen);
+    return 0;
+}
+
+/* --metrics-linger: the final numbers stay up for a last scrape, then the listener ends. */
+static void batch_metrics_end(const batch_options *o, batch_view *v)
+{
+    if (v->metrics == NULL) {
+        return;
+    }
+    for (unsigned long i = 0; i < o->metrics_linger; i++) {
+        sleep(1);
+    }
+    line_metrics_free(v->metrics);
+    v->metrics = NULL;
+}
+
 static int run_batch(const ft_globals *g, int argc, char **argv, line_mode mode)
 {
     batch_options o;
@@ -238,7 +284,14 @@ static int run_batch(const ft_globals *g, int argc, char **argv, line_mode mode)
         return rc;
     }
     char host[256];
-    batch_view view = {g, isatty(STDERR_FILENO) && g->verbose == 0};
+    batch_view view = {g, isatty(STDERR_FILENO) && g->verbose == 0, NULL};
+    if (o.metrics_listen != NULL && (rc = batch_metrics_start(g, &o, list.count, &view)) != 0) {
+        line_records_close(rec);
+        fcu_close(f);
+        free(records_path);
+        line_devices_free(&list);
+        return rc;
+    }
     line_engine e = {.mode = mode,
                      .fcu = f,
                      .records = rec,
@@ -257,6 +310,7 @@ static int run_batch(const ft_globals *g, int argc, char **argv, line_mode mode)
     rc = line_engine_run(&e, list.items, list.count);
     line_cli_signals_off();
     print_summary(&e, records_path);
+    batch_metrics_end(&o, &view);
     if (records_path != NULL) {
         ft_log(g, 0, "records: %s", records_path);
     }

@@ -53,6 +53,7 @@ sf_status sf_db_checkpointer_start(const char *url, const char *dir, sf_db_check
 void sf_db_close(sf_db *db)
 {
     if (db != NULL) {
+        (void)kiln_ledger_close(db->ledger); /* signs the head unless it is signed */
         db->ops->close(db);
     }
 }
@@ -92,4 +93,38 @@ sf_status sf_db_commit(sf_db *db)
 void sf_db_rollback(sf_db *db)
 {
     (void)sf_db_exec(db, "ROLLBACK", 0, NULL, NULL, NULL);
+}
+
+sf_status sf_db_ledger_attach(sf_db *db, const kiln_pki_signer *signer, unsigned every)
+{
+    if (db->ledger != NULL) {
+        return SF_OK;
+    }
+    if (db->ops->ledger_open(db, signer, every, &db->ledger) != KILN_LEDGER_OK) {
+        db->ledger = NULL;
+        snprintf(db->last_error, sizeof(db->last_error), "the ledger tables cannot be opened");
+        return SF_DATABASE;
+    }
+    return SF_OK;
+}
+
+void sf_db_ledger_detach(sf_db *db)
+{
+    (void)kiln_ledger_close(db->ledger);
+    db->ledger = NULL;
+}
+
+kiln_ledger *sf_db_ledger(const sf_db *db)
+{
+    return db->ledger;
+}
+
+int sf_db_ledger_verify(sf_db *db, const uint8_t *point, kiln_ledger_verdict *verdict)
+{
+    return db->ops->ledger_verify(db, point, verdict);
+}
+
+int sf_db_ledger_export(sf_db *db, FILE *out, int format)
+{
+    return db->ops->ledger_export(db, out, (kiln_ledger_format)format);
 }

@@ -7,6 +7,9 @@
 #ifndef KILN_SF_DB_H
 #define KILN_SF_DB_H
 
+#include <stdint.h>
+#include <stdio.h>
+
 #include "sf_db_result.h"
 #include "sf_msg.h"
 
@@ -27,6 +30,21 @@ int sf_db_broken(const sf_db *db);
 sf_status sf_db_begin(sf_db *db);
 sf_status sf_db_commit(sf_db *db);
 void sf_db_rollback(sf_db *db);
+
+/* The tamper-evident ledger (src/host/ledger) kept in the same database: appends made through
+ * sf_db_ledger(db) join the connection's open transaction, so an entry and the rows it speaks
+ * of commit or roll back together. signer is borrowed (it must outlive db). */
+struct kiln_ledger;
+struct kiln_ledger_verdict;
+struct kiln_pki_signer;
+sf_status sf_db_ledger_attach(sf_db *db, const struct kiln_pki_signer *signer, unsigned every);
+/** Signs the head and closes the attached ledger (sf_db_close does it too). */
+void sf_db_ledger_detach(sf_db *db);
+/** The attached ledger, or NULL. */
+struct kiln_ledger *sf_db_ledger(const sf_db *db);
+/** Verifies / exports the ledger stored in db (KILN_LEDGER_* status). */
+int sf_db_ledger_verify(sf_db *db, const uint8_t *point, struct kiln_ledger_verdict *verdict);
+int sf_db_ledger_export(sf_db *db, FILE *out, int format);
 
 /** For a serving process on SQLite: WAL checkpoints move to a background thread and connections
  *  opened afterwards stop checkpointing on commit. *out is NULL (and SF_OK) for PostgreSQL. */

@@ -9,6 +9,8 @@
 
 #include <libpq-fe.h>
 
+#include "kiln_ledger_pg.h"
+
 #define STMT_CACHE 24
 
 typedef struct prepared {
@@ -123,7 +125,25 @@ static void pg_close(sf_db *base)
     free(db);
 }
 
-static const sf_db_ops pg_ops = {pg_exec, pg_close, "BEGIN"};
+static kiln_ledger_status pg_ledger_open(sf_db *base, const kiln_pki_signer *signer, unsigned every,
+                                         kiln_ledger **out)
+{
+    return kiln_ledger_open_pg(((pg_db *)base)->conn, signer, every, out);
+}
+
+static kiln_ledger_status pg_ledger_verify(sf_db *base, const uint8_t point[KILN_PKI_POINT_SIZE],
+                                           kiln_ledger_verdict *verdict)
+{
+    return kiln_ledger_verify_pg(((pg_db *)base)->conn, point, verdict);
+}
+
+static kiln_ledger_status pg_ledger_export(sf_db *base, FILE *out, kiln_ledger_format format)
+{
+    return kiln_ledger_export_pg(((pg_db *)base)->conn, out, format);
+}
+
+static const sf_db_ops pg_ops = {pg_exec,        pg_close,         "BEGIN",
+                                 pg_ledger_open, pg_ledger_verify, pg_ledger_export};
 
 sf_status sf_db_pg_open(const char *conninfo, sf_db **out)
 {

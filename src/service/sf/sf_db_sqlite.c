@@ -306,7 +306,27 @@ static void sqlite_close(sf_db *base)
     free(db);
 }
 
-static const sf_db_ops sqlite_ops = {sqlite_exec, sqlite_close, "BEGIN IMMEDIATE"};
+static kiln_ledger_status sqlite_ledger_open(sf_db *base, const kiln_pki_signer *signer,
+                                             unsigned every, kiln_ledger **out)
+{
+    return kiln_ledger_open(((sqlite_db *)base)->handle, signer, every, out);
+}
+
+static kiln_ledger_status sqlite_ledger_verify(sf_db *base,
+                                               const uint8_t point[KILN_PKI_POINT_SIZE],
+                                               kiln_ledger_verdict *verdict)
+{
+    return kiln_ledger_verify_db(((sqlite_db *)base)->handle, point, verdict);
+}
+
+static kiln_ledger_status sqlite_ledger_export(sf_db *base, FILE *out, kiln_ledger_format format)
+{
+    return kiln_ledger_export_db(((sqlite_db *)base)->handle, out, format);
+}
+
+static const sf_db_ops sqlite_ops = {sqlite_exec,          sqlite_close,
+                                     "BEGIN IMMEDIATE",    sqlite_ledger_open,
+                                     sqlite_ledger_verify, sqlite_ledger_export};
 
 /* The database and its -wal and -shm files (which SQLite creates with the database's mode) are
  * 0600: the file is created before SQLite opens it. */

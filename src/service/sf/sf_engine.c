@@ -1,5 +1,6 @@
 /* Secure factory service protocol engine (see sf_engine.h, docs/secure-factory-protocol.md). */
 #include "sf_engine.h"
+#include "sf_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,9 @@ static sf_status close_with_error(sf_db *db, sf_session *s, long code, const cha
     s->error_code = code;
     sf_session_set(&s->error_reason, reason);
     s->updated = now;
-    return sf_store_session_update(db, s, version, NULL, result);
+    sf_status st = sf_store_session_update(db, s, version, NULL, result);
+    sf_metrics_session(st == SF_OK ? db : NULL, s, result, now);
+    return st;
 }
 
 static sf_status fresh_session(sf_service *svc, sf_session *s, const char *sid,
@@ -755,6 +758,7 @@ static sf_status final_step(step *c)
     sf_session_set(&s->state, SF_STATE_DONE);
     s->updated = c->now;
     st = sf_store_session_update(c->db, s, version, NULL, "done");
+    sf_metrics_session(st == SF_OK ? c->db : NULL, s, "done", c->now);
     if (st == SF_OK) {
         snprintf(c->reply->fingerprint, sizeof(c->reply->fingerprint), "%s",
                  s->fingerprint != NULL ? s->fingerprint : "");

@@ -1,5 +1,6 @@
 /* Secure factory service HTTPS front end (see sf_http.h). */
 #include "sf_http.h"
+#include "sf_metrics.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -194,6 +195,7 @@ static enum MHD_Result dispatch(sf_http *http, struct MHD_Connection *conn, cons
     sf_status st = identify_station(http, conn, station, batch);
     if (st != SF_OK) {
         log_line(http, NULL, endpoint, NULL, st);
+        sf_metrics_request(NULL, st);
         return send_error(conn, st);
     }
     sf_caller who = {station, batch};
@@ -201,6 +203,7 @@ static enum MHD_Result dispatch(sf_http *http, struct MHD_Connection *conn, cons
     sf_request_dispatch(http->svc, url, &who, body->data != NULL ? body->data : "", body->len,
                         &answer);
     log_line(http, station, endpoint, answer.sid[0] ? answer.sid : NULL, answer.status);
+    sf_metrics_request(station, answer.status);
     enum MHD_Result r = send_answer(conn, &answer);
     sf_answer_free(&answer);
     return r;

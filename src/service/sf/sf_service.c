@@ -14,6 +14,7 @@
 #include "kiln_endpoint_name.h"
 #include "sf_crypto.h"
 #include "sf_identity.h"
+#include "sf_ledger.h"
 #include "sf_store.h"
 #include "sf_tls.h"
 
@@ -339,6 +340,26 @@ static sf_status write_device_trust(const char *dir, uint32_t factory_id,
     return write_text_file(path, text, 0644);
 }
 
+/* The ledger key and the ledger's first entries: the CAs this init created. */
+static sf_status ledger_init(const char *dir, sf_db *db)
+{
+    static const char *const cas[] = {"device-ca", "station-ca", "signing"};
+    kiln_pki_signer *key = NULL;
+    sf_status st = sf_ledger_key_load(dir, &key);
+    if (st == SF_OK) {
+        st = sf_db_ledger_attach(db, key, SF_LEDGER_CHECKPOINT_EVERY);
+    }
+    for (int i = 0; i < 3 && st == SF_OK; i++) {
+        st = sf_ledger_ca_event(db, cas[i], "created");
+    }
+    if (st == SF_OK) {
+        st = kiln_ledger_checkpoint_now(sf_db_ledger(db)) == KILN_LEDGER_OK ? SF_OK : SF_DATABASE;
+    }
+    sf_db_ledger_detach(db); /* before the key it borrows goes */
+    kiln_pki_signer_free(key);
+    return st;
+}
+
 /* service.conf (0600: it may name a database with its password) and an empty database. */
 static sf_status write_config_and_db(const char *dir, uint32_t factory_id, const char *listen)
 {
@@ -366,6 +387,9 @@ static sf_status write_config_and_db(const char *dir, uint32_t factory_id, const
         st = sf_db_open(NULL, dir, &db);
         if (st == SF_OK) {
             st = sf_store_migrate(db);
+        }
+        if (st == SF_OK) {
+            st = ledger_init(dir, db);
         }
         sf_db_close(db);
     }
@@ -465,6 +489,11 @@ sf_status sf_service_init_dir_keys(const char *dir, const char *listen, const ch
     for (int i = 0; i < 3 && st == SF_OK; i++) {
         st = new_signer(dir, key_uri_prefix, names[i], signers[i]);
     }
+    if (st == SF_OK && key_uri_prefix != NULL) { /* else keys/ledger.key, made by ledger_init */
+        kiln_pki_signer *ledger = NULL;
+        st = new_signer(dir, key_uri_prefix, "ledger", &ledger);
+        kiln_pki_signer_free(ledger);
+    }
     if (st == SF_OK) {
         st = new_tls_key(dir, key_uri_prefix, &k.tls);
     }
@@ -520,7 +549,8 @@ static sf_status check_state_modes(const char *dir)
 {
     static const char *const required[] = {"", "keys", "service.conf"};
     static const char *const signers[] = {"signing", "device-ca", "station-ca", "tls", "db-wrap"};
-    static const char *const optional[] = {"factory.db", "factory.db-wal", "factory.db-shm"};
+    static const char *const optional[] = {"factory.db", "factory.db-wal", "factory.db-shm",
+                                           "keys/ledger.key"};
     char path[1200];
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         path_of(path, sizeof(path), dir, required[i]);
@@ -630,10 +660,16 @@ sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
         st = load_wrap_key(dir, svc->wrap_key);
     }
     if (st == SF_OK) {
+        st = sf_ledger_key_load(dir, &svc->ledger_key);
+    }
+    if (st == SF_OK) {
         sf_db *db = sf_service_db_acquire(svc);
         st = db != NULL ? sf_store_migrate(db) : SF_DATABASE;
         if (st == SF_OK) {
             st = sf_identity_check(db, dir, svc->wrap_key); /* replicas: one folder's copies */
+        }
+        if (st == SF_OK) {
+            st = sf_ledger_ca_first(db);
         }
         if (db != NULL) {
             sf_service_db_release(svc, db);
@@ -656,6 +692,7 @@ void sf_service_close(sf_service *svc)
         sf_db_close(svc->pool[i]);
     }
     kiln_pki_signer_free(svc->signing);
+    kiln_pki_signer_free(svc->ledger_key);
     kiln_pki_ca_free(svc->device_issuer);
     OPENSSL_free(svc->bootstrap_ca_der);
     OPENSSL_cleanse(svc->wrap_key, sizeof(svc->wrap_key));
@@ -681,6 +718,11 @@ sf_db *sf_service_db_acquire(sf_service *svc)
     }
     pthread_mutex_unlock(&svc->pool_lock);
     if (db == NULL && sf_db_open(svc->db_url[0] ? svc->db_url : NULL, svc->dir, &db) != SF_OK) {
+        return NULL;
+    }
+    if (svc->ledger_key != NULL &&
+        sf_db_ledger_attach(db, svc->ledger_key, SF_LEDGER_CHECKPOINT_EVERY) != SF_OK) {
+        sf_db_close(db);
         return NULL;
     }
     return db;

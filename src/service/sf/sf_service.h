@@ -53,8 +53,9 @@ typedef struct sf_service {
     char dir[1024];
     sf_config cfg;
     char db_url[1024];
-    kiln_pki_signer *signing;   /* keys/signing.key or the token key keys/signing.uri names */
-    kiln_pki_ca *device_issuer; /* device-ca.pem and the signer of its key */
+    kiln_pki_signer *signing;    /* keys/signing.key or the token key keys/signing.uri names */
+    kiln_pki_ca *device_issuer;  /* device-ca.pem and the signer of its key */
+    kiln_pki_signer *ledger_key; /* keys/ledger.key: signs the ledger's checkpoints */
     uint8_t *bootstrap_ca_der;
     size_t bootstrap_ca_len;
     uint8_t wrap_key[32];

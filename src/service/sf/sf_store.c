@@ -1,6 +1,8 @@
 /* Secure factory service persistent state (see sf_store.h). */
 #include "sf_store.h"
 
+#include "sf_ledger.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -262,8 +264,9 @@ static sf_status update_with_quota_pg(sf_db *db, const sf_session *s, long expec
     return st;
 }
 
-sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_version,
-                                  const char *quota_batch, const char *audit_result)
+/* in_tx: the caller holds the transaction (the ledger's entry goes in it too). */
+static sf_status update_session(sf_db *db, const sf_session *s, long expected_version,
+                                const char *quota_batch, const char *audit_result, int in_tx)
 {
     if (sf_db_is_postgres(db) && quota_batch == NULL && audit_result != NULL) {
         return update_with_audit_pg(db, s, expected_version, audit_result);
@@ -272,7 +275,7 @@ sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_
         return update_with_quota_pg(db, s, expected_version, quota_batch);
     }
     /* A lone compare-and-set is atomic by itself. */
-    int lone = quota_batch == NULL && audit_result == NULL;
+    int lone = in_tx || (quota_batch == NULL && audit_result == NULL);
     sf_status st = lone ? SF_OK : sf_db_begin(db);
     if (st != SF_OK) {
         return st;
@@ -307,6 +310,32 @@ sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_
     }
     if (lone) {
         return st;
+    }
+    if (st != SF_OK) {
+        sf_db_rollback(db);
+        return st;
+    }
+    return sf_db_commit(db);
+}
+
+sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_version,
+                                  const char *quota_batch, const char *audit_result)
+{
+    /* The move that stores a certificate (it consumes the quota unit) and the one that writes
+     * the audit row each carry a ledger entry, committed with them or not at all. */
+    if (sf_db_ledger(db) == NULL || (quota_batch == NULL && audit_result == NULL)) {
+        return update_session(db, s, expected_version, quota_batch, audit_result, 0);
+    }
+    sf_status st = sf_db_begin(db);
+    if (st != SF_OK) {
+        return st;
+    }
+    st = update_session(db, s, expected_version, quota_batch, audit_result, 1);
+    if (st == SF_OK && quota_batch != NULL) {
+        st = sf_ledger_certificate(db, s);
+    }
+    if (st == SF_OK && audit_result != NULL) {
+        st = sf_ledger_outcome(db, s, audit_result);
     }
     if (st != SF_OK) {
         sf_db_rollback(db);

@@ -122,10 +122,16 @@ int kiln_ftcd_serial_serve(kiln_ftcd_listener *l, int fd, const kiln_ftcd_hooks 
         int write_err = 0;
         kiln_ftcd_event ev = KILN_FTCD_CONTINUE;
         if (got > 0) {
-            ev = kiln_ftcd_feed_fd(l, buf, (size_t)got, fd, &write_err);
+            ev = kiln_ftcd_feed_fd(l, buf, (size_t)got, fd, h, &write_err);
         } else {
             ev = kiln_ftcd_end_of_stream(l);
-            write_err = kiln_ftcd_write_pending(l, fd) != 0 ? errno : 0;
+            int w = kiln_ftcd_write_pending(l, fd, h);
+            write_err = w == -1 ? errno : w;
+        }
+        if (write_err == KILN_FTCD_WRITE_CUT) {
+            /* No connection to close on a line: what came with the cut frame is forgotten. */
+            kiln_ftcd_stream_begins(l);
+            write_err = 0;
         }
         if (write_err != 0 && h->io_error != NULL) {
             h->io_error(h->ctx, 0, true, write_err);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 int kiln_ftcd_tcp_listen(const char *bind_addr, uint16_t port, char *shown, size_t shown_size,
@@ -52,22 +53,63 @@ void kiln_ftcd_tcp_device_init(kiln_ftcd_tcp_device *d, kiln_ftcd_listener *l, i
     d->pending_event = KILN_FTCD_CONTINUE;
 }
 
+static double tcp_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A new frame is pending: the output hook plans it. */
+static void plan_frame(kiln_ftcd_tcp_device *d, size_t index, const kiln_ftcd_hooks *h)
+{
+    d->frame = kiln_ftcd_plan_output(d->listener, h, index, &d->plan);
+    d->frame_off = 0;
+    d->planned = true;
+    d->not_before = d->plan.delay_ms > 0 ? tcp_now() + d->plan.delay_ms / 1000.0 : 0;
+}
+
+/* The planned bytes are out (or dropped): the listener's frame is done. */
+static void frame_done(kiln_ftcd_tcp_device *d)
+{
+    kiln_ftcd_output_sent(d->listener, kiln_ftcd_pending(d->listener));
+    d->planned = false;
+    if (d->plan.restarted || (d->plan.cut && d->pending_event == KILN_FTCD_CONTINUE)) {
+        d->pending_event = KILN_FTCD_CLOSE; /* a cut keeps the run's own verdict */
+    } else if (d->plan.cut) {
+        return;
+    } else if (d->plan.send < d->plan.len) {
+        d->hold = true; /* dropped: the peer decides when the connection ends */
+    }
+}
+
 /* Sends what is pending; false when the peer is gone (the output is dropped then). */
-static bool flush_output(kiln_ftcd_tcp_device *d)
+static bool flush_output(kiln_ftcd_tcp_device *d, size_t index, const kiln_ftcd_hooks *h)
 {
     for (;;) {
-        size_t len = 0;
-        const uint8_t *out = kiln_ftcd_output(d->listener, &len);
-        if (len == 0) {
+        if (kiln_ftcd_pending(d->listener) == 0) {
             return true;
         }
-        ssize_t n = send(d->conn_fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (!d->planned) {
+            plan_frame(d, index, h);
+        }
+        if (d->not_before > 0 && tcp_now() < d->not_before) {
+            return true; /* delayed: the poll loop comes back */
+        }
+        d->not_before = 0;
+        size_t len = d->plan.send - d->frame_off;
+        if (len == 0) {
+            frame_done(d);
+            continue;
+        }
+        ssize_t n = send(d->conn_fd, d->frame + d->frame_off, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
-            kiln_ftcd_output_sent(d->listener, (size_t)n);
+            d->frame_off += (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return true;
         } else if (!(n < 0 && errno == EINTR)) {
-            kiln_ftcd_output_sent(d->listener, len);
+            kiln_ftcd_output_sent(d->listener, kiln_ftcd_pending(d->listener));
+            d->planned = false;
             return false;
         }
     }
@@ -84,6 +126,8 @@ static void close_connection(kiln_ftcd_tcp_device *d)
     close(d->conn_fd);
     d->conn_fd = -1;
     d->in_off = d->in_len = 0;
+    d->planned = d->hold = false;
+    d->not_before = 0;
     kiln_ftcd_output_sent(d->listener, kiln_ftcd_pending(d->listener));
 }
 
@@ -112,18 +156,18 @@ static void after_close(kiln_ftcd_tcp_device *d, size_t index, const kiln_ftcd_h
 static void progress(kiln_ftcd_tcp_device *d, size_t index, const kiln_ftcd_hooks *h)
 {
     for (;;) {
-        if (!flush_output(d) && d->pending_event == KILN_FTCD_CONTINUE) {
+        if (!flush_output(d, index, h) && d->pending_event == KILN_FTCD_CONTINUE) {
             d->pending_event = KILN_FTCD_CLOSE;
         }
         if (kiln_ftcd_pending(d->listener) > 0) {
             return; /* wait until the socket takes more */
         }
-        if (d->pending_event != KILN_FTCD_CONTINUE) {
+        if (d->pending_event != KILN_FTCD_CONTINUE && !d->hold) {
             close_connection(d);
             after_close(d, index, h);
             return;
         }
-        if (d->in_off == d->in_len) {
+        if (d->in_off == d->in_len || d->pending_event != KILN_FTCD_CONTINUE) {
             return;
         }
         size_t used = 0;
@@ -141,6 +185,23 @@ static void on_readable(kiln_ftcd_tcp_device *d, size_t index, const kiln_ftcd_h
 {
     ssize_t n = recv(d->conn_fd, d->in, sizeof(d->in), MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return;
+    }
+    if (d->hold) {
+        if (n <= 0) {
+            /* The peer gave up on the dropped answer: the held verdict applies now. */
+            d->hold = false;
+            if (d->pending_event == KILN_FTCD_CONTINUE) {
+                d->pending_event = KILN_FTCD_CLOSE;
+            }
+        } else if (d->pending_event != KILN_FTCD_CONTINUE) {
+            return; /* the run is over; what the peer sends belongs to no frame */
+        } else {
+            d->hold = false; /* a dropped answer inside a session: go on reading */
+            d->in_off = 0;
+            d->in_len = (size_t)n;
+        }
+        progress(d, index, h);
         return;
     }
     if (n > 0) {
@@ -166,16 +227,21 @@ static void on_acceptable(kiln_ftcd_tcp_device *d, size_t index, const kiln_ftcd
     d->conn_fd = fd;
     d->pending_event = KILN_FTCD_CONTINUE;
     d->in_off = d->in_len = 0;
+    d->planned = d->hold = false;
     if (h->stream_begins != NULL) {
         h->stream_begins(h->ctx, index);
     }
     kiln_ftcd_stream_begins(d->listener);
 }
 
-/* Fills fds for one poll round; returns how many devices still serve. */
-static size_t prepare_poll(const kiln_ftcd_tcp_device *devs, size_t count, struct pollfd *fds)
+/* Fills fds for one poll round; returns how many devices still serve. *timeout_ms: -1, or how
+ * long until the first delayed frame is due. */
+static size_t prepare_poll(const kiln_ftcd_tcp_device *devs, size_t count, struct pollfd *fds,
+                           int *timeout_ms)
 {
     size_t active = 0;
+    double now = tcp_now();
+    *timeout_ms = -1;
     for (size_t i = 0; i < count; i++) {
         const kiln_ftcd_tcp_device *d = &devs[i];
         fds[i].fd = -1;
@@ -184,6 +250,11 @@ static size_t prepare_poll(const kiln_ftcd_tcp_device *devs, size_t count, struc
         if (d->conn_fd >= 0) {
             fds[i].fd = d->conn_fd;
             fds[i].events = kiln_ftcd_pending(d->listener) > 0 ? POLLOUT : POLLIN;
+            if (d->not_before > 0) {
+                int ms = d->not_before > now ? (int)((d->not_before - now) * 1000.0) + 1 : 0;
+                fds[i].events = 0;
+                *timeout_ms = *timeout_ms < 0 || ms < *timeout_ms ? ms : *timeout_ms;
+            }
             active++;
         } else if (!d->ended) {
             fds[i].fd = d->listen_fd;
@@ -199,6 +270,10 @@ static void dispatch(kiln_ftcd_tcp_device *devs, size_t count, const struct poll
 {
     for (size_t i = 0; i < count; i++) {
         kiln_ftcd_tcp_device *d = &devs[i];
+        if (d->conn_fd >= 0 && d->not_before > 0 && tcp_now() >= d->not_before) {
+            progress(d, i, h); /* a delayed frame is due */
+            continue;
+        }
         if (fds[i].revents == 0) {
             continue;
         }
@@ -221,8 +296,9 @@ int kiln_ftcd_tcp_serve(kiln_ftcd_tcp_device *devs, size_t count, const kiln_ftc
         return -1;
     }
     int rc = 0;
-    while (prepare_poll(devs, count, fds) > 0 && !(h->stop != NULL && *h->stop)) {
-        if (poll(fds, (nfds_t)count, -1) < 0) {
+    int timeout_ms = -1;
+    while (prepare_poll(devs, count, fds, &timeout_ms) > 0 && !(h->stop != NULL && *h->stop)) {
+        if (poll(fds, (nfds_t)count, timeout_ms) < 0) {
             if (errno == EINTR) {
                 continue;
             }

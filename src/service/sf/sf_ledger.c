@@ -1,0 +1,128 @@
+/* Secure factory service: ledger entries of the service (see sf_ledger.h). */
+#include "sf_ledger.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+
+#include "kiln_ledger.h"
+#include "sf_crypto.h"
+#include "sf_service.h"
+
+sf_status sf_ledger_key_load(const char *dir, kiln_pki_signer **out)
+{
+    char ref[1200];
+    if (sf_service_key_ref(dir, "ledger", ref, sizeof(ref))) {
+        return sfc_key_signer(ref, out); /* keys/ledger.uri: a token key (init --key-uri-prefix) */
+    }
+    return kiln_ledger_key_open(ref, out) == KILN_LEDGER_OK ? SF_OK : SF_CONFIG;
+}
+
+static sf_status append(sf_db *db, const kiln_ledger_record *r)
+{
+    kiln_ledger *l = sf_db_ledger(db);
+    if (l == NULL) {
+        return SF_OK;
+    }
+    return kiln_ledger_append(l, r, NULL) == KILN_LEDGER_OK ? SF_OK : SF_DATABASE;
+}
+
+static void common_name(const X509_NAME *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (name != NULL &&
+        X509_NAME_get_text_by_NID((X509_NAME *)name, NID_commonName, out, (int)size) < 0) {
+        out[0] = '\0';
+    }
+}
+
+/* Endpoint (subject CN), serial (hex), issuer CN and SHA-256 of a hex DER certificate. */
+static sf_status cert_facts(const char *cert_hex, char endpoint[KILN_LEDGER_TEXT_MAX + 1],
+                            char serial[KILN_LEDGER_TEXT_MAX + 1],
+                            char issuer[KILN_LEDGER_TEXT_MAX + 1],
+                            uint8_t hash[KILN_LEDGER_HASH_SIZE])
+{
+    size_t hex_len = cert_hex != NULL ? strlen(cert_hex) : 0;
+    uint8_t *der = hex_len > 0 ? malloc(hex_len / 2 + 1) : NULL;
+    size_t len = 0;
+    if (der == NULL || sf_hex_decode(cert_hex, der, hex_len / 2 + 1, &len) != SF_OK) {
+        free(der);
+        return SF_INTERNAL;
+    }
+    SHA256(der, len, hash);
+    const uint8_t *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    free(der);
+    if (x == NULL) {
+        return SF_INTERNAL;
+    }
+    common_name(X509_get_subject_name(x), endpoint, KILN_LEDGER_TEXT_MAX + 1);
+    common_name(X509_get_issuer_name(x), issuer, KILN_LEDGER_TEXT_MAX + 1);
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *text = bn != NULL ? BN_bn2hex(bn) : NULL;
+    snprintf(serial, KILN_LEDGER_TEXT_MAX + 1, "%s", text != NULL ? text : "");
+    OPENSSL_free(text);
+    BN_free(bn);
+    X509_free(x);
+    return SF_OK;
+}
+
+sf_status sf_ledger_certificate(sf_db *db, const sf_session *s)
+{
+    if (sf_db_ledger(db) == NULL) {
+        return SF_OK;
+    }
+    char endpoint[KILN_LEDGER_TEXT_MAX + 1], serial[KILN_LEDGER_TEXT_MAX + 1],
+        issuer[KILN_LEDGER_TEXT_MAX + 1];
+    uint8_t hash[KILN_LEDGER_HASH_SIZE];
+    sf_status st = cert_facts(s->cert, endpoint, serial, issuer, hash);
+    if (st != SF_OK) {
+        return st;
+    }
+    kiln_ledger_record r = {
+        KILN_LEDGER_KIND_CERTIFICATE, endpoint, serial, hash, issuer, s->station, "issued"};
+    return append(db, &r);
+}
+
+sf_status sf_ledger_outcome(sf_db *db, const sf_session *s, const char *result)
+{
+    char outcome[64];
+    if (s->error_code != 0) {
+        snprintf(outcome, sizeof(outcome), "%s %ld", result, s->error_code);
+    } else {
+        snprintf(outcome, sizeof(outcome), "%s", result);
+    }
+    /* The session id stands for the endpoint: a failed session may have no certificate. */
+    kiln_ledger_record r = {
+        KILN_LEDGER_KIND_OUTCOME, s->sid, NULL, NULL, NULL, s->station, outcome};
+    return append(db, &r);
+}
+
+sf_status sf_ledger_ca_event(sf_db *db, const char *ca, const char *event)
+{
+    kiln_ledger_record r = {KILN_LEDGER_KIND_CA, NULL, NULL, NULL, ca, "factory_service", event};
+    return append(db, &r);
+}
+
+sf_status sf_ledger_ca_first(sf_db *db)
+{
+    static const char *const cas[] = {"device-ca", "station-ca", "signing"};
+    if (sf_db_ledger(db) == NULL) {
+        return SF_OK;
+    }
+    sf_db_result res;
+    sf_status st =
+        sf_db_exec(db, "SELECT COUNT(*) FROM ledger WHERE kind = 'ca'", 0, NULL, &res, NULL);
+    const char *n = st == SF_OK ? sf_db_cell(&res, 0, 0) : NULL;
+    bool none = n != NULL && strcmp(n, "0") == 0;
+    sf_db_result_free(&res);
+    for (size_t i = 0; st == SF_OK && none && i < sizeof(cas) / sizeof(cas[0]); i++) {
+        st = sf_ledger_ca_event(db, cas[i], "in-use");
+    }
+    return st;
+}
