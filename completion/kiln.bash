@@ -36,7 +36,7 @@ _kiln_factory_tool_options() {
     records:export) echo "--format --output --help" ;;
     new_device | get_device_configuration | handle_device_response | report_error) echo "--station --service-url --help" ;;
     relay) echo "--tcp --serial --baud -t --help" ;;
-    ledger) echo "--db --pubkey --format -o --help verify export pubkey" ;;
+    ledger) echo "--records-db --db --pubkey --format -o --help verify export pubkey" ;;
     ca) echo "-o --passphrase-file --key-uri --generate --chain --help csr trust import-cert rotate backup restore" ;;
     esac
 }
@@ -49,8 +49,11 @@ _kiln_factory_tool() {
 
     # Option values first: files, folders, fixed words.
     case $prev in
-    -c | --config-file | --log-file | -o | --output | --context-file | --records-db | --station | --passphrase-file | --chain)
+    -c | --config-file | --log-file | -o | --output | --context-file | --station | --passphrase-file | --chain)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return ;;
+    --records-db | --db) # a SQLite file or a PostgreSQL URL
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur"; compgen -W "postgresql://" -- "$cur")
         return ;;
     --devices)
         mapfile -t COMPREPLY < <(compgen -f -X '!*.csv' -- "$cur"; compgen -d -- "$cur")

@@ -7,7 +7,8 @@ add_executable(factory_tool ${FACTORY_TOOL_SOURCES} ${CMAKE_CURRENT_SOURCE_DIR}/
 target_include_directories(factory_tool PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/factory_tool
                                                 ${CMAKE_CURRENT_SOURCE_DIR}/common
                                                 ${CMAKE_SOURCE_DIR}/src/common)
-target_link_libraries(factory_tool PRIVATE kiln_fcu kiln_line kiln_ledger PkgConfig::JANSSON)
+target_link_libraries(factory_tool PRIVATE kiln_fcu kiln_line kiln_ledger kiln_ledger_pg
+                      PkgConfig::JANSSON)
 if(TARGET kiln_station)
   target_link_libraries(factory_tool PRIVATE kiln_station)
 endif()

@@ -5,16 +5,19 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "kiln_ledger.h"
+#include "kiln_ledger_pg.h"
 #include "tool_opt.h"
 
 static const char ledger_usage[] =
-    "usage: ledger verify [--db FILE] [--pubkey PEM]  the live ledger\n"
+    "usage: ledger verify [--records-db FILE|URL] [--pubkey PEM]  the live ledger\n"
     "       ledger verify FILE --pubkey PEM            an exported file, nothing else needed\n"
-    "       ledger export [--db FILE] --format jsonl|cbor [-o FILE]\n"
+    "       ledger export [--records-db FILE|URL] --format jsonl|cbor [-o FILE]\n"
+    "       (--db is --records-db; URL: postgresql://...)\n"
     "       ledger pubkey                              the ledger's public key (PEM)\n";
 
 typedef struct ledger_args {
@@ -45,6 +48,7 @@ static int parse(const ledger_tool_place *p, int argc, char **argv, ledger_args 
         {"format", required_argument, NULL, OPT_FORMAT},
         {"output", required_argument, NULL, 'o'},
         {"db", required_argument, NULL, OPT_DB},
+        {"records-db", required_argument, NULL, OPT_DB},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -127,15 +131,45 @@ static int load_point(const ledger_tool_place *p, const char *pubkey,
     return st == KILN_LEDGER_OK ? 0 : failure(p, "cannot read a P-256 public key from %s", path);
 }
 
-static int open_db(const ledger_tool_place *p, const char *path, sqlite3 **db)
+/* The database of the ledger: a SQLite file, or a PostgreSQL URL (one of the two is set). */
+typedef struct ledger_db {
+    sqlite3 *db;
+    PGconn *pg;
+} ledger_db;
+
+static bool is_url(const char *path)
 {
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        sqlite3_close(*db);
-        *db = NULL;
+    return strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0;
+}
+
+static int open_db(const ledger_tool_place *p, const char *path, ledger_db *d)
+{
+    memset(d, 0, sizeof(*d));
+    if (is_url(path)) {
+        d->pg = PQconnectdb(path);
+        if (d->pg == NULL || PQstatus(d->pg) != CONNECTION_OK) {
+            /* libpq's message, not the URL: it may hold a password */
+            failure(p, "cannot connect to the PostgreSQL ledger database: %s",
+                    d->pg ? PQerrorMessage(d->pg) : "out of memory");
+            PQfinish(d->pg);
+            d->pg = NULL;
+            return 1;
+        }
+        return 0;
+    }
+    if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        sqlite3_close(d->db);
+        d->db = NULL;
         return failure(p, "cannot open the ledger database %s", path);
     }
-    sqlite3_busy_timeout(*db, 10000);
+    sqlite3_busy_timeout(d->db, 10000);
     return 0;
+}
+
+static void close_db(ledger_db *d)
+{
+    sqlite3_close(d->db);
+    PQfinish(d->pg);
 }
 
 static int print_verdict(const ledger_tool_place *p, const kiln_ledger_verdict *v)
@@ -183,12 +217,16 @@ static int cmd_verify(const ledger_tool_place *p, const ledger_args *a)
         p->verify(p->ctx, point, &v);
         return print_verdict(p, &v);
     }
-    sqlite3 *db;
+    ledger_db db;
     if (open_db(p, a->db ? a->db : p->db_path, &db) != 0) {
         return 1;
     }
-    kiln_ledger_verify_db(db, point, &v);
-    sqlite3_close(db);
+    if (db.pg != NULL) {
+        kiln_ledger_verify_pg(db.pg, point, &v);
+    } else {
+        kiln_ledger_verify_db(db.db, point, &v);
+    }
+    close_db(&db);
     return print_verdict(p, &v);
 }
 
@@ -202,7 +240,7 @@ static int cmd_export(const ledger_tool_place *p, const ledger_args *a)
     } else {
         return usage_error(p, "--format is jsonl or cbor");
     }
-    sqlite3 *db = NULL;
+    ledger_db db = {NULL, NULL};
     if (a->file != NULL) {
         return usage_error(p, "export takes no file (use -o FILE)");
     }
@@ -214,11 +252,10 @@ static int cmd_export(const ledger_tool_place *p, const ledger_args *a)
     if (out != NULL && p->export_to != NULL) {
         st = (kiln_ledger_status)p->export_to(p->ctx, out, (int)format);
     } else if (out != NULL) {
-        st = kiln_ledger_export_db(db, out, format);
+        st = db.pg ? kiln_ledger_export_pg(db.pg, out, format)
+                   : kiln_ledger_export_db(db.db, out, format);
     }
-    if (p->export_to == NULL) {
-        sqlite3_close(db);
-    }
+    close_db(&db);
     if (out != NULL && out != stdout && fclose(out) != 0) {
         st = KILN_LEDGER_STORAGE;
     }

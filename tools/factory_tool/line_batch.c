@@ -19,14 +19,14 @@ typedef struct batch_options {
 
 static const char inject_batch_usage[] =
     "usage: factory_tool [globals] inject-batch --devices FILE.csv [--parallel N (16)]\n"
-    "         [--retries N (3)] [-t SECONDS (30)] [--reprovision] [--records-db FILE]\n"
+    "         [--retries N (3)] [-t SECONDS (30)] [--reprovision] [--records-db FILE|URL]\n"
     "         [--no-records] [--station NAME] [--metrics-listen ADDR:PORT]\n"
     "         [--metrics-linger SECONDS]\n"
     "  prepares, sends and verifies the bundle of every device of the list\n";
 static const char write_usage[] =
     "usage: factory_tool [globals] write --devices FILE.csv --bundles DIR --answers DIR\n"
     "         [--parallel N (16)] [--retries N (3)] [-t SECONDS (30)] [--reprovision]\n"
-    "         [--records-db FILE] [--no-records] [--station NAME]\n"
+    "         [--records-db FILE|URL] [--no-records] [--station NAME]\n"
     "         [--metrics-listen ADDR:PORT] [--metrics-linger SECONDS]\n"
     "  sends the bundles prepare-batch made (DIR/EP.cbor), stores the answers for verify-batch\n";
 

@@ -11,7 +11,7 @@
 
 static const char inject_usage[] =
     "usage: factory_tool [globals] inject --endpoint-name EP --serial-number SN\n"
-    "         [--device-keys-location DIR] [--records-db FILE] [--station NAME]\n"
+    "         [--device-keys-location DIR] [--records-db FILE|URL] [--station NAME]\n"
     "         [--retries N] TRANSPORT ...\n"
     "  tcp --ip IP [--port P (7777)] [-t SECONDS (30)]\n"
     "  serial --port TTY [--baud B (115200)] [-t SECONDS (30)]\n"

@@ -8,7 +8,7 @@
 #include "tool_opt.h"
 
 static const char records_usage[] =
-    "usage: factory_tool [globals] records [--records-db FILE] COMMAND\n"
+    "usage: factory_tool [globals] records [--records-db FILE|URL] COMMAND\n"
     "  list [--endpoint EP] [--state STATE] [--format table|csv|json]\n"
     "                                            one line per attempt (--json: JSON)\n"
     "  show ENDPOINT                             every attempt of one device (JSON)\n"

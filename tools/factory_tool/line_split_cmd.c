@@ -15,12 +15,12 @@
 
 static const char prepare_batch_usage[] =
     "usage: factory_tool [globals] prepare-batch --devices FILE.csv --out DIR|FILE.tar\n"
-    "         [--jobs N] [--reprovision] [--records-db FILE] [--no-records] [--station NAME]\n"
+    "         [--jobs N] [--reprovision] [--records-db FILE|URL] [--no-records] [--station NAME]\n"
     "  makes DIR/EP.cbor (and DIR/EP.ctx for a two-step mode) for every device of the list;\n"
     "  --out FILE.tar writes them as entries EP.cbor (EP.ctx) of one new ustar archive\n";
 static const char verify_batch_usage[] =
     "usage: factory_tool [globals] verify-batch --devices FILE.csv --answers DIR [--bundles DIR]\n"
-    "         [--reprovision] [--records-db FILE] [--no-records] [--station NAME]\n"
+    "         [--reprovision] [--records-db FILE|URL] [--no-records] [--station NAME]\n"
     "  checks the answers write stored; with --bundles, a two-step answer becomes the\n"
     "  device's second bundle DIR/EP.cbor\n";
 

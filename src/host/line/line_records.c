@@ -11,10 +11,13 @@
 
 #include "kiln_endpoint_name.h"
 #include "kiln_ledger.h"
+#include "kiln_ledger_pg.h"
+#include "line_records_pg.h"
 #include "line_text.h"
 
 struct line_records {
     sqlite3 *db;
+    lrpg *pg; /* set instead of db: the records are on PostgreSQL */
     char host[256];
     sqlite3_stmt *begin, *finish, *add, *provisioned, *identity;
     /* The tamper-evident ledger beside the attempts (NULL: not kept by this caller). */
@@ -62,9 +65,16 @@ static const char schema[] =
     "INSERT INTO schema_version(version) SELECT 1"
     " WHERE NOT EXISTS (SELECT 1 FROM schema_version);";
 
+bool line_records_is_url(const char *path)
+{
+    return path != NULL &&
+           (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0);
+}
+
 char *line_records_default_path(const char *home_dir)
 {
-    const char *env = getenv("KILN_RECORDS_DB");
+    const char *url = getenv("KILN_RECORDS_URL");
+    const char *env = url != NULL && *url ? url : getenv("KILN_RECORDS_DB");
     if (env != NULL && *env) {
         return strdup(env);
     }
@@ -127,6 +137,13 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
     if (gethostname(r->host, sizeof(r->host) - 1) != 0) {
         strcpy(r->host, "localhost");
     }
+    if (line_records_is_url(path)) {
+        if ((r->pg = lrpg_open(path, r->host, why, why_size)) == NULL) {
+            free(r);
+            return NULL;
+        }
+        return r;
+    }
     if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         snprintf(why, why_size, "cannot open records database %s: %s", path,
@@ -187,11 +204,15 @@ void line_records_close(line_records *r)
     sqlite3_finalize(r->provisioned);
     sqlite3_finalize(r->identity);
     sqlite3_close(r->db);
+    lrpg_close(r->pg);
     free(r);
 }
 
 int line_records_recover(line_records *r)
 {
+    if (r->pg != NULL) {
+        return lrpg_recover(r->pg);
+    }
     sqlite3_stmt *sel = NULL, *upd = NULL;
     int changed = 0;
     if (prepare(r, &sel, "SELECT id, pid FROM attempts WHERE state='started' AND host=?") != 0 ||
@@ -257,8 +278,11 @@ int line_records_attach_ledger(line_records *r, kiln_pki_signer *key, const char
                                unsigned checkpoint_every)
 {
     snprintf(r->issuer_ca, sizeof(r->issuer_ca), "%s", issuer_ca ? issuer_ca : "");
-    if (r->ledger != NULL ||
-        kiln_ledger_open(r->db, key, checkpoint_every, &r->ledger) != KILN_LEDGER_OK) {
+    kiln_ledger_status st =
+        r->ledger != NULL ? KILN_LEDGER_STORAGE
+        : r->pg != NULL   ? kiln_ledger_open_pg(lrpg_conn(r->pg), key, checkpoint_every, &r->ledger)
+                          : kiln_ledger_open(r->db, key, checkpoint_every, &r->ledger);
+    if (st != KILN_LEDGER_OK) {
         kiln_pki_signer_free(key);
         return -1;
     }
@@ -351,8 +375,27 @@ static int ledger_note_row(line_records *r, int64_t id, const char *kind, const 
     return rc;
 }
 
+/* ledger_note for the row a PostgreSQL update returned. */
+static int ledger_note_pg(line_records *r, int rc, const lrpg_row *row, const char *kind,
+                          const char *state, int error_code)
+{
+    if (rc != 0) {
+        return rc;
+    }
+    line_attempt a = {.endpoint = row->endpoint,
+                      .serial = row->serial,
+                      .station = row->station,
+                      .cert_sha256 = row->cert_sha256};
+    return ledger_note(r, kind, &a, state, error_code);
+}
+
 int64_t line_records_begin(line_records *r, const line_attempt *a)
 {
+    if (r->pg != NULL) {
+        int64_t id = lrpg_insert(r->pg, a, NULL, 0, NULL, -1);
+        return id > 0 && ledger_note(r, KILN_LEDGER_KIND_CERTIFICATE, a, "issued", 0) == 0 ? id
+                                                                                           : -1;
+    }
     sqlite3_reset(r->begin);
     sqlite3_clear_bindings(r->begin);
     bind_attempt(r, r->begin, a);
@@ -366,6 +409,11 @@ int64_t line_records_begin(line_records *r, const line_attempt *a)
 int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha256,
                               const char *cert_sha1, const char *bundle_sha256)
 {
+    if (r->pg != NULL) {
+        lrpg_row row;
+        int rc = lrpg_set_identity(r->pg, id, cert_sha256, cert_sha1, bundle_sha256, &row);
+        return ledger_note_pg(r, rc, &row, KILN_LEDGER_KIND_CERTIFICATE, "issued", 0);
+    }
     sqlite3_stmt *st = NULL;
     if (prepare(r, &st,
                 "UPDATE attempts SET cert_sha256=?, cert_sha1=?, bundle_sha256=? WHERE id=?") !=
@@ -384,6 +432,11 @@ int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha2
 int line_records_finish(line_records *r, int64_t id, const char *state, int error_code,
                         const char *error_text, int device_status, int tries)
 {
+    if (r->pg != NULL) {
+        lrpg_row row;
+        int rc = lrpg_finish(r->pg, id, state, error_code, error_text, device_status, tries, &row);
+        return ledger_note_pg(r, rc, &row, KILN_LEDGER_KIND_OUTCOME, state, error_code);
+    }
     sqlite3_stmt *st = r->finish;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -401,8 +454,8 @@ int line_records_finish(line_records *r, int64_t id, const char *state, int erro
     return ledger_note_row(r, id, KILN_LEDGER_KIND_OUTCOME, state, error_code);
 }
 
-int64_t line_records_add(line_records *r, const line_attempt *a, const char *state, int error_code,
-                         const char *error_text, int device_status)
+static int64_t add_sqlite(line_records *r, const line_attempt *a, const char *state, int error_code,
+                          const char *error_text, int device_status)
 {
     sqlite3_stmt *st = r->add;
     sqlite3_reset(st);
@@ -414,10 +467,17 @@ int64_t line_records_add(line_records *r, const line_attempt *a, const char *sta
     if (device_status >= 0) {
         sqlite3_bind_int(st, 14, device_status);
     }
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    return sqlite3_step(st) == SQLITE_DONE ? sqlite3_last_insert_rowid(r->db) : -1;
+}
+
+int64_t line_records_add(line_records *r, const line_attempt *a, const char *state, int error_code,
+                         const char *error_text, int device_status)
+{
+    int64_t id = r->pg != NULL ? lrpg_insert(r->pg, a, state, error_code, error_text, device_status)
+                               : add_sqlite(r, a, state, error_code, error_text, device_status);
+    if (id < 0) {
         return -1;
     }
-    int64_t id = sqlite3_last_insert_rowid(r->db);
     /* prepare-batch issues a certificate; every other added row is a finished attempt. */
     bool issued = strcmp(state, LINE_STATE_PREPARED) == 0;
     int noted = ledger_note(r, issued ? KILN_LEDGER_KIND_CERTIFICATE : KILN_LEDGER_KIND_OUTCOME, a,
@@ -436,6 +496,9 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
                        size_t holder_size)
 {
     station = line_records_station(r, station);
+    if (r->pg != NULL) {
+        return lrpg_claim(r->pg, endpoint, station, holder, holder_size);
+    }
     sqlite3_stmt *ins = NULL, *sel = NULL;
     if (prepare(r, &ins,
                 "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at)"
@@ -468,6 +531,9 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
 
 int line_records_release(line_records *r, const char *endpoint, const char *station)
 {
+    if (r->pg != NULL) {
+        return lrpg_release(r->pg, endpoint, line_records_station(r, station));
+    }
     sqlite3_stmt *st = NULL;
     if (prepare(r, &st, "DELETE FROM endpoint_claims WHERE endpoint=?1 AND station=?2") != 0) {
         return -1;
@@ -481,16 +547,25 @@ int line_records_release(line_records *r, const char *endpoint, const char *stat
 
 int line_records_transaction(line_records *r)
 {
+    if (r->pg != NULL) {
+        return lrpg_exec(r->pg, "BEGIN");
+    }
     return sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
 int line_records_commit(line_records *r)
 {
+    if (r->pg != NULL) {
+        return lrpg_exec(r->pg, "COMMIT");
+    }
     return sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
 bool line_records_provisioned(line_records *r, const char *endpoint)
 {
+    if (r->pg != NULL) {
+        return lrpg_provisioned(r->pg, endpoint);
+    }
     sqlite3_reset(r->provisioned);
     sqlite3_bind_text(r->provisioned, 1, endpoint, -1, SQLITE_TRANSIENT);
     bool found = sqlite3_step(r->provisioned) == SQLITE_ROW;
@@ -507,6 +582,9 @@ static void copy_column(sqlite3_stmt *st, int col, char *out, size_t size)
 bool line_records_latest_identity(line_records *r, const char *endpoint, const char *state,
                                   char cert_sha256[65], char cert_sha1[41], char bundle_sha256[65])
 {
+    if (r->pg != NULL) {
+        return lrpg_latest_identity(r->pg, endpoint, state, cert_sha256, cert_sha1, bundle_sha256);
+    }
     sqlite3_reset(r->identity);
     sqlite3_bind_text(r->identity, 1, endpoint, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(r->identity, 2, state, -1, SQLITE_TRANSIENT);
@@ -522,7 +600,7 @@ bool line_records_latest_identity(line_records *r, const char *endpoint, const c
 
 /* Every field quoted; one that a spreadsheet would read as a formula (= + - @ TAB CR first)
  * gets a leading ' inside the quotes, so the export can be opened safely. */
-static void csv_field(FILE *out, const char *s)
+void line_records_csv_field(FILE *out, const char *s)
 {
     fputc('"', out);
     if (s != NULL && kiln_csv_field_is_formula(s)) {
@@ -537,6 +615,12 @@ static void csv_field(FILE *out, const char *s)
     fputc('"', out);
 }
 
+void line_records_table_header(FILE *out)
+{
+    fprintf(out, "%-6s %-28s %-12s %-5s %-24s %s\n", "ID", "ENDPOINT", "STATE", "CODE", "FINISHED",
+            "CERT SHA-256");
+}
+
 static void print_header(FILE *out, sqlite3_stmt *st, line_records_format format)
 {
     if (format == LINE_RECORDS_CSV) {
@@ -544,12 +628,11 @@ static void print_header(FILE *out, sqlite3_stmt *st, line_records_format format
             if (c) {
                 fputc(',', out);
             }
-            csv_field(out, sqlite3_column_name(st, c));
+            line_records_csv_field(out, sqlite3_column_name(st, c));
         }
         fputc('\n', out);
     } else if (format == LINE_RECORDS_TABLE) {
-        fprintf(out, "%-6s %-28s %-12s %-5s %-24s %s\n", "ID", "ENDPOINT", "STATE", "CODE",
-                "FINISHED", "CERT SHA-256");
+        line_records_table_header(out);
     }
 }
 
@@ -559,7 +642,7 @@ static void print_csv_row(FILE *out, sqlite3_stmt *st)
         if (c) {
             fputc(',', out);
         }
-        csv_field(out, (const char *)sqlite3_column_text(st, c));
+        line_records_csv_field(out, (const char *)sqlite3_column_text(st, c));
     }
     fputc('\n', out);
 }
@@ -601,6 +684,9 @@ static void print_table_row(FILE *out, sqlite3_stmt *st)
 int line_records_print(line_records *r, FILE *out, line_records_format format, const char *endpoint,
                        const char *state)
 {
+    if (r->pg != NULL) {
+        return lrpg_print(r->pg, out, format, endpoint, state);
+    }
     sqlite3_stmt *st = NULL;
     if (prepare(r, &st,
                 "SELECT id, endpoint, serial, address, station, batch, host, pid, cert_sha256,"

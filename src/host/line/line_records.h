@@ -20,10 +20,14 @@ typedef struct line_records line_records;
 #define LINE_STATE_PREPARED    "prepared"    /* prepare-batch made the bundle */
 #define LINE_STATE_SKIPPED     "skipped"     /* already provisioned, not redone */
 
-/** Default database: $KILN_RECORDS_DB, else <home>/kiln-records.db. Caller frees. */
+/** True for a PostgreSQL URL (postgresql://... or postgres://...), false for a SQLite path. */
+bool line_records_is_url(const char *path);
+/** Default database: $KILN_RECORDS_URL, else $KILN_RECORDS_DB, else <home>/kiln-records.db.
+ *  Caller frees. */
 char *line_records_default_path(const char *home_dir);
 
-/** Opens (creating if needed) the database. Returns NULL and fills why on failure. */
+/** Opens (creating the tables if needed) the database: a SQLite file, or a PostgreSQL URL (the
+ *  same schema; N stations on one database). Returns NULL and fills why on failure. */
 line_records *line_records_open(const char *path, char *why, size_t why_size);
 /** Closes the database; with a ledger attached, first signs its head (end of a batch). */
 void line_records_close(line_records *r);

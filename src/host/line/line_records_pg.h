@@ -1,0 +1,49 @@
+/* The records on PostgreSQL (libpq): the same tables as the SQLite file (attempts,
+ * endpoint_claims, schema_version) behind line_records.h, which dispatches here when the
+ * database is a postgresql:// URL. Internal to src/host/line. */
+#ifndef KILN_LINE_RECORDS_PG_H
+#define KILN_LINE_RECORDS_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#include "line_records.h"
+
+typedef struct lrpg lrpg;
+
+/* The fields of an attempt row the ledger needs (RETURNING of an update). */
+typedef struct lrpg_row {
+    char endpoint[256], serial[256], station[256], cert_sha256[65];
+} lrpg_row;
+
+lrpg *lrpg_open(const char *url, const char *host, char *why, size_t why_size);
+void lrpg_close(lrpg *p);
+/** The connection the rows (and the ledger) are written on. */
+PGconn *lrpg_conn(lrpg *p);
+int lrpg_recover(lrpg *p);
+/** Inserts an attempt (state "started" and unfinished when state is NULL); returns its id. */
+int64_t lrpg_insert(lrpg *p, const line_attempt *a, const char *state, int error_code,
+                    const char *error_text, int device_status);
+int lrpg_set_identity(lrpg *p, int64_t id, const char *cert_sha256, const char *cert_sha1,
+                      const char *bundle_sha256, lrpg_row *row);
+int lrpg_finish(lrpg *p, int64_t id, const char *state, int error_code, const char *error_text,
+                int device_status, int tries, lrpg_row *row);
+int lrpg_claim(lrpg *p, const char *endpoint, const char *station, char *holder,
+               size_t holder_size);
+int lrpg_release(lrpg *p, const char *endpoint, const char *station);
+int lrpg_exec(lrpg *p, const char *sql);
+bool lrpg_provisioned(lrpg *p, const char *endpoint);
+bool lrpg_latest_identity(lrpg *p, const char *endpoint, const char *state, char cert_sha256[65],
+                          char cert_sha1[41], char bundle_sha256[65]);
+int lrpg_print(lrpg *p, FILE *out, line_records_format format, const char *endpoint,
+               const char *state);
+
+/* Shared with line_records.c: one CSV field (quoted, formula-safe) and the table header. */
+void line_records_csv_field(FILE *out, const char *s);
+void line_records_table_header(FILE *out);
+
+#endif
