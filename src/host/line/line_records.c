@@ -392,7 +392,7 @@ static int ledger_note_pg(line_records *r, int rc, const lrpg_row *row, const ch
 int64_t line_records_begin(line_records *r, const line_attempt *a)
 {
     if (r->pg != NULL) {
-        int64_t id = lrpg_insert(r->pg, a, NULL, 0, NULL, -1);
+        int64_t id = lrpg_insert(r->pg, a, NULL, 0, NULL, -1, r->issuer_ca);
         return id > 0 && ledger_note(r, KILN_LEDGER_KIND_CERTIFICATE, a, "issued", 0) == 0 ? id
                                                                                            : -1;
     }
@@ -473,7 +473,8 @@ static int64_t add_sqlite(line_records *r, const line_attempt *a, const char *st
 int64_t line_records_add(line_records *r, const line_attempt *a, const char *state, int error_code,
                          const char *error_text, int device_status)
 {
-    int64_t id = r->pg != NULL ? lrpg_insert(r->pg, a, state, error_code, error_text, device_status)
+    int64_t id = r->pg != NULL ? lrpg_insert(r->pg, a, state, error_code, error_text, device_status,
+                                             r->issuer_ca)
                                : add_sqlite(r, a, state, error_code, error_text, device_status);
     if (id < 0) {
         return -1;

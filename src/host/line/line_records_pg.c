@@ -1,5 +1,5 @@
 /* The records on PostgreSQL: the SQLite file's schema (attempts, endpoint_claims PRIMARY KEY
- * endpoint, schema_version 1) on a libpq connection, for N stations on one database. Rows are
+ * endpoint, schema_version 2) on a libpq connection, for N stations on one database. Rows are
  * written on one connection (which the ledger joins, so an entry commits with its row); the
  * claims go over a second one, each claim one INSERT ... ON CONFLICT in its own transaction, so
  * a claim is never held back by a station's open batch transaction nor deadlocks with one. */
@@ -34,7 +34,9 @@ static const char pg_schema[] =
     " station TEXT, batch TEXT, host TEXT, pid BIGINT, cert_sha256 TEXT, cert_sha1 TEXT,"
     " bundle_sha256 TEXT, state TEXT NOT NULL, error_code INTEGER NOT NULL DEFAULT 0,"
     " error_text TEXT, device_status INTEGER, tries INTEGER NOT NULL DEFAULT 0,"
-    " started_at TEXT NOT NULL, finished_at TEXT);"
+    " started_at TEXT NOT NULL, finished_at TEXT, issuer_ca TEXT);"
+    /* version 1 -> 2: which CA issued each certificate (ca rotate) */
+    "ALTER TABLE attempts ADD COLUMN IF NOT EXISTS issuer_ca TEXT;"
     "CREATE INDEX IF NOT EXISTS attempts_endpoint ON attempts(endpoint, state);"
     "CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);"
     /* The unique constraint of the line: one station per endpoint issues its certificate. */
@@ -42,8 +44,9 @@ static const char pg_schema[] =
     " endpoint TEXT PRIMARY KEY, station TEXT NOT NULL, host TEXT, pid BIGINT,"
     " claimed_at TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
-    "INSERT INTO schema_version(version) SELECT 1"
-    " WHERE NOT EXISTS (SELECT 1 FROM schema_version);";
+    "INSERT INTO schema_version(version) SELECT 2"
+    " WHERE NOT EXISTS (SELECT 1 FROM schema_version);"
+    "UPDATE schema_version SET version = 2 WHERE version < 2;";
 
 static bool ok_result(PGresult *res)
 {
@@ -164,7 +167,7 @@ static const char *or_null(const char *s)
 }
 
 int64_t lrpg_insert(lrpg *p, const line_attempt *a, const char *state, int error_code,
-                    const char *error_text, int device_status)
+                    const char *error_text, int device_status, const char *issuer_ca)
 {
     char pid[24], code[16], dev[16];
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
@@ -184,14 +187,16 @@ int64_t lrpg_insert(lrpg *p, const line_attempt *a, const char *state, int error
                             code,
                             or_null(error_text),
                             device_status >= 0 ? dev : NULL,
-                            state ? "1" : NULL};
+                            state ? "1" : NULL,
+                            or_null(issuer_ca)};
     PGresult *res = run(p->conn,
                         "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid,"
                         " cert_sha256, cert_sha1, bundle_sha256, state, error_code, error_text,"
-                        " device_status, tries, started_at, finished_at)"
+                        " device_status, tries, started_at, finished_at, issuer_ca)"
                         " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,0," PG_NOW ","
-                        " CASE WHEN $15::int IS NULL THEN NULL ELSE " PG_NOW " END) RETURNING id",
-                        15, params);
+                        " CASE WHEN $15::int IS NULL THEN NULL ELSE " PG_NOW " END, $16)"
+                        " RETURNING id",
+                        16, params);
     int64_t id = tuples(res) && PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
     PQclear(res);
     return id;

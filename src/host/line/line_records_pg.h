@@ -27,7 +27,7 @@ PGconn *lrpg_conn(lrpg *p);
 int lrpg_recover(lrpg *p);
 /** Inserts an attempt (state "started" and unfinished when state is NULL); returns its id. */
 int64_t lrpg_insert(lrpg *p, const line_attempt *a, const char *state, int error_code,
-                    const char *error_text, int device_status);
+                    const char *error_text, int device_status, const char *issuer_ca);
 int lrpg_set_identity(lrpg *p, int64_t id, const char *cert_sha256, const char *cert_sha1,
                       const char *bundle_sha256, lrpg_row *row);
 int lrpg_finish(lrpg *p, int64_t id, const char *state, int error_code, const char *error_text,
