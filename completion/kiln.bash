@@ -45,11 +45,11 @@ _kiln_factory_tool() {
     local cur prev words cword
     _kiln_comp_words || return
     local commands="setup status prepare verify inject inject-batch prepare-batch write verify-batch records new_device get_device_configuration handle_device_response report_error relay ledger ca"
-    local globals="-c --config-file -v --log-file --home-dir --json --help --version"
+    local globals="-c --config-file -v --log-file --home-dir --external-ca --json --help --version"
 
     # Option values first: files, folders, fixed words.
     case $prev in
-    -c | --config-file | --log-file | -o | --output | --context-file | --station | --passphrase-file | --chain)
+    -c | --config-file | --log-file | -o | --output | --context-file | --station | --passphrase-file | --chain | --external-ca)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return ;;
     --records-db | --db) # a SQLite file or a PostgreSQL URL

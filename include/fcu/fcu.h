@@ -67,6 +67,14 @@ void fcu_close(fcu *f);
  *  operator signals that a file changed). Off by default: every call sees the files as they
  *  are. */
 void fcu_set_batch_mode(fcu *f, bool on);
+
+/** by_device certificates signed by a CA kiln does not hold: command (split at blanks, started
+ *  without a shell) reads the device's CSR as PEM on stdin and writes the device certificate as
+ *  PEM on stdout, optionally followed by its issuers; verify checks the answer (the CSR's key,
+ *  the endpoint as CN, a chain that links) before it goes into the bundle. Overrides
+ *  KILN_EXTERNAL_CA and fcu.yml's external-ca; NULL or "" goes back to them. -1: out of
+ *  memory. */
+int fcu_set_external_ca(fcu *f, const char *command);
 void fcu_batch_recheck(fcu *f);
 
 const char *fcu_home_dir(const fcu *f);

@@ -52,7 +52,8 @@ else:
     else:
         device_der = certs[prefix + "DeviceCert"]["Data"]
     if exp.get("prkn"):
-        need(certs[prefix + "DeviceCert"].get("PrKN") == prefix + "DevicePrivateKey", "PrKN on certificate")
+        item = chains[prefix + "DeviceCert"] if "chain" in exp else certs[prefix + "DeviceCert"]
+        need(item.get("PrKN") == prefix + "DevicePrivateKey", "PrKN on certificate")
     if exp.get("entropy"):
         need(isinstance(b.get("Entropy"), bytes) and len(b["Entropy"]) == 48, "Entropy 48 bytes")
     if exp.get("ftc"):

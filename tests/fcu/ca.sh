@@ -18,6 +18,7 @@ setkey "$HOME_DIR" setup-ca-as-intermediate true
 ft setup > /dev/null 2>&1 || true
 check "ca csr prints the setup CSR" sh -c "'$FT' --home-dir '$HOME_DIR' ca csr | cmp - '$HOME_DIR/keystore/fcu.csr'"
 check "ca csr -o writes a CSR openssl accepts" sh -c "'$FT' --home-dir '$HOME_DIR' ca csr -o '$TMP_ROOT/ca.csr' && openssl req -in '$TMP_ROOT/ca.csr' -noout -verify"
+check "ca trust before the intermediate is imported fails with 401" fails_with 401 ft ca trust
 # --- import-cert: the customer's root signs the CSR ---
 INTER=$HOME_DIR
 openssl ecparam -name prime256v1 -genkey -noout -out "$TMP_ROOT/root.key" 2>/dev/null

@@ -69,6 +69,56 @@ check "device accepts the second bundle" inject bd "$TMP_ROOT/d2.cbor" ep-5
 check "device is fully configured (by_device)" device_verify bd
 check "a CSR answer without the context is refused" sh -c "'$FT' --home-dir '$HOME_DIR' verify --endpoint-name ep-5 '$TMP_ROOT/d1.resp.cbor' 2>&1 | grep -q 'error 100'"
 
+# by_device with an external CA (--external-ca, KILN_EXTERNAL_CA, fcu.yml external-ca): kiln
+# holds no CA at all; a command signs the device's CSR and verify checks what it returns.
+HOME_DIR=$(newhome extca)
+setkey "$HOME_DIR" device-key-generation-mode by_device
+X=$TMP_ROOT/extca
+mkdir -p "$X"
+openssl ecparam -name prime256v1 -genkey -noout -out "$X/ca.key" 2>/dev/null
+openssl req -x509 -new -key "$X/ca.key" -subj "/CN=customer device CA" -days 9000 -out "$X/ca.pem" 2>/dev/null
+printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' > "$X/leaf.ext"
+cat > "$X/sign.sh" <<EOS
+#!/bin/sh
+# CSR on stdin, the certificate and its issuer on stdout; \$1 picks a misbehaviour.
+case "\$1" in
+fail) cat >/dev/null; echo "CA offline" >&2; exit 3 ;;
+other) cat >/dev/null; cat "$X/ca.pem"; exit 0 ;;
+wrongcn) extra="-subj /CN=someone-else" ;;
+esac
+openssl x509 -req -CA "$X/ca.pem" -CAkey "$X/ca.key" -CAcreateserial -days 3700 \$extra \
+    -extfile "$X/leaf.ext" 2>/dev/null && cat "$X/ca.pem"
+EOS
+chmod +x "$X/sign.sh"
+check "by_device prepare needs no CA of kiln's with an external CA" ft --external-ca "$X/sign.sh" prepare --endpoint-name ep-x --serial-number SN-x -o "$TMP_ROOT/x1.cbor"
+check "the keystore holds no CA key" sh -c "! ls '$HOME_DIR/keystore' 2>/dev/null | grep -q key"
+check "device answers the CSR request (external CA)" "$FC" --storage "$TMP_ROOT/dev-x" handle "$TMP_ROOT/x1.cbor" "$TMP_ROOT/x1.resp.cbor"
+ext_fails() { # CODE TEXT MODE: verify with the external CA misbehaving as MODE
+    ! "$FT" --home-dir "$HOME_DIR" --external-ca "$X/sign.sh $3" verify --endpoint-name ep-x --context-file "$TMP_ROOT/x1.cbor.ctx" -o "$TMP_ROOT/x-bad.cbor" "$TMP_ROOT/x1.resp.cbor" > "$TMP_ROOT/x.err" 2>&1 &&
+        grep -q "^error $1: .*$2" "$TMP_ROOT/x.err" && [ ! -e "$TMP_ROOT/x-bad.cbor" ] || { cat "$TMP_ROOT/x.err"; false; }
+}
+check "an external CA that fails is error 409 with its exit status, nothing written" ext_fails 409 "exit status 3" fail
+check "a certificate for another key is error 410" ext_fails 410 "not for the key of the device's CSR" other
+check "a certificate with another CN is error 410" ext_fails 410 "CN is not the endpoint name" wrongcn
+mv "$X/sign.sh" "$X/sign.sh.away"
+check "a command that cannot start is error 409" ext_fails 409 "cannot start .*sign.sh" ""
+mv "$X/sign.sh.away" "$X/sign.sh"
+check "verify has the external CA sign the CSR" ft --external-ca "$X/sign.sh" --json verify --endpoint-name ep-x --context-file "$TMP_ROOT/x1.cbor.ctx" -o "$TMP_ROOT/x2.cbor" "$TMP_ROOT/x1.resp.cbor"
+check "second bundle carries the external CA's certificate (cbor2 + openssl)" $PY "$SRC/bundle_check.py" "$TMP_ROOT/x2.cbor" "$X/ca.pem" bootstrap ep-x nokeys=1 prkn=1 chain=2
+check "device accepts the externally signed certificate" inject x "$TMP_ROOT/x2.cbor" ep-x
+check "device is fully configured (external CA)" device_verify x
+"$FC" --storage "$TMP_ROOT/dev-x" get mbed.BootstrapDeviceCert > "$TMP_ROOT/x.der" 2>/dev/null
+check "openssl verify: the device certificate is the external CA's" sh -c "openssl x509 -inform der -in '$TMP_ROOT/x.der' -out '$TMP_ROOT/x.pem' && openssl verify -CAfile '$X/ca.pem' '$TMP_ROOT/x.pem'"
+printf 'external-ca: %s\n' "$X/sign.sh" >> "$HOME_DIR/config/fcu.yml"
+ft prepare --endpoint-name ep-y --serial-number SN-y -o "$TMP_ROOT/y1.cbor" >/dev/null
+"$FC" --storage "$TMP_ROOT/dev-y" handle "$TMP_ROOT/y1.cbor" "$TMP_ROOT/y1.resp.cbor" >/dev/null 2>&1
+env_overrides() {
+    ! KILN_EXTERNAL_CA="$X/sign.sh fail" "$FT" --home-dir "$HOME_DIR" verify --endpoint-name ep-y --context-file "$TMP_ROOT/y1.cbor.ctx" -o "$TMP_ROOT/y3.cbor" "$TMP_ROOT/y1.resp.cbor" > "$TMP_ROOT/y.err" 2>&1 &&
+        grep -q '^error 409' "$TMP_ROOT/y.err" || { cat "$TMP_ROOT/y.err"; false; }
+}
+check "KILN_EXTERNAL_CA overrides fcu.yml" env_overrides
+check "fcu.yml external-ca signs too" ft verify --endpoint-name ep-y --context-file "$TMP_ROOT/y1.cbor.ctx" -o "$TMP_ROOT/y2.cbor" "$TMP_ROOT/y1.resp.cbor"
+
 # intermediate CA with a chain of depth 2 (intermediate + root)
 HOME_DIR=$(newhome intermediate)
 setkey "$HOME_DIR" setup-ca-as-intermediate true

@@ -1,6 +1,7 @@
 /* Data-driven test of the FCU error codes: every case of error_cases.txt builds an FCU home,
  * applies its fixture operations, runs one library call and checks the code and the message.
  * It also checks that every code of FCU_STATUS_MAP is provoked by at least one case. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,7 +432,10 @@ int main(int argc, char **argv)
     }
     fclose(table);
     for (size_t i = 0; i < sizeof(all_codes) / sizeof(all_codes[0]); i++) {
-        if (all_codes[i] != 0 && !covered[i]) {
+        /* 400-449: the factory_tool ca commands and the external CA, which need the tool or a
+         * device round trip: tests/fcu/ca.sh and device.sh provoke each of them. */
+        bool tool_level = all_codes[i] >= 400 && all_codes[i] < 450;
+        if (all_codes[i] != 0 && !covered[i] && !tool_level) {
             printf("not ok %d - code %d (%s) is provoked by no passing case\n", ++n, all_codes[i],
                    fcu_status_name(all_codes[i]));
             failed++;

@@ -342,8 +342,10 @@ static int verify_result(const ft_globals *g, int status, fcu_device_response_st
     }
     if (status == 0)
         return ft_print_result(g, 0, NULL, ft_device_response_json(s), extra);
-    if (s->message && s->status == status) {
-        /* the device answered properly and reported a failure */
+    const char *last = s->errors.count ? s->errors.items[s->errors.count - 1].message : NULL;
+    if (s->message && s->status == status && last != NULL && strcmp(last, s->message) == 0) {
+        /* the device answered properly and reported a failure (not: the configurator could not
+         * make the second bundle from a good answer) */
         char msg[128];
         snprintf(msg, sizeof(msg), "Execution failed on device with error #%d", status);
         return ft_print_result(g, FT_ERR_DEVICE_FAILED, msg, ft_device_response_json(s), extra);

@@ -26,6 +26,9 @@ static void usage(FILE *out)
         "  -v                      more output (repeatable)\n"
         "  --log-file FILE         append a log of the run to FILE\n"
         "  --home-dir DIR          FCU home directory (default $FCU_HOME_DIR or .)\n"
+        "  --external-ca CMD       by_device CSRs are signed by CMD (CSR PEM on stdin, "
+        "certificate\n"
+        "                          PEM on stdout; default $KILN_EXTERNAL_CA, then fcu.yml)\n"
         "  --json                  print the result as JSON (every command that prints data)\n"
         "  --version               print the version and exit\n"
         "  -h, --help              print this help and exit\n"
@@ -53,7 +56,7 @@ static void usage(FILE *out)
         "130 interrupted (SIGINT), 143 terminated (SIGTERM).\n");
 }
 
-enum { OPT_LOG_FILE = 256, OPT_HOME_DIR, OPT_JSON, OPT_VERSION };
+enum { OPT_LOG_FILE = 256, OPT_HOME_DIR, OPT_JSON, OPT_VERSION, OPT_EXTERNAL_CA };
 
 /* The global options before the command name. Returns the index of the command, -1 after
  * --help or --version, -2 on a usage error (printed). */
@@ -63,6 +66,7 @@ static int parse_globals(int argc, char **argv, ft_globals *g)
         {"config-file", required_argument, NULL, 'c'},
         {"log-file", required_argument, NULL, OPT_LOG_FILE},
         {"home-dir", required_argument, NULL, OPT_HOME_DIR},
+        {"external-ca", required_argument, NULL, OPT_EXTERNAL_CA},
         {"json", no_argument, NULL, OPT_JSON},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
@@ -81,6 +85,9 @@ static int parse_globals(int argc, char **argv, ft_globals *g)
             break;
         case OPT_HOME_DIR:
             g->home_dir = optarg;
+            break;
+        case OPT_EXTERNAL_CA: /* every command's configurator handle reads it */
+            setenv("KILN_EXTERNAL_CA", optarg, 1);
             break;
         case OPT_JSON:
             g->json = 1;

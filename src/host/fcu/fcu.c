@@ -68,6 +68,7 @@ void fcu_close(fcu *f)
     fcu__config_free(&f->cfg);
     free(f->cfg_bytes);
     fcu__resources_free(f);
+    free(f->external_ca);
     free(f->home);
     free(f->resources);
     free(f->keystore);
@@ -244,7 +245,7 @@ int fcu_prepare_device_configuration_ex(fcu *f, const char *endpoint_name,
 {
     memset(out, 0, sizeof(*out));
     fcu_error err = {0};
-    const fcu_config *cfg;
+    const fcu_config *cfg = NULL;
     int rc = check_arguments(endpoint_name, serial_number, &err);
     if (rc)
         return request_fail(out, &err);
@@ -253,9 +254,12 @@ int fcu_prepare_device_configuration_ex(fcu *f, const char *endpoint_name,
     if (checked)
         cfg = &f->cfg;
     const fcu_device_names *names = fcu__names_of(cfg);
-    if (checked && cfg->keygen != FCU_KEYGEN_EXTERNAL) {
+    /* externally supplied, or by_device with an external CA: no CA of kiln's signs */
+    bool own_ca = rc == 0 && cfg->keygen != FCU_KEYGEN_EXTERNAL &&
+                  !(cfg->keygen == FCU_KEYGEN_BY_DEVICE && fcu__external_ca(f, cfg) != NULL);
+    if (checked && own_ca) {
         fcu__ca_loaded_key_warning(&f->ca, f->keystore, &out->warnings);
-    } else if (rc == 0 && cfg->keygen != FCU_KEYGEN_EXTERNAL) {
+    } else if (own_ca) {
         rc = fcu__ca_load(&f->ca, f->keystore, cfg, &err);
         if (rc == 0)
             rc = fcu__check_ca_chain(f, cfg, names, &err);
@@ -287,6 +291,27 @@ int fcu_prepare_device_configuration_ex(fcu *f, const char *endpoint_name,
         return request_fail(out, &err);
     f->batch_checked = f->batch;
     return 0;
+}
+
+int fcu_set_external_ca(fcu *f, const char *command)
+{
+    char *copy = command != NULL && *command ? fcu__strdup(command) : NULL;
+    if (command != NULL && *command && copy == NULL)
+        return -1;
+    free(f->external_ca);
+    f->external_ca = copy;
+    f->batch_checked = false;
+    return 0;
+}
+
+const char *fcu__external_ca(const fcu *f, const fcu_config *cfg)
+{
+    if (f->external_ca != NULL)
+        return f->external_ca;
+    const char *env = getenv("KILN_EXTERNAL_CA");
+    if (env != NULL && *env)
+        return env;
+    return cfg != NULL ? cfg->external_ca.text : NULL;
 }
 
 void fcu_set_batch_mode(fcu *f, bool on)

@@ -46,6 +46,7 @@ static const key_slot top_scalars[] = {
     {"firmware-integrity-crl-file", CFG(fw_crl_file)},
     {"vendor-id", CFG(vendor_id)},
     {"class-id", CFG(class_id)},
+    {"external-ca", CFG(external_ca)},
 };
 
 static const key_slot ca_keys[] = {
@@ -488,6 +489,7 @@ void fcu__config_free(fcu_config *cfg)
                         &cfg->class_id,
                         &cfg->fw_ca_file,
                         &cfg->ca_key_uri,
+                        &cfg->external_ca,
                         &cfg->fw_crl_file};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         value_free(all[i]);

@@ -301,7 +301,10 @@ static int creds_for_csr(fcu *f, const fcu_config *cfg, const fcu_prepare_input 
     uint8_t point[65];
     if (fcu__p256_point(in->csr_key, point) != 0)
         return fcu__fail(err, FCU_STATUS_VALIDATION, names->key, "the CSR key is not EC P-256");
-    int rc = creds_from_ca(f, cfg, names, point, in->endpoint, ou, c, err);
+    const char *external = fcu__external_ca(f, cfg);
+    int rc = external != NULL && in->csr != NULL
+                 ? fcu__external_ca_sign(external, in->csr, in->endpoint, c, err)
+                 : creds_from_ca(f, cfg, names, point, in->endpoint, ou, c, err);
     c->key_name_on_cert = in->csr_key_name;
     return rc;
 }

@@ -88,7 +88,8 @@ typedef struct fcu_config {
     fcu_value lwm2m_uri, lwm2m_ca_file, lwm2m_crl_file;
     fcu_value update_auth_file, vendor_id, class_id;
     fcu_value fw_ca_file, fw_crl_file;
-    fcu_value ca_key_uri; /* certificate-authority: key-uri: the CA key in a PKCS#11 token */
+    fcu_value ca_key_uri;  /* certificate-authority: key-uri: the CA key in a PKCS#11 token */
+    fcu_value external_ca; /* external-ca: the command that signs by_device CSRs */
     fcu_custom_property *custom;
     size_t custom_count;
 

@@ -45,6 +45,7 @@ struct fcu {
     /* Batch mode (fcu_set_batch_mode): batch_checked when a preparation succeeded with the
      * files as they are now; until a recheck, the next ones do not look at the files again. */
     bool batch, batch_checked;
+    char *external_ca; /* fcu_set_external_ca; NULL: KILN_EXTERNAL_CA, then fcu.yml */
 };
 
 struct fcu_operation_context {
@@ -91,6 +92,7 @@ typedef struct fcu_prepare_input {
     const char *endpoint, *serial, *keys_location;
     /* by_device second step: */
     EVP_PKEY *csr_key;
+    X509_REQ *csr; /* signed by the external CA when there is one */
     const char *csr_key_name;
     const char *session_id;
     /* per-device custom properties (fcu_prepare_device_configuration_ex) */
@@ -122,6 +124,12 @@ typedef struct fcu_device_creds {
 } fcu_device_creds;
 
 void fcu__creds_free(fcu_device_creds *c);
+/** The command that signs by_device CSRs (fcu_set_external_ca, KILN_EXTERNAL_CA, fcu.yml's
+ *  external-ca, in that order), NULL when kiln's own CA signs them. */
+const char *fcu__external_ca(const fcu *f, const fcu_config *cfg);
+/** The device certificate [and its issuers] for req from the external CA command, checked. */
+int fcu__external_ca_sign(const char *command, X509_REQ *req, const char *endpoint,
+                          fcu_device_creds *c, fcu_error *err);
 bool fcu__is_p256(EVP_PKEY *key);
 /** Fails when fcu.crt's chain and the configured chain depth do not agree. */
 int fcu__check_ca_chain(const fcu *f, const fcu_config *cfg, const fcu_device_names *names,

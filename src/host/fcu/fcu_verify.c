@@ -74,14 +74,15 @@ static int csr_check(const char *endpoint, const fcu_response *resp,
 }
 
 /* The second bundle, with a certificate for the CSR's key. */
-static int second_bundle(fcu *f, EVP_PKEY *pub, const fcu_operation_context *ctx,
+static int second_bundle(fcu *f, X509_REQ *req, const fcu_operation_context *ctx,
                          fcu_device_response_status *out, fcu_error *err)
 {
     const fcu_config *cfg = NULL;
     int rc = fcu__load_config(f, &cfg, err);
-    if (rc == 0)
+    bool own_ca = rc == 0 && fcu__external_ca(f, cfg) == NULL;
+    if (own_ca)
         rc = fcu__ca_load(&f->ca, f->keystore, cfg, err);
-    if (rc == 0)
+    if (own_ca && rc == 0)
         rc = fcu__check_ca_chain(f, cfg, fcu__names_of(cfg), err);
     if (rc)
         return rc;
@@ -91,7 +92,8 @@ static int second_bundle(fcu *f, EVP_PKEY *pub, const fcu_operation_context *ctx
     fcu_prepare_input in = {.endpoint = ctx->endpoint,
                             .serial = ctx->serial,
                             .keys_location = ctx->keys_location,
-                            .csr_key = pub,
+                            .csr_key = X509_REQ_get0_pubkey(req),
+                            .csr = req,
                             .csr_key_name = ctx->key_name,
                             .session_id = ctx->session_id};
     rc = fcu__build_bundle(f, cfg, &in, out->next_request, err);
@@ -111,7 +113,7 @@ static int sign_csrs(fcu *f, const char *endpoint, const fcu_response *resp,
     X509_REQ *req = NULL;
     int rc = csr_check(endpoint, resp, ctx, &req, err);
     if (rc == 0)
-        rc = second_bundle(f, X509_REQ_get0_pubkey(req), ctx, out, err);
+        rc = second_bundle(f, req, ctx, out, err);
     X509_REQ_free(req);
     return rc;
 }
