@@ -24,4 +24,6 @@ export KILN_BACKUP_PASSPHRASE=pw
 check "backup of a token key fails with 404" sh -c "! '$FT' --home-dir '$HOME_DIR' ca backup -o '$TMP_ROOT/b.kcab' 2> '$TMP_ROOT/e' && grep -q '^error 404: The CA key lives in the token' '$TMP_ROOT/e'"
 check "and writes nothing" test ! -e "$TMP_ROOT/b.kcab"
 check "ca trust exports both CA certificates" test "$(grep -c 'BEGIN CERTIFICATE' "$TMP_ROOT/trust.pem")" = 2
+check "the ledger keeps the file key it started with across the rotation into the token" ft ledger verify
+check "so no token ledger key was made for it" test ! -e "$HOME_DIR/keystore/ledger.uri"
 finish

@@ -18,11 +18,9 @@ inject() {
         ft --json verify --endpoint-name "$3" "$TMP_ROOT/$1.resp.cbor" > "$TMP_ROOT/$1.json" &&
         test "$(json_get "$TMP_ROOT/$1.json" '(j["status"], j["deviceResponse"]["status"])')" = "(0, 0)"
 }
-# No CA key on disk. The ledger's checkpoint key (ledger.key, 0600) is still a file beside it: the
-# ledger does not take a token key yet (see docs/ledger.md).
+# No private key on disk: neither the CA's nor the ledger's (its key is the token's kiln-ledger).
 no_private_key_in() {
-    ! grep -rlq "PRIVATE KEY" --exclude=ledger.key "$1" && ! ls "$1" | grep -q 'fcu_key.pem' &&
-        { ! test -e "$1/ledger.key" || test "$(stat -c %a "$1/ledger.key")" = 600; }
+    ! grep -rlq "PRIVATE KEY" "$1" && ! ls "$1" | grep -Eq 'fcu_key.pem|ledger.key'
 }
 fails_225_without() { # fails_225_without SECRET REASON COMMAND...: exit != 0, 225, REASON, no SECRET
     secret=$1 reason=$2; shift 2
@@ -44,6 +42,18 @@ ft prepare --endpoint-name ep-1 --serial-number SN-1 -o "$TMP_ROOT/b1.cbor" >/de
 check "the bundle's device certificate verifies against fcu.crt (openssl verify)" bundle_ok "$TMP_ROOT/b1.cbor" ep-1
 check "the device accepts the bundle and verify accepts its answer" inject d1 "$TMP_ROOT/b1.cbor" ep-1
 check "the device is fully configured" "$FC" --storage "$TMP_ROOT/dev-d1" verify
+check "the ledger verifies, signed by the token's key" ft ledger verify
+check "no ledger.key file: the ledger key is in the token" test ! -e "$HOME_DIR/keystore/ledger.key"
+pkcs11-tool --module "$M" --token-label "$KILN_TEST_TOKEN" --login --pin "$KILN_TEST_PIN" --list-objects --type privkey > "$TMP_ROOT/objs.txt" 2>/dev/null
+check "the ledger key kiln-ledger is in the token, never extractable" sh -c "grep -A8 'label:.*kiln-ledger' '$TMP_ROOT/objs.txt' | grep -q 'never extractable'"
+token_pub_is_ledger_pub() {
+    pkcs11-tool --module "$M" --token-label "$KILN_TEST_TOKEN" --read-object --type pubkey --label kiln-ledger -o "$TMP_ROOT/lpub.der" >/dev/null 2>&1 &&
+        ft ledger pubkey > "$TMP_ROOT/lpub.pem" &&
+        test "$(openssl pkey -pubin -inform der -in "$TMP_ROOT/lpub.der" -outform der | sha256sum)" = "$(openssl pkey -pubin -in "$TMP_ROOT/lpub.pem" -outform der | sha256sum)"
+}
+check "ledger pubkey is the token key's public half" token_pub_is_ledger_pub
+ft ledger export --format jsonl -o "$TMP_ROOT/ledger.jsonl" > /dev/null
+check "the exported ledger verifies with that public key alone" ft ledger verify "$TMP_ROOT/ledger.jsonl" --pubkey "$TMP_ROOT/lpub.pem"
 
 printf 'endpoint_name,serial_number,address\n' > "$TMP_ROOT/batch.csv"
 for i in 1 2 3 4 5 6; do printf 'bt-%s,SN-b%s,tcp:127.0.0.1:1\n' "$i" "$i" >> "$TMP_ROOT/batch.csv"; done

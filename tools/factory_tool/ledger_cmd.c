@@ -1,6 +1,7 @@
 /* factory_tool ledger: the configurator's tamper-evident ledger, kept in the records database
- * of the home (tables ledger, ledger_checkpoint) and signed by <keystore>/ledger.key. Also
- * what attaches that ledger to the records of a line run and notes CA events. */
+ * of the home (tables ledger, ledger_checkpoint) and signed by <keystore>/ledger.key, or when
+ * the CA key is in a PKCS#11 token by the token key "kiln-ledger" beside it. Also what attaches
+ * that ledger to the records of a line run and notes CA events. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,11 @@
 #include "ledger_cmd.h"
 #include "line_cli.h"
 
-#define LEDGER_KEY_FILE "ledger.key"
-#define CA_CERT_FILE    "fcu.crt"
+#define LEDGER_KEY_FILE     "ledger.key"
+#define CA_CERT_FILE        "fcu.crt"
+#define CA_KEY_URI_FILE     "fcu_key.uri" /* setup --key-uri: the CA key's URI, no PIN */
+#define LEDGER_TOKEN_OBJECT "kiln-ledger"
+#define LEDGER_URI_FILE     "ledger.uri" /* the token ledger key's URI, no PIN */
 
 static char *keystore_file(const fcu *f, const char *name)
 {
@@ -60,21 +64,125 @@ static void ca_name(const fcu *f, char out[2 * KILN_LEDGER_HASH_SIZE + 1])
     }
 }
 
-int ft_ledger_attach(const fcu *f, line_records *rec)
+/* The first line of a keystore file into buf; false when there is none. */
+static bool keystore_line(const fcu *f, const char *name, char *buf, size_t size)
 {
+    char *path = keystore_file(f, name);
+    FILE *in = path ? fopen(path, "r") : NULL;
+    free(path);
+    bool ok = in != NULL && fgets(buf, (int)size, in) != NULL;
+    if (in != NULL) {
+        fclose(in);
+    }
+    buf[ok ? strcspn(buf, "\r\n") : 0] = '\0';
+    return ok && buf[0] != '\0';
+}
+
+static bool keystore_has(const fcu *f, const char *name)
+{
+    char *path = keystore_file(f, name);
     struct stat sb;
-    if (stat(fcu_keystore_dir(f), &sb) != 0) {
-        return 0; /* no CA, so nothing can be issued: nothing to keep */
+    bool has = path != NULL && stat(path, &sb) == 0;
+    free(path);
+    return has;
+}
+
+/* The ledger key's URI when it is a token key, else NULL. A ledger keeps the key it started
+ * with across CA rotations: ledger.uri once a token key signs it, ledger.key once a file key
+ * does. A new ledger beside a CA key in a token gets the CA's URI with object=kiln-ledger and
+ * no id (same token, module and PIN source). */
+static char *token_ledger_uri(const fcu *f)
+{
+    char ca_uri[2048];
+    if (keystore_line(f, LEDGER_URI_FILE, ca_uri, sizeof(ca_uri))) {
+        return kiln_pki_is_key_uri(ca_uri) ? strdup(ca_uri) : NULL;
+    }
+    if (keystore_has(f, LEDGER_KEY_FILE) ||
+        !keystore_line(f, CA_KEY_URI_FILE, ca_uri, sizeof(ca_uri))) {
+        return NULL;
+    }
+    char *query = strchr(ca_uri, '?');
+    size_t size = sizeof(ca_uri) + sizeof(LEDGER_TOKEN_OBJECT) + 16;
+    char *uri = kiln_pki_is_key_uri(ca_uri) ? malloc(size) : NULL;
+    if (uri == NULL) {
+        return NULL;
+    }
+    if (query != NULL) {
+        *query++ = '\0';
+    }
+    snprintf(uri, size, "pkcs11:");
+    char *save = NULL;
+    for (char *a = strtok_r(ca_uri + 7, ";", &save); a != NULL; a = strtok_r(NULL, ";", &save)) {
+        if (strncmp(a, "object=", 7) != 0 && strncmp(a, "id=", 3) != 0) {
+            strcat(strcat(uri, a), ";");
+        }
+    }
+    strcat(uri, "object=" LEDGER_TOKEN_OBJECT);
+    if (query != NULL) {
+        strcat(strcat(uri, "?"), query);
+    }
+    return uri;
+}
+
+static int remember_uri(const fcu *f, const char *uri)
+{
+    char *path = keystore_file(f, LEDGER_URI_FILE);
+    FILE *out = path ? fopen(path, "w") : NULL;
+    free(path);
+    int rc = out != NULL && fprintf(out, "%s\n", uri) > 0 ? 0 : -1;
+    if (out != NULL && fclose(out) != 0) {
+        rc = -1;
+    }
+    return rc;
+}
+
+/* The ledger's signer: the token key (made non-extractable on first use) or the file key. */
+static int ledger_signer(const fcu *f, kiln_pki_signer **key)
+{
+    char *uri = token_ledger_uri(f);
+    if (uri != NULL) {
+        kiln_pki_status st = kiln_pki_signer_from_uri(uri, key);
+        if (st == KILN_PKI_PKCS11_KEY_NOT_FOUND) {
+            st = kiln_pki_signer_generate_in_token(uri, key);
+        }
+        if (st == KILN_PKI_OK && !keystore_has(f, LEDGER_URI_FILE) && remember_uri(f, uri) != 0) {
+            fprintf(stderr, "factory_tool: cannot write %s/%s\n", fcu_keystore_dir(f),
+                    LEDGER_URI_FILE);
+            kiln_pki_signer_free(*key);
+            *key = NULL;
+            free(uri);
+            return -1;
+        }
+        if (st != KILN_PKI_OK) {
+            char shown[600];
+            kiln_pki_uri_redact(uri, shown, sizeof(shown));
+            fprintf(stderr, "factory_tool: cannot open or create the ledger key %s: %s\n", shown,
+                    kiln_pki_strerror(st));
+        }
+        free(uri);
+        return st == KILN_PKI_OK ? 0 : -1;
     }
     char *path = keystore_file(f, LEDGER_KEY_FILE);
-    kiln_pki_signer *key = NULL;
-    if (path == NULL || kiln_ledger_key_open(path, &key) != KILN_LEDGER_OK) {
+    if (path == NULL || kiln_ledger_key_open(path, key) != KILN_LEDGER_OK) {
         fprintf(stderr, "factory_tool: cannot open or create the ledger key %s\n",
                 path ? path : "(out of memory)");
         free(path);
         return -1;
     }
     free(path);
+    return 0;
+}
+
+int ft_ledger_attach(const fcu *f, line_records *rec)
+{
+    struct stat sb;
+    if (stat(fcu_keystore_dir(f), &sb) != 0) {
+        return 0; /* no CA, so nothing can be issued: nothing to keep */
+    }
+    kiln_pki_signer *key = NULL;
+    if (ledger_signer(f, &key) != 0) {
+        return -1;
+    }
     char issuer[65];
     ca_name(f, issuer);
     return line_records_attach_ledger(rec, key, issuer, 0);
@@ -110,11 +218,18 @@ int ft_cmd_ledger(const ft_globals *g, int argc, char **argv)
     char *db_path = line_records_default_path(fcu_home_dir(f));
     char *key_path = keystore_file(f, LEDGER_KEY_FILE);
     int rc = FT_EXIT_FAILED;
-    if (db_path != NULL && key_path != NULL) {
-        ledger_tool_place place = {"factory_tool", db_path, key_path, g->json != 0,
-                                   NULL,           NULL,    NULL,     NULL};
+    /* A token key's public half comes from the token; a file key's from ledger.key. */
+    char *uri = token_ledger_uri(f);
+    kiln_pki_signer *token_key = NULL;
+    bool token_ok = uri == NULL || ledger_signer(f, &token_key) == 0;
+    free(uri);
+    if (db_path != NULL && key_path != NULL && token_ok) {
+        ledger_tool_place place = {
+            "factory_tool", db_path, key_path, g->json != 0,
+            NULL,           NULL,    NULL,     token_key ? kiln_pki_signer_point(token_key) : NULL};
         rc = ledger_tool_main(&place, argc, argv);
     }
+    kiln_pki_signer_free(token_key);
     free(db_path);
     free(key_path);
     fcu_close(f);
