@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "sf_request.h"
 #include "sf_service.h"
@@ -42,6 +43,7 @@ static void remove_root(void)
 {
     sf_service_close(svc);
     (void)nftw(root_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    OPENSSL_cleanup();
 }
 
 /* The database would grow with every session the inputs open: every so often only station 1's
@@ -73,6 +75,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         die("no temporary folder");
     }
     snprintf(root_dir, sizeof(root_dir), "%s", root);
+    /* Closing the service signs the ledger's head, so OpenSSL must still be there: it is told
+     * not to clean up in an exit handler of its own, and remove_root cleans it up last. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     atexit(remove_root);
     char dir[256];
     snprintf(dir, sizeof(dir), "%s/state", root);
