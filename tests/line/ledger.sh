@@ -2,13 +2,14 @@
 # The configurator's ledger over a real batch: setup and inject-batch append entries that agree
 # with the records, the ledger verifies live and as exported files with only the public key,
 # and a database changed with sqlite3 (a byte, a deleted row, two swapped rows, a fork, a forged
-# tail) or a file checked with another key fails with its verdict and sequence number.
+# tail, the last checkpoint dropped), a file checked with another key, or a whole ledger
+# re-signed by another key, fails with its verdict and sequence number. 200 devices.
 # usage: ledger.sh FT FC FAKE SRC VECTORS
 FT=$1 FC=$2 FAKE=$3 SRC=$4 VECTORS=$5
 . "$SRC/lib.sh"
 HOME_DIR=$(newhome home)
 DB="$HOME_DIR/kiln-records.db"
-N=20
+N=200
 
 start devs "$FC" --storage "$TMP_ROOT/devs" --devices 4 --forever tcp --port 0
 set -- $(ports devs 4)
@@ -70,6 +71,14 @@ tamper "two swapped entries" "UPDATE ledger SET id=-1 WHERE seq=5; UPDATE ledger
 tamper "a fork" "INSERT INTO ledger (seq,time,kind,endpoint,serial,cert_sha256,issuer_ca,station,outcome,prev_hash) SELECT seq,time,kind,'ep-evil',serial,cert_sha256,issuer_ca,station,outcome,prev_hash FROM ledger WHERE seq=9" FORKED 9
 tamper "a dropped tail" "DELETE FROM ledger WHERE seq > $((2 * N - 2))" MISSING $((2 * N - 1))
 tamper "an entry added by hand after the last one (its prev_hash cannot match without the chain)" "INSERT INTO ledger (seq,time,kind,endpoint,serial,cert_sha256,issuer_ca,station,outcome,prev_hash) SELECT seq+1,time,kind,'ep-evil',serial,cert_sha256,issuer_ca,station,outcome,prev_hash FROM ledger WHERE seq=$((2 * N + 1))" CHANGED $((2 * N + 1))
+PREV_CP=$(sqlite3 "$DB" "SELECT seq FROM ledger_checkpoint ORDER BY seq DESC LIMIT 1 OFFSET 1")
+tamper "the last checkpoint dropped: the entries after the one before are unsigned" "DELETE FROM ledger_checkpoint WHERE seq = (SELECT max(seq) FROM ledger_checkpoint)" UNSIGNED_TAIL $((PREV_CP + 1))
+# The whole ledger replaced by a consistent one under another key: only the public key kept
+# apart (ledger.pub, printed at setup) tells.
+OTHER=$(newhome other)
+"$FT" --home-dir "$OTHER" prepare --endpoint-name ep-forged --serial-number SN-f -o "$TMP_ROOT/forged.cbor" >/dev/null
+"$FT" --home-dir "$OTHER" ledger verify >/dev/null 2>&1 || fail "the forger's own ledger should hold under its own key"
+expect "a whole ledger re-signed with another key, checked against the kept public key" BAD_SIGNATURE 1 --db "$OTHER/kiln-records.db" --pubkey "$TMP_ROOT/ledger.pub"
 check "the untouched database still verifies" ft ledger verify
 
 # A second batch of the same devices skips them: outcomes appended, signed, still holding.
