@@ -75,6 +75,11 @@ void fcu_set_batch_mode(fcu *f, bool on);
  *  KILN_EXTERNAL_CA and fcu.yml's external-ca; NULL or "" goes back to them. -1: out of
  *  memory. */
 int fcu_set_external_ca(fcu *f, const char *command);
+
+/** fcu.yml's records-url: the factory line's records database (a SQLite file or a
+ *  postgresql:// URL), NULL when the key is absent or fcu.yml cannot be read. Valid until the
+ *  configuration is read again. */
+const char *fcu_records_url(fcu *f);
 void fcu_batch_recheck(fcu *f);
 
 const char *fcu_home_dir(const fcu *f);

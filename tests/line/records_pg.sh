@@ -112,6 +112,19 @@ KILN_RECORDS_URL=$DB "$FT" --home-dir "$HOME_DIR" inject-batch --devices "$TMP_R
 check "again (KILN_RECORDS_URL): the 3 are skipped" test \
     "$(q "SELECT count(*) FROM attempts WHERE state='skipped' AND station='st-9'")" -eq 3
 check "ledger still holds" "$FT" --home-dir "$HOME_DIR" ledger verify --records-db "$DB"
+# records-url: in fcu.yml and the station from KILN_STATION, with neither option nor variable
+printf 'endpoint_name,serial_number,address\nyml-1,SN-y1,tcp:127.0.0.1:1\nyml-2,SN-y2,tcp:127.0.0.1:1\n' > "$TMP_ROOT/yml.csv"
+printf 'records-url: %s\n' "$DB" >> "$HOME_DIR/config/fcu.yml"
+env -u KILN_RECORDS_URL -u KILN_RECORDS_DB KILN_STATION=st-env "$FT" --home-dir "$HOME_DIR" \
+    prepare-batch --devices "$TMP_ROOT/yml.csv" --out "$TMP_ROOT/yml" > "$TMP_ROOT/yml.out" 2>&1 || true
+check "fcu.yml records-url: the rows go to PostgreSQL, station from KILN_STATION" test \
+    "$(q "SELECT count(*) FROM attempts WHERE endpoint LIKE 'yml-%' AND state='prepared'
+          AND station='st-env'")" -eq 2
+check "and none went to the home's SQLite file" test \
+    "$(sqlite3 "$HOME_DIR/kiln-records.db" "SELECT count(*) FROM attempts WHERE endpoint LIKE 'yml-%'" 2>/dev/null || echo 0)" = 0
+check "KILN_RECORDS_DB still comes before fcu.yml" sh -c "KILN_RECORDS_DB='$TMP_ROOT/local.db' \
+    '$FT' --home-dir '$HOME_DIR' prepare-batch --devices '$TMP_ROOT/yml.csv' --out '$TMP_ROOT/yml2' \
+    --station st-local >/dev/null 2>&1; test -s '$TMP_ROOT/local.db'"
 check "an unreachable database: a clear error, no password in it" sh -c \
     "! \"$FT\" records --records-db postgresql://kiln:s3cretpw@127.0.0.1:1/x list \
         > \"$TMP_ROOT/bad.out\" 2>&1 && grep -q 'cannot connect to the PostgreSQL' \

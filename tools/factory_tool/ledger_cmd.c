@@ -188,9 +188,9 @@ int ft_ledger_attach(const fcu *f, line_records *rec)
     return line_records_attach_ledger(rec, key, issuer, 0);
 }
 
-int ft_ledger_note_ca(const fcu *f, const char *event)
+int ft_ledger_note_ca(fcu *f, const char *event)
 {
-    char *db_path = line_records_default_path(fcu_home_dir(f));
+    char *db_path = line_cli_default_records(f);
     char why[600];
     line_records *rec = db_path ? line_records_open(db_path, why, sizeof(why)) : NULL;
     free(db_path);
@@ -215,7 +215,7 @@ int ft_cmd_ledger(const ft_globals *g, int argc, char **argv)
         fprintf(stderr, "factory_tool: out of memory\n");
         return FT_EXIT_FAILED;
     }
-    char *db_path = line_records_default_path(fcu_home_dir(f));
+    char *db_path = line_cli_default_records(f);
     char *key_path = keystore_file(f, LEDGER_KEY_FILE);
     int rc = FT_EXIT_FAILED;
     /* A token key's public half comes from the token; a file key's from ledger.key. */

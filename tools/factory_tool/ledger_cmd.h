@@ -12,6 +12,6 @@ int ft_cmd_ledger(const ft_globals *g, int argc, char **argv);
  *  nothing when the home has no keystore yet. -1 (printed) when the key cannot be used. */
 int ft_ledger_attach(const fcu *f, line_records *rec);
 /** Appends a CA event ("created", "replaced") to the home's ledger and signs it. */
-int ft_ledger_note_ca(const fcu *f, const char *event);
+int ft_ledger_note_ca(fcu *f, const char *event);
 
 #endif

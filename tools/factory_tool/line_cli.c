@@ -51,15 +51,24 @@ int line_cli_bad_option(const ft_globals *g, const char *usage, int c, char **ar
     return line_cli_usage(g, usage, argv[0], what);
 }
 
+char *line_cli_default_records(fcu *where)
+{
+    const char *url = getenv("KILN_RECORDS_URL"), *db = getenv("KILN_RECORDS_DB");
+    const char *yml = (url == NULL || !*url) && (db == NULL || !*db) && where != NULL
+                          ? fcu_records_url(where)
+                          : NULL;
+    return yml != NULL && *yml ? strdup(yml)
+                               : line_records_default_path(where ? fcu_home_dir(where) : NULL);
+}
+
 line_records *line_cli_open_records(const ft_globals *g, fcu *f, const char *path, char **path_out)
 {
     /* One rule for the default database of every command: in the configurator's home (--home-dir,
      * else $FCU_HOME_DIR, else the current directory), whether or not the command needs the
      * configurator itself (write did not, and wrote its rows into ./kiln-records.db). */
     fcu *home = f != NULL || path != NULL ? NULL : line_cli_open_fcu(g);
-    const fcu *where = f != NULL ? f : home;
-    char *chosen =
-        path ? strdup(path) : line_records_default_path(where ? fcu_home_dir(where) : NULL);
+    fcu *where = f != NULL ? f : home;
+    char *chosen = path ? strdup(path) : line_cli_default_records(where);
     fcu_close(home);
     char why[600];
     line_records *r = chosen ? line_records_open(chosen, why, sizeof(why)) : NULL;
@@ -160,6 +169,10 @@ const char *line_cli_station(const char *given, char *buf, size_t size)
 {
     if (given != NULL) {
         return given;
+    }
+    const char *env = getenv("KILN_STATION");
+    if (env != NULL && *env) {
+        return env;
     }
     buf[0] = '\0';
     gethostname(buf, size - 1);

@@ -18,6 +18,9 @@
 fcu *line_cli_open_fcu(const ft_globals *g);
 /** Opens the records database (path given or the default in the home directory). Prints the
  *  error and returns NULL on failure. */
+/* The records database when no --records-db is given: $KILN_RECORDS_URL, $KILN_RECORDS_DB,
+ * fcu.yml's records-url, then <home>/kiln-records.db. */
+char *line_cli_default_records(fcu *where);
 line_records *line_cli_open_records(const ft_globals *g, fcu *f, const char *path, char **path_out);
 /** Prints a usage or setup error in the seed's JSON shape (status 1000) and returns
  *  exit_status. */

@@ -304,6 +304,13 @@ int fcu_set_external_ca(fcu *f, const char *command)
     return 0;
 }
 
+const char *fcu_records_url(fcu *f)
+{
+    const fcu_config *cfg = NULL;
+    fcu_error err = {0};
+    return fcu__load_config(f, &cfg, &err) == 0 ? cfg->records_url.text : NULL;
+}
+
 const char *fcu__external_ca(const fcu *f, const fcu_config *cfg)
 {
     if (f->external_ca != NULL)

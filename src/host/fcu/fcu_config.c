@@ -47,6 +47,7 @@ static const key_slot top_scalars[] = {
     {"vendor-id", CFG(vendor_id)},
     {"class-id", CFG(class_id)},
     {"external-ca", CFG(external_ca)},
+    {"records-url", CFG(records_url)},
 };
 
 static const key_slot ca_keys[] = {
@@ -490,6 +491,7 @@ void fcu__config_free(fcu_config *cfg)
                         &cfg->fw_ca_file,
                         &cfg->ca_key_uri,
                         &cfg->external_ca,
+                        &cfg->records_url,
                         &cfg->fw_crl_file};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         value_free(all[i]);

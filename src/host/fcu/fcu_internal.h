@@ -90,6 +90,7 @@ typedef struct fcu_config {
     fcu_value fw_ca_file, fw_crl_file;
     fcu_value ca_key_uri;  /* certificate-authority: key-uri: the CA key in a PKCS#11 token */
     fcu_value external_ca; /* external-ca: the command that signs by_device CSRs */
+    fcu_value records_url; /* records-url: the line's records database (file or postgresql://) */
     fcu_custom_property *custom;
     size_t custom_count;
 
