@@ -119,18 +119,9 @@ static int write_atomic(const char *path, const void *data, size_t len, mode_t m
     return 0;
 }
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static bool exists(const char *dir, const char *name)
 {
-    char *p = join(dir, name);
+    char *p = ca_path_join(dir, name);
     struct stat st;
     bool e = p && stat(p, &st) == 0;
     free(p);
@@ -288,7 +279,7 @@ typedef struct ca_args {
 
 static int ca_csr(const ft_globals *g, const char *ks, const ca_args *a)
 {
-    char *p = join(ks, "fcu.csr");
+    char *p = ca_path_join(ks, "fcu.csr");
     ca_buf b = {0};
     int rc = (p && read_all(p, &b) == 0)
                  ? emit(g, a->out, &b, "the CSR")
@@ -302,14 +293,14 @@ static int ca_csr(const ft_globals *g, const char *ks, const ca_args *a)
 /* The history certificates (ca-history/ *.crt), sorted, appended to b; -1 on a read error. */
 static int history_add(const char *ks, ca_buf *b, ca_buf *records)
 {
-    char *dir = join(ks, CA_HISTORY);
+    char *dir = ca_path_join(ks, CA_HISTORY);
     struct dirent **names = NULL;
     int n = dir ? scandir(dir, &names, NULL, alphasort) : -1;
     int rc = 0;
     for (int i = 0; i < n; i++) {
         const char *nm = names[i]->d_name;
         size_t l = strlen(nm);
-        char *p = (nm[0] != '.' && l > 4 && strcmp(nm + l - 4, ".crt") == 0) ? join(dir, nm) : NULL;
+        char *p = (nm[0] != '.' && l > 4 && strcmp(nm + l - 4, ".crt") == 0) ? ca_path_join(dir, nm) : NULL;
         ca_buf f = {0};
         if (p && rc == 0 && (read_all(p, &f) != 0 || (b && buf_add(b, f.data, f.len) != 0)))
             rc = -1;
@@ -329,7 +320,7 @@ static int history_add(const char *ks, ca_buf *b, ca_buf *records)
 
 static int ca_trust(const ft_globals *g, const char *ks, const ca_args *a)
 {
-    char *p = join(ks, "fcu.crt");
+    char *p = ca_path_join(ks, "fcu.crt");
     ca_buf b = {0};
     int rc;
     if (!p || read_all(p, &b) != 0)
@@ -347,7 +338,7 @@ static int ca_trust(const ft_globals *g, const char *ks, const ca_args *a)
 static int backup_collect(const char *ks, ca_buf *rec)
 {
     for (size_t i = 0; i < sizeof(backup_files) / sizeof(backup_files[0]); i++) {
-        char *p = join(ks, backup_files[i]);
+        char *p = ca_path_join(ks, backup_files[i]);
         ca_buf f = {0};
         int rc = 0;
         if (!p)
@@ -449,7 +440,7 @@ static void restore_undo(const char *ks, const ca_buf *rec, size_t end)
     size_t off = 0;
     ca_record r;
     while (off < end && record_next(rec, &off, &r) == 1) {
-        char *p = join(ks, r.name);
+        char *p = ca_path_join(ks, r.name);
         if (p)
             unlink(p);
         free(p);
@@ -460,12 +451,12 @@ static int restore_write(const char *ks, const ca_buf *rec)
 {
     size_t off = 0, done = 0;
     ca_record r;
-    char *hist = join(ks, CA_HISTORY);
+    char *hist = ca_path_join(ks, CA_HISTORY);
     int rc = (!hist || (mkdir(ks, 0700) != 0 && errno != EEXIST)) ? -1 : 0;
     if (rc == 0 && mkdir(hist, 0700) != 0 && errno != EEXIST)
         rc = -1;
     while (rc == 0 && record_next(rec, &off, &r) == 1) {
-        char *p = join(ks, r.name);
+        char *p = ca_path_join(ks, r.name);
         rc = p ? write_atomic(p, r.data, r.len, 0600) : -1;
         done = rc == 0 ? off : done;
         free(p);
@@ -511,7 +502,7 @@ static int ca_restore(const ft_globals *g, const char *ks, const ca_args *a)
 /* ca-history/NNNN.crt: the first number not taken. */
 static char *history_slot(const char *ks)
 {
-    char *dir = join(ks, CA_HISTORY);
+    char *dir = ca_path_join(ks, CA_HISTORY);
     if (!dir || (mkdir(dir, 0700) != 0 && errno != EEXIST)) {
         free(dir);
         return NULL;
@@ -521,7 +512,7 @@ static char *history_slot(const char *ks)
     for (unsigned i = 1; i < 10000 && !p; i++) {
         snprintf(name, sizeof(name), "%04u.crt", i);
         if (!exists(dir, name))
-            p = join(dir, name);
+            p = ca_path_join(dir, name);
     }
     free(dir);
     return p;
@@ -531,7 +522,7 @@ static char *history_slot(const char *ks)
  * certificate; if setup fails the history copy is taken back. */
 static int ca_rotate(const ft_globals *g, const char *ks, const ca_args *a)
 {
-    char *cur = join(ks, "fcu.crt");
+    char *cur = ca_path_join(ks, "fcu.crt");
     char *slot = NULL;
     ca_buf b = {0};
     int rc = -1;

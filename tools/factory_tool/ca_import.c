@@ -18,7 +18,7 @@
 #include "fcu/fcu.h"
 #include "kiln/status_fcu.def"
 
-static char *join(const char *dir, const char *name)
+char *ca_path_join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
@@ -30,7 +30,7 @@ static char *join(const char *dir, const char *name)
 /* The CA key's public half: fcu_key.pem, else the CSR of setup. */
 static EVP_PKEY *ca_public_key(const char *ks)
 {
-    char *kp = join(ks, "fcu_key.pem"), *cp = join(ks, "fcu.csr");
+    char *kp = ca_path_join(ks, "fcu_key.pem"), *cp = ca_path_join(ks, "fcu.csr");
     FILE *fp = kp ? fopen(kp, "r") : NULL;
     EVP_PKEY *k = fp ? PEM_read_PrivateKey(fp, NULL, NULL, NULL) : NULL;
     if (fp)
@@ -141,7 +141,7 @@ int ca_import_cert(const char *ks, const char *cert_path, const char *chain_path
         rc = FCU_STATUS_NOT_X509;
     } else {
         rc = check_cert(ks, sk_X509_value(certs, 0), chain, cert_path, why, cap);
-        char *out = rc == 0 ? join(ks, "fcu.crt") : NULL;
+        char *out = rc == 0 ? ca_path_join(ks, "fcu.crt") : NULL;
         if (rc == 0 && (!out || write_pem(out, sk_X509_value(certs, 0), chain) != 0)) {
             snprintf(why, cap, "Could not write %s", out ? out : ks);
             rc = FCU_STATUS_CA_OUTPUT;

@@ -8,5 +8,7 @@
  *  them as KEYSTORE/fcu.crt. 0, or an FCU status with the message in why. */
 int ca_import_cert(const char *keystore, const char *cert_path, const char *chain_path, char *why,
                    size_t cap);
+/** DIR/NAME, malloc'd (NULL when out of memory); shared by the ca commands. */
+char *ca_path_join(const char *dir, const char *name);
 
 #endif
