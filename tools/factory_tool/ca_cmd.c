@@ -300,7 +300,8 @@ static int history_add(const char *ks, ca_buf *b, ca_buf *records)
     for (int i = 0; i < n; i++) {
         const char *nm = names[i]->d_name;
         size_t l = strlen(nm);
-        char *p = (nm[0] != '.' && l > 4 && strcmp(nm + l - 4, ".crt") == 0) ? ca_path_join(dir, nm) : NULL;
+        char *p = (nm[0] != '.' && l > 4 && strcmp(nm + l - 4, ".crt") == 0) ? ca_path_join(dir, nm)
+                                                                             : NULL;
         ca_buf f = {0};
         if (p && rc == 0 && (read_all(p, &f) != 0 || (b && buf_add(b, f.data, f.len) != 0)))
             rc = -1;
