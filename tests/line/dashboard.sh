@@ -10,14 +10,7 @@ command -v chromium >/dev/null || { echo "chromium missing: scripts/install-deps
 HOME_DIR=$(newhome home)
 MPORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-three_devices_and_a_closed_port
-set -- $DEV1 $DEV2 $DEV3
-{
-    echo "endpoint_name,serial_number,address"
-    i=0
-    for p in $1 $2 $3 $1 $2 $3; do i=$((i + 1)); echo "ep-$i,SN-$i,tcp:127.0.0.1:$p"; done
-    echo "ep-7,SN-7,tcp:127.0.0.1:$GONE"
-} > "$TMP_ROOT/devices.csv"
+seven_jobs_one_unreachable "$TMP_ROOT/devices.csv"
 
 ft inject-batch --devices "$TMP_ROOT/devices.csv" --parallel 2 --retries 0 -t 10 \
     --metrics-listen "127.0.0.1:$MPORT" --metrics-linger 120 >"$TMP_ROOT/b.out" 2>"$TMP_ROOT/b.err" &

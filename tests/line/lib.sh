@@ -74,3 +74,18 @@ three_devices_and_a_closed_port() {
     kill $PID_gone
     wait $PID_gone 2>/dev/null || true
 }
+
+# seven_jobs_one_unreachable CSV: the metrics and dashboard runs' list, ep-1..ep-6 over the three
+# devices twice and ep-7 on the closed port (6 succeed, 1 fails with 1021).
+seven_jobs_one_unreachable() {
+    three_devices_and_a_closed_port
+    {
+        echo "endpoint_name,serial_number,address"
+        i=0
+        for p in $DEV1 $DEV2 $DEV3 $DEV1 $DEV2 $DEV3; do
+            i=$((i + 1))
+            echo "ep-$i,SN-$i,tcp:127.0.0.1:$p"
+        done
+        echo "ep-7,SN-7,tcp:127.0.0.1:$GONE"
+    } > "$1"
+}

@@ -11,14 +11,7 @@ HOME_DIR=$(newhome home)
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)
 
-three_devices_and_a_closed_port
-set -- $DEV1 $DEV2 $DEV3
-{
-    echo "endpoint_name,serial_number,address"
-    i=0
-    for p in $1 $2 $3 $1 $2 $3; do i=$((i + 1)); echo "ep-$i,SN-$i,tcp:127.0.0.1:$p"; done
-    echo "ep-7,SN-7,tcp:127.0.0.1:$GONE"
-} > "$TMP_ROOT/devices.csv"
+seven_jobs_one_unreachable "$TMP_ROOT/devices.csv"
 
 # Prometheus is ready before the first device, so the run is scraped from its start.
 . "$SRC/../common/prometheus.sh"
