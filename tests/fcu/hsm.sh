@@ -44,6 +44,7 @@ check "the device accepts the bundle and verify accepts its answer" inject d1 "$
 check "the device is fully configured" "$FC" --storage "$TMP_ROOT/dev-d1" verify
 check "the ledger verifies, signed by the token's key" ft ledger verify
 check "no ledger.key file: the ledger key is in the token" test ! -e "$HOME_DIR/keystore/ledger.key"
+check "ledger.uri is 0600" test "$(stat -c %a "$HOME_DIR/keystore/ledger.uri")" = 600
 pkcs11-tool --module "$M" --token-label "$KILN_TEST_TOKEN" --login --pin "$KILN_TEST_PIN" --list-objects --type privkey > "$TMP_ROOT/objs.txt" 2>/dev/null
 check "the ledger key kiln-ledger is in the token, never extractable" sh -c "grep -A8 'label:.*kiln-ledger' '$TMP_ROOT/objs.txt' | grep -q 'never extractable'"
 token_pub_is_ledger_pub() {

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/pem.h>
 #include <openssl/sha.h>
@@ -126,9 +128,14 @@ static char *token_ledger_uri(const fcu *f)
 
 static int remember_uri(const fcu *f, const char *uri)
 {
+    /* 0600 like the key files: a URI given with pin-value carries the PIN */
     char *path = keystore_file(f, LEDGER_URI_FILE);
-    FILE *out = path ? fopen(path, "w") : NULL;
+    int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
     free(path);
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (fd >= 0 && out == NULL) {
+        close(fd);
+    }
     int rc = out != NULL && fprintf(out, "%s\n", uri) > 0 ? 0 : -1;
     if (out != NULL && fclose(out) != 0) {
         rc = -1;
