@@ -137,6 +137,12 @@ static void finish(line_job *j, line_outcome outcome)
     e->t_configurator += j->t_configurator;
     e->t_exchange += j->t_exchange;
     e->running--;
+    for (int i = 0; i < e->n_in_flight; i++) {
+        if (e->in_flight[i] == j) {
+            e->in_flight[i] = e->in_flight[--e->n_in_flight];
+            break;
+        }
+    }
     if (e->on_finished != NULL) {
         e->on_finished(e->user, e, j);
     }
@@ -475,6 +481,9 @@ static int record_start(line_engine *e, line_job *j)
 static void start_job(line_engine *e, line_job *j)
 {
     e->running++;
+    if (e->n_in_flight < e->parallel) {
+        e->in_flight[e->n_in_flight++] = j;
+    }
     j->engine = e;
     j->step = 1;
     j->device_status = -1;
@@ -495,14 +504,15 @@ static void start_job(line_engine *e, line_job *j)
 }
 
 /* True while another job in flight talks to the same address: a device serves one exchange
- * at a time, and two writers on one serial line would interleave their frames. */
+ * at a time, and two writers on one serial line would interleave their frames. Only the jobs
+ * in flight are looked at, so the cost does not grow with the batch. */
 static bool address_busy(const line_engine *e, const line_job *candidate)
 {
     if (candidate->dev->address == NULL) {
         return false;
     }
-    for (size_t i = 0; i < e->njobs; i++) {
-        const line_job *j = &e->jobs[i];
+    for (int i = 0; i < e->n_in_flight; i++) {
+        const line_job *j = e->in_flight[i];
         if (j->started && j->outcome == LINE_JOB_PENDING && j->dev->address != NULL &&
             strcmp(j->dev->address, candidate->dev->address) == 0) {
             return true;
@@ -572,6 +582,15 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     if (e->parallel < 1) {
         e->parallel = 1;
     }
+    e->n_in_flight = 0;
+    e->in_flight = calloc((size_t)e->parallel, sizeof(*e->in_flight));
+    if (e->in_flight == NULL) {
+        free(e->jobs);
+        e->jobs = NULL;
+        line_loop_free(e->loop);
+        e->loop = NULL;
+        return -1;
+    }
     snprintf(e->batch, sizeof(e->batch), "%ld-%d", (long)time(NULL), (int)getpid());
     e->t_start = line_now();
     if (e->stop) {
@@ -584,6 +603,9 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     line_loop_free(loop);
     free(e->jobs);
     e->jobs = NULL;
+    free(e->in_flight);
+    e->in_flight = NULL;
+    e->n_in_flight = 0;
     if (rc != 0) {
         return 1;
     }

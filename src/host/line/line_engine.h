@@ -86,6 +86,8 @@ typedef struct line_engine {
     line_job *jobs;
     size_t next; /* jobs before `next` have all been started */
     int running;
+    line_job **in_flight; /* the jobs started and not finished: at most `parallel` */
+    int n_in_flight;
     line_loop *loop;
     volatile sig_atomic_t stop;
 } line_engine;
