@@ -20,6 +20,8 @@ struct line_records {
     lrpg *pg; /* set instead of db: the records are on PostgreSQL */
     char host[256];
     sqlite3_stmt *begin, *finish, *add, *provisioned, *identity;
+    /* Prepared once: a batch claims, releases and looks up one row per device. */
+    sqlite3_stmt *claim_insert, *claim_holder, *release, *set_identity, *row_of_id;
     /* The tamper-evident ledger beside the attempts (NULL: not kept by this caller). */
     kiln_ledger *ledger;
     kiln_pki_signer *ledger_key;
@@ -183,7 +185,21 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
                 "SELECT 1 FROM attempts WHERE endpoint=? AND state='success' LIMIT 1") != 0 ||
         prepare(r, &r->identity,
                 "SELECT cert_sha256, cert_sha1, bundle_sha256 FROM attempts WHERE endpoint=?"
-                " AND state=? ORDER BY id DESC LIMIT 1") != 0) {
+                " AND state=? ORDER BY id DESC LIMIT 1") != 0 ||
+        prepare(r, &r->claim_insert,
+                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at)"
+                " VALUES(?1, ?2, ?3, ?4, " NOW_SQL ") ON CONFLICT(endpoint) DO UPDATE SET"
+                " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at"
+                " WHERE endpoint_claims.station=excluded.station") != 0 ||
+        prepare(r, &r->claim_holder, "SELECT station FROM endpoint_claims WHERE endpoint=?1") !=
+            0 ||
+        prepare(r, &r->release, "DELETE FROM endpoint_claims WHERE endpoint=?1 AND station=?2") !=
+            0 ||
+        prepare(r, &r->set_identity,
+                "UPDATE attempts SET cert_sha256=?, cert_sha1=?, bundle_sha256=? WHERE id=?") !=
+            0 ||
+        prepare(r, &r->row_of_id,
+                "SELECT endpoint, serial, station, cert_sha256 FROM attempts WHERE id=?") != 0) {
         snprintf(why, why_size, "records database %s: %s", path, sqlite3_errmsg(r->db));
         line_records_close(r);
         return NULL;
@@ -203,6 +219,11 @@ void line_records_close(line_records *r)
     sqlite3_finalize(r->add);
     sqlite3_finalize(r->provisioned);
     sqlite3_finalize(r->identity);
+    sqlite3_finalize(r->claim_insert);
+    sqlite3_finalize(r->claim_holder);
+    sqlite3_finalize(r->release);
+    sqlite3_finalize(r->set_identity);
+    sqlite3_finalize(r->row_of_id);
     sqlite3_close(r->db);
     lrpg_close(r->pg);
     free(r);
@@ -357,11 +378,8 @@ static int ledger_note_row(line_records *r, int64_t id, const char *kind, const 
     if (r->ledger == NULL) {
         return 0;
     }
-    sqlite3_stmt *st = NULL;
-    if (prepare(r, &st, "SELECT endpoint, serial, station, cert_sha256 FROM attempts WHERE id=?") !=
-        0) {
-        return -1;
-    }
+    sqlite3_stmt *st = r->row_of_id;
+    sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, id);
     int rc = -1;
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -371,7 +389,7 @@ static int ledger_note_row(line_records *r, int64_t id, const char *kind, const 
                           .cert_sha256 = column_or_empty(st, 3)};
         rc = ledger_note(r, kind, &a, state, error_code);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -414,18 +432,15 @@ int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha2
         int rc = lrpg_set_identity(r->pg, id, cert_sha256, cert_sha1, bundle_sha256, &row);
         return ledger_note_pg(r, rc, &row, KILN_LEDGER_KIND_CERTIFICATE, "issued", 0);
     }
-    sqlite3_stmt *st = NULL;
-    if (prepare(r, &st,
-                "UPDATE attempts SET cert_sha256=?, cert_sha1=?, bundle_sha256=? WHERE id=?") !=
-        0) {
-        return -1;
-    }
+    sqlite3_stmt *st = r->set_identity;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     bind_text(st, 1, cert_sha256);
     bind_text(st, 2, cert_sha1);
     bind_text(st, 3, bundle_sha256);
     sqlite3_bind_int64(st, 4, id);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == 0 ? ledger_note_row(r, id, KILN_LEDGER_KIND_CERTIFICATE, "issued", 0) : rc;
 }
 
@@ -500,16 +515,9 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
     if (r->pg != NULL) {
         return lrpg_claim(r->pg, endpoint, station, holder, holder_size);
     }
-    sqlite3_stmt *ins = NULL, *sel = NULL;
-    if (prepare(r, &ins,
-                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at)"
-                " VALUES(?1, ?2, ?3, ?4, " NOW_SQL ") ON CONFLICT(endpoint) DO UPDATE SET"
-                " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at"
-                " WHERE endpoint_claims.station=excluded.station") != 0 ||
-        prepare(r, &sel, "SELECT station FROM endpoint_claims WHERE endpoint=?1") != 0) {
-        sqlite3_finalize(ins);
-        return -1;
-    }
+    sqlite3_stmt *ins = r->claim_insert, *sel = r->claim_holder;
+    sqlite3_reset(ins);
+    sqlite3_reset(sel);
     bool own = sqlite3_get_autocommit(r->db) != 0;
     int rc = own && sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ? -1 : 0;
     sqlite3_bind_text(ins, 1, endpoint, -1, SQLITE_STATIC);
@@ -522,8 +530,8 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
         copy_column(sel, 0, holder, holder_size);
         rc = strcmp(holder, station) == 0 ? 0 : 1;
     }
-    sqlite3_finalize(ins);
-    sqlite3_finalize(sel);
+    sqlite3_reset(ins);
+    sqlite3_reset(sel);
     if (own) {
         sqlite3_exec(r->db, rc < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     }
@@ -535,14 +543,12 @@ int line_records_release(line_records *r, const char *endpoint, const char *stat
     if (r->pg != NULL) {
         return lrpg_release(r->pg, endpoint, line_records_station(r, station));
     }
-    sqlite3_stmt *st = NULL;
-    if (prepare(r, &st, "DELETE FROM endpoint_claims WHERE endpoint=?1 AND station=?2") != 0) {
-        return -1;
-    }
+    sqlite3_stmt *st = r->release;
+    sqlite3_reset(st);
     sqlite3_bind_text(st, 1, endpoint, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, line_records_station(r, station), -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
