@@ -13,9 +13,9 @@
  *   bench_secure_factory replicas [SESSIONS [CLIENTS ...]]   (PostgreSQL only: the service-alone
  *                                                     figure of 1 and of 2 replicas on one
  *                                                     database, and their ratio)
- * KILN_BENCH_SERVICE_ONLY=1 skips the end-to-end runs; KILN_BENCH_THREADS=N sizes the service's
- * thread pool (default 4). The crypto bound (session_bound.c) is printed first, and each
- * service-alone figure as a share of it. */
+ * KILN_BENCH_SERVICE_ONLY=1 skips the end-to-end runs; KILN_BENCH_SQLITE_ONLY=1 the PostgreSQL
+ * ones; KILN_BENCH_THREADS=N sizes the service's thread pool (default 4). The crypto bound
+ * (session_bound.c) is printed first, and each service-alone figure as a share of it. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -639,7 +639,8 @@ int main(int argc, char **argv)
     if (rc == 0 && !replicas && run("sqlite", state, NULL, sessions, clients) != 0) {
         rc = 1;
     }
-    if (rc == 0 && run_postgres(dir, state, sessions, clients, replicas) != 0) {
+    if (rc == 0 && (replicas || getenv("KILN_BENCH_SQLITE_ONLY") == NULL) &&
+        run_postgres(dir, state, sessions, clients, replicas) != 0) {
         rc = 1;
     }
     char cmd[1024];

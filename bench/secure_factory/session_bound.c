@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,11 +52,12 @@ static int service_half(const bound_job *job, const device_half *d)
     uint8_t secret[SF_SCALAR_SIZE], okm[76], ct[BUNDLE_BYTES], tag[SF_TAG_SIZE];
     uint8_t hash[SF_HASH_SIZE], sig[SF_SIG_SIZE], mac[SF_HASH_SIZE];
     EVP_PKEY *device = NULL, *eph = NULL;
-    X509 *cert = NULL;
+    uint8_t *cert = NULL;
+    size_t cert_len = 0;
     int ok = sfc_point_to_key(d->point, &device) == SF_OK &&
              sfc_verify_hash(device, d->hash, d->pop) == SF_OK &&
-             sfc_leaf_certificate(job->issuer, device, "bench-device", KILN_PKI_USAGE_CLIENT, NULL,
-                                  20, &cert) == SF_OK &&
+             sfc_leaf_der(job->issuer, d->point, "bench-device", KILN_PKI_USAGE_CLIENT, NULL, 20,
+                          &cert, &cert_len) == SF_OK &&
              sfc_generate_key(&eph) == SF_OK && sfc_ecdh(eph, device, secret) == SF_OK &&
              sfc_hkdf(d->hash, sizeof(d->hash), secret, sizeof(secret), "kiln-sf-v1 keys", okm,
                       sizeof(okm)) == SF_OK &&
@@ -64,7 +66,7 @@ static int service_half(const bound_job *job, const device_half *d)
     sfc_labelled_hash("bench config", ct, sizeof(ct), NULL, 0, NULL, 0, hash);
     ok = ok && sfc_sign_hash(job->signing, hash, sig) == SF_OK &&
          sfc_hmac_sha256(okm + 44, 32, hash, sizeof(hash), mac) == SF_OK;
-    X509_free(cert);
+    free(cert);
     EVP_PKEY_free(eph);
     EVP_PKEY_free(device);
     return ok ? 0 : -1;

@@ -49,8 +49,11 @@ sf_status sfc_point_to_key(const uint8_t point[SF_POINT_SIZE], EVP_PKEY **out)
     sf_status st = SF_MESSAGE_MALFORMED;
     if (ctx != NULL && EVP_PKEY_fromdata_init(ctx) == 1 &&
         EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1) {
+        /* On the curve and not the point at infinity: P-256 has cofactor 1, so that is the full
+         * validation (SP 800-56A 5.6.2.3.3); EVP_PKEY_public_check would add a scalar
+         * multiplication by the order that cannot fail for such a point. */
         EVP_PKEY_CTX *check = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-        if (check != NULL && EVP_PKEY_public_check(check) == 1) {
+        if (check != NULL && EVP_PKEY_public_check_quick(check) == 1) {
             st = SF_OK;
         }
         EVP_PKEY_CTX_free(check);
@@ -104,8 +107,11 @@ sf_status sfc_ecdh(EVP_PKEY *priv, EVP_PKEY *peer, uint8_t secret[SF_SCALAR_SIZE
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
     size_t len = SF_SCALAR_SIZE;
     sf_status st = SF_CRYPTO;
-    if (ctx != NULL && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer(ctx, peer) == 1 &&
-        EVP_PKEY_derive(ctx, secret, &len) == 1 && len == SF_SCALAR_SIZE) {
+    /* The peer was validated when it was made (sfc_point_to_key): EVP_PKEY_derive_set_peer would
+     * validate it again with a full scalar multiplication. */
+    if (ctx != NULL && EVP_PKEY_derive_init(ctx) == 1 &&
+        EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) == 1 && EVP_PKEY_derive(ctx, secret, &len) == 1 &&
+        len == SF_SCALAR_SIZE) {
         st = SF_OK;
     }
     EVP_PKEY_CTX_free(ctx);
@@ -293,22 +299,30 @@ sf_status sfc_issuer_load(const char *key_ref, X509 *ca_cert, kiln_pki_ca **out)
     return st == SF_OK ? issuer_open(KILN_PKI_OK, signer, ca_cert, out) : st;
 }
 
-sf_status sfc_leaf_certificate(const kiln_pki_ca *issuer, EVP_PKEY *subject_key, const char *cn,
-                               kiln_pki_usage usage, const char *san_list, int years, X509 **out)
+sf_status sfc_leaf_der(const kiln_pki_ca *issuer, const uint8_t point[SF_POINT_SIZE],
+                       const char *cn, kiln_pki_usage usage, const char *san_list, int years,
+                       uint8_t **der, size_t *der_len)
 {
-    uint8_t point[KILN_PKI_POINT_SIZE];
     kiln_pki_leaf_request req = {.subject = {.common_name = cn},
                                  .public_point = point,
                                  .usage = usage,
                                  .subject_alt_names = san_list};
     validity(years, &req.not_before, &req.not_after);
+    *der = NULL;
+    *der_len = 0;
+    return kiln_pki_issue(issuer, &req, der, der_len) == KILN_PKI_OK ? SF_OK : SF_CRYPTO;
+}
+
+sf_status sfc_leaf_certificate(const kiln_pki_ca *issuer, EVP_PKEY *subject_key, const char *cn,
+                               kiln_pki_usage usage, const char *san_list, int years, X509 **out)
+{
+    uint8_t point[KILN_PKI_POINT_SIZE];
     uint8_t *der = NULL;
     size_t len = 0;
-    kiln_pki_status st = kiln_pki_key_point(subject_key, point);
-    if (st == KILN_PKI_OK) {
-        st = kiln_pki_issue(issuer, &req, &der, &len);
-    }
-    return st == KILN_PKI_OK ? der_to_cert(der, len, out) : SF_CRYPTO;
+    sf_status st = kiln_pki_key_point(subject_key, point) == KILN_PKI_OK
+                       ? sfc_leaf_der(issuer, point, cn, usage, san_list, years, &der, &len)
+                       : SF_CRYPTO;
+    return st == SF_OK ? der_to_cert(der, len, out) : st;
 }
 
 sf_status sfc_cert_der(X509 *cert, uint8_t **der, size_t *der_len)

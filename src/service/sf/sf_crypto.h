@@ -30,7 +30,8 @@ sf_status sfc_key_signer(const char *ref, kiln_pki_signer **out);
 /** SF_OK when sig (raw r||s) verifies over hash. */
 sf_status sfc_verify_hash(EVP_PKEY *key, const uint8_t hash[SF_HASH_SIZE],
                           const uint8_t sig[SF_SIG_SIZE]);
-/** ECDH shared secret (x coordinate, 32 bytes). */
+/** ECDH shared secret (x coordinate, 32 bytes). peer must come from sfc_point_to_key (or be
+ *  trusted): it is not validated again here. */
 sf_status sfc_ecdh(EVP_PKEY *priv, EVP_PKEY *peer, uint8_t secret[SF_SCALAR_SIZE]);
 /** HKDF-SHA256. */
 sf_status sfc_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
@@ -61,6 +62,11 @@ sf_status sfc_issuer_load(const char *key_ref, X509 *ca_cert, kiln_pki_ca **out)
  *  service's TLS, SAN from san_list "DNS:a,IP:b"). */
 sf_status sfc_leaf_certificate(const kiln_pki_ca *issuer, EVP_PKEY *subject_key, const char *cn,
                                kiln_pki_usage usage, const char *san_list, int years, X509 **out);
+/** The same certificate for a public point, as DER (caller frees with free): what the service
+ *  stores and sends, without parsing it back into an X509 (OpenSSL decodes the key again). */
+sf_status sfc_leaf_der(const kiln_pki_ca *issuer, const uint8_t point[SF_POINT_SIZE],
+                       const char *cn, kiln_pki_usage usage, const char *san_list, int years,
+                       uint8_t **der, size_t *der_len);
 /** DER of a certificate (caller frees with OPENSSL_free). */
 sf_status sfc_cert_der(X509 *cert, uint8_t **der, size_t *der_len);
 /** SHA-1 fingerprint of the DER as 40 lower-case hex digits. */

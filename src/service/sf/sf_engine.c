@@ -336,18 +336,17 @@ static void write_device_bundle(kiln_bundle_writer *w, const device_bundle *b)
     kiln_bw_group_items(w, FCC_GROUP_CONFIG_PARAMS, write_bundle_params, b);
 }
 
-/* The device certificate (CN = endpoint prefix and session id) and the bundle carrying it. */
-static sf_status certificate_and_bundle(sf_service *svc, const sf_session *s, EVP_PKEY *device_key,
-                                        X509 **cert, uint8_t **cert_der, size_t *cert_len,
-                                        uint8_t **bundle, size_t *bundle_len)
+/* The device certificate (CN = endpoint prefix and session id) and the bundle carrying it. The
+ * certificate stays DER: it is stored, hashed and sent, never used as an X509. */
+static sf_status certificate_and_bundle(sf_service *svc, const sf_session *s,
+                                        const uint8_t device_point[SF_POINT_SIZE],
+                                        uint8_t **cert_der, size_t *cert_len, uint8_t **bundle,
+                                        size_t *bundle_len)
 {
     char cn[SF_SID_MAX + 80];
     snprintf(cn, sizeof(cn), "%s%s", svc->cfg.endpoint_prefix, s->sid);
-    sf_status st = sfc_leaf_certificate(svc->device_issuer, device_key, cn, KILN_PKI_USAGE_CLIENT,
-                                        NULL, svc->cfg.cert_years, cert);
-    if (st == SF_OK) {
-        st = sfc_cert_der(*cert, cert_der, cert_len);
-    }
+    sf_status st = sfc_leaf_der(svc->device_issuer, device_point, cn, KILN_PKI_USAGE_CLIENT, NULL,
+                                svc->cfg.cert_years, cert_der, cert_len);
     if (st != SF_OK) {
         return st;
     }
@@ -463,11 +462,10 @@ static sf_status build_configuration(sf_service *svc, sf_session *s, const uint8
     uint8_t th[SF_HASH_SIZE], okm[SF_OKM_SIZE];
     uint8_t *cert_der = NULL, *bundle = NULL, *msg2 = NULL;
     size_t cert_len = 0, bundle_len = 0, msg2_len = 0;
-    X509 *cert = NULL;
     char *confirm = NULL;
     sfc_labelled_hash(SF_LABEL_SESSION, msg1, msg1_len, answer, answer_len, NULL, 0, th);
 
-    sf_status st = certificate_and_bundle(svc, s, device_key, &cert, &cert_der, &cert_len, &bundle,
+    sf_status st = certificate_and_bundle(svc, s, resp->device_pub, &cert_der, &cert_len, &bundle,
                                           &bundle_len);
     if (st == SF_OK) {
         st = seal_configuration(svc, th, device_key, bundle, bundle_len, okm, &msg2, &msg2_len);
@@ -487,8 +485,7 @@ static sf_status build_configuration(sf_service *svc, sf_session *s, const uint8
     }
     free(bundle);
     free(msg2);
-    OPENSSL_free(cert_der);
-    X509_free(cert);
+    free(cert_der);
     return st;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
@@ -41,6 +42,55 @@ static void common_name(const X509_NAME *name, char *out, size_t size)
     }
 }
 
+/* Steps over one DER element at *p (within end); 0 when it is not a whole element. */
+static int skip_element(const unsigned char **p, const unsigned char *end)
+{
+    long len = 0;
+    int tag = 0, cls = 0;
+    const unsigned char *q = *p;
+    if (ASN1_get_object(&q, &len, &tag, &cls, end - *p) & 0x80 || len > end - q) {
+        return 0;
+    }
+    *p = q + len;
+    return 1;
+}
+
+/* The TBSCertificate fields the ledger names: serial, issuer and subject. Read from the DER
+ * without d2i_X509, which decodes the public key too (through OpenSSL's decoders: it cost more
+ * than issuing the certificate). */
+static int tbs_fields(const uint8_t *der, size_t len, ASN1_INTEGER **serial, X509_NAME **issuer,
+                      X509_NAME **subject)
+{
+    const unsigned char *p = der, *end = der + len;
+    long n = 0;
+    int tag = 0, cls = 0;
+    /* Certificate and TBSCertificate: SEQUENCEs entered, not stepped over. */
+    for (int i = 0; i < 2; i++) {
+        if (ASN1_get_object(&p, &n, &tag, &cls, end - p) & 0x80 || tag != V_ASN1_SEQUENCE ||
+            n > end - p) {
+            return 0;
+        }
+        end = p + n;
+    }
+    const unsigned char *q = p;
+    if (ASN1_get_object(&q, &n, &tag, &cls, end - p) & 0x80) {
+        return 0;
+    }
+    if (cls == V_ASN1_CONTEXT_SPECIFIC && tag == 0 && !skip_element(&p, end)) { /* version */
+        return 0;
+    }
+    *serial = d2i_ASN1_INTEGER(NULL, &p, end - p);
+    if (*serial == NULL || !skip_element(&p, end)) { /* signature algorithm */
+        return 0;
+    }
+    *issuer = d2i_X509_NAME(NULL, &p, end - p);
+    if (*issuer == NULL || !skip_element(&p, end)) { /* validity */
+        return 0;
+    }
+    *subject = d2i_X509_NAME(NULL, &p, end - p);
+    return *subject != NULL;
+}
+
 /* Endpoint (subject CN), serial (hex), issuer CN and SHA-256 of a hex DER certificate. */
 static sf_status cert_facts(const char *cert_hex, char endpoint[KILN_LEDGER_TEXT_MAX + 1],
                             char serial[KILN_LEDGER_TEXT_MAX + 1],
@@ -55,21 +105,23 @@ static sf_status cert_facts(const char *cert_hex, char endpoint[KILN_LEDGER_TEXT
         return SF_INTERNAL;
     }
     SHA256(der, len, hash);
-    const uint8_t *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
+    ASN1_INTEGER *number = NULL;
+    X509_NAME *issuer_name = NULL, *subject_name = NULL;
+    int ok = tbs_fields(der, len, &number, &issuer_name, &subject_name);
     free(der);
-    if (x == NULL) {
-        return SF_INTERNAL;
-    }
-    common_name(X509_get_subject_name(x), endpoint, KILN_LEDGER_TEXT_MAX + 1);
-    common_name(X509_get_issuer_name(x), issuer, KILN_LEDGER_TEXT_MAX + 1);
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    BIGNUM *bn = ok ? ASN1_INTEGER_to_BN(number, NULL) : NULL;
     char *text = bn != NULL ? BN_bn2hex(bn) : NULL;
-    snprintf(serial, KILN_LEDGER_TEXT_MAX + 1, "%s", text != NULL ? text : "");
+    if (ok) {
+        common_name(subject_name, endpoint, KILN_LEDGER_TEXT_MAX + 1);
+        common_name(issuer_name, issuer, KILN_LEDGER_TEXT_MAX + 1);
+        snprintf(serial, KILN_LEDGER_TEXT_MAX + 1, "%s", text != NULL ? text : "");
+    }
     OPENSSL_free(text);
     BN_free(bn);
-    X509_free(x);
-    return SF_OK;
+    ASN1_INTEGER_free(number);
+    X509_NAME_free(issuer_name);
+    X509_NAME_free(subject_name);
+    return ok ? SF_OK : SF_INTERNAL;
 }
 
 sf_status sf_ledger_certificate(sf_db *db, const sf_session *s)
