@@ -138,20 +138,23 @@ static kiln_ledger_status pg_read_head(void *store, uint64_t *next_seq,
     *next_seq = 1;
     *last_cp = 0;
     memset(head, 0, KILN_LEDGER_HASH_SIZE);
-    PGresult *r =
-        PQexec(s->conn, "SELECT " PG_ENTRY_COLUMNS " FROM ledger ORDER BY id DESC LIMIT 1");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    /* The last entry and the last checkpoint's seq in one round trip (the appends wait on the
+     * advisory lock meanwhile): one row always, the entry's columns NULL in an empty ledger. */
+    PGresult *r = PQexec(
+        s->conn, "SELECT l.*, (SELECT seq FROM ledger_checkpoint ORDER BY id DESC"
+                 " LIMIT 1) FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT " PG_ENTRY_COLUMNS
+                 " FROM ledger ORDER BY id DESC LIMIT 1) AS l"
+                 " ON true");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 12) {
         st = KILN_LEDGER_STORAGE;
-    } else if (PQntuples(r) == 1) {
-        st = pg_row_entry(r, 0, &e) ? kiln_ledger_entry_hash(&e, head) : KILN_LEDGER_MALFORMED;
-        *next_seq = e.seq + 1;
-    }
-    PQclear(r);
-    r = PQexec(s->conn, "SELECT seq FROM ledger_checkpoint ORDER BY id DESC LIMIT 1");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        st = st == KILN_LEDGER_OK ? KILN_LEDGER_STORAGE : st;
-    } else if (PQntuples(r) == 1 && !field_u64(r, 0, 0, last_cp)) {
-        st = st == KILN_LEDGER_OK ? KILN_LEDGER_MALFORMED : st;
+    } else {
+        if (!PQgetisnull(r, 0, 0)) {
+            st = pg_row_entry(r, 0, &e) ? kiln_ledger_entry_hash(&e, head) : KILN_LEDGER_MALFORMED;
+            *next_seq = e.seq + 1;
+        }
+        if (!PQgetisnull(r, 0, 11) && !field_u64(r, 0, 11, last_cp)) {
+            st = st == KILN_LEDGER_OK ? KILN_LEDGER_MALFORMED : st;
+        }
     }
     PQclear(r);
     return st;
