@@ -1,14 +1,19 @@
 /* Secure factory service HTTPS front end (see sf_http.h). */
+#define _GNU_SOURCE /* accept4 */
 #include "sf_http.h"
 #include "sf_metrics.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -21,9 +26,20 @@
 
 #define MAX_BODY (64 * 1024)
 
+#define MAX_WORKERS 64
+
+/* One service thread: an MHD daemon with its own polling thread and the connections it holds. */
+typedef struct http_worker {
+    struct sf_http *http;
+    struct MHD_Daemon *daemon;
+    int open; /* connections handed to it and not closed yet (under worker_lock) */
+} http_worker;
+
 struct sf_http {
     sf_service *svc;
-    struct MHD_Daemon *daemon;
+    http_worker workers[MAX_WORKERS];
+    int worker_count;
+    pthread_mutex_t worker_lock;
     FILE *log;
     pthread_mutex_t log_lock;
     char *key_pem;
@@ -32,6 +48,9 @@ struct sf_http {
     sf_tls_key *tls_key; /* keys/tls.uri: the TLS key in a token (else key_pem) */
     int port;
     sf_db_checkpointer *checkpointer;
+    int listen_fd; /* accepted by accept_main, not by MHD's workers */
+    int wake_fd;   /* eventfd: tells accept_main to stop */
+    pthread_t acceptor;
 };
 
 /* Per TLS connection: the station certificate's verified fingerprint, so that a keep-alive
@@ -156,14 +175,34 @@ static sf_status identify_station(sf_http *http, struct MHD_Connection *conn, ch
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
+    http_worker *w = cls;
     (void)conn;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         *socket_context = calloc(1, sizeof(connection_state));
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
         free(*socket_context);
         *socket_context = NULL;
+        pthread_mutex_lock(&w->http->worker_lock);
+        w->open--;
+        pthread_mutex_unlock(&w->http->worker_lock);
     }
+}
+
+/* The worker with the fewest open connections (the first of them after the last one chosen). */
+static http_worker *least_loaded(sf_http *http, int *next)
+{
+    pthread_mutex_lock(&http->worker_lock);
+    http_worker *best = NULL;
+    for (int k = 0; k < http->worker_count; k++) {
+        http_worker *w = &http->workers[(*next + k) % http->worker_count];
+        if (best == NULL || w->open < best->open) {
+            best = w;
+        }
+    }
+    best->open++;
+    *next = (int)(best - http->workers + 1) % http->worker_count;
+    pthread_mutex_unlock(&http->worker_lock);
+    return best;
 }
 
 static sf_status verify_peer(struct MHD_Connection *conn, char fp[65])
@@ -283,6 +322,84 @@ static int parse_listen(const char *listen, struct sockaddr_in *addr)
     return 0;
 }
 
+/* The station port is accepted here and each connection handed to the worker with the fewest
+ * open connections. MHD's own thread pool let the worker that woke first accept up to ten at
+ * once (and MHD_add_connection picks a pool worker by socket number): the keep-alive
+ * connections of a line's stations often all sat on one worker (one core, their requests in
+ * series) while the others had none. */
+static void *accept_main(void *arg)
+{
+    sf_http *http = arg;
+    int next = 0;
+    struct pollfd fds[2] = {{http->listen_fd, POLLIN, 0}, {http->wake_fd, POLLIN, 0}};
+    for (;;) {
+        if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+            break;
+        }
+        if (fds[1].revents != 0) {
+            break;
+        }
+        if ((fds[0].revents & POLLIN) == 0) {
+            continue;
+        }
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd =
+            accept4(http->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            http_worker *w = least_loaded(http, &next);
+            if (MHD_add_connection(w->daemon, fd, (struct sockaddr *)&peer, len) != MHD_YES) {
+                pthread_mutex_lock(&http->worker_lock); /* MHD closed fd */
+                w->open--;
+                pthread_mutex_unlock(&http->worker_lock);
+            }
+        } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            struct timespec pause = {0, 10 * 1000 * 1000}; /* out of descriptors: let some close */
+            nanosleep(&pause, NULL);
+        }
+    }
+    return NULL;
+}
+
+/* The listening socket of addr (port 0: any free port, read back into *port). */
+static int open_listener(const struct sockaddr_in *addr, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    struct sockaddr_in bound;
+    socklen_t len = sizeof(bound);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 || listen(fd, 128) != 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    *port = ntohs(bound.sin_port);
+    return fd;
+}
+
+static void stop_workers(sf_http *http)
+{
+    for (int i = 0; i < http->worker_count; i++) {
+        MHD_stop_daemon(http->workers[i].daemon);
+        http->workers[i].daemon = NULL;
+    }
+    http->worker_count = 0;
+}
+
+static void close_listener(sf_http *http)
+{
+    if (http->listen_fd >= 0) {
+        close(http->listen_fd);
+    }
+    if (http->wake_fd >= 0) {
+        close(http->wake_fd);
+    }
+    http->listen_fd = http->wake_fd = -1;
+}
+
 static void free_secrets(sf_http *http)
 {
     if (http->key_pem != NULL) {
@@ -329,7 +446,9 @@ sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *
     }
     http->svc = svc;
     http->log = log;
+    http->listen_fd = http->wake_fd = -1;
     pthread_mutex_init(&http->log_lock, NULL);
+    pthread_mutex_init(&http->worker_lock, NULL);
     sf_status st = load_tls(http, svc->dir);
     if (st != SF_OK) {
         free_secrets(http);
@@ -357,23 +476,37 @@ sf_status sf_http_start(sf_service *svc, const char *listen, int threads, FILE *
             (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, sf_tls_key_callback()};
         key_opts[1] = key_opts[2];
     }
-    http->daemon = MHD_start_daemon(
-        MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
-        http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_ARRAY, key_opts,
-        MHD_OPTION_HTTPS_MEM_TRUST, http->trust_pem, MHD_OPTION_HTTPS_PRIORITIES,
-        svc->cfg.tls_priorities, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned int)(threads > 0 ? threads : 4), MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, http, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
-    if (http->daemon == NULL) {
+    http->listen_fd = open_listener(&addr, &http->port);
+    http->wake_fd = eventfd(0, EFD_CLOEXEC);
+    int n = threads > 0 ? (threads < MAX_WORKERS ? threads : MAX_WORKERS) : 4;
+    int ok = http->listen_fd >= 0 && http->wake_fd >= 0;
+    for (int i = 0; ok && i < n; i++) {
+        http_worker *w = &http->workers[i];
+        w->http = http;
+        w->daemon = MHD_start_daemon(
+            MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+            0, NULL, NULL, on_request, http, MHD_OPTION_ARRAY, key_opts, MHD_OPTION_HTTPS_MEM_TRUST,
+            http->trust_pem, MHD_OPTION_HTTPS_PRIORITIES, svc->cfg.tls_priorities,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, w, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)((1000 + n - 1) / n), MHD_OPTION_END);
+        ok = w->daemon != NULL;
+        http->worker_count += ok;
+    }
+    if (ok && pthread_create(&http->acceptor, NULL, accept_main, http) != 0) {
+        ok = 0;
+    }
+    if (!ok) {
+        stop_workers(http);
+        close_listener(http);
         sf_db_checkpointer_stop(http->checkpointer);
         free_secrets(http);
+        pthread_mutex_destroy(&http->worker_lock);
         pthread_mutex_destroy(&http->log_lock);
         free(http);
         return SF_TRANSPORT;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    http->port = info != NULL ? info->port : ntohs(addr.sin_port);
     *out = http;
     return SF_OK;
 }
@@ -388,9 +521,15 @@ void sf_http_stop(sf_http *http)
     if (http == NULL) {
         return;
     }
-    MHD_stop_daemon(http->daemon);
+    uint64_t one = 1;
+    if (write(http->wake_fd, &one, sizeof(one)) == (ssize_t)sizeof(one)) {
+        pthread_join(http->acceptor, NULL);
+    }
+    close_listener(http);
+    stop_workers(http);
     sf_db_checkpointer_stop(http->checkpointer);
     free_secrets(http);
+    pthread_mutex_destroy(&http->worker_lock);
     pthread_mutex_destroy(&http->log_lock);
     free(http);
 }
