@@ -12,6 +12,7 @@
 #include "kiln_endpoint_name.h"
 #include "kiln_ledger.h"
 #include "kiln_ledger_pg.h"
+#include "line_claims.h"
 #include "line_records_pg.h"
 #include "line_text.h"
 
@@ -513,7 +514,8 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
 {
     station = line_records_station(r, station);
     if (r->pg != NULL) {
-        return lrpg_claim(r->pg, endpoint, station, holder, holder_size);
+        int rc = lrpg_claim(r->pg, endpoint, station, holder, holder_size);
+        return rc == 1 ? line_claims_take_over(r, endpoint, station, holder) : rc;
     }
     sqlite3_stmt *ins = r->claim_insert, *sel = r->claim_holder;
     sqlite3_reset(ins);
@@ -532,10 +534,28 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
     }
     sqlite3_reset(ins);
     sqlite3_reset(sel);
+    if (rc == 1) {
+        rc = line_claims_take_over(r, endpoint, station, holder); /* a dead holder here */
+    }
     if (own) {
         sqlite3_exec(r->db, rc < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     }
     return rc;
+}
+
+sqlite3 *line_records_sqlite(line_records *r)
+{
+    return r->db;
+}
+
+PGconn *line_records_claims_pg(line_records *r)
+{
+    return r->pg != NULL ? lrpg_claims_conn(r->pg) : NULL;
+}
+
+const char *line_records_host(const line_records *r)
+{
+    return r->host;
 }
 
 int line_records_release(line_records *r, const char *endpoint, const char *station)

@@ -257,6 +257,11 @@ static PGconn *claims_conn(lrpg *p)
     return p->claims;
 }
 
+PGconn *lrpg_claims_conn(lrpg *p)
+{
+    return claims_conn(p);
+}
+
 /* One statement, its own transaction: inserted when the endpoint has no claim, taken over when
  * this station holds it (the resume rule), else the holder is read and reported. */
 int lrpg_claim(lrpg *p, const char *endpoint, const char *station, char *holder, size_t holder_size)

@@ -35,6 +35,8 @@ int lrpg_finish(lrpg *p, int64_t id, const char *state, int error_code, const ch
 int lrpg_claim(lrpg *p, const char *endpoint, const char *station, char *holder,
                size_t holder_size);
 int lrpg_release(lrpg *p, const char *endpoint, const char *station);
+/** The connection the claims go over (opened on first use; NULL when it cannot be). */
+PGconn *lrpg_claims_conn(lrpg *p);
 int lrpg_exec(lrpg *p, const char *sql);
 bool lrpg_provisioned(lrpg *p, const char *endpoint);
 bool lrpg_latest_identity(lrpg *p, const char *endpoint, const char *state, char cert_sha256[65],
