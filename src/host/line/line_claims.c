@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "line_errors.h"
+#include "line_records_pg.h"
 
 #define CLAIM_MAX_COLS 4
 #define CLAIM_SQL_MAX  1024
@@ -66,7 +67,15 @@ static int query_pg(PGconn *c, const char *sql, int n, const char *const *params
 {
     char text[CLAIM_SQL_MAX];
     pg_text(sql, text);
+    if (PQstatus(c) == CONNECTION_BAD) {
+        lrpg_reconnect(c, NULL);
+    }
+    bool idle = PQtransactionStatus(c) == PQTRANS_IDLE;
     PGresult *res = PQexecParams(c, text, n, NULL, params, NULL, NULL, 0);
+    if (idle && lrpg_reconnect(c, res)) {
+        PQclear(res);
+        res = PQexecParams(c, text, n, NULL, params, NULL, NULL, 0);
+    }
     ExecStatusType s = PQresultStatus(res);
     int rows = -1;
     if (s == PGRES_TUPLES_OK) {

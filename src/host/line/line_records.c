@@ -363,7 +363,12 @@ static int ledger_note(line_records *r, const char *kind, const line_attempt *a,
     }
     kiln_ledger_record rec = {kind,         a->endpoint, a->serial, has_cert ? cert : NULL,
                               r->issuer_ca, a->station,  outcome};
-    return kiln_ledger_append(r->ledger, &rec, NULL) == KILN_LEDGER_OK ? 0 : -1;
+    kiln_ledger_status st = kiln_ledger_append(r->ledger, &rec, NULL);
+    /* PostgreSQL lost under the entry's own transaction (not a batch's): reconnect, once. */
+    if (st != KILN_LEDGER_OK && r->pg != NULL && lrpg_reconnect(lrpg_conn(r->pg), NULL)) {
+        st = kiln_ledger_append(r->ledger, &rec, NULL);
+    }
+    return st == KILN_LEDGER_OK ? 0 : -1;
 }
 
 static const char *column_or_empty(sqlite3_stmt *st, int col)
