@@ -12,6 +12,7 @@
 
 #include "bundle_writer.h"
 #include "fcu_prepare.h"
+#include "kiln_pki.h"
 
 /* What goes into the bundle, gathered before anything is written. */
 typedef struct bundle_parts {
@@ -81,7 +82,7 @@ char *fcu__uri_account_id(const char *uri)
 static char *enrollment_id(const uint8_t *der, size_t len)
 {
     unsigned char md[32];
-    if (!EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL))
+    if (!kiln_pki_sha256(der, len, md))
         return NULL;
     char *id = malloc(2 + 32 * 3);
     if (!id)

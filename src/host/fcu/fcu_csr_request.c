@@ -5,18 +5,22 @@
 #include <string.h>
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "bundle_writer.h"
 #include "fcu_prepare.h"
+#include "kiln_pki.h"
 
 /* The endpoint part of a session id: the first bytes of SHA-256 of the endpoint name, hex. */
 static void endpoint_tag(const char *endpoint, char tag[FCU_SID_TAG_HEX + 1])
 {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)endpoint, strlen(endpoint), md);
-    for (size_t i = 0; i < FCU_SID_TAG_HEX / 2; i++)
-        snprintf(tag + i * 2, 3, "%02x", md[i]);
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[KILN_PKI_DIGEST_SIZE] = {0};
+    (void)kiln_pki_sha256(endpoint, strlen(endpoint), md);
+    for (size_t i = 0; i < FCU_SID_TAG_HEX / 2; i++) {
+        tag[i * 2] = digits[md[i] >> 4];
+        tag[i * 2 + 1] = digits[md[i] & 15];
+    }
+    tag[FCU_SID_TAG_HEX] = '\0';
 }
 
 char *fcu__session_id_new(const char *endpoint)
@@ -29,8 +33,13 @@ char *fcu__session_id_new(const char *endpoint)
         return NULL;
     memcpy(sid, FCU_SID_PREFIX, 4);
     endpoint_tag(endpoint, sid + 4);
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(sid + 4 + FCU_SID_TAG_HEX + i * 2, 3, "%02x", r[i]);
+    static const char digits[] = "0123456789abcdef";
+    char *hex = sid + 4 + FCU_SID_TAG_HEX;
+    for (size_t i = 0; i < sizeof(r); i++) {
+        hex[i * 2] = digits[r[i] >> 4];
+        hex[i * 2 + 1] = digits[r[i] & 15];
+    }
+    hex[FCU_SID_RANDOM_HEX] = '\0';
     return sid;
 }
 

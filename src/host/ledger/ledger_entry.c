@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include <openssl/sha.h>
+#include "kiln_pki.h"
 
 #include "ledger_internal.h"
 
@@ -82,8 +82,8 @@ kiln_ledger_status kiln_ledger_entry_hash(const kiln_ledger_entry *e,
     uint8_t buf[KILN_LEDGER_ENTRY_MAX];
     size_t len;
     kiln_ledger_status st = kiln_ledger_entry_encode(e, buf, &len);
-    if (st == KILN_LEDGER_OK) {
-        SHA256(buf, len, hash);
+    if (st == KILN_LEDGER_OK && !kiln_pki_sha256(buf, len, hash)) {
+        st = KILN_LEDGER_NO_MEMORY;
     }
     return st;
 }
@@ -98,7 +98,7 @@ void kiln_ledger_checkpoint_digest(uint64_t seq, const uint8_t head[KILN_LEDGER_
     kiln_bw_text(&w, LEDGER_CHECKPOINT_LABEL);
     kiln_bw_uint(&w, seq);
     kiln_bw_bytes(&w, head, KILN_LEDGER_HASH_SIZE);
-    SHA256(buf, kiln_bw_length(&w), digest);
+    (void)kiln_pki_sha256(buf, kiln_bw_length(&w), digest);
 }
 
 bool ledger_entry_decode_fields(lc_reader *r, kiln_ledger_entry *e)

@@ -12,6 +12,7 @@
 
 #include "fcc_bundle_fields.h"
 #include "kiln_endpoint_name.h"
+#include "kiln_pki.h"
 #include "line_text.h"
 
 static void hex(const unsigned char *d, size_t n, char *out)
@@ -24,15 +25,16 @@ static void hex(const unsigned char *d, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static void digest_hex(const EVP_MD *md, const uint8_t *data, size_t len, char *out)
+/* SHA-256 (sha1 false) or SHA-1 of data in hex; "" when OpenSSL cannot hash. */
+static void digest_hex(bool sha1, const uint8_t *data, size_t len, char *out)
 {
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (EVP_Digest(data, len, d, &n, md, NULL) != 1) {
+    uint8_t d[KILN_PKI_DIGEST_SIZE];
+    bool ok = sha1 ? kiln_pki_sha1(data, len, d) : kiln_pki_sha256(data, len, d);
+    if (!ok) {
         out[0] = '\0';
         return;
     }
-    hex(d, n, out);
+    hex(d, sha1 ? KILN_PKI_SHA1_SIZE : KILN_PKI_DIGEST_SIZE, out);
 }
 
 static int key_is(cbor_item_t *key, const char *name)
@@ -200,9 +202,9 @@ static void decode_device_cert(const uint8_t *bundle, size_t len, line_identity 
             if (name != NULL && data != NULL && cbor_isa_bytestring(data) &&
                 cbor_bytestring_is_definite(data) &&
                 (key_is(name, FCC_BOOTSTRAP_DEVICE_CERT) || key_is(name, FCC_LWM2M_DEVICE_CERT))) {
-                digest_hex(EVP_sha256(), cbor_bytestring_handle(data), cbor_bytestring_length(data),
+                digest_hex(false, cbor_bytestring_handle(data), cbor_bytestring_length(data),
                            out->cert_sha256);
-                digest_hex(EVP_sha1(), cbor_bytestring_handle(data), cbor_bytestring_length(data),
+                digest_hex(true, cbor_bytestring_handle(data), cbor_bytestring_length(data),
                            out->cert_sha1);
             }
             cbor_decref(&cert);
@@ -217,14 +219,14 @@ static void decode_device_cert(const uint8_t *bundle, size_t len, line_identity 
 void line_identity_of_bundle(const uint8_t *bundle, size_t len, line_identity *out)
 {
     memset(out, 0, sizeof(*out));
-    digest_hex(EVP_sha256(), bundle, len, out->bundle_sha256);
+    digest_hex(false, bundle, len, out->bundle_sha256);
     const uint8_t *der = NULL;
     size_t der_len = 0;
     if (!walk_device_cert(bundle, len, &der, &der_len)) {
         decode_device_cert(bundle, len, out);
     } else if (der != NULL) {
-        digest_hex(EVP_sha256(), der, der_len, out->cert_sha256);
-        digest_hex(EVP_sha1(), der, der_len, out->cert_sha1);
+        digest_hex(false, der, der_len, out->cert_sha256);
+        digest_hex(true, der, der_len, out->cert_sha1);
     }
 }
 

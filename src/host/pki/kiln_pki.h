@@ -22,6 +22,7 @@
 #define KILN_PKI_POINT_SIZE  65 /* uncompressed SEC1 P-256 point, 0x04 || X || Y */
 #define KILN_PKI_DIGEST_SIZE 32 /* SHA-256 */
 #define KILN_PKI_SIG_MAX     72 /* DER ECDSA-Sig-Value of P-256 */
+#define KILN_PKI_SHA1_SIZE   20
 
 /* The statuses (include/kiln/status_pki.def); as a kiln_status, 8000 + code
  * (kiln_status_from(KILN_MODULE_PKI, code)). 0 is success. */
@@ -97,6 +98,11 @@ kiln_pki_status kiln_pki_token_secret_generate(const char *uri, const uint8_t *m
 bool kiln_pki_is_key_uri(const char *text);
 /** The URI without its pin-value, for messages (truncated to size). */
 void kiln_pki_uri_redact(const char *uri, char *out, size_t size);
+
+/** SHA-256 / SHA-1 of data with digests fetched once per process (thread-safe): the one-shot
+ * SHA256() looks the algorithm up on every call. False only when OpenSSL has no such digest. */
+bool kiln_pki_sha256(const void *data, size_t len, uint8_t out[KILN_PKI_DIGEST_SIZE]);
+bool kiln_pki_sha1(const void *data, size_t len, uint8_t out[KILN_PKI_SHA1_SIZE]);
 
 /** The DER ECDSA-Sig-Value of a raw r || s (32 bytes each, the form PKCS#11's CKM_ECDSA gives). */
 kiln_pki_status kiln_pki_sig_from_raw(const uint8_t rs[64], uint8_t sig[KILN_PKI_SIG_MAX],
