@@ -143,13 +143,14 @@ static tool_run run_tool(char *const argv[], const char *out_path)
     return r;
 }
 
-/* prepare-batch on the same list, records on (its own database), one job, bundles into dir
- * (tmpfs when the devices' storage is there): the rate the line is held against. */
+/* prepare-batch on the same list, records on (its own database, on the same file system as
+ * inject-batch's), one job, bundles into dir (tmpfs when the devices' storage is there): the
+ * rate the line is held against. */
 static tool_run prepare_batch_run(const char *home, const char *csv, const char *dir)
 {
     char out[700], db[700];
     snprintf(out, sizeof(out), "%s/prepare-bundles", dir);
-    snprintf(db, sizeof(db), "%s/prepare-records.db", dir);
+    snprintf(db, sizeof(db), "%s/prepare-records.db", home); /* beside inject-batch's */
     char *argv[] = {BENCH_FT,       "--home-dir", (char *)home, "prepare-batch", "--devices",
                     (char *)csv,    "--out",      out,          "--jobs",        "1",
                     "--records-db", db,           NULL};
@@ -294,7 +295,8 @@ int main(void)
     printf("                         transport    %.3f (request sent to answer read, minus "
            "device time; includes queueing behind other devices)\n",
            1000 * (exch - device_time) / n);
-    printf("                         records      %.3f (SQLite WAL, two writes per device)\n",
+    printf("                         records      %.3f (SQLite WAL, two rows per device, many "
+           "devices per commit)\n",
            1000 * rec / n);
     print_overheads(home, seconds, ok, rec / n);
     /* The factory tool's own cost, against prepare-batch's on the same list (the devices are
@@ -309,7 +311,8 @@ int main(void)
     printf("  factory tool CPU       %.3f ms per device (user + sys, all threads; wall %.3f s)"
            " = %.0f devices per tool CPU-second\n",
            1000 * inject.cpu / n, inject.wall, tool_rate);
-    printf("  prepare-batch          %.3f ms CPU per device (--jobs 1, records on, tmpfs) = %.0f "
+    printf("  prepare-batch          %.3f ms CPU per device (--jobs 1, records on, bundles on "
+           "tmpfs) = %.0f "
            "devices per CPU-second, %.0f devices/s wall\n",
            1000 * prep.cpu / n, prep_rate, prep.wall > 0 ? n / prep.wall : 0.0);
     printf("  line / prepare-batch   %.0f %% (tool CPU rates; goal >= 60 %%)\n",

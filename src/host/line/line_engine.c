@@ -689,10 +689,10 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
         e->parallel = 1;
     }
     if (e->group < 1) {
-        e->group = e->parallel / 4 < 1 ? 1 : e->parallel / 4 > 32 ? 32 : e->parallel / 4;
+        e->group = e->parallel / 2 < 1 ? 1 : e->parallel / 2 > 64 ? 64 : e->parallel / 2;
     }
     if (e->group_delay <= 0) {
-        e->group_delay = 0.02;
+        e->group_delay = 0.05;
     }
     e->n_in_flight = 0;
     e->n_done = 0;
