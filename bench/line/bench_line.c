@@ -5,7 +5,8 @@
  * and where the time went.
  *
  * Environment: KILN_BENCH_LINE_DEVICES (default 3000), KILN_BENCH_LINE_SIMULATED (default 64),
- * KILN_BENCH_LINE_THREADS (factory_client --threads). */
+ * KILN_BENCH_LINE_THREADS (factory_client --threads), KILN_BENCH_LINE_TOOL (another factory_tool
+ * binary for inject-batch, e.g. an older build to compare with). */
 #include <jansson.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -243,7 +244,8 @@ int main(void)
     snprintf(out, sizeof(out), "%s/batch.out", home);
     char parallel[16];
     snprintf(parallel, sizeof(parallel), "%d", simulated);
-    char *inject_argv[] = {BENCH_FT,     "--home-dir", home, "inject-batch", "--devices", csv,
+    char *tool = getenv("KILN_BENCH_LINE_TOOL") ? getenv("KILN_BENCH_LINE_TOOL") : BENCH_FT;
+    char *inject_argv[] = {tool,         "--home-dir", home, "inject-batch", "--devices", csv,
                            "--parallel", parallel,     NULL};
     tool_run inject = run_tool(inject_argv, out);
     kill(dev, SIGTERM);
