@@ -30,10 +30,11 @@ _kiln_factory_tool_options() {
     prepare-batch) echo "--devices --out --jobs --reprovision --records-db --no-records --station --help" ;;
     write) echo "--devices --bundles --answers --parallel --retries -t --reprovision --records-db --no-records --station --metrics-listen --metrics-linger --help" ;;
     verify-batch) echo "--devices --answers --bundles --reprovision --records-db --no-records --station --help" ;;
-    records) echo "--records-db --json --help list show export" ;;
+    records) echo "--records-db --json --help list show export release" ;;
     records:list) echo "--endpoint --state --format --json --help" ;;
     records:show) echo "--help" ;;
     records:export) echo "--format --output --help" ;;
+    records:release) echo "--station --endpoint --json --help" ;;
     new_device | get_device_configuration | handle_device_response | report_error) echo "--station --service-url --help" ;;
     relay) echo "--tcp --serial --baud -t --help" ;;
     ledger) echo "--records-db --db --pubkey --format -o --help verify export pubkey" ;;
@@ -90,7 +91,7 @@ _kiln_factory_tool() {
             *) command=$w ;;
             esac
         elif [[ -z $sub && ( $command == inject && ( $w == tcp || $w == serial || $w == to_file ) ||
-                               $command == records && ( $w == list || $w == show || $w == export ) ) ]]; then
+                               $command == records && ( $w == list || $w == show || $w == export || $w == release ) ) ]]; then
             sub=$w
         fi
     done

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "line_claims.h"
 #include "line_cli.h"
+#include "line_errors.h"
+#include "line_text.h"
 #include "tool_opt.h"
 
 static const char records_usage[] =
@@ -13,6 +16,8 @@ static const char records_usage[] =
     "                                            one line per attempt (--json: JSON)\n"
     "  show ENDPOINT                             every attempt of one device (JSON)\n"
     "  export --format csv|json [--output FILE]  all attempts\n"
+    "  release --station NAME [--endpoint EP]    give back a stopped station's claims of\n"
+    "                                            endpoints no certificate went out for\n"
     "  STATE: started, success, failed, interrupted, written, prepared, skipped\n";
 
 static const char *const record_states[] = {
@@ -31,10 +36,10 @@ static bool known_state(const char *state)
 }
 
 typedef struct records_args {
-    const char *db, *endpoint, *state, *format, *output, *command, *target;
+    const char *db, *endpoint, *state, *format, *output, *station, *command, *target;
 } records_args;
 
-enum { OPT_DB = 256, OPT_ENDPOINT, OPT_STATE, OPT_FORMAT, OPT_OUTPUT };
+enum { OPT_DB = 256, OPT_ENDPOINT, OPT_STATE, OPT_FORMAT, OPT_OUTPUT, OPT_STATION };
 
 static const struct option records_longopts[] = {
     {"records-db", required_argument, NULL, OPT_DB},
@@ -42,6 +47,7 @@ static const struct option records_longopts[] = {
     {"state", required_argument, NULL, OPT_STATE},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"output", required_argument, NULL, OPT_OUTPUT},
+    {"station", required_argument, NULL, OPT_STATION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -54,7 +60,7 @@ static int usage(const ft_globals *g, const char *what)
 /* Returns 0, LINE_CLI_HELP, or the exit status of a usage error. */
 static int parse(const ft_globals *g, int argc, char **argv, records_args *a)
 {
-    const char **slots[] = {&a->db, &a->endpoint, &a->state, &a->format, &a->output};
+    const char **slots[] = {&a->db, &a->endpoint, &a->state, &a->format, &a->output, &a->station};
     memset(a, 0, sizeof(*a));
     tool_opt_begin();
     int c;
@@ -106,8 +112,12 @@ static int command_format(const ft_globals *g, records_args *a, line_records_for
             return usage(g, "export needs --format csv or --format json");
         }
         *fmt = strcmp(a->format, "csv") == 0 ? LINE_RECORDS_CSV : LINE_RECORDS_JSON;
+    } else if (strcmp(a->command, "release") == 0) {
+        if (a->station == NULL || !*a->station) {
+            return usage(g, "release needs --station NAME (the station whose claims go back)");
+        }
     } else {
-        return usage(g, "the command must be list, show or export");
+        return usage(g, "the command must be list, show, export or release");
     }
     return 0;
 }
@@ -147,6 +157,54 @@ static int print_rows(const ft_globals *g, line_records *rec, const records_args
     return rc;
 }
 
+typedef struct release_tally {
+    unsigned released, kept;
+    int first_code;
+} release_tally;
+
+/* One JSON line per claim looked at: released, or kept with the numbered error. */
+static void print_release(void *user, const line_claim_report *rep)
+{
+    release_tally *t = user;
+    json_t *o = json_object();
+    json_object_set_new(o, "endpoint", line_json_text(rep->endpoint));
+    json_object_set_new(o, "station", line_json_text(rep->station));
+    json_object_set_new(o, "host", line_json_text(rep->host));
+    json_object_set_new(o, "pid", line_json_text(rep->pid));
+    json_object_set_new(o, "claimedAt", line_json_text(rep->claimed_at));
+    json_object_set_new(o, "status", json_integer(rep->code));
+    json_object_set_new(o, "message", line_json_text(rep->message));
+    json_object_set_new(o, "result", json_string(rep->code == 0 ? "released" : "kept"));
+    line_cli_print_line(o, false);
+    if (rep->code == 0) {
+        t->released++;
+    } else if (t->kept++ == 0) {
+        t->first_code = rep->code;
+    }
+}
+
+/* records release: exit 0 when every claim looked at went back, 1 when one was kept. */
+static int release_claims(const ft_globals *g, line_records *rec, const records_args *a,
+                          const char *path)
+{
+    release_tally t = {0, 0, 0};
+    int n = line_claims_release(rec, a->station, a->endpoint, print_release, &t);
+    char msg[700];
+    if (n == -LINE_E_CLAIM_NOT_HELD) {
+        line_error_format(msg, sizeof(msg), LINE_E_CLAIM_NOT_HELD, a->endpoint, a->station);
+        ft_print_result(g, LINE_E_CLAIM_NOT_HELD, msg, NULL, NULL);
+        return FT_EXIT_FAILED;
+    }
+    if (n < 0) {
+        return line_cli_error(g, FT_EXIT_FAILED, "cannot release claims in the records database %s",
+                              path);
+    }
+    snprintf(msg, sizeof(msg), "%u claim(s) of station %s released, %u kept", t.released,
+             a->station, t.kept);
+    ft_print_result(g, t.kept ? t.first_code : 0, msg, NULL, NULL);
+    return t.kept ? FT_EXIT_FAILED : FT_EXIT_OK;
+}
+
 int ft_cmd_records(const ft_globals *g, int argc, char **argv)
 {
     records_args a;
@@ -165,7 +223,8 @@ int ft_cmd_records(const ft_globals *g, int argc, char **argv)
     if (rec == NULL) {
         return FT_EXIT_FAILED;
     }
-    rc = print_rows(g, rec, &a, fmt, path);
+    rc = strcmp(a.command, "release") == 0 ? release_claims(g, rec, &a, path)
+                                           : print_rows(g, rec, &a, fmt, path);
     line_records_close(rec);
     free(path);
     return rc;

@@ -45,7 +45,7 @@ static void usage(FILE *out)
         "  prepare-batch           write the bundles of a CSV list into a folder\n"
         "  write                   send prepared bundles, store the devices' answers\n"
         "  verify-batch            verify the stored answers\n"
-        "  records                 list, show or export the records database\n"
+        "  records                 list, show, export; release a stopped station's claims\n"
         "  ledger                  verify, export or print the key of the tamper-evident ledger\n"
         "  relay                   send raw frames to a device (diagnostics)\n"
         "  new_device, get_device_configuration, handle_device_response, report_error\n"

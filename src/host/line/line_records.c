@@ -12,6 +12,7 @@
 #include "kiln_endpoint_name.h"
 #include "kiln_ledger.h"
 #include "kiln_ledger_pg.h"
+#include "line_claims.h"
 #include "line_records_pg.h"
 #include "line_text.h"
 
@@ -362,7 +363,12 @@ static int ledger_note(line_records *r, const char *kind, const line_attempt *a,
     }
     kiln_ledger_record rec = {kind,         a->endpoint, a->serial, has_cert ? cert : NULL,
                               r->issuer_ca, a->station,  outcome};
-    return kiln_ledger_append(r->ledger, &rec, NULL) == KILN_LEDGER_OK ? 0 : -1;
+    kiln_ledger_status st = kiln_ledger_append(r->ledger, &rec, NULL);
+    /* PostgreSQL lost under the entry's own transaction (not a batch's): reconnect, once. */
+    if (st != KILN_LEDGER_OK && r->pg != NULL && lrpg_reconnect(lrpg_conn(r->pg), NULL)) {
+        st = kiln_ledger_append(r->ledger, &rec, NULL);
+    }
+    return st == KILN_LEDGER_OK ? 0 : -1;
 }
 
 static const char *column_or_empty(sqlite3_stmt *st, int col)
@@ -513,7 +519,8 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
 {
     station = line_records_station(r, station);
     if (r->pg != NULL) {
-        return lrpg_claim(r->pg, endpoint, station, holder, holder_size);
+        int rc = lrpg_claim(r->pg, endpoint, station, holder, holder_size);
+        return rc == 1 ? line_claims_take_over(r, endpoint, station, holder) : rc;
     }
     sqlite3_stmt *ins = r->claim_insert, *sel = r->claim_holder;
     sqlite3_reset(ins);
@@ -532,10 +539,28 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
     }
     sqlite3_reset(ins);
     sqlite3_reset(sel);
+    if (rc == 1) {
+        rc = line_claims_take_over(r, endpoint, station, holder); /* a dead holder here */
+    }
     if (own) {
         sqlite3_exec(r->db, rc < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     }
     return rc;
+}
+
+sqlite3 *line_records_sqlite(line_records *r)
+{
+    return r->db;
+}
+
+PGconn *line_records_claims_pg(line_records *r)
+{
+    return r->pg != NULL ? lrpg_claims_conn(r->pg) : NULL;
+}
+
+const char *line_records_host(const line_records *r)
+{
+    return r->host;
 }
 
 int line_records_release(line_records *r, const char *endpoint, const char *station)

@@ -48,6 +48,25 @@ static const char pg_schema[] =
     " WHERE NOT EXISTS (SELECT 1 FROM schema_version);"
     "UPDATE schema_version SET version = 2 WHERE version < 2;";
 
+bool lrpg_reconnect(PGconn *c, PGresult *failed)
+{
+    if ((failed != NULL && PQresultStatus(failed) != PGRES_FATAL_ERROR) ||
+        PQstatus(c) != CONNECTION_BAD) {
+        return false;
+    }
+    /* The link broke (a server restart, a failover) between transactions: the statement never
+     * ran inside one, so it may be sent again on a new connection. Once, for up to ~10 s. */
+    for (int i = 0; i < LRPG_RECONNECT_TRIES; i++) {
+        PQreset(c);
+        if (PQstatus(c) == CONNECTION_OK) {
+            PQclear(PQexec(c, "SET client_min_messages TO warning"));
+            return true;
+        }
+        usleep(LRPG_RECONNECT_WAIT_US);
+    }
+    return false;
+}
+
 static bool ok_result(PGresult *res)
 {
     ExecStatusType s = PQresultStatus(res);
@@ -58,7 +77,17 @@ static bool ok_result(PGresult *res)
 
 static PGresult *run(PGconn *c, const char *sql, int n, const char *const *params)
 {
-    return PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    /* A connection found broken by an earlier statement (the ledger's) is reopened first. */
+    if (PQstatus(c) == CONNECTION_BAD) {
+        lrpg_reconnect(c, NULL);
+    }
+    bool idle = PQtransactionStatus(c) == PQTRANS_IDLE;
+    PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (idle && lrpg_reconnect(c, res)) {
+        PQclear(res);
+        res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    }
+    return res;
 }
 
 static bool tuples(PGresult *res)
@@ -125,7 +154,7 @@ PGconn *lrpg_conn(lrpg *p)
 
 int lrpg_exec(lrpg *p, const char *sql)
 {
-    return ok_result(PQexec(p->conn, sql)) ? 0 : -1;
+    return ok_result(run(p->conn, sql, 0, NULL)) ? 0 : -1;
 }
 
 int lrpg_recover(lrpg *p)
@@ -255,6 +284,11 @@ static PGconn *claims_conn(lrpg *p)
         p->claims = connect_db(p->url, false, why, sizeof(why));
     }
     return p->claims;
+}
+
+PGconn *lrpg_claims_conn(lrpg *p)
+{
+    return claims_conn(p);
 }
 
 /* One statement, its own transaction: inserted when the endpoint has no claim, taken over when

@@ -35,7 +35,17 @@ int lrpg_finish(lrpg *p, int64_t id, const char *state, int error_code, const ch
 int lrpg_claim(lrpg *p, const char *endpoint, const char *station, char *holder,
                size_t holder_size);
 int lrpg_release(lrpg *p, const char *endpoint, const char *station);
+/** The connection the claims go over (opened on first use; NULL when it cannot be). */
+PGconn *lrpg_claims_conn(lrpg *p);
 int lrpg_exec(lrpg *p, const char *sql);
+/** After failed, a statement sent outside a transaction: true when the connection was broken
+ *  and is open again (PQreset, retried for up to LRPG_RECONNECT_TRIES x LRPG_RECONNECT_WAIT_US),
+ *  so the statement may be sent once more (failed NULL: only the connection's state). A break
+ * inside a transaction is not retried: its earlier statements are gone, the caller's numbered error
+ * stands. */
+bool lrpg_reconnect(PGconn *c, PGresult *failed);
+#define LRPG_RECONNECT_TRIES   40
+#define LRPG_RECONNECT_WAIT_US 250000
 bool lrpg_provisioned(lrpg *p, const char *endpoint);
 bool lrpg_latest_identity(lrpg *p, const char *endpoint, const char *state, char cert_sha256[65],
                           char cert_sha1[41], char bundle_sha256[65]);
