@@ -5,8 +5,11 @@
  * and where the time went.
  *
  * Environment: KILN_BENCH_LINE_DEVICES (default 3000), KILN_BENCH_LINE_SIMULATED (default 64),
- * KILN_BENCH_LINE_THREADS (factory_client --threads). */
+ * KILN_BENCH_LINE_THREADS (factory_client --threads), KILN_BENCH_LINE_TOOL (another factory_tool
+ * binary for inject-batch, e.g. an older build to compare with). */
 #include <jansson.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -101,6 +104,64 @@ static int env_int(const char *name, int fallback)
     return v && atoi(v) > 0 ? atoi(v) : fallback;
 }
 
+typedef struct tool_run {
+    double wall, cpu; /* seconds; cpu: user + system of the child, all its threads */
+} tool_run;
+
+static double wall_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Runs factory_tool (argv, no shell) with stdout to out_path (or /dev/null) and stderr to
+ * /dev/null; its wall and CPU time from wait4. Exits on failure. */
+static tool_run run_tool(char *const argv[], const char *out_path)
+{
+    fflush(stdout);
+    double t0 = wall_now();
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int out = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int null = open("/dev/null", O_WRONLY);
+        if (out < 0 || null < 0 || dup2(out, 1) < 0 || dup2(null, 2) < 0) {
+            _exit(126);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bench_line: factory_tool %s failed\n", argv[3]);
+        exit(1);
+    }
+    tool_run r = {wall_now() - t0, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                                       (double)ru.ru_stime.tv_sec +
+                                       (double)ru.ru_stime.tv_usec / 1e6};
+    return r;
+}
+
+/* prepare-batch on the same list, records on (its own database, on the same file system as
+ * inject-batch's), one job, bundles into dir (tmpfs when the devices' storage is there): the
+ * rate the line is held against. */
+static tool_run prepare_batch_run(const char *home, const char *csv, const char *dir)
+{
+    char out[700], db[700];
+    snprintf(out, sizeof(out), "%s/prepare-bundles", dir);
+    snprintf(db, sizeof(db), "%s/prepare-records.db", home); /* beside inject-batch's */
+    char *argv[] = {BENCH_FT,       "--home-dir", (char *)home, "prepare-batch", "--devices",
+                    (char *)csv,    "--out",      out,          "--jobs",        "1",
+                    "--records-db", db,           NULL};
+    tool_run r = run_tool(argv, NULL);
+    char cmd[3000];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s-wal' '%s-shm'", out, db, db, db);
+    run(cmd);
+    return r;
+}
+
 /* The simulated devices' process (in the forked child): stdout to log. KILN_BENCH_LINE_THREADS=T
  * is factory_client --threads T (default: its own, the online CPUs). */
 static void exec_client(const char *log, char *storage, char *count)
@@ -181,10 +242,12 @@ int main(void)
     fclose(f);
 
     snprintf(out, sizeof(out), "%s/batch.out", home);
-    snprintf(cmd, sizeof(cmd),
-             "'%s' --home-dir '%s' inject-batch --devices '%s' --parallel %d > '%s' 2>/dev/null",
-             BENCH_FT, home, csv, simulated, out);
-    run(cmd);
+    char parallel[16];
+    snprintf(parallel, sizeof(parallel), "%d", simulated);
+    char *tool = getenv("KILN_BENCH_LINE_TOOL") ? getenv("KILN_BENCH_LINE_TOOL") : BENCH_FT;
+    char *inject_argv[] = {tool,         "--home-dir", home, "inject-batch", "--devices", csv,
+                           "--parallel", parallel,     NULL};
+    tool_run inject = run_tool(inject_argv, out);
     kill(dev, SIGTERM);
     CHECK(waitpid(dev, NULL, 0) == dev);
     char stats[512] = "";
@@ -234,14 +297,33 @@ int main(void)
     printf("                         transport    %.3f (request sent to answer read, minus "
            "device time; includes queueing behind other devices)\n",
            1000 * (exch - device_time) / n);
-    printf("                         records      %.3f (SQLite WAL, two writes per device)\n",
+    printf("                         records      %.3f (SQLite WAL, two rows per device, many "
+           "devices per commit)\n",
            1000 * rec / n);
     print_overheads(home, seconds, ok, rec / n);
+    /* The factory tool's own cost, against prepare-batch's on the same list (the devices are
+     * idle by now: the machine is the tool's). */
+    char prep_dir[600];
+    snprintf(prep_dir, sizeof(prep_dir), "%s-prepare", storage);
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", prep_dir);
+    run(cmd);
+    tool_run prep = prepare_batch_run(home, csv, prep_dir);
+    double tool_rate = inject.cpu > 0 ? n / inject.cpu : 0.0;
+    double prep_rate = prep.cpu > 0 ? n / prep.cpu : 0.0;
+    printf("  factory tool CPU       %.3f ms per device (user + sys, all threads; wall %.3f s)"
+           " = %.0f devices per tool CPU-second\n",
+           1000 * inject.cpu / n, inject.wall, tool_rate);
+    printf("  prepare-batch          %.3f ms CPU per device (--jobs 1, records on, bundles on "
+           "tmpfs) = %.0f "
+           "devices per CPU-second, %.0f devices/s wall\n",
+           1000 * prep.cpu / n, prep_rate, prep.wall > 0 ? n / prep.wall : 0.0);
+    printf("  line / prepare-batch   %.0f %% (tool CPU rates; goal >= 60 %%)\n",
+           prep_rate > 0 ? 100 * tool_rate / prep_rate : 0.0);
     printf("  device storage: %s\n", storage);
     json_decref(root);
     free(text);
     free(ports);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", storage, home);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s'", storage, prep_dir, home);
     run(cmd);
     free(home);
     return ok == devices ? 0 : 1;

@@ -215,6 +215,11 @@ static int open_parts(const ft_globals *g, const batch_options *o, line_mode mod
     if (mode == LINE_MODE_INJECT && *f == NULL) {
         return line_cli_error(g, FT_EXIT_FAILED, "out of memory");
     }
+    if (*f != NULL) {
+        /* fcu.yml, the CA and the resources read and checked once per batch, as prepare-batch
+         * does, not once per device. */
+        fcu_set_batch_mode(*f, true);
+    }
     if (o->no_records) {
         return 0;
     }

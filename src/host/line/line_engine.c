@@ -97,6 +97,13 @@ const char *line_job_state(const line_job *j)
     }
 }
 
+static void wake(void *arg)
+{
+    (void)arg; /* the loop turns: start_more sees the group's delay is over */
+}
+
+/* A job ends: its connection and bundle go; its final row and its report wait for the next
+ * records turn (flush_turn), which commits the rows of many devices at once. */
 static void finish(line_job *j, line_outcome outcome)
 {
     line_engine *e = j->engine;
@@ -108,19 +115,44 @@ static void finish(line_job *j, line_outcome outcome)
     }
     drop_frame(j);
     drop_request(j);
-    double t0 = line_now();
-    if (e->records != NULL && j->record_id > 0) {
-        line_records_finish(
-            e->records, j->record_id, line_job_state(j),
-            outcome == LINE_JOB_SUCCEEDED || outcome == LINE_JOB_SKIPPED ? 0 : j->status,
-            j->message[0] ? j->message : NULL, j->device_status, j->tries);
-        if (outcome == LINE_JOB_FAILED && j->device_status < 0) {
-            /* no answer from the device: it holds no certificate; others may try it */
-            line_records_release(e->records, j->dev->endpoint, e->station);
+    e->t_configurator += j->t_configurator;
+    e->t_exchange += j->t_exchange;
+    e->running--;
+    for (int i = 0; i < e->n_in_flight; i++) {
+        if (e->in_flight[i] == j) {
+            e->in_flight[i] = e->in_flight[--e->n_in_flight];
+            break;
         }
     }
-    e->t_records += line_now() - t0;
-    switch (outcome) {
+    e->done[e->n_done++] = j;
+    if (e->wait_since <= 0) {
+        e->wait_since = line_now();
+        if (e->loop != NULL) {
+            line_loop_timer(e->loop, e->wait_since + e->group_delay, wake, e);
+        }
+    }
+}
+
+/* The final row of a finished job (inside the turn's transaction). */
+static void record_final(line_engine *e, line_job *j)
+{
+    if (e->records == NULL || j->record_id <= 0) {
+        return;
+    }
+    line_records_finish(
+        e->records, j->record_id, line_job_state(j),
+        j->outcome == LINE_JOB_SUCCEEDED || j->outcome == LINE_JOB_SKIPPED ? 0 : j->status,
+        j->message[0] ? j->message : NULL, j->device_status, j->tries);
+    if (j->outcome == LINE_JOB_FAILED && j->device_status < 0) {
+        /* no answer from the device: it holds no certificate; others may try it */
+        line_records_release(e->records, j->dev->endpoint, e->station);
+    }
+}
+
+/* A finished job whose final row committed: counted and reported. */
+static void report(line_engine *e, line_job *j)
+{
+    switch (j->outcome) {
     case LINE_JOB_SUCCEEDED:
         e->succeeded++;
         break;
@@ -133,15 +165,6 @@ static void finish(line_job *j, line_outcome outcome)
     default:
         e->failed++;
         break;
-    }
-    e->t_configurator += j->t_configurator;
-    e->t_exchange += j->t_exchange;
-    e->running--;
-    for (int i = 0; i < e->n_in_flight; i++) {
-        if (e->in_flight[i] == j) {
-            e->in_flight[i] = e->in_flight[--e->n_in_flight];
-            break;
-        }
     }
     if (e->on_finished != NULL) {
         e->on_finished(e->user, e, j);
@@ -499,8 +522,17 @@ static void start_job(line_engine *e, line_job *j)
     }
     int rc = e->mode == LINE_MODE_INJECT ? prepare_bundle(e, j) : load_bundle(e, j);
     if (rc == 0 && record_start(e, j) == 0) {
-        send_current(j);
+        e->sending[e->n_sending++] = j; /* sent once its started row committed */
     }
+}
+
+static uint32_t address_hash(const char *text)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; text != NULL && *text; text++) {
+        h = (h ^ (uint8_t)*text) * 16777619u;
+    }
+    return h;
 }
 
 /* True while another job in flight talks to the same address: a device serves one exchange
@@ -513,41 +545,114 @@ static bool address_busy(const line_engine *e, const line_job *candidate)
     }
     for (int i = 0; i < e->n_in_flight; i++) {
         const line_job *j = e->in_flight[i];
-        if (j->started && j->outcome == LINE_JOB_PENDING && j->dev->address != NULL &&
-            strcmp(j->dev->address, candidate->dev->address) == 0) {
+        if (j->addr_hash == candidate->addr_hash && j->started && j->outcome == LINE_JOB_PENDING &&
+            j->dev->address != NULL && strcmp(j->dev->address, candidate->dev->address) == 0) {
             return true;
         }
     }
     return false;
 }
 
-/* Starts jobs in list order, skipping (for now) those whose device is busy. */
-static bool start_more(void *arg)
+/* The next job to start in list order, skipping (for now) those whose device is busy; NULL
+ * when none may start now. */
+static line_job *pick_next(line_engine *e)
 {
-    line_engine *e = arg;
-    while (e->running < e->parallel && !e->stop) {
-        while (e->next < e->njobs && e->jobs[e->next].started) {
-            e->next++;
+    if (e->running >= e->parallel || e->stop) {
+        return NULL;
+    }
+    while (e->next < e->njobs && e->jobs[e->next].started) {
+        e->next++;
+    }
+    for (size_t i = e->next, seen = 0; i < e->njobs && seen < 256; i++) {
+        if (e->jobs[i].started) {
+            continue;
         }
-        line_job *pick = NULL;
-        for (size_t i = e->next, seen = 0; i < e->njobs && seen < 256; i++) {
-            if (e->jobs[i].started) {
-                continue;
-            }
-            seen++;
-            if (!address_busy(e, &e->jobs[i])) {
-                pick = &e->jobs[i];
-                break;
-            }
+        seen++;
+        if (!address_busy(e, &e->jobs[i])) {
+            return &e->jobs[i];
         }
-        if (pick == NULL) {
-            break;
-        }
+    }
+    return NULL;
+}
+
+/* A commit that failed: nothing of the turn is stored. The jobs prepared in it are not sent
+ * (failed, their started rows are gone); the final rows are written again one by one. */
+static void turn_lost(line_engine *e, size_t finals)
+{
+    line_records_rollback(e->records);
+    for (size_t i = 0; i < finals; i++) {
+        record_final(e, e->done[i]);
+    }
+    int n = e->n_sending;
+    e->n_sending = 0;
+    for (int i = 0; i < n; i++) {
+        line_job *j = e->sending[i];
+        j->record_id = 0;
+        fail_job(j, LINE_E_GENERAL,
+                 "General error on factory tool: cannot write the records database");
+    }
+}
+
+/* One records turn: in one transaction the final rows of the jobs finished since the last
+ * turn, then the claims and started rows of the jobs that start now (their bundles made);
+ * after the commit the finished jobs are reported and the new bundles sent. */
+static void flush_turn(line_engine *e, bool start)
+{
+    line_job *pick = start ? pick_next(e) : NULL;
+    if (e->n_done == 0 && pick == NULL) {
+        e->wait_since = 0;
+        return;
+    }
+    double t0 = line_now();
+    bool grouped = e->records != NULL && line_records_transaction(e->records) == 0;
+    size_t finals = e->n_done;
+    for (size_t i = 0; i < finals; i++) {
+        record_final(e, e->done[i]);
+    }
+    e->t_records += line_now() - t0;
+    for (; pick != NULL; pick = start ? pick_next(e) : NULL) {
         pick->started = true;
         e->started++;
         start_job(e, pick);
     }
-    return !e->stop && e->started < e->njobs;
+    t0 = line_now();
+    if (grouped && line_records_commit(e->records) != 0) {
+        turn_lost(e, finals);
+    }
+    e->t_records += line_now() - t0;
+    size_t n = e->n_done;
+    e->n_done = 0;
+    e->wait_since = 0;
+    for (size_t i = 0; i < n; i++) {
+        report(e, e->done[i]);
+    }
+    int sends = e->n_sending;
+    e->n_sending = 0;
+    for (int i = 0; i < sends; i++) {
+        send_current(e->sending[i]);
+    }
+}
+
+/* A turn is due when enough devices wait (finished, or free slots to start), when the first
+ * of them waited group_delay, or when nothing else is in flight. */
+static bool turn_due(const line_engine *e)
+{
+    bool can_start = !e->stop && e->started < e->njobs && e->running < e->parallel;
+    if (e->n_done == 0 && !can_start) {
+        return false;
+    }
+    return e->running == 0 || e->stop || (int)e->n_done >= e->group ||
+           e->parallel - e->running >= e->group ||
+           (e->wait_since > 0 && line_now() >= e->wait_since + e->group_delay);
+}
+
+static bool start_more(void *arg)
+{
+    line_engine *e = arg;
+    if (turn_due(e)) {
+        flush_turn(e, true);
+    }
+    return e->n_done > 0 || (!e->stop && e->started < e->njobs);
 }
 
 /* Whatever is still open when the loop ends early did not finish. */
@@ -578,13 +683,30 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     e->njobs = count;
     for (size_t i = 0; i < count; i++) {
         e->jobs[i].dev = &devices[i];
+        e->jobs[i].addr_hash = address_hash(devices[i].address);
     }
     if (e->parallel < 1) {
         e->parallel = 1;
     }
+    if (e->group < 1) {
+        e->group = e->parallel / 2 < 1 ? 1 : e->parallel / 2 > 64 ? 64 : e->parallel / 2;
+    }
+    if (e->group_delay <= 0) {
+        e->group_delay = 0.05;
+    }
     e->n_in_flight = 0;
+    e->n_done = 0;
+    e->n_sending = 0;
+    e->wait_since = 0;
     e->in_flight = calloc((size_t)e->parallel, sizeof(*e->in_flight));
-    if (e->in_flight == NULL) {
+    e->sending = calloc((size_t)e->parallel, sizeof(*e->sending));
+    e->done = calloc(count ? count : 1, sizeof(*e->done));
+    if (e->in_flight == NULL || e->sending == NULL || e->done == NULL) {
+        free(e->in_flight);
+        free(e->sending);
+        free(e->done);
+        e->in_flight = NULL;
+        e->sending = e->done = NULL;
         free(e->jobs);
         e->jobs = NULL;
         line_loop_free(e->loop);
@@ -598,6 +720,7 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     }
     int rc = line_loop_run(e->loop, start_more, e);
     interrupt_open_jobs(e);
+    flush_turn(e, false); /* the last final rows, then their reports */
     line_loop *loop = e->loop;
     e->loop = NULL;
     line_loop_free(loop);
@@ -606,6 +729,9 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     free(e->in_flight);
     e->in_flight = NULL;
     e->n_in_flight = 0;
+    free(e->sending);
+    free(e->done);
+    e->sending = e->done = NULL;
     if (rc != 0) {
         return 1;
     }

@@ -53,6 +53,7 @@ typedef struct line_job {
     struct line_engine *engine;
     line_conn conn;
     bool conn_ready, waiting_retry, started;
+    uint32_t addr_hash; /* of dev->address: the busy check compares it before the text */
     int step;
     int64_t record_id;
     uint8_t *frame;
@@ -76,6 +77,12 @@ typedef struct line_engine {
     bool reprovision;        /* provision endpoints the records say are done */
     line_job_fn on_finished; /* each device's result, in the order they finish */
     line_log_fn on_log;      /* retries and other notes (may be NULL) */
+    /* Records grouping (0: defaults parallel / 4, at most 32, and 0.02 s): the rows of up to
+     * `group` devices go into one transaction, at the latest group_delay after the first of them
+     * finished. A device's started row still commits before its bundle is sent, and a device is
+     * reported (on_finished) only after its final row committed. */
+    int group;
+    double group_delay;
     void *user;
     /* Results. */
     char batch[64];
@@ -88,6 +95,11 @@ typedef struct line_engine {
     int running;
     line_job **in_flight; /* the jobs started and not finished: at most `parallel` */
     int n_in_flight;
+    line_job **done; /* finished; final rows not yet committed, not yet reported */
+    size_t n_done;
+    line_job **sending; /* prepared in this turn: sent once their started rows committed */
+    int n_sending;
+    double wait_since; /* when the first of `done` finished (0: none) */
     line_loop *loop;
     volatile sig_atomic_t stop;
 } line_engine;

@@ -593,6 +593,14 @@ int line_records_commit(line_records *r)
     return sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+int line_records_rollback(line_records *r)
+{
+    if (r->pg != NULL) {
+        return lrpg_exec(r->pg, "ROLLBACK");
+    }
+    return sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
 bool line_records_provisioned(line_records *r, const char *endpoint)
 {
     if (r->pg != NULL) {

@@ -68,6 +68,8 @@ int64_t line_records_add(line_records *r, const line_attempt *a, const char *sta
  *  devices per commit instead of one). Both return 0 or -1. */
 int line_records_transaction(line_records *r);
 int line_records_commit(line_records *r);
+/** Abandons the transaction line_records_transaction opened (a commit that failed). */
+int line_records_rollback(line_records *r);
 
 /** The station rows are written for: station when given, else this host's name. */
 const char *line_records_station(const line_records *r, const char *station);
