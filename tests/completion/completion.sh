@@ -86,7 +86,7 @@ for c in $all_commands; do
     help_options=$("$FT" "$c" --help 2>&1 | options_of)
     case $c in
     inject) got=$(for s in "" tcp serial to_file; do complete_line _kiln_factory_tool factory_tool inject $s --; done | sort -u) ;;
-    records) got=$(for s in "" list show export; do complete_line _kiln_factory_tool factory_tool records $s --; done | sort -u) ;;
+    records) got=$(for s in "" list show export release; do complete_line _kiln_factory_tool factory_tool records $s --; done | sort -u) ;;
     *) got=$(complete_line _kiln_factory_tool factory_tool "$c" --) ;;
     esac
     missing=""

@@ -494,9 +494,7 @@ static int record_start(line_engine *e, line_job *j)
     j->record_id = line_records_begin(e->records, &a);
     e->t_records += line_now() - t0;
     if (j->record_id < 0) {
-        fail_job(j, LINE_E_GENERAL,
-                 "General error on factory tool: cannot write the records database");
-        return -1;
+        j->record_id = 0; /* written again on its own after the turn (restart_record) */
     }
     return 0;
 }
@@ -575,8 +573,28 @@ static line_job *pick_next(line_engine *e)
     return NULL;
 }
 
-/* A commit that failed: nothing of the turn is stored. The jobs prepared in it are not sent
- * (failed, their started rows are gone); the final rows are written again one by one. */
+/* The claim and started row of a job whose turn was lost, written again on their own (a
+ * database connection lost mid-turn is reopened for them); false with the job failed. */
+static bool restart_record(line_engine *e, line_job *j)
+{
+    char holder[256];
+    int rc = e->mode == LINE_MODE_INJECT ? line_records_claim(e->records, j->dev->endpoint,
+                                                              e->station, holder, sizeof(holder))
+                                         : 0;
+    line_attempt a = attempt_of(e, j);
+    j->record_id = rc == 0 ? line_records_begin(e->records, &a) : 0;
+    if (j->record_id <= 0) {
+        j->record_id = 0;
+        fail_job(j, LINE_E_GENERAL,
+                 "General error on factory tool: cannot write the records database");
+        return false;
+    }
+    return true;
+}
+
+/* A commit that failed: nothing of the turn is stored. The final rows, and the claims and
+ * started rows of the jobs prepared in it, are written again one by one; a job is sent only
+ * when its started row is stored (else it fails, its bundle never sent). */
 static void turn_lost(line_engine *e, size_t finals)
 {
     line_records_rollback(e->records);
@@ -587,9 +605,9 @@ static void turn_lost(line_engine *e, size_t finals)
     e->n_sending = 0;
     for (int i = 0; i < n; i++) {
         line_job *j = e->sending[i];
-        j->record_id = 0;
-        fail_job(j, LINE_E_GENERAL,
-                 "General error on factory tool: cannot write the records database");
+        if (restart_record(e, j)) {
+            e->sending[e->n_sending++] = j;
+        }
     }
 }
 
@@ -618,6 +636,15 @@ static void flush_turn(line_engine *e, bool start)
     t0 = line_now();
     if (grouped && line_records_commit(e->records) != 0) {
         turn_lost(e, finals);
+    } else if (e->records != NULL) {
+        int n = e->n_sending;
+        e->n_sending = 0;
+        for (int i = 0; i < n; i++) {
+            line_job *j = e->sending[i];
+            if (j->record_id > 0 || restart_record(e, j)) {
+                e->sending[e->n_sending++] = j;
+            }
+        }
     }
     e->t_records += line_now() - t0;
     size_t n = e->n_done;

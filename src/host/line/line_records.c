@@ -365,7 +365,8 @@ static int ledger_note(line_records *r, const char *kind, const line_attempt *a,
                               r->issuer_ca, a->station,  outcome};
     kiln_ledger_status st = kiln_ledger_append(r->ledger, &rec, NULL);
     /* PostgreSQL lost under the entry's own transaction (not a batch's): reconnect, once. */
-    if (st != KILN_LEDGER_OK && r->pg != NULL && lrpg_reconnect(lrpg_conn(r->pg), NULL)) {
+    if (st != KILN_LEDGER_OK && r->pg != NULL && !lrpg_in_transaction(r->pg) &&
+        lrpg_reconnect(lrpg_conn(r->pg), NULL)) {
         st = kiln_ledger_append(r->ledger, &rec, NULL);
     }
     return st == KILN_LEDGER_OK ? 0 : -1;

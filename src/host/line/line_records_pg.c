@@ -24,6 +24,7 @@
 
 struct lrpg {
     PGconn *conn, *claims;
+    bool in_tx; /* conn has a transaction open (lrpg_exec BEGIN): a broken link loses it */
     char *url;
     char host[256];
 };
@@ -75,13 +76,16 @@ static bool ok_result(PGresult *res)
     return ok;
 }
 
-static PGresult *run(PGconn *c, const char *sql, int n, const char *const *params)
+/* in_tx: the statement belongs to an open transaction. A link broken under one is never
+ * reopened here: the statements before the break are lost with it, so this one and the rest
+ * must fail until the transaction ends, not run on a new connection on their own. */
+static PGresult *run(PGconn *c, bool in_tx, const char *sql, int n, const char *const *params)
 {
     /* A connection found broken by an earlier statement (the ledger's) is reopened first. */
-    if (PQstatus(c) == CONNECTION_BAD) {
+    if (!in_tx && PQstatus(c) == CONNECTION_BAD) {
         lrpg_reconnect(c, NULL);
     }
-    bool idle = PQtransactionStatus(c) == PQTRANS_IDLE;
+    bool idle = !in_tx && PQtransactionStatus(c) == PQTRANS_IDLE;
     PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     if (idle && lrpg_reconnect(c, res)) {
         PQclear(res);
@@ -154,14 +158,30 @@ PGconn *lrpg_conn(lrpg *p)
 
 int lrpg_exec(lrpg *p, const char *sql)
 {
-    return ok_result(run(p->conn, sql, 0, NULL)) ? 0 : -1;
+    bool begin = strcmp(sql, "BEGIN") == 0;
+    bool end = strcmp(sql, "COMMIT") == 0 || strcmp(sql, "ROLLBACK") == 0;
+    PGresult *res = run(p->conn, p->in_tx || end, sql, 0, NULL);
+    /* COMMIT of a transaction a failed statement aborted answers "ROLLBACK", not an error. */
+    bool rolled_back = strcmp(sql, "COMMIT") == 0 && PQresultStatus(res) == PGRES_COMMAND_OK &&
+                       strcmp(PQcmdStatus(res), "COMMIT") != 0;
+    int rc = ok_result(res) && !rolled_back ? 0 : -1;
+    if (begin || end) {
+        p->in_tx = begin && rc == 0;
+    }
+    return rc;
+}
+
+bool lrpg_in_transaction(const lrpg *p)
+{
+    return p->in_tx;
 }
 
 int lrpg_recover(lrpg *p)
 {
     const char *params[] = {p->host};
     PGresult *sel =
-        run(p->conn, "SELECT id, pid FROM attempts WHERE state='started' AND host=$1", 1, params);
+        run(p->conn, p->in_tx, "SELECT id, pid FROM attempts WHERE state='started' AND host=$1", 1,
+            params);
     if (!tuples(sel)) {
         PQclear(sel);
         return -1;
@@ -175,7 +195,7 @@ int lrpg_recover(lrpg *p)
         }
         const char *id[] = {PQgetvalue(sel, i, 0)};
         PGresult *upd =
-            run(p->conn,
+            run(p->conn, p->in_tx,
                 "UPDATE attempts SET state='interrupted', error_code=1000,"
                 " error_text='General error on factory tool: the process ended before the"
                 " attempt finished; its certificate was never confirmed by the device',"
@@ -218,7 +238,7 @@ int64_t lrpg_insert(lrpg *p, const line_attempt *a, const char *state, int error
                             device_status >= 0 ? dev : NULL,
                             state ? "1" : NULL,
                             or_null(issuer_ca)};
-    PGresult *res = run(p->conn,
+    PGresult *res = run(p->conn, p->in_tx,
                         "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid,"
                         " cert_sha256, cert_sha1, bundle_sha256, state, error_code, error_text,"
                         " device_status, tries, started_at, finished_at, issuer_ca)"
@@ -250,7 +270,7 @@ int lrpg_set_identity(lrpg *p, int64_t id, const char *cert_sha256, const char *
     char ids[24];
     snprintf(ids, sizeof(ids), "%" PRId64, id);
     const char *params[] = {or_null(cert_sha256), or_null(cert_sha1), or_null(bundle_sha256), ids};
-    return row_of(run(p->conn,
+    return row_of(run(p->conn, p->in_tx,
                       "UPDATE attempts SET cert_sha256=$1, cert_sha1=$2, bundle_sha256=$3"
                       " WHERE id=$4 RETURNING endpoint, serial, COALESCE(station, ''),"
                       " COALESCE(cert_sha256, '')",
@@ -268,7 +288,7 @@ int lrpg_finish(lrpg *p, int64_t id, const char *state, int error_code, const ch
     snprintf(n, sizeof(n), "%d", tries);
     const char *params[] = {state, code, or_null(error_text), device_status >= 0 ? dev : NULL,
                             n,     ids};
-    return row_of(run(p->conn,
+    return row_of(run(p->conn, p->in_tx,
                       "UPDATE attempts SET state=$1, error_code=$2, error_text=$3,"
                       " device_status=$4, tries=$5, finished_at=" PG_NOW " WHERE id=$6"
                       " RETURNING endpoint, serial, COALESCE(station, ''),"
@@ -305,7 +325,7 @@ int lrpg_claim(lrpg *p, const char *endpoint, const char *station, char *holder,
     /* A claim released between the two statements is tried again. */
     for (int round = 0; round < 3; round++) {
         PGresult *res =
-            run(c,
+            run(c, false,
                 "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at)"
                 " VALUES($1, $2, $3, $4, " PG_NOW ") ON CONFLICT (endpoint) DO UPDATE SET"
                 " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at"
@@ -317,7 +337,7 @@ int lrpg_claim(lrpg *p, const char *endpoint, const char *station, char *holder,
             snprintf(holder, holder_size, "%s", got > 0 ? station : "");
             return got > 0 ? 0 : -1;
         }
-        res = run(c, "SELECT station FROM endpoint_claims WHERE endpoint=$1", 1, params);
+        res = run(c, false, "SELECT station FROM endpoint_claims WHERE endpoint=$1", 1, params);
         got = tuples(res) ? PQntuples(res) : -1;
         if (got > 0) {
             snprintf(holder, holder_size, "%s", PQgetvalue(res, 0, 0));
@@ -335,8 +355,9 @@ int lrpg_release(lrpg *p, const char *endpoint, const char *station)
     PGconn *c = claims_conn(p);
     const char *params[] = {endpoint, station};
     return c != NULL &&
-                   ok_result(run(c, "DELETE FROM endpoint_claims WHERE endpoint=$1 AND station=$2",
-                                 2, params))
+                   ok_result(run(c, false,
+                                 "DELETE FROM endpoint_claims WHERE endpoint=$1 AND station=$2", 2,
+                                 params))
                ? 0
                : -1;
 }
@@ -344,8 +365,9 @@ int lrpg_release(lrpg *p, const char *endpoint, const char *station)
 bool lrpg_provisioned(lrpg *p, const char *endpoint)
 {
     const char *params[] = {endpoint};
-    PGresult *res = run(
-        p->conn, "SELECT 1 FROM attempts WHERE endpoint=$1 AND state='success' LIMIT 1", 1, params);
+    PGresult *res =
+        run(p->conn, p->in_tx,
+            "SELECT 1 FROM attempts WHERE endpoint=$1 AND state='success' LIMIT 1", 1, params);
     bool found = tuples(res) && PQntuples(res) > 0;
     PQclear(res);
     return found;
@@ -355,7 +377,7 @@ bool lrpg_latest_identity(lrpg *p, const char *endpoint, const char *state, char
                           char cert_sha1[41], char bundle_sha256[65])
 {
     const char *params[] = {endpoint, state};
-    PGresult *res = run(p->conn,
+    PGresult *res = run(p->conn, p->in_tx,
                         "SELECT COALESCE(cert_sha256, ''), COALESCE(cert_sha1, ''),"
                         " COALESCE(bundle_sha256, '') FROM attempts WHERE endpoint=$1"
                         " AND state=$2 ORDER BY id DESC LIMIT 1",
@@ -433,7 +455,7 @@ int lrpg_print(lrpg *p, FILE *out, line_records_format format, const char *endpo
 {
     const char *params[] = {or_null(endpoint), or_null(state)};
     PGresult *res =
-        run(p->conn,
+        run(p->conn, p->in_tx,
             "SELECT id, endpoint, serial, address, station, batch, host, pid, cert_sha256,"
             " cert_sha1, bundle_sha256, state, error_code, error_text, device_status,"
             " tries, started_at, finished_at FROM attempts"

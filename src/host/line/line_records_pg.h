@@ -44,6 +44,8 @@ int lrpg_exec(lrpg *p, const char *sql);
  * inside a transaction is not retried: its earlier statements are gone, the caller's numbered error
  * stands. */
 bool lrpg_reconnect(PGconn *c, PGresult *failed);
+/* True between lrpg_exec(p, "BEGIN") and the COMMIT or ROLLBACK that ends it. */
+bool lrpg_in_transaction(const lrpg *p);
 #define LRPG_RECONNECT_TRIES   40
 #define LRPG_RECONNECT_WAIT_US 250000
 bool lrpg_provisioned(lrpg *p, const char *endpoint);
