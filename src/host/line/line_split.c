@@ -129,6 +129,43 @@ static void write_entries(split_run *run, prepared *batch, size_t n)
     }
 }
 
+/* A result whose row was not stored: reported failed, not done (its bundle file may exist
+ * without a row; a rerun prepares it again). */
+static void row_lost(prepared *p)
+{
+    free(p->message);
+    p->message = strdup("General error on factory tool: cannot write the records database");
+    p->status = LINE_E_GENERAL;
+    p->state = LINE_STATE_FAILED;
+}
+
+/* The rows of n results in one transaction; a row that failed, or every row of a transaction
+ * that did not commit, is reported failed. */
+static void store_rows(line_split *s, prepared *batch, size_t n)
+{
+    const line_device *items = s->list->items;
+    bool grouped = line_records_transaction(s->records) == 0;
+    bool *failed = calloc(n, sizeof(*failed));
+    for (size_t i = 0; i < n; i++) {
+        const prepared *p = &batch[i];
+        line_attempt a = attempt_of(s, &items[p->index], &p->id);
+        bool stored = line_records_add(s->records, &a, p->state, p->status, p->message, -1) >= 0;
+        if (failed != NULL) {
+            failed[i] = !stored;
+        }
+    }
+    bool committed = !grouped || line_records_commit(s->records) == 0;
+    if (!committed) {
+        line_records_rollback(s->records);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!committed || failed == NULL || failed[i]) {
+            row_lost(&batch[i]);
+        }
+    }
+    free(failed);
+}
+
 /* Bundles (archive mode), then the rows of n results in one transaction, then their reports. */
 static void commit_and_report(split_run *run, prepared *batch, size_t n)
 {
@@ -138,15 +175,7 @@ static void commit_and_report(split_run *run, prepared *batch, size_t n)
         write_entries(run, batch, n);
     }
     if (s->records != NULL && n > 0) {
-        bool grouped = line_records_transaction(s->records) == 0;
-        for (size_t i = 0; i < n; i++) {
-            const prepared *p = &batch[i];
-            line_attempt a = attempt_of(s, &items[p->index], &p->id);
-            line_records_add(s->records, &a, p->state, p->status, p->message, -1);
-        }
-        if (grouped) {
-            line_records_commit(s->records);
-        }
+        store_rows(s, batch, n);
     }
     for (size_t i = 0; i < n; i++) {
         report(s, &items[batch[i].index], batch[i].status, message_of(&batch[i]), batch[i].state,
