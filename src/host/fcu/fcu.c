@@ -66,7 +66,7 @@ void fcu_close(fcu *f)
     fcu__ca_clear(&f->ca);
     EVP_PKEY_CTX_free(f->keygen);
     fcu__config_free(&f->cfg);
-    free(f->cfg_bytes);
+    fcu__free_wiped(f->cfg_bytes, f->cfg_len);
     fcu__resources_free(f);
     free(f->external_ca);
     free(f->home);
@@ -103,7 +103,7 @@ static bool config_unchanged(const fcu *f)
     if (fcu__read_file_mode(f->config, &data, &len, &mode) != 0)
         return false;
     bool same = len == f->cfg_len && memcmp(data, f->cfg_bytes, len) == 0;
-    free(data);
+    fcu__free_wiped(data, len);
     if ((mode & 0444) == 0)
         same = false; /* let the full load report the permission problem */
     for (size_t i = 0; same && i < f->cfg.env_count; i++) {
@@ -122,7 +122,7 @@ int fcu__load_config(fcu *f, const fcu_config **out, fcu_error *err)
         return 0;
     }
     fcu__config_free(&f->cfg);
-    free(f->cfg_bytes);
+    fcu__free_wiped(f->cfg_bytes, f->cfg_len);
     f->cfg_bytes = NULL;
     f->cfg_valid = false;
     fcu_dirs dirs = {f->home, f->resources, f->keystore};

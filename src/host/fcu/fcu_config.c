@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <yaml.h>
 
 #include "fcc_bundle_fields.h"
@@ -392,7 +393,7 @@ int fcu__config_load(const char *path, bool explicit_path, const fcu_dirs *dirs,
     struct stat st;
     if (e == 0 && geteuid() == 0 && stat(path, &st) == 0 && (st.st_mode & 0444) == 0) {
         /* root ignores permission bits; a file nobody may read is still refused */
-        free(data);
+        fcu__free_wiped(data, len);
         e = EACCES;
     }
     if (e == ENOENT) {
@@ -408,7 +409,7 @@ int fcu__config_load(const char *path, bool explicit_path, const fcu_dirs *dirs,
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) {
-        free(data);
+        fcu__free_wiped(data, len);
         return fcu__fail_detail(err, "out of memory", FCU_STATUS_CONFIG_LOAD, path);
     }
     yaml_parser_set_input_string(&parser, data, len);
@@ -421,7 +422,7 @@ int fcu__config_load(const char *path, bool explicit_path, const fcu_dirs *dirs,
                  parser.problem ? parser.problem : "syntax error");
         rc = fcu__fail_detail(err, detail, FCU_STATUS_CONFIG_NOT_YAML, path);
         yaml_parser_delete(&parser);
-        free(data);
+        fcu__free_wiped(data, len);
         return rc;
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -436,14 +437,21 @@ int fcu__config_load(const char *path, bool explicit_path, const fcu_dirs *dirs,
         *raw = data;
         *raw_len = len;
     } else {
-        free(data);
+        fcu__free_wiped(data, len);
     }
     return rc;
 }
 
+void fcu__free_wiped(void *p, size_t n)
+{
+    if (p != NULL)
+        OPENSSL_cleanse(p, n);
+    free(p);
+}
+
 static void value_free(fcu_value *v)
 {
-    free(v->text);
+    fcu__free_wiped(v->text, v->text ? strlen(v->text) : 0);
     free(v->env);
     memset(v, 0, sizeof(*v));
 }
@@ -506,7 +514,7 @@ void fcu__config_free(fcu_config *cfg)
     free(cfg->custom);
     for (size_t i = 0; i < cfg->env_count; i++) {
         free(cfg->env_names[i]);
-        free(cfg->env_values[i]);
+        fcu__free_wiped(cfg->env_values[i], cfg->env_values[i] ? strlen(cfg->env_values[i]) : 0);
     }
     free(cfg->env_names);
     free(cfg->env_values);

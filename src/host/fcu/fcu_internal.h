@@ -39,6 +39,9 @@ int fcu__fail(fcu_error *err, int code, ...);
 int fcu__fail_detail(fcu_error *err, const char *detail, int code, ...);
 
 char *fcu__strdup(const char *s);
+/** Wipes then frees n bytes at p (NULL is fine): fcu.yml's bytes and values may hold a token
+ * PIN (key-uri's pin-value) or a database password (records-url). */
+void fcu__free_wiped(void *p, size_t n);
 char *fcu__path_join(const char *dir, const char *name);
 /** Reads a whole file (at most 16 MiB). Returns 0 or errno. */
 int fcu__read_file(const char *path, uint8_t **data, size_t *len);
