@@ -6,12 +6,7 @@
 # the ledger holds (factory_tool ledger verify --records-db URL), records list/show/export work.
 # usage: records_pg.sh FT FC FAKE SRC VECTORS
 FT=$1 FC=$2 FAKE=$3 SRC=$4 VECTORS=$5
-BIN=$(dirname "$FT")
-. "$SRC/../sf/lib.sh"
-. "$SRC/lib.sh"
-trap 'cleanup; pg_stop; rm -rf "$WORK"' EXIT
-start_postgres
-HOME_DIR=$(newhome home)
+. "$SRC/pg_begin.sh"
 
 # Station k takes endpoints [500k-200, 500k+700) within [0, 4000), odd stations backwards:
 # each neighbour pair contends for 400 endpoints, each station has 100 of its own (so each

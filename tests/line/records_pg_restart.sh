@@ -5,12 +5,7 @@
 # the ledger holds.
 # usage: records_pg_restart.sh FT FC FAKE SRC VECTORS
 FT=$1 FC=$2 FAKE=$3 SRC=$4 VECTORS=$5
-BIN=$(dirname "$FT")
-. "$SRC/../sf/lib.sh"
-. "$SRC/lib.sh"
-trap 'cleanup; pg_stop; rm -rf "$WORK"' EXIT
-start_postgres
-HOME_DIR=$(newhome home)
+. "$SRC/pg_begin.sh"
 N=900
 start devs "$FC" --storage "$TMP_ROOT/devs" --devices 16 --forever tcp --port 0
 ports devs 16 > "$TMP_ROOT/ports"
