@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "kiln_ledger.h"
+#include "kiln_pki.h"
 #include "ledger_tool.h"
 #include "ledger_cmd.h"
 #include "line_cli.h"
@@ -45,8 +46,8 @@ static bool ca_hash(const fcu *f, uint8_t hash[KILN_LEDGER_HASH_SIZE])
     X509 *cert = in ? PEM_read_X509(in, NULL, NULL, NULL) : NULL;
     unsigned char *der = NULL;
     int len = cert ? i2d_X509(cert, &der) : -1;
-    if (len > 0) {
-        SHA256(der, (size_t)len, hash);
+    if (len > 0 && !kiln_pki_sha256(der, (size_t)len, hash)) {
+        len = -1;
     }
     OPENSSL_free(der);
     X509_free(cert);

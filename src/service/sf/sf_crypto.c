@@ -2,6 +2,7 @@
 #include "sf_crypto.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,54 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+/* Made once per process: the P-256 parameters as a key, and the algorithms the service uses per
+ * session. A key made from a name ("EC", "prime256v1") builds the curve's group from its
+ * constants (Montgomery set-up and an inversion) and looks the algorithms up in the provider
+ * store, every time; copied from the template, the group is only duplicated. */
+static pthread_once_t params_once = PTHREAD_ONCE_INIT;
+static EVP_PKEY *p256_params;
+static EVP_KDF *hkdf_kdf;
+static EVP_MAC *hmac_mac;
+static EVP_MD *sha256_md;
+static EVP_CIPHER *gcm_cipher;
+
+static void make_params(void)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (ctx != NULL && EVP_PKEY_paramgen_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_group_name(ctx, "prime256v1") == 1 &&
+        EVP_PKEY_paramgen(ctx, &p256_params) != 1) {
+        p256_params = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    hkdf_kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_PKEY *params_p256(void)
+{
+    pthread_once(&params_once, make_params);
+    return p256_params;
+}
+
+static const EVP_MD *md_sha256(void)
+{
+    pthread_once(&params_once, make_params);
+    return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
+
 sf_status sfc_generate_key(EVP_PKEY **out)
 {
-    *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    *out = NULL;
+    const EVP_PKEY *params = params_p256();
+    EVP_PKEY_CTX *ctx =
+        params != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, (EVP_PKEY *)params, NULL) : NULL;
+    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, out) != 1) {
+        *out = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
     return *out != NULL ? SF_OK : SF_CRYPTO;
 }
 
@@ -39,16 +85,12 @@ sf_status sfc_key_to_point(EVP_PKEY *key, uint8_t point[SF_POINT_SIZE])
 sf_status sfc_point_to_key(const uint8_t point[SF_POINT_SIZE], EVP_PKEY **out)
 {
     *out = NULL;
-    OSSL_PARAM params[3];
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
-    params[1] =
-        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, SF_POINT_SIZE);
-    params[2] = OSSL_PARAM_construct_end();
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    EVP_PKEY *key = NULL;
+    const EVP_PKEY *params = params_p256();
+    EVP_PKEY *key = params != NULL ? EVP_PKEY_new() : NULL;
     sf_status st = SF_MESSAGE_MALFORMED;
-    if (ctx != NULL && EVP_PKEY_fromdata_init(ctx) == 1 &&
-        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1) {
+    /* Decoding the point checks that it is on the curve; the check below says so again. */
+    if (key != NULL && EVP_PKEY_copy_parameters(key, params) == 1 &&
+        EVP_PKEY_set1_encoded_public_key(key, point, SF_POINT_SIZE) == 1) {
         /* On the curve and not the point at infinity: P-256 has cofactor 1, so that is the full
          * validation (SP 800-56A 5.6.2.3.3); EVP_PKEY_public_check would add a scalar
          * multiplication by the order that cannot fail for such a point. */
@@ -58,7 +100,6 @@ sf_status sfc_point_to_key(const uint8_t point[SF_POINT_SIZE], EVP_PKEY **out)
         }
         EVP_PKEY_CTX_free(check);
     }
-    EVP_PKEY_CTX_free(ctx);
     if (st != SF_OK) {
         EVP_PKEY_free(key);
         return st;
@@ -121,8 +162,8 @@ sf_status sfc_ecdh(EVP_PKEY *priv, EVP_PKEY *peer, uint8_t secret[SF_SCALAR_SIZE
 sf_status sfc_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
                    const char *info, uint8_t *okm, size_t okm_len)
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+    pthread_once(&params_once, make_params);
+    EVP_KDF_CTX *ctx = hkdf_kdf != NULL ? EVP_KDF_CTX_new(hkdf_kdf) : NULL;
     OSSL_PARAM params[5];
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
     params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len);
@@ -134,7 +175,6 @@ sf_status sfc_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, siz
         st = SF_OK;
     }
     EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
     return st;
 }
 
@@ -142,10 +182,12 @@ static sf_status gcm(int enc, const uint8_t key[32], const uint8_t iv[SF_GCM_IV_
                      const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len,
                      uint8_t *out, uint8_t *tag)
 {
+    pthread_once(&params_once, make_params);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int outl = 0;
     sf_status st = SF_CRYPTO;
-    if (ctx == NULL || EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, iv, enc) != 1 ||
+    const EVP_CIPHER *cipher = gcm_cipher != NULL ? gcm_cipher : EVP_aes_256_gcm();
+    if (ctx == NULL || EVP_CipherInit_ex(ctx, cipher, NULL, key, iv, enc) != 1 ||
         EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) != 1 ||
         EVP_CipherUpdate(ctx, out, &outl, in, (int)len) != 1) {
         goto done;
@@ -182,13 +224,20 @@ sf_status sfc_gcm_decrypt(const uint8_t key[32], const uint8_t iv[SF_GCM_IV_SIZE
 sf_status sfc_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t len,
                           uint8_t out[SF_HASH_SIZE])
 {
+    pthread_once(&params_once, make_params);
+    EVP_MAC_CTX *ctx = hmac_mac != NULL ? EVP_MAC_CTX_new(hmac_mac) : NULL;
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA2-256", 0);
+    params[1] = OSSL_PARAM_construct_end();
     size_t out_len = 0;
-    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, key_len, data, len, out, SF_HASH_SIZE,
-                  &out_len) == NULL ||
-        out_len != SF_HASH_SIZE) {
-        return SF_CRYPTO;
+    sf_status st = SF_CRYPTO;
+    if (ctx != NULL && EVP_MAC_init(ctx, key, key_len, params) == 1 &&
+        EVP_MAC_update(ctx, data, len) == 1 &&
+        EVP_MAC_final(ctx, out, &out_len, SF_HASH_SIZE) == 1 && out_len == SF_HASH_SIZE) {
+        st = SF_OK;
     }
-    return SF_OK;
+    EVP_MAC_CTX_free(ctx); /* cleanses the keyed state */
+    return st;
 }
 
 void sfc_labelled_hash(const char *label, const uint8_t *a, size_t a_len, const uint8_t *b,
@@ -197,7 +246,7 @@ void sfc_labelled_hash(const char *label, const uint8_t *a, size_t a_len, const 
     static const uint8_t zero = 0;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int len = 0;
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (md == NULL || EVP_DigestInit_ex(md, md_sha256(), NULL) != 1) {
         /* Only an allocation failure gets here; a zero hash never verifies. */
         memset(out, 0, SF_HASH_SIZE);
         EVP_MD_CTX_free(md);
@@ -339,14 +388,18 @@ sf_status sfc_cert_der(X509 *cert, uint8_t **der, size_t *der_len)
 void sfc_sha1_hex(const uint8_t *der, size_t len, char out[41])
 {
     uint8_t md[SHA_DIGEST_LENGTH];
-    SHA1(der, len, md);
+    if (!kiln_pki_sha1(der, len, md)) {
+        memset(md, 0, sizeof(md));
+    }
     sf_hex_encode(md, sizeof(md), out);
 }
 
 void sfc_sha256_hex(const uint8_t *data, size_t len, char out[65])
 {
     uint8_t md[SHA256_DIGEST_LENGTH];
-    SHA256(data, len, md);
+    if (!kiln_pki_sha256(data, len, md)) {
+        memset(md, 0, sizeof(md));
+    }
     sf_hex_encode(md, sizeof(md), out);
 }
 

@@ -19,10 +19,14 @@
 #include <sqlite3.h>
 
 #define STMT_CACHE 24
+#define MAX_PARAMS 32
 
 typedef struct cached_stmt {
-    const char *sql; /* the caller's text: statements are string literals */
+    const char *key; /* the caller's pointer (statements are string literals) */
+    const char *sql; /* a copy of its text: a hit on the pointer is confirmed on the text */
     sqlite3_stmt *stmt;
+    /* index[i]: the statement's parameter number of $i+1 (0: unused), looked up once. */
+    unsigned char index[MAX_PARAMS];
 } cached_stmt;
 
 typedef struct sqlite_db {
@@ -132,12 +136,31 @@ void sf_db_checkpointer_stop(sf_db_checkpointer *c)
     free(c);
 }
 
-static sqlite3_stmt *prepare(sqlite_db *db, const char *sql)
+/* The $N names of a statement as SQLite numbers them (in order of first use, gaps skipped). */
+static void index_params(cached_stmt *slot)
+{
+    memset(slot->index, 0, sizeof(slot->index));
+    for (int i = 0; i < MAX_PARAMS; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "$%d", i + 1);
+        slot->index[i] = (unsigned char)sqlite3_bind_parameter_index(slot->stmt, name);
+    }
+}
+
+/* The cached statement of sql: found by the caller's pointer (string literals), confirmed on
+ * the text; a text met at another address is found by comparing texts. */
+static cached_stmt *prepare(sqlite_db *db, const char *sql)
 {
     for (int i = 0; i < STMT_CACHE; i++) {
-        if (db->cache[i].stmt != NULL &&
-            (db->cache[i].sql == sql || strcmp(db->cache[i].sql, sql) == 0)) {
-            return db->cache[i].stmt;
+        if (db->cache[i].stmt != NULL && db->cache[i].key == sql &&
+            strcmp(db->cache[i].sql, sql) == 0) {
+            return &db->cache[i];
+        }
+    }
+    for (int i = 0; i < STMT_CACHE; i++) {
+        if (db->cache[i].stmt != NULL && strcmp(db->cache[i].sql, sql) == 0) {
+            db->cache[i].key = sql;
+            return &db->cache[i];
         }
     }
     sqlite3_stmt *stmt = NULL;
@@ -158,9 +181,11 @@ static sqlite3_stmt *prepare(sqlite_db *db, const char *sql)
         return NULL;
     }
     memcpy(copy, sql, n);
+    slot->key = sql;
     slot->sql = copy;
     slot->stmt = stmt;
-    return stmt;
+    index_params(slot);
+    return slot;
 }
 
 static int starts_with(const char *s, const char *prefix)
@@ -191,19 +216,24 @@ static void st_fail(sqlite_db *db, sqlite3_stmt *stmt)
     }
 }
 
-/* Binds $1..$nparams (text, or NULL); placeholders the statement does not use are skipped. */
-static int bind_params(sqlite3_stmt *stmt, int nparams, const char *const *params)
+/* Binds $1..$nparams (text, or NULL); placeholders the statement does not use are skipped. The
+ * texts are not copied (SQLITE_STATIC): the caller's strings outlive the statement's run, which
+ * ends with sqlite3_clear_bindings in sqlite_exec. */
+static int bind_params(const cached_stmt *c, int nparams, const char *const *params)
 {
     for (int i = 0; i < nparams; i++) {
-        char name[16];
-        snprintf(name, sizeof(name), "$%d", i + 1);
-        int index = sqlite3_bind_parameter_index(stmt, name);
+        int index = i < MAX_PARAMS ? c->index[i] : 0;
+        if (i >= MAX_PARAMS) {
+            char name[16];
+            snprintf(name, sizeof(name), "$%d", i + 1);
+            index = sqlite3_bind_parameter_index(c->stmt, name);
+        }
         if (index == 0) {
             continue;
         }
         int rc = params[i] == NULL
-                     ? sqlite3_bind_null(stmt, index)
-                     : sqlite3_bind_text(stmt, index, params[i], -1, SQLITE_TRANSIENT);
+                     ? sqlite3_bind_null(c->stmt, index)
+                     : sqlite3_bind_text(c->stmt, index, params[i], -1, SQLITE_STATIC);
         if (rc != SQLITE_OK) {
             return rc;
         }
@@ -256,7 +286,8 @@ static sf_status sqlite_exec(sf_db *base, const char *sql, int nparams, const ch
                              sf_db_result *res, long *changes)
 {
     sqlite_db *db = (sqlite_db *)base;
-    sqlite3_stmt *stmt = prepare(db, sql);
+    cached_stmt *cached = prepare(db, sql);
+    sqlite3_stmt *stmt = cached != NULL ? cached->stmt : NULL;
     if (stmt == NULL) {
         snprintf(base->last_error, sizeof(base->last_error), "%s", sqlite3_errmsg(db->handle));
         return SF_DATABASE;
@@ -268,7 +299,7 @@ static sf_status sqlite_exec(sf_db *base, const char *sql, int nparams, const ch
         pthread_mutex_lock(&writer_lock);
         db->holds_writer_lock = 1;
     }
-    if (bind_params(stmt, nparams, params) != SQLITE_OK) {
+    if (bind_params(cached, nparams, params) != SQLITE_OK) {
         st_fail(db, stmt);
         return SF_DATABASE;
     }

@@ -701,10 +701,14 @@ static sf_status check_final_answer(step *c, const sf_config_response *resp)
         memcpy(input, SF_LABEL_DONE, sizeof(SF_LABEL_DONE));
         memcpy(input + pos, th, SF_HASH_SIZE);
         pos += SF_HASH_SIZE;
-        SHA256(msg2, msg2_len, input + pos);
+        if (!kiln_pki_sha256(msg2, msg2_len, input + pos)) {
+            st = SF_CRYPTO;
+        }
         pos += SF_HASH_SIZE;
         input[pos++] = resp->fcc_status;
-        st = sfc_hmac_sha256(confirm, sizeof(confirm), input, pos, mac);
+        if (st == SF_OK) {
+            st = sfc_hmac_sha256(confirm, sizeof(confirm), input, pos, mac);
+        }
         if (st == SF_OK && CRYPTO_memcmp(mac, resp->mac, SF_MAC_SIZE) != 0) {
             st = SF_DEVICE_MAC;
         }

@@ -22,10 +22,10 @@ static sf_status hash_file(const char *dir, const char *name, uint8_t *input, si
     if (sfc_read_file(path, &data, &len) != SF_OK) {
         return SF_CONFIG;
     }
-    SHA256((const uint8_t *)data, len, input + *pos);
+    int ok = kiln_pki_sha256(data, len, input + *pos);
     *pos += SHA256_DIGEST_LENGTH;
     free(data);
-    return SF_OK;
+    return ok ? SF_OK : SF_INTERNAL;
 }
 
 sf_status sf_identity_of(const char *dir, const uint8_t wrap_key[32], char hex[65])

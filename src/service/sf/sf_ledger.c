@@ -104,7 +104,10 @@ static sf_status cert_facts(const char *cert_hex, char endpoint[KILN_LEDGER_TEXT
         free(der);
         return SF_INTERNAL;
     }
-    SHA256(der, len, hash);
+    if (!kiln_pki_sha256(der, len, hash)) {
+        free(der);
+        return SF_INTERNAL;
+    }
     ASN1_INTEGER *number = NULL;
     X509_NAME *issuer_name = NULL, *subject_name = NULL;
     int ok = tbs_fields(der, len, &number, &issuer_name, &subject_name);

@@ -85,7 +85,9 @@ static int sign_data(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *u
         return GNUTLS_E_UNSUPPORTED_SIGNATURE_ALGORITHM;
     }
     uint8_t digest[KILN_PKI_DIGEST_SIZE];
-    SHA256(data->data, data->size, digest);
+    if (!kiln_pki_sha256(data->data, data->size, digest)) {
+        return GNUTLS_E_INTERNAL_ERROR;
+    }
     return sign_digest(userdata, digest, signature);
 }
 
