@@ -37,8 +37,12 @@ for sid in $(sqlite3 "$DB" "SELECT sid FROM sessions WHERE cert IS NOT NULL"); d
     sqlite3 "$DB" "SELECT cert FROM sessions WHERE sid='$sid'" | xxd -r -p >"$WORK/c.der"
     h=$(openssl dgst -sha256 -r "$WORK/c.der" | cut -d' ' -f1)
     serial=$(openssl x509 -inform DER -in "$WORK/c.der" -noout -serial | sed 's/serial=//')
-    row=$(sqlite3 "$DB" "SELECT station || '|' || serial || '|' || outcome FROM ledger WHERE kind='certificate' AND endpoint='$sid' AND lower(hex(cert_sha256))='$h'")
-    [ "$row" = "station1|$serial|issued" ] || fail "certificate entry of $sid: '$row' (serial $serial)"
+    # The issuer and subject CNs, read from the DER by the service: as OpenSSL reads them.
+    issuer=$(openssl x509 -inform DER -in "$WORK/c.der" -noout -issuer -nameopt RFC2253 | sed 's/^issuer=CN=//')
+    subject=$(openssl x509 -inform DER -in "$WORK/c.der" -noout -subject -nameopt RFC2253 | sed 's/^subject=CN=//')
+    [ "$subject" = "$sid" ] || fail "certificate subject of $sid: $subject"
+    row=$(sqlite3 "$DB" "SELECT station || '|' || serial || '|' || issuer_ca || '|' || outcome FROM ledger WHERE kind='certificate' AND endpoint='$sid' AND lower(hex(cert_sha256))='$h'")
+    [ "$row" = "station1|$serial|$issuer|issued" ] || fail "certificate entry of $sid: '$row' (serial $serial, issuer $issuer)"
 done
 [ "$(sqlite3 "$DB" "SELECT COUNT(*) FROM ledger WHERE kind='outcome' AND outcome='done'")" = $N ] ||
     fail "done outcomes"

@@ -7,9 +7,6 @@
 #include <string.h>
 
 #include <openssl/asn1.h>
-#include <openssl/bn.h>
-#include <openssl/sha.h>
-#include <openssl/x509.h>
 
 #include "kiln_ledger.h"
 #include "sf_crypto.h"
@@ -33,35 +30,101 @@ static sf_status append(sf_db *db, const kiln_ledger_record *r)
     return kiln_ledger_append(l, r, NULL) == KILN_LEDGER_OK ? SF_OK : SF_DATABASE;
 }
 
-static void common_name(const X509_NAME *name, char *out, size_t size)
-{
-    out[0] = '\0';
-    if (name != NULL &&
-        X509_NAME_get_text_by_NID((X509_NAME *)name, NID_commonName, out, (int)size) < 0) {
-        out[0] = '\0';
-    }
-}
-
-/* Steps over one DER element at *p (within end); 0 when it is not a whole element. */
-static int skip_element(const unsigned char **p, const unsigned char *end)
+/* Steps over one DER element at *p (within end); 0 when it is not a whole element. With body,
+ * *body and *body_len are its contents and *tag its tag. */
+static int der_element(const unsigned char **p, const unsigned char *end,
+                       const unsigned char **body, long *body_len, int *tag)
 {
     long len = 0;
-    int tag = 0, cls = 0;
+    int t = 0, cls = 0;
     const unsigned char *q = *p;
-    if (ASN1_get_object(&q, &len, &tag, &cls, end - *p) & 0x80 || len > end - q) {
+    if (ASN1_get_object(&q, &len, &t, &cls, end - *p) & 0x80 || len > end - q) {
         return 0;
+    }
+    if (body != NULL) {
+        *body = q;
+        *body_len = len;
+        *tag = cls == V_ASN1_UNIVERSAL ? t : -1;
     }
     *p = q + len;
     return 1;
 }
 
-/* The TBSCertificate fields the ledger names: serial, issuer and subject. Read from the DER
- * without d2i_X509, which decodes the public key too (through OpenSSL's decoders: it cost more
- * than issuing the certificate). */
-static int tbs_fields(const uint8_t *der, size_t len, ASN1_INTEGER **serial, X509_NAME **issuer,
-                      X509_NAME **subject)
+static int skip_element(const unsigned char **p, const unsigned char *end)
 {
-    const unsigned char *p = der, *end = der + len;
+    return der_element(p, end, NULL, NULL, NULL);
+}
+
+/* The first commonName of a DER Name (SEQUENCE OF SET OF SEQUENCE {type, value}) at *p, its
+ * value's bytes as they are (as X509_NAME_get_text_by_NID gives them, cut to size - 1); "" when
+ * there is none. 0 when the Name is not well formed. */
+static int name_cn(const unsigned char **p, const unsigned char *end, char *out, size_t size)
+{
+    static const unsigned char cn_oid[] = {0x55, 0x04, 0x03}; /* 2.5.4.3 */
+    const unsigned char *name = NULL, *set = NULL, *atv = NULL, *oid = NULL, *value = NULL;
+    long name_len = 0, set_len = 0, atv_len = 0, oid_len = 0, value_len = 0;
+    int tag = 0;
+    out[0] = '\0';
+    if (!der_element(p, end, &name, &name_len, &tag) || tag != V_ASN1_SEQUENCE) {
+        return 0;
+    }
+    for (const unsigned char *r = name, *r_end = name + name_len; r < r_end;) {
+        if (!der_element(&r, r_end, &set, &set_len, &tag) || tag != V_ASN1_SET) {
+            return 0;
+        }
+        for (const unsigned char *a = set, *a_end = set + set_len; a < a_end;) {
+            if (!der_element(&a, a_end, &atv, &atv_len, &tag) || tag != V_ASN1_SEQUENCE) {
+                return 0;
+            }
+            const unsigned char *v = atv;
+            if (!der_element(&v, atv + atv_len, &oid, &oid_len, &tag) || tag != V_ASN1_OBJECT ||
+                !der_element(&v, atv + atv_len, &value, &value_len, &tag)) {
+                return 0;
+            }
+            if (out[0] == '\0' && oid_len == (long)sizeof(cn_oid) &&
+                memcmp(oid, cn_oid, sizeof(cn_oid)) == 0) {
+                size_t n = (size_t)value_len < size - 1 ? (size_t)value_len : size - 1;
+                memcpy(out, value, n);
+                out[n] = '\0';
+            }
+        }
+    }
+    return 1;
+}
+
+/* The serial as BN_bn2hex writes a positive one: upper-case hex, whole bytes, no leading zero
+ * byte ("0" for zero). 0 for a negative or an oversized serial. */
+static int serial_hex(const unsigned char *body, long len, char *out, size_t size)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    if (len < 1 || (body[0] & 0x80) != 0) {
+        return 0;
+    }
+    while (len > 1 && body[0] == 0) {
+        body++;
+        len--;
+    }
+    if (len == 1 && body[0] == 0) {
+        snprintf(out, size, "0");
+        return 1;
+    }
+    if ((size_t)len * 2 + 1 > size) {
+        return 0;
+    }
+    for (long i = 0; i < len; i++) {
+        out[2 * i] = digits[body[i] >> 4];
+        out[2 * i + 1] = digits[body[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+    return 1;
+}
+
+/* The TBSCertificate fields the ledger names: serial, issuer CN and subject CN, read from the DER
+ * by walking it (d2i_X509 decodes the public key through OpenSSL's decoders, and even
+ * d2i_X509_NAME cost more than the rest of the ledger entry). */
+static int tbs_fields(const uint8_t *der, size_t len, sf_ledger_cert_facts *f)
+{
+    const unsigned char *p = der, *end = der + len, *body = NULL;
     long n = 0;
     int tag = 0, cls = 0;
     /* Certificate and TBSCertificate: SEQUENCEs entered, not stepped over. */
@@ -79,52 +142,39 @@ static int tbs_fields(const uint8_t *der, size_t len, ASN1_INTEGER **serial, X50
     if (cls == V_ASN1_CONTEXT_SPECIFIC && tag == 0 && !skip_element(&p, end)) { /* version */
         return 0;
     }
-    *serial = d2i_ASN1_INTEGER(NULL, &p, end - p);
-    if (*serial == NULL || !skip_element(&p, end)) { /* signature algorithm */
-        return 0;
-    }
-    *issuer = d2i_X509_NAME(NULL, &p, end - p);
-    if (*issuer == NULL || !skip_element(&p, end)) { /* validity */
-        return 0;
-    }
-    *subject = d2i_X509_NAME(NULL, &p, end - p);
-    return *subject != NULL;
+    return der_element(&p, end, &body, &n, &tag) && tag == V_ASN1_INTEGER &&
+           serial_hex(body, n, f->serial, sizeof(f->serial)) &&
+           skip_element(&p, end) && /* signature algorithm */
+           name_cn(&p, end, f->issuer, sizeof(f->issuer)) && skip_element(&p, end) && /* validity */
+           name_cn(&p, end, f->endpoint, sizeof(f->endpoint));
 }
 
-/* Endpoint (subject CN), serial (hex), issuer CN and SHA-256 of a hex DER certificate. */
-static sf_status cert_facts(const char *cert_hex, char endpoint[KILN_LEDGER_TEXT_MAX + 1],
-                            char serial[KILN_LEDGER_TEXT_MAX + 1],
-                            char issuer[KILN_LEDGER_TEXT_MAX + 1],
-                            uint8_t hash[KILN_LEDGER_HASH_SIZE])
+sf_status sf_ledger_cert_facts_of(const sf_session *s, sf_ledger_cert_facts *f)
 {
-    size_t hex_len = cert_hex != NULL ? strlen(cert_hex) : 0;
+    memset(f, 0, sizeof(*f));
+    size_t hex_len = s->cert != NULL ? strlen(s->cert) : 0;
     uint8_t *der = hex_len > 0 ? malloc(hex_len / 2 + 1) : NULL;
     size_t len = 0;
-    if (der == NULL || sf_hex_decode(cert_hex, der, hex_len / 2 + 1, &len) != SF_OK) {
+    if (der == NULL || sf_hex_decode(s->cert, der, hex_len / 2 + 1, &len) != SF_OK ||
+        !kiln_pki_sha256(der, len, f->hash)) {
         free(der);
         return SF_INTERNAL;
     }
-    if (!kiln_pki_sha256(der, len, hash)) {
-        free(der);
-        return SF_INTERNAL;
-    }
-    ASN1_INTEGER *number = NULL;
-    X509_NAME *issuer_name = NULL, *subject_name = NULL;
-    int ok = tbs_fields(der, len, &number, &issuer_name, &subject_name);
+    int ok = tbs_fields(der, len, f);
     free(der);
-    BIGNUM *bn = ok ? ASN1_INTEGER_to_BN(number, NULL) : NULL;
-    char *text = bn != NULL ? BN_bn2hex(bn) : NULL;
-    if (ok) {
-        common_name(subject_name, endpoint, KILN_LEDGER_TEXT_MAX + 1);
-        common_name(issuer_name, issuer, KILN_LEDGER_TEXT_MAX + 1);
-        snprintf(serial, KILN_LEDGER_TEXT_MAX + 1, "%s", text != NULL ? text : "");
-    }
-    OPENSSL_free(text);
-    BN_free(bn);
-    ASN1_INTEGER_free(number);
-    X509_NAME_free(issuer_name);
-    X509_NAME_free(subject_name);
     return ok ? SF_OK : SF_INTERNAL;
+}
+
+sf_status sf_ledger_certificate_facts(sf_db *db, const sf_session *s, const sf_ledger_cert_facts *f)
+{
+    kiln_ledger_record r = {KILN_LEDGER_KIND_CERTIFICATE,
+                            f->endpoint,
+                            f->serial,
+                            f->hash,
+                            f->issuer,
+                            s->station,
+                            "issued"};
+    return append(db, &r);
 }
 
 sf_status sf_ledger_certificate(sf_db *db, const sf_session *s)
@@ -132,16 +182,9 @@ sf_status sf_ledger_certificate(sf_db *db, const sf_session *s)
     if (sf_db_ledger(db) == NULL) {
         return SF_OK;
     }
-    char endpoint[KILN_LEDGER_TEXT_MAX + 1], serial[KILN_LEDGER_TEXT_MAX + 1],
-        issuer[KILN_LEDGER_TEXT_MAX + 1];
-    uint8_t hash[KILN_LEDGER_HASH_SIZE];
-    sf_status st = cert_facts(s->cert, endpoint, serial, issuer, hash);
-    if (st != SF_OK) {
-        return st;
-    }
-    kiln_ledger_record r = {
-        KILN_LEDGER_KIND_CERTIFICATE, endpoint, serial, hash, issuer, s->station, "issued"};
-    return append(db, &r);
+    sf_ledger_cert_facts f;
+    sf_status st = sf_ledger_cert_facts_of(s, &f);
+    return st == SF_OK ? sf_ledger_certificate_facts(db, s, &f) : st;
 }
 
 sf_status sf_ledger_outcome(sf_db *db, const sf_session *s, const char *result)

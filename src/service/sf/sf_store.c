@@ -326,13 +326,17 @@ sf_status sf_store_session_update(sf_db *db, const sf_session *s, long expected_
     if (sf_db_ledger(db) == NULL || (quota_batch == NULL && audit_result == NULL)) {
         return update_session(db, s, expected_version, quota_batch, audit_result, 0);
     }
-    sf_status st = sf_db_begin(db);
+    sf_ledger_cert_facts facts; /* read outside the transaction: writers queue behind it */
+    sf_status st = quota_batch != NULL ? sf_ledger_cert_facts_of(s, &facts) : SF_OK;
+    if (st == SF_OK) {
+        st = sf_db_begin(db);
+    }
     if (st != SF_OK) {
         return st;
     }
     st = update_session(db, s, expected_version, quota_batch, audit_result, 1);
     if (st == SF_OK && quota_batch != NULL) {
-        st = sf_ledger_certificate(db, s);
+        st = sf_ledger_certificate_facts(db, s, &facts);
     }
     if (st == SF_OK && audit_result != NULL) {
         st = sf_ledger_outcome(db, s, audit_result);
