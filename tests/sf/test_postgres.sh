@@ -154,11 +154,13 @@ qq() { psql -At -h 127.0.0.1 -p "$PG_PORT" -U kiln factory -c "$1"; }
 "$BIN/factory_service" ledger export "$DIR" --format cbor -o "$WORK/ledger.cbor" || fail "export"
 "$BIN/factory_tool" ledger verify "$WORK/ledger.cbor" --pubkey "$WORK/ledger.pub" >/dev/null ||
     fail "factory_tool rejects the PostgreSQL export"
-seq=$(qq "SELECT MIN(seq) FROM ledger WHERE kind = 'certificate'")
-qq "UPDATE ledger SET serial = serial || '0' WHERE seq = $seq" >/dev/null
+# Each pooled connection of each replica appends to a chain of its own: the verdict names it.
+set -- $(qq "SELECT id, seq, chain FROM ledger WHERE kind = 'certificate' ORDER BY id LIMIT 1" | tr '|' ' ')
+id=$1 seq=$2 chain=$3
+qq "UPDATE ledger SET serial = serial || '0' WHERE id = $id" >/dev/null
 "$BIN/factory_service" ledger verify "$DIR" >"$WORK/ledger.out" && fail "a changed entry verified"
-grep -q "does not hold: CHANGED: seq $seq\b" "$WORK/ledger.out" || fail "tamper: $(cat "$WORK/ledger.out")"
-qq "UPDATE ledger SET serial = left(serial, -1) WHERE seq = $seq" >/dev/null
+grep -qF "does not hold: CHANGED: chain $chain seq $seq: " "$WORK/ledger.out" || fail "tamper: $(cat "$WORK/ledger.out")"
+qq "UPDATE ledger SET serial = left(serial, -1) WHERE id = $id" >/dev/null
 "$BIN/factory_service" ledger verify "$DIR" >/dev/null || fail "the restored ledger does not hold"
 
 assert_no_secrets_in "$WORK/a.log" "$DIR"/keys/*.key "$STATION"

@@ -398,25 +398,32 @@ static const kiln_ledger_store_ops pg_ops = {
     pg_begin, pg_end, pg_read_head, pg_append_entry, pg_append_checkpoint, pg_iterate, pg_destroy,
 };
 
-/* Whether table ledger lacks the chain column (a ledger from before named chains). */
-static bool lacks_chain(PGconn *conn)
+/* Whether the tables, their chain columns and indexes are all there: a catalog read takes no
+ * lock on the tables, while CREATE INDEX IF NOT EXISTS would hold a SHARE lock (every writer's
+ * INSERT waits) until the end of the opener's transaction, which may be the caller's batch. */
+static bool schema_complete(PGconn *conn)
 {
-    PGresult *r = PQexec(conn, "SELECT count(*) FROM information_schema.columns WHERE"
+    PGresult *r = PQexec(conn, "SELECT (SELECT count(*) FROM information_schema.columns WHERE"
                                " table_schema = current_schema() AND column_name = 'chain' AND"
-                               " table_name IN ('ledger', 'ledger_checkpoint')");
-    bool lacks = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-                 strcmp(PQgetvalue(r, 0, 0), "2") != 0;
+                               " table_name IN ('ledger', 'ledger_checkpoint')) +"
+                               " (SELECT count(*) FROM pg_indexes WHERE schemaname ="
+                               " current_schema() AND indexname IN ('ledger_chain_id',"
+                               " 'ledger_checkpoint_chain_id'))");
+    bool complete = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                    strcmp(PQgetvalue(r, 0, 0), "4") == 0;
     PQclear(r);
-    return lacks;
+    return complete;
 }
 
 kiln_ledger_status kiln_ledger_pg_schema(PGconn *conn)
 {
-    if (!pg_ok(PQexec(conn, pg_schema)) ||
-        (lacks_chain(conn) && !pg_ok(PQexec(conn, pg_chain_columns)))) {
-        return KILN_LEDGER_STORAGE;
+    if (schema_complete(conn)) {
+        return KILN_LEDGER_OK;
     }
-    return pg_ok(PQexec(conn, pg_chain_indexes)) ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
+    /* A ledger from before named chains gets the columns: its rows are the unnamed chain. */
+    bool ok = pg_ok(PQexec(conn, pg_schema)) && pg_ok(PQexec(conn, pg_chain_columns)) &&
+              pg_ok(PQexec(conn, pg_chain_indexes));
+    return ok ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
 }
 
 static pg_store *new_store(PGconn *conn, bool named, bool owns_lock, const char *chain)

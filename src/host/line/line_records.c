@@ -26,6 +26,9 @@ struct line_records {
     /* The tamper-evident ledger beside the attempts (NULL: not kept by this caller). */
     kiln_ledger *ledger;
     kiln_pki_signer *ledger_key;
+    /* PostgreSQL: the ledger opens at the first entry, on the chain named after its station. */
+    bool ledger_lazy;
+    unsigned ledger_every;
     char issuer_ca[KILN_LEDGER_TEXT_MAX + 1];
 };
 
@@ -300,21 +303,42 @@ int line_records_attach_ledger(line_records *r, kiln_pki_signer *key, const char
                                unsigned checkpoint_every)
 {
     snprintf(r->issuer_ca, sizeof(r->issuer_ca), "%s", issuer_ca ? issuer_ca : "");
-    kiln_ledger_status st =
-        r->ledger != NULL ? KILN_LEDGER_STORAGE
-        : r->pg != NULL   ? kiln_ledger_open_pg(lrpg_conn(r->pg), key, checkpoint_every, &r->ledger)
-                          : kiln_ledger_open(r->db, key, checkpoint_every, &r->ledger);
+    /* On PostgreSQL the chain is the station's (N stations never wait for each other's
+     * appends), known at the first entry; a SQLite file keeps its one unnamed chain. */
+    kiln_ledger_status st = r->ledger != NULL || r->ledger_lazy ? KILN_LEDGER_STORAGE
+                            : r->pg != NULL
+                                ? KILN_LEDGER_OK
+                                : kiln_ledger_open(r->db, key, checkpoint_every, &r->ledger);
     if (st != KILN_LEDGER_OK) {
         kiln_pki_signer_free(key);
         return -1;
     }
+    r->ledger_lazy = r->pg != NULL;
+    r->ledger_every = checkpoint_every;
     r->ledger_key = key;
     return 0;
 }
 
+/* The attached ledger, opened on station's chain first when it waits for its station. */
+static kiln_ledger *ledger_ready(line_records *r, const char *station)
+{
+    if (r->ledger == NULL && r->ledger_lazy) {
+        const char *name = line_records_station(r, station);
+        kiln_ledger_status st = kiln_ledger_open_pg_chain(lrpg_conn(r->pg), r->ledger_key,
+                                                          r->ledger_every, name, &r->ledger);
+        if (st != KILN_LEDGER_OK) {
+            r->ledger = NULL;
+            fprintf(stderr, "factory_tool: ledger error %d: %s (chain %s)\n", (int)st,
+                    kiln_ledger_strerror(st), name);
+        }
+    }
+    return r->ledger;
+}
+
 int line_records_ledger_append(line_records *r, const kiln_ledger_record *rec)
 {
-    return r->ledger != NULL && kiln_ledger_append(r->ledger, rec, NULL) == KILN_LEDGER_OK ? 0 : -1;
+    kiln_ledger *l = ledger_ready(r, rec->station);
+    return l != NULL && kiln_ledger_append(l, rec, NULL) == KILN_LEDGER_OK ? 0 : -1;
 }
 
 /* A hex digit's value, or -1 (sscanf per byte was a sixth of a record's cost). */
@@ -352,8 +376,11 @@ static int ledger_note(line_records *r, const char *kind, const line_attempt *a,
     uint8_t cert[KILN_LEDGER_HASH_SIZE];
     bool has_cert = hex_sha256(a->cert_sha256, cert);
     bool certificate = strcmp(kind, KILN_LEDGER_KIND_CERTIFICATE) == 0;
-    if (r->ledger == NULL || (certificate && !has_cert)) {
+    if ((r->ledger == NULL && !r->ledger_lazy) || (certificate && !has_cert)) {
         return 0;
+    }
+    if (ledger_ready(r, a->station) == NULL) {
+        return -1;
     }
     char outcome[64];
     if (error_code != 0) {
@@ -589,7 +616,11 @@ int line_records_transaction(line_records *r)
 int line_records_commit(line_records *r)
 {
     if (r->pg != NULL) {
-        return lrpg_exec(r->pg, "COMMIT");
+        int rc = lrpg_exec(r->pg, "COMMIT");
+        if (rc != 0) {
+            kiln_ledger_rolled_back(r->ledger); /* the batch's entries went with it */
+        }
+        return rc;
     }
     return sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
@@ -597,6 +628,7 @@ int line_records_commit(line_records *r)
 int line_records_rollback(line_records *r)
 {
     if (r->pg != NULL) {
+        kiln_ledger_rolled_back(r->ledger); /* the head is read again at the next entry */
         return lrpg_exec(r->pg, "ROLLBACK");
     }
     return sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
