@@ -509,6 +509,42 @@ static void test_named_chains_in_files(void **state)
     }
 }
 
+/* docs/ledger.md's worked example, unnamed (112 bytes) and in chain st-1 (117 bytes). */
+static void test_worked_example(void **state)
+{
+    (void)state;
+    kiln_ledger_entry e = {.seq = 2, .time = 1764633600, .has_cert = true};
+    strcpy(e.kind, "certificate");
+    strcpy(e.endpoint, "ep-1");
+    strcpy(e.serial, "SN-1");
+    strcpy(e.issuer_ca, "CA");
+    strcpy(e.station, "st-1");
+    strcpy(e.outcome, "issued");
+    for (int i = 0; i < 32; i++) {
+        e.cert_sha256[i] = (uint8_t)i;
+        e.prev_hash[i] = (uint8_t)(0xa0 + i % 16);
+    }
+    static const uint8_t unnamed[32] = {0x2e, 0xb0, 0x37, 0xcd, 0xee, 0xdd, 0x18, 0x59,
+                                        0xed, 0xb0, 0x02, 0xd0, 0xc9, 0x1e, 0x34, 0x8c,
+                                        0xc4, 0x6c, 0x10, 0x37, 0xab, 0x4e, 0xa2, 0x42,
+                                        0x64, 0x6f, 0xa3, 0xf4, 0xa8, 0xdb, 0x6d, 0x43};
+    static const uint8_t named[32] = {0x0b, 0xa8, 0x6f, 0x1f, 0x5d, 0x6b, 0xbb, 0xe0,
+                                      0xe6, 0xe4, 0x74, 0x94, 0x42, 0x46, 0xac, 0xcb,
+                                      0xf8, 0x01, 0xae, 0xb9, 0xdf, 0x75, 0x29, 0x95,
+                                      0x85, 0x72, 0x3e, 0x4e, 0xaa, 0x91, 0xc2, 0x81};
+    uint8_t buf[KILN_LEDGER_ENTRY_MAX], hash[32];
+    size_t len;
+    assert_int_equal(kiln_ledger_entry_encode(&e, buf, &len), KILN_LEDGER_OK);
+    assert_int_equal(len, 112);
+    assert_int_equal(kiln_ledger_entry_hash(&e, hash), KILN_LEDGER_OK);
+    assert_memory_equal(hash, unnamed, 32);
+    strcpy(e.chain, "st-1");
+    assert_int_equal(kiln_ledger_entry_encode(&e, buf, &len), KILN_LEDGER_OK);
+    assert_int_equal(len, 117);
+    assert_int_equal(kiln_ledger_entry_hash(&e, hash), KILN_LEDGER_OK);
+    assert_memory_equal(hash, named, 32);
+}
+
 /* A named chain's entry is the 10 items and the chain as an 11th; "" has the 10 only. */
 static void test_named_chain_encoding(void **state)
 {
@@ -581,6 +617,7 @@ int main(void)
         T(test_key_file_is_private),
         T(test_named_chains_in_files),
         T(test_named_chain_encoding),
+        T(test_worked_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,6 +153,14 @@ static void rollbacks(PGconn *a, PGconn *b, kiln_ledger *la, kiln_ledger *lb)
     CHECK(kiln_ledger_checkpoint_now(la) == KILN_LEDGER_OK);
 }
 
+static long advisory_locks(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'");
+    long n = PQresultStatus(r) == PGRES_TUPLES_OK ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+    PQclear(r);
+    return n;
+}
+
 /* A writer killed with SIGKILL leaves an unsigned tail; the next writer to open signs it, but
  * not the tail of a writer that is alive. */
 static void killed(PGconn *c)
@@ -175,6 +183,12 @@ static void killed(PGconn *c)
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* The server ends the dead client's session, and its lock, a moment after: no other
+     * advisory lock is held now. */
+    for (int i = 0; i < 200 && advisory_locks(c) != 0; i++) {
+        usleep(50000);
+    }
+    CHECK_EQ(advisory_locks(c), 0);
     kiln_ledger_verdict v = verify(c);
     CHECK(v.status == KILN_LEDGER_UNSIGNED_TAIL && strcmp(v.chain, "doomed") == 0 && v.seq == 1);
     PGconn *live_conn = connect_db(), *next_conn = connect_db();
