@@ -20,6 +20,7 @@ struct line_records {
     sqlite3 *db;
     lrpg *pg; /* set instead of db: the records are on PostgreSQL */
     char host[256];
+    char pid_ns[64]; /* this process's PID namespace: its pids mean something only there */
     sqlite3_stmt *begin, *finish, *add, *provisioned, *identity;
     /* Prepared once: a batch claims, releases and looks up one row per device. */
     sqlite3_stmt *claim_insert, *claim_holder, *release, *set_identity, *row_of_id;
@@ -125,6 +126,7 @@ static int records_migrate(line_records *r, const char *path, char *why, size_t 
     if (rc == SQLITE_OK && (version == 1 || version == 2))
         rc = sqlite3_exec(r->db,
                           "ALTER TABLE endpoint_claims ADD COLUMN bundles TEXT;"
+                          "ALTER TABLE endpoint_claims ADD COLUMN pid_ns TEXT;"
                           "UPDATE schema_version SET version=3;",
                           NULL, NULL, &err);
     if (rc == SQLITE_OK)
@@ -148,6 +150,9 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
     if (gethostname(r->host, sizeof(r->host) - 1) != 0) {
         strcpy(r->host, "localhost");
     }
+    /* Two containers may share a host name (host networking) but not their pids. */
+    ssize_t ns = readlink("/proc/self/ns/pid", r->pid_ns, sizeof(r->pid_ns) - 1);
+    r->pid_ns[ns > 0 ? ns : 0] = '\0';
     if (line_records_is_url(path)) {
         if ((r->pg = lrpg_open(path, r->host, why, why_size)) == NULL) {
             free(r);
@@ -196,10 +201,11 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
                 "SELECT cert_sha256, cert_sha1, bundle_sha256 FROM attempts WHERE endpoint=?"
                 " AND state=? ORDER BY id DESC LIMIT 1") != 0 ||
         prepare(r, &r->claim_insert,
-                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, bundles)"
-                " VALUES(?1, ?2, ?3, ?4, " NOW_SQL ", ?5) ON CONFLICT(endpoint) DO UPDATE SET"
-                " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at,"
-                " bundles=excluded.bundles WHERE endpoint_claims.station=excluded.station") != 0 ||
+                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, bundles,"
+                " pid_ns) VALUES(?1, ?2, ?3, ?4, " NOW_SQL ", ?5, ?6) ON CONFLICT(endpoint) DO"
+                " UPDATE SET host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at,"
+                " bundles=excluded.bundles, pid_ns=excluded.pid_ns"
+                " WHERE endpoint_claims.station=excluded.station") != 0 ||
         prepare(r, &r->claim_holder, "SELECT station FROM endpoint_claims WHERE endpoint=?1") !=
             0 ||
         prepare(r, &r->release, "DELETE FROM endpoint_claims WHERE endpoint=?1 AND station=?2") !=
@@ -529,7 +535,7 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
 {
     station = line_records_station(r, station);
     if (r->pg != NULL) {
-        int rc = lrpg_claim(r->pg, endpoint, station, r->bundles, holder, holder_size);
+        int rc = lrpg_claim(r->pg, endpoint, station, r->bundles, r->pid_ns, holder, holder_size);
         return rc == 1 ? line_claims_take_over(r, endpoint, station, holder) : rc;
     }
     sqlite3_stmt *ins = r->claim_insert, *sel = r->claim_holder;
@@ -542,6 +548,7 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
     sqlite3_bind_text(ins, 3, r->host, -1, SQLITE_STATIC);
     sqlite3_bind_int64(ins, 4, (int64_t)getpid());
     sqlite3_bind_text(ins, 5, r->bundles, -1, SQLITE_STATIC); /* NULL binds NULL */
+    sqlite3_bind_text(ins, 6, r->pid_ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(sel, 1, endpoint, -1, SQLITE_STATIC);
     rc = rc == 0 && sqlite3_step(ins) == SQLITE_DONE && sqlite3_step(sel) == SQLITE_ROW ? 0 : -1;
     if (rc == 0) {
@@ -573,6 +580,11 @@ int line_records_set_bundles(line_records *r, const char *path)
 const char *line_records_bundles(const line_records *r)
 {
     return r->bundles;
+}
+
+const char *line_records_pid_ns(const line_records *r)
+{
+    return r->pid_ns;
 }
 
 sqlite3 *line_records_sqlite(line_records *r)

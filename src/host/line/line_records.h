@@ -85,6 +85,9 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
 int line_records_set_bundles(line_records *r, const char *path);
 /** The absolute --out claims are made with, or NULL. */
 const char *line_records_bundles(const line_records *r);
+/** This process's PID namespace ("pid:[N]", "" when unknown), written with each claim: a
+ *  claim's pid is checked only from the same host name and namespace. */
+const char *line_records_pid_ns(const line_records *r);
 /** Gives the claim back (the attempt failed: no certificate reached the device). */
 int line_records_release(line_records *r, const char *endpoint, const char *station);
 
