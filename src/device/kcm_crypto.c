@@ -50,6 +50,13 @@ static kcm_status_e key_parse_status(int rc, bool private_key)
     }
 }
 
+/* A private key parsed into pk (initialised by the caller), or why not. */
+static kcm_status_e parse_private(mbedtls_pk_context *pk, const uint8_t *der, size_t len)
+{
+    int rc = mbedtls_pk_parse_key(pk, der, len, NULL, 0);
+    return rc != 0 ? key_parse_status(rc, true) : KCM_STATUS_SUCCESS;
+}
+
 static kcm_status_e require_p256(const mbedtls_pk_context *pk, kcm_status_e not_ec)
 {
     if (!mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY)) {
@@ -65,9 +72,10 @@ kcm_status_e kcm_crypto_check_private_key(const uint8_t *der, size_t len)
 {
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
-    int rc = mbedtls_pk_parse_key(&pk, der, len, NULL, 0);
-    kcm_status_e st = rc != 0 ? key_parse_status(rc, true)
-                              : require_p256(&pk, KCM_CRYPTO_STATUS_PK_UNKNOWN_PK_ALG);
+    kcm_status_e st = parse_private(&pk, der, len);
+    if (st == KCM_STATUS_SUCCESS) {
+        st = require_p256(&pk, KCM_CRYPTO_STATUS_PK_UNKNOWN_PK_ALG);
+    }
     if (st == KCM_STATUS_SUCCESS &&
         mbedtls_ecp_check_privkey(&mbedtls_pk_ec(pk)->grp, &mbedtls_pk_ec(pk)->d) != 0) {
         st = KCM_CRYPTO_STATUS_INVALID_PK_PRIVKEY;
@@ -184,16 +192,16 @@ kcm_status_e kcm_crypto_crt_matches_key(kiln_device *dev, const mbedtls_x509_crt
     }
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
-    kcm_status_e st = KCM_STATUS_SUCCESS;
-    int rc = mbedtls_pk_parse_key(&pk, priv_der, priv_len, NULL, 0);
-    if (rc != 0) {
-        st = key_parse_status(rc, true);
-    } else if ((dev->check_pair != NULL
-                    ? dev->check_pair(dev->check_pair_ctx, &crt->pk, &pk, kcm_drbg_random, dev)
-                    : mbedtls_pk_check_pair(&crt->pk, &pk)) != 0) {
-        st = KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR;
-    } else {
-        pair_memo(dev, crt->pk_raw.p, crt->pk_raw.len, priv_der, priv_len, true);
+    kcm_status_e st = parse_private(&pk, priv_der, priv_len);
+    if (st == KCM_STATUS_SUCCESS) {
+        int rc = dev->check_pair != NULL
+                     ? dev->check_pair(dev->check_pair_ctx, &crt->pk, &pk, kcm_drbg_random, dev)
+                     : mbedtls_pk_check_pair(&crt->pk, &pk);
+        if (rc != 0) {
+            st = KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR;
+        } else {
+            pair_memo(dev, crt->pk_raw.p, crt->pk_raw.len, priv_der, priv_len, true);
+        }
     }
     mbedtls_pk_free(&pk);
     return st;
@@ -311,16 +319,15 @@ static kcm_status_e csr_prepare(mbedtls_x509write_csr *csr, mbedtls_pk_context *
                                 const uint8_t *priv_der, size_t priv_len,
                                 const kcm_csr_params_s *params)
 {
-    int rc = mbedtls_pk_parse_key(pk, priv_der, priv_len, NULL, 0);
-    if (rc != 0) {
-        return key_parse_status(rc, true);
+    kcm_status_e st = parse_private(pk, priv_der, priv_len);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
     }
     mbedtls_x509write_csr_set_md_alg(csr, MBEDTLS_MD_SHA256);
     mbedtls_x509write_csr_set_key(csr, pk);
     if (mbedtls_x509write_csr_set_subject_name(csr, params->subject) != 0) {
         return KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT;
     }
-    kcm_status_e st = KCM_STATUS_SUCCESS;
     if (params->key_usage != 0) {
         st = csr_set_key_usage(csr, params->key_usage);
     }
