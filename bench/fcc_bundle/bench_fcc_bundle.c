@@ -360,6 +360,43 @@ static int provision_once(const kiln_kv_backend *kv)
     return st == FCC_STATUS_SUCCESS ? 0 : -1;
 }
 
+/* Bundles per second for seconds, a fresh device each time: on the RAM store (dir NULL) or on a
+ * directory store per bundle under dir. Prints the per-bundle line; -1 when a bundle fails. */
+static double throughput(const char *dir, int seconds, const char *store)
+{
+    int n = 0;
+    memset(&ec, 0, sizeof(ec));
+    double cpu_start = thread_cpu();
+    double start = now(), end = start + seconds;
+    while (now() < end) {
+        kiln_kv_ram ram;
+        kiln_dir_kv kv;
+        const kiln_kv_backend *backend = &ram.backend;
+        if (dir == NULL) {
+            kiln_kv_ram_init(&ram);
+        } else {
+            char sub[64];
+            snprintf(sub, sizeof(sub), "%s/%d", dir, n);
+            if (kiln_dir_kv_open(&kv, sub) != KILN_KV_OK) {
+                return -1;
+            }
+            backend = &kv.backend;
+        }
+        int rc = provision_once(backend);
+        if (dir == NULL) {
+            kiln_kv_ram_free(&ram);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "bundle refused\n");
+            return -1;
+        }
+        n++;
+    }
+    double rate = n / (now() - start);
+    print_per_bundle(store, n, thread_cpu() - cpu_start);
+    return rate;
+}
+
 /* ---- NOR flash in RAM (outside the counted heap), for the raw-flash store ---- */
 #define FLASH_SECTOR  8192u
 #define FLASH_SECTORS 8u
@@ -524,65 +561,21 @@ int main(int argc, char **argv)
     kiln_kv_ram_free(&ram);
     report("RAM store (its stored values count as heap)", stack_used);
     printf("\n");
-    /* Throughput: a fresh device per bundle, RAM backend. */
-    int n = 0;
-    memset(&ec, 0, sizeof(ec));
-    double cpu_start = thread_cpu();
-    double start = now(), end = start + seconds;
-    while (now() < end) {
-        kiln_kv_ram_init(&ram);
-        if (provision_once(&ram.backend) != 0) {
-            fprintf(stderr, "bundle refused\n");
-            return 1;
-        }
-        kiln_kv_ram_free(&ram);
-        n++;
-    }
-    double ram_rate = n / (now() - start);
-    print_per_bundle("RAM store", n, thread_cpu() - cpu_start);
-
-    /* The same with Mbed TLS's own pair check (a device without the port's). */
+    /* Throughput: a fresh device per bundle, RAM backend, then the same with Mbed TLS's own
+     * pair check (a device without the port's), then the directory backend (fsync per
+     * commit). */
+    double ram_rate = throughput(NULL, seconds, "RAM store");
     port_check = 0;
-    int k = 0;
-    memset(&ec, 0, sizeof(ec));
-    cpu_start = thread_cpu();
-    start = now();
-    end = start + seconds;
-    while (now() < end) {
-        kiln_kv_ram_init(&ram);
-        if (provision_once(&ram.backend) != 0) {
-            fprintf(stderr, "bundle refused\n");
-            return 1;
-        }
-        kiln_kv_ram_free(&ram);
-        k++;
-    }
-    print_per_bundle("RAM store, Mbed TLS's pair check", k, thread_cpu() - cpu_start);
+    double mbedtls_rate = throughput(NULL, seconds, "RAM store, Mbed TLS's pair check");
     port_check = 1;
-
-    /* Throughput on the directory backend (fsync per commit). */
     char dir[] = "/tmp/kiln-bench-XXXXXX";
-    mkdtemp(dir);
-    int m = 0;
-    memset(&ec, 0, sizeof(ec));
-    cpu_start = thread_cpu();
-    start = now();
-    end = start + seconds;
-    while (now() < end) {
-        char sub[64];
-        snprintf(sub, sizeof(sub), "%s/%d", dir, m);
-        kiln_dir_kv kv;
-        kiln_dir_kv_open(&kv, sub);
-        if (provision_once(&kv.backend) != 0) {
-            return 1;
-        }
-        m++;
+    if (mkdtemp(dir) == NULL) {
+        return 1;
     }
-    double dir_rate = m / (now() - start);
-    print_per_bundle("directory store", m, thread_cpu() - cpu_start);
+    double dir_rate = throughput(dir, seconds, "directory store");
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0) {
+    if (system(cmd) != 0 || ram_rate < 0 || mbedtls_rate < 0 || dir_rate < 0) {
         return 1;
     }
 
