@@ -44,10 +44,12 @@ static const char pg_schema[] =
     "CREATE TABLE IF NOT EXISTS endpoint_claims ("
     " endpoint TEXT PRIMARY KEY, station TEXT NOT NULL, host TEXT, pid BIGINT,"
     " claimed_at TEXT NOT NULL);"
+    /* version 2 -> 3: where a claim's prepare-batch writes its bundles */
+    "ALTER TABLE endpoint_claims ADD COLUMN IF NOT EXISTS bundles TEXT;"
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
-    "INSERT INTO schema_version(version) SELECT 2"
+    "INSERT INTO schema_version(version) SELECT 3"
     " WHERE NOT EXISTS (SELECT 1 FROM schema_version);"
-    "UPDATE schema_version SET version = 2 WHERE version < 2;";
+    "UPDATE schema_version SET version = 3 WHERE version < 3;";
 
 bool lrpg_reconnect(PGconn *c, PGresult *failed)
 {
@@ -313,7 +315,8 @@ PGconn *lrpg_claims_conn(lrpg *p)
 
 /* One statement, its own transaction: inserted when the endpoint has no claim, taken over when
  * this station holds it (the resume rule), else the holder is read and reported. */
-int lrpg_claim(lrpg *p, const char *endpoint, const char *station, char *holder, size_t holder_size)
+int lrpg_claim(lrpg *p, const char *endpoint, const char *station, const char *bundles,
+               char *holder, size_t holder_size)
 {
     PGconn *c = claims_conn(p);
     if (c == NULL) {
@@ -321,16 +324,17 @@ int lrpg_claim(lrpg *p, const char *endpoint, const char *station, char *holder,
     }
     char pid[24];
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-    const char *params[] = {endpoint, station, p->host, pid};
+    const char *params[] = {endpoint, station, p->host, pid, bundles};
     /* A claim released between the two statements is tried again. */
     for (int round = 0; round < 3; round++) {
         PGresult *res =
             run(c, false,
-                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at)"
-                " VALUES($1, $2, $3, $4, " PG_NOW ") ON CONFLICT (endpoint) DO UPDATE SET"
-                " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at"
-                " WHERE endpoint_claims.station=excluded.station RETURNING station",
-                4, params);
+                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, bundles)"
+                " VALUES($1, $2, $3, $4, " PG_NOW ", $5) ON CONFLICT (endpoint) DO UPDATE SET"
+                " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at,"
+                " bundles=excluded.bundles WHERE endpoint_claims.station=excluded.station"
+                " RETURNING station",
+                5, params);
         int got = tuples(res) ? PQntuples(res) : -1;
         PQclear(res);
         if (got != 0) {
