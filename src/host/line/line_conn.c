@@ -16,8 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "line_errors.h"
 
 double line_now(void)
@@ -124,13 +122,9 @@ void line_conn_init(line_conn *c, const line_address *addr, double timeout, uint
     ftcd_reader_init(&c->reader, FTCD_KIND_RESPONSE, max_length);
 }
 
+/* The frame is the caller's (it keeps it for a resend and wipes it): only forgotten here. */
 static void drop_output(line_conn *c)
 {
-    if (c->out != NULL) {
-        /* Request frames carry private keys. */
-        OPENSSL_cleanse(c->out, c->out_len);
-        free(c->out);
-    }
     c->out = NULL;
     c->out_len = c->out_off = 0;
 }
@@ -167,7 +161,10 @@ static void fail(line_conn *c, int code, const char *arg1, const char *arg2, con
     char head[256];
     line_error_format(head, sizeof(head), code, arg1, arg2);
     if (detail != NULL && *detail) {
-        snprintf(c->error_text, sizeof(c->error_text), "%s: %s", head, detail);
+        /* a long detail is cut at the end of error_text */
+        if (snprintf(c->error_text, sizeof(c->error_text), "%s: %s", head, detail) < 0) {
+            c->error_text[0] = '\0';
+        }
     } else {
         snprintf(c->error_text, sizeof(c->error_text), "%s", head);
     }
@@ -348,12 +345,7 @@ void line_conn_request(line_conn *c, const uint8_t *frame, size_t len)
     c->t_request = line_now();
     c->t_sent = c->t_answer = 0;
     c->deadline = c->timeout > 0 ? c->t_request + c->timeout : 0;
-    c->out = malloc(len);
-    if (c->out == NULL) {
-        fail(c, LINE_E_GENERAL, "out of memory", NULL, NULL);
-        return;
-    }
-    memcpy(c->out, frame, len);
+    c->out = frame;
     c->out_len = len;
     c->out_off = 0;
 

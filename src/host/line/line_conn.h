@@ -48,7 +48,7 @@ struct line_conn {
     /* Private state. */
     int fd;
     line_conn_state state;
-    uint8_t *out;
+    const uint8_t *out; /* the caller's frame, not a copy */
     size_t out_len, out_off;
     ftcd_reader reader;
     double deadline;
@@ -72,7 +72,8 @@ bool line_serial_port_available(void);
 
 /** Prepares a connection (does not connect). */
 void line_conn_init(line_conn *c, const line_address *addr, double timeout, uint32_t max_length);
-/** Starts a request: connects if needed, sends frame (copied), reads one response frame.
+/** Starts a request: connects if needed, sends frame, reads one response frame. The frame is
+ *  not copied: it must stay as it is until on_done (the caller wipes and frees it).
  *  Completion (success or error) is reported through on_done from the loop; for files, the
  *  frame is written at once and on_done is called before this returns (answered = false). */
 void line_conn_request(line_conn *c, const uint8_t *frame, size_t len);

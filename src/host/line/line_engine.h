@@ -53,7 +53,8 @@ typedef struct line_job {
     struct line_engine *engine;
     line_conn conn;
     bool conn_ready, waiting_retry, started;
-    uint32_t addr_hash; /* of dev->address: the busy check compares it before the text */
+    bool holds_address; /* started and not finished: its address is busy */
+    int addr_slot;      /* index in the engine's busy counts shared by one address (-1: none) */
     int step;
     int64_t record_id;
     uint8_t *frame;
@@ -93,8 +94,7 @@ typedef struct line_engine {
     line_job *jobs;
     size_t next; /* jobs before `next` have all been started */
     int running;
-    line_job **in_flight; /* the jobs started and not finished: at most `parallel` */
-    int n_in_flight;
+    int *busy;       /* per address slot: jobs started and not finished on it */
     line_job **done; /* finished; final rows not yet committed, not yet reported */
     size_t n_done;
     line_job **sending; /* prepared in this turn: sent once their started rows committed */
