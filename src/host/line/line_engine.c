@@ -143,14 +143,17 @@ static void finish(line_job *j, line_outcome outcome)
     }
 }
 
+static line_attempt attempt_of(const line_engine *e, const line_job *j);
+
 /* The final row of a finished job (inside the turn's transaction). */
 static void record_final(line_engine *e, line_job *j)
 {
     if (e->records == NULL || j->record_id <= 0) {
         return;
     }
-    line_records_finish(
-        e->records, j->record_id, line_job_state(j),
+    line_attempt a = attempt_of(e, j);
+    line_records_finish_known(
+        e->records, j->record_id, &a, line_job_state(j),
         j->outcome == LINE_JOB_SUCCEEDED || j->outcome == LINE_JOB_SKIPPED ? 0 : j->status,
         j->message[0] ? j->message : NULL, j->device_status, j->tries);
     if (j->outcome == LINE_JOB_FAILED && j->device_status < 0) {
@@ -687,6 +690,9 @@ static void flush_turn(line_engine *e, bool start)
     e->wait_since = 0;
     for (size_t i = 0; i < n; i++) {
         report(e, e->done[i]);
+    }
+    if (n > 0 && e->on_turn != NULL) {
+        e->on_turn(e->user);
     }
     int sends = e->n_sending;
     e->n_sending = 0;

@@ -74,10 +74,12 @@ typedef struct line_engine {
     const char *station;
     const char *bundles_dir, *answers_dir; /* write */
     int parallel, max_tries;
-    double timeout, backoff; /* seconds: per exchange; before the first resend (doubles) */
-    bool reprovision;        /* provision endpoints the records say are done */
-    line_job_fn on_finished; /* each device's result, in the order they finish */
-    line_log_fn on_log;      /* retries and other notes (may be NULL) */
+    double timeout, backoff;     /* seconds: per exchange; before the first resend (doubles) */
+    bool reprovision;            /* provision endpoints the records say are done */
+    line_job_fn on_finished;     /* each device's result, in the order they finish */
+    void (*on_turn)(void *user); /* after a records turn's on_finished calls (may be NULL):
+                                  * a caller that collects the turn's lines writes them here */
+    line_log_fn on_log;          /* retries and other notes (may be NULL) */
     /* Records grouping (0: defaults parallel / 4, at most 32, and 0.02 s): the rows of up to
      * `group` devices go into one transaction, at the latest group_delay after the first of them
      * finished. A device's started row still commits before its bundle is sent, and a device is
