@@ -1,6 +1,6 @@
 /* Host side of the factory line: one connection to one device (TCP client, serial line or
  * file), sending request frames and reading response frames without blocking, and an event
- * loop (poll) that drives many connections and timers at once. */
+ * loop (epoll, edge-triggered) that drives many connections and timers at once. */
 #ifndef KILN_LINE_CONN_H
 #define KILN_LINE_CONN_H
 
@@ -53,6 +53,8 @@ struct line_conn {
     ftcd_reader reader;
     double deadline;
     struct line_loop *loop;
+    bool watched;   /* fd is in the loop's epoll set */
+    uint32_t ready; /* what the fd's edges said is there (EPOLLIN, EPOLLOUT, ...) */
 
     /* Result of the last request, valid in on_done. */
     int error;            /* 0 or a LINE_E_* code */
@@ -95,7 +97,7 @@ int line_loop_add(line_loop *lp, line_conn *c);
 void line_loop_remove(line_loop *lp, line_conn *c);
 /** Calls fn(arg) at monotonic time `at`. */
 int line_loop_timer(line_loop *lp, double at, line_timer_fn fn, void *arg);
-/** Runs until idle returns false and nothing is in flight. Returns 0, or -1 on a poll error. */
+/** Runs until idle returns false and nothing is in flight. Returns 0, or -1 on an epoll error. */
 int line_loop_run(line_loop *lp, line_idle_fn idle, void *arg);
 /** Makes line_loop_run return soon (from a signal handler: only sets a flag). */
 void line_loop_stop(line_loop *lp);

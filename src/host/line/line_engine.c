@@ -121,8 +121,8 @@ static void finish(line_job *j, line_outcome outcome)
     line_engine *e = j->engine;
     j->outcome = outcome;
     if (j->conn_ready) {
+        line_conn_close(&j->conn); /* closed first: the fd leaves epoll with close */
         line_loop_remove(e->loop, &j->conn);
-        line_conn_close(&j->conn);
         j->conn_ready = false;
     }
     drop_frame(j);
@@ -236,8 +236,8 @@ static bool maybe_retry(line_job *j)
     note(e, "%s: %s; retry %d in %.2f s", j->dev->endpoint, j->conn.error_text, j->tries + 1,
          delay);
     /* The connection may be half-dead; start clean. */
-    line_loop_remove(e->loop, &j->conn);
     line_conn_close(&j->conn);
+    line_loop_remove(e->loop, &j->conn);
     j->conn_ready = false;
     j->waiting_retry = true;
     line_loop_timer(e->loop, line_now() + delay, retry_now, j);
