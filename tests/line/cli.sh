@@ -53,12 +53,13 @@ printf 'endpoint_name,serial_number,address\nc-1,SN-1,tcp:127.0.0.1:%s\n' "$1" >
 "$FT" verify-batch --devices "$TMP_ROOT/one.csv" --answers "$TMP_ROOT/answers" > "$TMP_ROOT/v2.out" && rc=0 || rc=$?
 check "a second verify-batch of the same answer adds no success row" test "$(sqlite3 "$DB" "SELECT COUNT(*) FROM attempts WHERE endpoint='c-1' AND state='success'")" = 1
 check "and reports it as already verified (status 0)" sh -c "test $rc = 0 && grep '\"c-1\"' '$TMP_ROOT/v2.out' | grep '\"status\": 0' | grep -q 'already verified'"
-check "the records file has one schema_version row, 2, after several opens" test "$(sqlite3 "$DB" "SELECT group_concat(version) FROM schema_version")" = 2
+check "the records file has one schema_version row, 3, after several opens" test "$(sqlite3 "$DB" "SELECT group_concat(version) FROM schema_version")" = 3
 # a file with main's schema before the version table (attempts only) is upgraded in place
 sqlite3 "$TMP_ROOT/old.db" "CREATE TABLE attempts (id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, serial TEXT NOT NULL, address TEXT, station TEXT, batch TEXT, host TEXT, pid INTEGER, cert_sha256 TEXT, cert_sha1 TEXT, bundle_sha256 TEXT, state TEXT NOT NULL, error_code INTEGER NOT NULL DEFAULT 0, error_text TEXT, device_status INTEGER, tries INTEGER NOT NULL DEFAULT 0, started_at TEXT NOT NULL, finished_at TEXT); INSERT INTO attempts(endpoint, serial, state, started_at) VALUES('old-1', 'SN-O', 'success', '2026-01-01T00:00:00Z');"
 "$FT" records --records-db "$TMP_ROOT/old.db" list > "$TMP_ROOT/old.out"
-check "an old records file keeps its row and is migrated to schema version 2" sh -c "grep -q 'old-1' '$TMP_ROOT/old.out' && test \"\$(sqlite3 '$TMP_ROOT/old.db' 'SELECT group_concat(version) FROM schema_version')\" = 2"
+check "an old records file keeps its row and is migrated to schema version 3" sh -c "grep -q 'old-1' '$TMP_ROOT/old.out' && test \"\$(sqlite3 '$TMP_ROOT/old.db' 'SELECT group_concat(version) FROM schema_version')\" = 3"
 check "with the issuer_ca column" sh -c "sqlite3 '$TMP_ROOT/old.db' 'SELECT issuer_ca FROM attempts' >/dev/null"
+check "with the endpoint_claims.bundles column" sh -c "sqlite3 '$TMP_ROOT/old.db' 'SELECT bundles FROM endpoint_claims' >/dev/null"
 
 # a device failure carries the device's text: an answer to the cut bundle from a device
 "$FC" --storage "$TMP_ROOT/dev-cut" handle "$TMP_ROOT/cut" "$TMP_ROOT/cut.answers.c-2" 2>/dev/null || true

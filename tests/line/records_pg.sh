@@ -52,7 +52,7 @@ check "each certificate issued by the claim's holder" test "$(q "SELECT count(*)
           JOIN endpoint_claims c USING (endpoint) WHERE a.state='prepared'
           AND a.station = c.station")" -eq 4000
 check "1031 names the other station" grep -q 'in progress on station st-' "$TMP_ROOT"/s*.out
-check "schema_version 2" test "$(q "SELECT version FROM schema_version")" = 2
+check "schema_version 3" test "$(q "SELECT version FROM schema_version")" = 3
 check "every certificate names its issuing CA (issuer_ca)" test "$(q "SELECT count(*) FROM attempts
           WHERE state='prepared' AND (issuer_ca IS NULL OR issuer_ca !~ '^[0-9a-f]{64}$')")" = 0
 check "ledger verify --records-db URL holds" \

@@ -59,11 +59,17 @@ static bool ca_hash(const fcu *f, uint8_t hash[KILN_LEDGER_HASH_SIZE])
 
 static void ca_name(const fcu *f, char out[2 * KILN_LEDGER_HASH_SIZE + 1])
 {
+    static const char digits[] = "0123456789abcdef";
     uint8_t hash[KILN_LEDGER_HASH_SIZE];
     out[0] = '\0';
-    for (size_t i = 0; ca_hash(f, hash) && i < sizeof(hash); i++) {
-        snprintf(out + 2 * i, 3, "%02x", hash[i]);
+    if (!ca_hash(f, hash)) { /* once: it reads and parses the CA certificate */
+        return;
     }
+    for (size_t i = 0; i < sizeof(hash); i++) {
+        out[2 * i] = digits[hash[i] >> 4];
+        out[2 * i + 1] = digits[hash[i] & 15];
+    }
+    out[2 * sizeof(hash)] = '\0';
 }
 
 /* The first line of a keystore file into buf; false when there is none. */

@@ -176,6 +176,14 @@ static int split_command(const ft_globals *g, int argc, char **argv, bool prepar
         return FT_EXIT_FAILED;
     }
     fcu_close(f);
+    if (rec != NULL && prepare && line_records_set_bundles(rec, o.dir) != 0) {
+        line_records_close(rec);
+        if (archive_fd >= 0) {
+            close(archive_fd);
+        }
+        line_devices_free(&list);
+        return line_cli_error(g, FT_EXIT_FAILED, "cannot resolve %s: %s", o.dir, strerror(errno));
+    }
     fcu_options fo = {.home_dir = g->home_dir, .config_file = g->config_file};
     char host[256];
     line_split s = {.fcu_options = &fo,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +19,7 @@
 #include "line_errors.h"
 #include "line_records_pg.h"
 
-#define CLAIM_MAX_COLS 4
+#define CLAIM_MAX_COLS 6
 #define CLAIM_SQL_MAX  1024
 
 /* A row of a query, as text (NULL for SQL NULL). */
@@ -153,6 +154,8 @@ static void now_text(char out[32])
 
 typedef struct claim_row {
     char endpoint[256], host[256], pid[24], claimed_at[32];
+    char bundles[1024]; /* prepare-batch's --out, "" for other commands */
+    char pid_ns[64];    /* the holder's PID namespace, "" for claims older than schema 3 */
 } claim_row;
 
 typedef struct claim_rows {
@@ -184,6 +187,40 @@ static void collect_claim(void *user, const char *const *cols)
     copy_text(c->host, sizeof(c->host), cols[1]);
     copy_text(c->pid, sizeof(c->pid), cols[2]);
     copy_text(c->claimed_at, sizeof(c->claimed_at), cols[3]);
+    copy_text(c->bundles, sizeof(c->bundles), cols[4]);
+    copy_text(c->pid_ns, sizeof(c->pid_ns), cols[5]);
+}
+
+/* True when the claim's pid and --out mean here what they meant to its holder: same host name
+ * and, when recorded, the same PID namespace (containers sharing a host name do not). */
+static bool same_place(line_records *r, const claim_row *c)
+{
+    return strcmp(c->host, line_records_host(r)) == 0 &&
+           (c->pid_ns[0] == '\0' || strcmp(c->pid_ns, line_records_pid_ns(r)) == 0);
+}
+
+/* A prepare-batch writes a bundle file before its row commits (in groups), so a stopped one may
+ * have left a bundle of an endpoint whose claim looks unissued: LINE_E_CLAIM_BUNDLE_LEFT (the
+ * place in where) when that file (DIR/EP.cbor), or the archive, is there or cannot be checked
+ * from here; 0 when it is not. */
+static int bundle_verdict(line_records *r, const claim_row *c, char *where, size_t where_size)
+{
+    if (c->bundles[0] == '\0') {
+        return 0;
+    }
+    bool here = same_place(r, c);
+    snprintf(where, where_size, "%s%s%s", here ? "" : c->host, here ? "" : ":", c->bundles);
+    if (!here) {
+        return LINE_E_CLAIM_BUNDLE_LEFT;
+    }
+    size_t n = strlen(c->bundles);
+    bool archive = n > 4 && strcmp(c->bundles + n - 4, ".tar") == 0;
+    char path[1400];
+    snprintf(path, sizeof(path), "%s%s%s%s", c->bundles, archive ? "" : "/",
+             archive ? "" : c->endpoint, archive ? "" : ".cbor");
+    struct stat st;
+    return stat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR) ? 0
+                                                                         : LINE_E_CLAIM_BUNDLE_LEFT;
 }
 
 /* The claims of station (endpoint's alone when not NULL). */
@@ -191,7 +228,8 @@ static int station_claims(line_records *r, const char *station, const char *endp
                           claim_rows *rows)
 {
     static const char sql[] =
-        "SELECT endpoint, COALESCE(host, ''), COALESCE(CAST(pid AS TEXT), ''), claimed_at"
+        "SELECT endpoint, COALESCE(host, ''), COALESCE(CAST(pid AS TEXT), ''), claimed_at,"
+        " COALESCE(bundles, ''), COALESCE(pid_ns, '')"
         " FROM endpoint_claims WHERE station=?1 AND (CAST(?2 AS TEXT) IS NULL OR endpoint=?2)"
         " ORDER BY endpoint";
     const char *params[] = {station, endpoint};
@@ -213,13 +251,18 @@ static int release_one(line_records *r, const char *station, const claim_row *c,
                        size_t msg_size)
 {
     msg[0] = '\0';
-    if (strcmp(c->host, line_records_host(r)) == 0 && pid_alive(c->pid)) {
+    if (same_place(r, c) && pid_alive(c->pid)) {
         line_error_format(msg, msg_size, LINE_E_CLAIM_HOLDER_ALIVE, station, c->pid);
         return LINE_E_CLAIM_HOLDER_ALIVE;
     }
     int code = claim_verdict(r, c->endpoint);
     if (code > 0) {
         line_error_format(msg, msg_size, code, c->endpoint, station);
+        return code;
+    }
+    char where[1400];
+    if (code == 0 && (code = bundle_verdict(r, c, where, sizeof(where))) > 0) {
+        line_error_format3(msg, msg_size, code, c->endpoint, station, where);
         return code;
     }
     if (code < 0 || delete_claim(r, station, c) < 0) {
@@ -261,28 +304,38 @@ int line_claims_take_over(line_records *r, const char *endpoint, const char *sta
                           const char *holder)
 {
     static const char sql[] =
-        "SELECT endpoint, COALESCE(host, ''), COALESCE(CAST(pid AS TEXT), ''), claimed_at"
-        " FROM endpoint_claims WHERE endpoint=?1 AND station=?2";
+        "SELECT endpoint, COALESCE(host, ''), COALESCE(CAST(pid AS TEXT), ''), claimed_at,"
+        " COALESCE(bundles, ''), COALESCE(pid_ns, '') FROM endpoint_claims"
+        " WHERE endpoint=?1 AND station=?2";
     const char *params[] = {endpoint, holder};
     claim_rows rows = {0};
     int n = query(r, sql, 2, params, collect_claim, &rows);
     int rc = n < 0 || rows.oom ? -1 : 1;
     const claim_row *c = rows.items;
-    if (n == 1 && !rows.oom && strcmp(c->host, line_records_host(r)) == 0 && c->pid[0] &&
-        !pid_alive(c->pid)) {
+    if (n == 1 && !rows.oom && same_place(r, c) && c->pid[0] && !pid_alive(c->pid)) {
+        char where[1400];
         int code = claim_verdict(r, endpoint);
+        code = code == 0 ? bundle_verdict(r, c, where, sizeof(where)) : code;
         if (code < 0) {
             rc = -1;
         } else if (code == 0) {
             /* The claim as read: nobody resumed it meanwhile (same host, pid, time). */
             static const char take[] =
-                "UPDATE endpoint_claims SET station=?1, pid=?2, claimed_at=?3"
-                " WHERE endpoint=?4 AND station=?5 AND claimed_at=?6 AND host=?7";
+                "UPDATE endpoint_claims SET station=?1, pid=?2, claimed_at=?3, bundles=?8,"
+                " pid_ns=?9 WHERE endpoint=?4 AND station=?5 AND claimed_at=?6 AND host=?7";
             char pid[24], now[32];
             snprintf(pid, sizeof(pid), "%ld", (long)getpid());
             now_text(now);
-            const char *p[] = {station, pid, now, endpoint, holder, c->claimed_at, c->host};
-            int changed = query(r, take, 7, p, NULL, NULL);
+            const char *p[] = {station,
+                               pid,
+                               now,
+                               endpoint,
+                               holder,
+                               c->claimed_at,
+                               c->host,
+                               line_records_bundles(r),
+                               line_records_pid_ns(r)};
+            int changed = query(r, take, 9, p, NULL, NULL);
             rc = changed < 0 ? -1 : changed == 1 ? 0 : 1;
         }
     }

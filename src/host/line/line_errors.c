@@ -19,15 +19,21 @@ const char *line_error_name(int code)
 
 void line_error_format(char *buf, size_t size, int code, const char *arg1, const char *arg2)
 {
+    line_error_format3(buf, size, code, arg1, arg2, NULL);
+}
+
+void line_error_format3(char *buf, size_t size, int code, const char *arg1, const char *arg2,
+                        const char *arg3)
+{
     const char *tpl = line_error_template(code);
-    const char *args[2] = {arg1 ? arg1 : "", arg2 ? arg2 : ""};
+    const char *args[3] = {arg1 ? arg1 : "", arg2 ? arg2 : "", arg3 ? arg3 : ""};
     size_t out = 0;
     int used = 0;
     if (size == 0) {
         return;
     }
     for (const char *p = tpl; *p != '\0' && out + 1 < size; p++) {
-        if (p[0] == '%' && p[1] == 's' && used < 2) {
+        if (p[0] == '%' && p[1] == 's' && used < 3) {
             const char *a = args[used++];
             size_t n = strlen(a);
             if (n > size - 1 - out) {

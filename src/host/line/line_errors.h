@@ -15,6 +15,9 @@ const char *line_error_template(int code);
 const char *line_error_name(int code);
 /** Formats the message for code with up to two arguments into buf. */
 void line_error_format(char *buf, size_t size, int code, const char *arg1, const char *arg2);
+/** The same for a template with three %s. */
+void line_error_format3(char *buf, size_t size, int code, const char *arg1, const char *arg2,
+                        const char *arg3);
 /** 1004's message for a device that answered with its own failure status: the template with
  *  the number, then the device's text; a text that says nothing past its prefix ("General
  *  error:") gets the status's own description, so the operator learns what the device meant. */

@@ -20,6 +20,7 @@ struct line_records {
     sqlite3 *db;
     lrpg *pg; /* set instead of db: the records are on PostgreSQL */
     char host[256];
+    char pid_ns[64]; /* this process's PID namespace: its pids mean something only there */
     sqlite3_stmt *begin, *finish, *add, *provisioned, *identity;
     /* Prepared once: a batch claims, releases and looks up one row per device. */
     sqlite3_stmt *claim_insert, *claim_holder, *release, *set_identity, *row_of_id;
@@ -27,6 +28,7 @@ struct line_records {
     kiln_ledger *ledger;
     kiln_pki_signer *ledger_key;
     char issuer_ca[KILN_LEDGER_TEXT_MAX + 1];
+    char *bundles; /* prepare-batch's --out, written with each claim (NULL otherwise) */
 };
 
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
@@ -109,22 +111,30 @@ static int schema_version_get(sqlite3 *db)
     return v;
 }
 
-/* Version 2 adds the issuing CA of each attempt; one writer migrates, the others see 2. */
+/* Version 2 adds the issuing CA of each attempt, 3 where a claim's prepare-batch put its
+ * bundles; one writer migrates, the others see 3. */
 static int records_migrate(line_records *r, const char *path, char *why, size_t why_size)
 {
     char *err = NULL;
     int rc = sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, &err);
-    if (rc == SQLITE_OK && schema_version_get(r->db) == 1)
+    int version = rc == SQLITE_OK ? schema_version_get(r->db) : -1;
+    if (version == 1)
         rc = sqlite3_exec(r->db,
                           "ALTER TABLE attempts ADD COLUMN issuer_ca TEXT;"
                           "UPDATE schema_version SET version=2;",
+                          NULL, NULL, &err);
+    if (rc == SQLITE_OK && (version == 1 || version == 2))
+        rc = sqlite3_exec(r->db,
+                          "ALTER TABLE endpoint_claims ADD COLUMN bundles TEXT;"
+                          "ALTER TABLE endpoint_claims ADD COLUMN pid_ns TEXT;"
+                          "UPDATE schema_version SET version=3;",
                           NULL, NULL, &err);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(r->db, "COMMIT", NULL, NULL, &err);
     else
         sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        snprintf(why, why_size, "cannot migrate records database %s to schema 2: %s", path,
+        snprintf(why, why_size, "cannot migrate records database %s to schema 3: %s", path,
                  err ? err : sqlite3_errmsg(r->db));
     sqlite3_free(err);
     return rc == SQLITE_OK ? 0 : -1;
@@ -140,6 +150,9 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
     if (gethostname(r->host, sizeof(r->host) - 1) != 0) {
         strcpy(r->host, "localhost");
     }
+    /* Two containers may share a host name (host networking) but not their pids. */
+    ssize_t ns = readlink("/proc/self/ns/pid", r->pid_ns, sizeof(r->pid_ns) - 1);
+    r->pid_ns[ns > 0 ? ns : 0] = '\0';
     if (line_records_is_url(path)) {
         if ((r->pg = lrpg_open(path, r->host, why, why_size)) == NULL) {
             free(r);
@@ -188,9 +201,10 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
                 "SELECT cert_sha256, cert_sha1, bundle_sha256 FROM attempts WHERE endpoint=?"
                 " AND state=? ORDER BY id DESC LIMIT 1") != 0 ||
         prepare(r, &r->claim_insert,
-                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at)"
-                " VALUES(?1, ?2, ?3, ?4, " NOW_SQL ") ON CONFLICT(endpoint) DO UPDATE SET"
-                " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at"
+                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, bundles,"
+                " pid_ns) VALUES(?1, ?2, ?3, ?4, " NOW_SQL ", ?5, ?6) ON CONFLICT(endpoint) DO"
+                " UPDATE SET host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at,"
+                " bundles=excluded.bundles, pid_ns=excluded.pid_ns"
                 " WHERE endpoint_claims.station=excluded.station") != 0 ||
         prepare(r, &r->claim_holder, "SELECT station FROM endpoint_claims WHERE endpoint=?1") !=
             0 ||
@@ -227,6 +241,7 @@ void line_records_close(line_records *r)
     sqlite3_finalize(r->row_of_id);
     sqlite3_close(r->db);
     lrpg_close(r->pg);
+    free(r->bundles);
     free(r);
 }
 
@@ -535,7 +550,7 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
 {
     station = line_records_station(r, station);
     if (r->pg != NULL) {
-        int rc = lrpg_claim(r->pg, endpoint, station, holder, holder_size);
+        int rc = lrpg_claim(r->pg, endpoint, station, r->bundles, r->pid_ns, holder, holder_size);
         return rc == 1 ? line_claims_take_over(r, endpoint, station, holder) : rc;
     }
     sqlite3_stmt *ins = r->claim_insert, *sel = r->claim_holder;
@@ -547,6 +562,8 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
     sqlite3_bind_text(ins, 2, station, -1, SQLITE_STATIC);
     sqlite3_bind_text(ins, 3, r->host, -1, SQLITE_STATIC);
     sqlite3_bind_int64(ins, 4, (int64_t)getpid());
+    sqlite3_bind_text(ins, 5, r->bundles, -1, SQLITE_STATIC); /* NULL binds NULL */
+    sqlite3_bind_text(ins, 6, r->pid_ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(sel, 1, endpoint, -1, SQLITE_STATIC);
     rc = rc == 0 && sqlite3_step(ins) == SQLITE_DONE ? 0 : -1;
     if (rc == 0 && sqlite3_changes(r->db) == 1) {
@@ -567,6 +584,27 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
         sqlite3_exec(r->db, rc < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     }
     return rc;
+}
+
+int line_records_set_bundles(line_records *r, const char *path)
+{
+    free(r->bundles);
+    r->bundles = NULL;
+    if (path == NULL) {
+        return 0;
+    }
+    r->bundles = realpath(path, NULL);
+    return r->bundles != NULL ? 0 : -1;
+}
+
+const char *line_records_bundles(const line_records *r)
+{
+    return r->bundles;
+}
+
+const char *line_records_pid_ns(const line_records *r)
+{
+    return r->pid_ns;
 }
 
 sqlite3 *line_records_sqlite(line_records *r)

@@ -83,6 +83,16 @@ const char *line_records_station(const line_records *r, const char *station);
  *  -1 database error. Several stations on one database never both get 0 for one endpoint. */
 int line_records_claim(line_records *r, const char *endpoint, const char *station, char *holder,
                        size_t holder_size);
+/** Where the claims made from now on say their bundles go (prepare-batch's --out, which must
+ *  exist; made absolute), so that a stopped batch's claim is not taken while a bundle of its
+ *  endpoint may be there. NULL: none (inject, inject-batch). 0, or -1 when path cannot be
+ *  resolved. */
+int line_records_set_bundles(line_records *r, const char *path);
+/** The absolute --out claims are made with, or NULL. */
+const char *line_records_bundles(const line_records *r);
+/** This process's PID namespace ("pid:[N]", "" when unknown), written with each claim: a
+ *  claim's pid is checked only from the same host name and namespace. */
+const char *line_records_pid_ns(const line_records *r);
 /** Gives the claim back (the attempt failed: no certificate reached the device). */
 int line_records_release(line_records *r, const char *endpoint, const char *station);
 

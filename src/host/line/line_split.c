@@ -24,6 +24,12 @@
 #define LINE_QUEUE_WAKE    256 /* results that wake the writer before its timeout */
 #define LINE_QUEUE_WAIT_NS 50000000L
 
+/* Claims are committed in chunks ahead of the workers, by the writer between its commits: the
+ * workers start after the first chunk instead of after the whole list, and no device is
+ * prepared before its claim committed. */
+#define LINE_CLAIM_CHUNK 512
+#define LINE_CLAIM_AHEAD (2 * LINE_CLAIM_CHUNK)
+
 typedef struct prepared {
     size_t index;
     int status;
@@ -36,12 +42,15 @@ typedef struct prepared {
 
 typedef struct split_run {
     line_split *s;
-    pthread_mutex_t lock; /* the queue, the next index and the worker count */
-    pthread_cond_t wake;  /* for the writer: results waiting, or the workers ended */
-    pthread_cond_t room;  /* for the workers: the queue has room */
+    pthread_mutex_t lock;  /* the queue, the next index and the worker count */
+    pthread_cond_t wake;   /* for the writer: results waiting, or the workers ended */
+    pthread_cond_t room;   /* for the workers: the queue has room */
+    pthread_cond_t claims; /* for the workers: more devices are claimed */
     size_t next;
+    size_t claimed;        /* devices [0, claimed) have their lookup and claim committed */
     bool *skip;            /* devices the records say are provisioned */
     char **held;           /* devices another station claimed: its name (malloc'ed) */
+    bool *unclaimed;       /* devices whose claim did not commit: failed, never prepared */
     bool remove_stale_ctx; /* the directory had .ctx files when the batch began */
     bool no_writer;        /* no thread could be started: the worker empties the queue */
     prepared *queue, *taken;
@@ -213,12 +222,72 @@ static void push(split_run *run, const prepared *p)
     pthread_mutex_unlock(&run->lock);
 }
 
+static bool run_stopped(const split_run *run)
+{
+    return run->s->stop != NULL && *run->s->stop != 0;
+}
+
+/* True when the workers are near the end of the claimed devices (the caller holds the lock). */
+static bool claims_low(const split_run *run)
+{
+    return run->claimed < run->s->list->count && !run_stopped(run) &&
+           run->claimed - run->next < LINE_CLAIM_CHUNK;
+}
+
+/* The lookups and claims of devices [from, to) in one transaction: no lock and file check per
+ * device. When that transaction does not commit, none of them is prepared. */
+static void claim_range(split_run *run, size_t from, size_t to)
+{
+    line_split *s = run->s;
+    bool grouped = line_records_transaction(s->records) == 0;
+    for (size_t i = from; i < to; i++) {
+        const char *endpoint = s->list->items[i].endpoint;
+        run->skip[i] = !s->reprovision && line_records_provisioned(s->records, endpoint);
+        char holder[256] = "";
+        if (!run->skip[i] &&
+            line_records_claim(s->records, endpoint, s->station, holder, sizeof(holder)) != 0) {
+            run->held[i] = strdup(holder[0] ? holder : "?");
+        }
+    }
+    if (grouped && line_records_commit(s->records) != 0) {
+        line_records_rollback(s->records);
+        for (size_t i = from; i < to; i++) {
+            run->unclaimed[i] = !run->skip[i] && run->held[i] == NULL;
+        }
+    }
+}
+
+/* Claims chunks until `ahead` claimed devices wait for a worker (or every device is claimed). */
+static void claim_ahead(split_run *run, size_t ahead)
+{
+    size_t count = run->s->list->count;
+    for (;;) {
+        pthread_mutex_lock(&run->lock);
+        size_t from = run->claimed;
+        bool more = from < count && !run_stopped(run) && from - run->next < ahead;
+        if (run_stopped(run)) {
+            pthread_cond_broadcast(&run->claims); /* workers waiting for a claim end */
+        }
+        pthread_mutex_unlock(&run->lock);
+        if (!more) {
+            return;
+        }
+        size_t to = count - from > LINE_CLAIM_CHUNK ? from + LINE_CLAIM_CHUNK : count;
+        claim_range(run, from, to);
+        pthread_mutex_lock(&run->lock);
+        run->claimed = to;
+        pthread_cond_broadcast(&run->claims);
+        pthread_mutex_unlock(&run->lock);
+    }
+}
+
 /* The writer: until the workers ended and the queue is empty. */
 static void write_results(split_run *run)
 {
     for (;;) {
+        claim_ahead(run, LINE_CLAIM_AHEAD);
         pthread_mutex_lock(&run->lock);
-        while (run->queued < LINE_QUEUE_WAKE && run->running > 0) {
+        while (run->queued < LINE_QUEUE_WAKE && run->running > 0 && !claims_low(run)) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_nsec += LINE_QUEUE_WAIT_NS;
@@ -322,6 +391,13 @@ static void prepare_one(split_run *run, fcu *f, size_t index)
         push(run, &p);
         return;
     }
+    if (run->unclaimed[index]) {
+        p.status = LINE_E_GENERAL;
+        p.state = LINE_STATE_FAILED;
+        p.message = strdup("General error on factory tool: cannot write the records database");
+        push(run, &p);
+        return;
+    }
     if (run->held[index] != NULL) {
         line_error_format(message, sizeof(message), LINE_E_ENDPOINT_CLAIMED, d->endpoint,
                           run->held[index]);
@@ -367,8 +443,16 @@ static void *prepare_worker(void *arg)
     }
     for (;;) {
         pthread_mutex_lock(&run->lock);
-        bool stopped = run->s->stop != NULL && *run->s->stop != 0;
+        bool stopped = run_stopped(run);
+        while (!stopped && run->next < list->count && run->next >= run->claimed) {
+            pthread_cond_signal(&run->wake);
+            pthread_cond_wait(&run->claims, &run->lock);
+            stopped = run_stopped(run);
+        }
         size_t i = run->next < list->count && !stopped ? run->next++ : list->count;
+        if (run->claimed < list->count && run->claimed - run->next < LINE_CLAIM_CHUNK) {
+            pthread_cond_signal(&run->wake); /* the writer claims the next chunk */
+        }
         pthread_mutex_unlock(&run->lock);
         if (i >= list->count) {
             break;
@@ -408,27 +492,14 @@ static bool run_begin(split_run *run)
     size_t count = s->list->count;
     run->skip = calloc(count ? count : 1, sizeof(*run->skip));
     run->held = calloc(count ? count : 1, sizeof(*run->held));
+    run->unclaimed = calloc(count ? count : 1, sizeof(*run->unclaimed));
     run->queue = malloc(LINE_QUEUE_CAP * sizeof(*run->queue));
     run->taken = malloc(LINE_QUEUE_CAP * sizeof(*run->taken));
-    if (run->skip == NULL || run->held == NULL || run->queue == NULL || run->taken == NULL) {
+    if (run->skip == NULL || run->held == NULL || run->unclaimed == NULL || run->queue == NULL ||
+        run->taken == NULL) {
         return false;
     }
-    /* One transaction for all the lookups and claims: no lock and file check per device. */
-    bool lookup = s->records != NULL && !s->reprovision;
-    bool grouped = s->records != NULL && line_records_transaction(s->records) == 0;
-    for (size_t i = 0; lookup && i < count; i++) {
-        run->skip[i] = line_records_provisioned(s->records, s->list->items[i].endpoint);
-    }
-    for (size_t i = 0; s->records != NULL && i < count; i++) {
-        char holder[256] = "";
-        if (!run->skip[i] && line_records_claim(s->records, s->list->items[i].endpoint, s->station,
-                                                holder, sizeof(holder)) != 0) {
-            run->held[i] = strdup(holder[0] ? holder : "?");
-        }
-    }
-    if (grouped) {
-        line_records_commit(s->records);
-    }
+    run->claimed = s->records == NULL ? count : 0;
     run->remove_stale_ctx = !s->archive && has_contexts(s->dir);
     return true;
 }
@@ -445,10 +516,12 @@ static void run_end(split_run *run)
         free(run->held[i]);
     }
     free(run->held);
+    free(run->unclaimed);
     free(run->skip);
     free(run->queue);
     free(run->taken);
     pthread_cond_destroy(&run->room);
+    pthread_cond_destroy(&run->claims);
     pthread_cond_destroy(&run->wake);
     pthread_mutex_destroy(&run->lock);
 }
@@ -473,6 +546,7 @@ int line_prepare_batch(line_split *s)
     pthread_mutex_init(&run.lock, NULL);
     pthread_cond_init(&run.wake, NULL);
     pthread_cond_init(&run.room, NULL);
+    pthread_cond_init(&run.claims, NULL);
     double t0 = line_now();
     if (!run_begin(&run)) {
         run_end(&run);
@@ -484,8 +558,10 @@ int line_prepare_batch(line_split *s)
         jobs = (unsigned)s->list->count;
     }
     pthread_t *threads = jobs ? calloc(jobs, sizeof(*threads)) : NULL;
+    claim_ahead(&run, LINE_CLAIM_AHEAD);
     unsigned started = start_workers(&run, threads, jobs);
     if (started == 0) {
+        claim_ahead(&run, s->list->count); /* the one thread cannot claim between devices */
         run.no_writer = true;
         run.running = 1;
         prepare_worker(&run);
