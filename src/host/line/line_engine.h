@@ -1,4 +1,4 @@
-/* The line engine: carries bundles to many devices at once from one process (one poll loop),
+/* The line engine: carries bundles to many devices at once from one process (one epoll loop),
  * with retries on transport faults and a record of every attempt. A factory's own tool calls
  * it the way factory_tool's inject, inject-batch and write do: fill a line_engine, call
  * line_engine_run with the devices, and print each device's result from on_finished.
