@@ -496,6 +496,13 @@ int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha2
 int line_records_finish(line_records *r, int64_t id, const char *state, int error_code,
                         const char *error_text, int device_status, int tries)
 {
+    return line_records_finish_known(r, id, NULL, state, error_code, error_text, device_status,
+                                     tries);
+}
+
+int line_records_finish_known(line_records *r, int64_t id, const line_attempt *a, const char *state,
+                              int error_code, const char *error_text, int device_status, int tries)
+{
     if (r->pg != NULL) {
         lrpg_row row;
         int rc = lrpg_finish(r->pg, id, state, error_code, error_text, device_status, tries, &row);
@@ -515,7 +522,15 @@ int line_records_finish(line_records *r, int64_t id, const char *state, int erro
     if (sqlite3_step(st) != SQLITE_DONE) {
         return -1;
     }
-    return ledger_note_row(r, id, KILN_LEDGER_KIND_OUTCOME, state, error_code);
+    if (a == NULL) {
+        return ledger_note_row(r, id, KILN_LEDGER_KIND_OUTCOME, state, error_code);
+    }
+    /* what the row holds: "" where a column is NULL (ledger_note_row's column_or_empty) */
+    line_attempt row = {.endpoint = a->endpoint,
+                        .serial = a->serial ? a->serial : "",
+                        .station = a->station ? a->station : "",
+                        .cert_sha256 = a->cert_sha256 ? a->cert_sha256 : ""};
+    return ledger_note(r, KILN_LEDGER_KIND_OUTCOME, &row, state, error_code);
 }
 
 static int64_t add_sqlite(line_records *r, const line_attempt *a, const char *state, int error_code,
@@ -577,10 +592,15 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
     sqlite3_bind_text(ins, 5, r->bundles, -1, SQLITE_STATIC); /* NULL binds NULL */
     sqlite3_bind_text(ins, 6, r->pid_ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(sel, 1, endpoint, -1, SQLITE_STATIC);
-    rc = rc == 0 && sqlite3_step(ins) == SQLITE_DONE && sqlite3_step(sel) == SQLITE_ROW ? 0 : -1;
-    if (rc == 0) {
+    rc = rc == 0 && sqlite3_step(ins) == SQLITE_DONE ? 0 : -1;
+    if (rc == 0 && sqlite3_changes(r->db) == 1) {
+        /* inserted, or taken over from this station: the holder is this station */
+        snprintf(holder, holder_size, "%s", station);
+    } else if (rc == 0 && sqlite3_step(sel) == SQLITE_ROW) {
         copy_column(sel, 0, holder, holder_size);
         rc = strcmp(holder, station) == 0 ? 0 : 1;
+    } else {
+        rc = -1;
     }
     sqlite3_reset(ins);
     sqlite3_reset(sel);

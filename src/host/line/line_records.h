@@ -60,6 +60,11 @@ int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha2
 /** Finishes an attempt. device_status < 0 when the device gave no ReturnStatus. */
 int line_records_finish(line_records *r, int64_t id, const char *state, int error_code,
                         const char *error_text, int device_status, int tries);
+/** line_records_finish for a caller that still has the attempt it began (endpoint, serial,
+ *  station and cert_sha256 as stored): the ledger entry is made from it, without reading the
+ *  row back. */
+int line_records_finish_known(line_records *r, int64_t id, const line_attempt *a, const char *state,
+                              int error_code, const char *error_text, int device_status, int tries);
 /** Inserts a finished row in one step (skips, prepared bundles, verify-batch results). */
 int64_t line_records_add(line_records *r, const line_attempt *a, const char *state, int error_code,
                          const char *error_text, int device_status);
