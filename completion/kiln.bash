@@ -226,7 +226,7 @@ _kiln_factory_service() {
     revoke-station | set-quota) options="--db" ;;
     audit) options="--refusals --format --json --db" ;;
     stats) options="--batch --format --json --db" ;;
-    run) options="--listen --db --threads --log --metrics-listen" ;;
+    run) options="--listen --db --threads --log --metrics-listen --replica" ;;
     *) return ;;
     esac
     if [[ $cur == -* ]]; then

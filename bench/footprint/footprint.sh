@@ -18,7 +18,9 @@ WORK=${2:?work directory}
 CC=${ARM_CC:-arm-none-eabi-gcc}
 SIZE=${ARM_SIZE:-arm-none-eabi-size}
 NM=${ARM_NM:-arm-none-eabi-nm}
-GOAL=24576
+# Issue 4 set 24 KiB; 25 KiB since the key-match memo (kcm_crypto.c, ~270 B), which spares a
+# by_device bundle both of its P-256 multiplications (~12M Cortex-M4 instructions each).
+GOAL=25600
 CFLAGS="-mcpu=cortex-m4 -mthumb -Os -std=c99 -Wall -Wextra -Werror -ffunction-sections -fdata-sections"
 
 for tool in "$CC" "$SIZE" "$NM"; do

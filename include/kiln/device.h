@@ -28,6 +28,14 @@ typedef int (*kiln_root_key_fn)(void *ctx, uint8_t key[32]);
 /** Fills buf with len bytes of true entropy. Returns 0 on success. */
 typedef int (*kiln_entropy_fn)(void *ctx, uint8_t *buf, size_t len);
 
+struct mbedtls_pk_context;
+/** Optional: answers as mbedtls_pk_check_pair(pub, prv) does (0: prv is pub's private key), for
+ *  a port that checks a pair faster, e.g. with a P-256 generator table kept across devices.
+ *  f_rng/p_rng: the device's generator, for the blinding of the secret multiplication. */
+typedef int (*kiln_check_pair_fn)(void *ctx, const struct mbedtls_pk_context *pub,
+                                  const struct mbedtls_pk_context *prv,
+                                  int (*f_rng)(void *, unsigned char *, size_t), void *p_rng);
+
 typedef struct kiln_device_config {
     const kiln_kv_backend *kv;
     kiln_root_key_fn root_key;
@@ -61,10 +69,22 @@ typedef struct kiln_device {
     /* Items staged by the bundle handler: a bundle is committed as one transaction. */
     struct kiln_txn *txn;
     kiln_chain_state chain;
+    /* The certificate and private-key pair last found to match: SHA-256 over the
+     * certificate's SubjectPublicKeyInfo and the key's DER, so that a pair checked once (or a
+     * key pair the device generated) is not checked again with a scalar multiplication. Only
+     * the bytes of both items count: a changed key or certificate is a different digest. */
+    uint8_t key_match[32];
+    bool key_match_set;
+    /* The port's certificate/private-key check (kiln_device_set_check_pair); NULL: Mbed TLS's. */
+    kiln_check_pair_fn check_pair;
+    void *check_pair_ctx;
 } kiln_device;
 
 /** Binds a device to its storage, root key and entropy. Does not touch storage. */
 void kiln_device_setup(kiln_device *dev, const kiln_device_config *cfg);
+/** After kiln_device_setup: a port's faster certificate/private-key check (see
+ *  kiln_check_pair_fn; the Linux port's is kiln_linux_check_pair). */
+void kiln_device_set_check_pair(kiln_device *dev, kiln_check_pair_fn fn, void *ctx);
 
 /** Where the original global API (fcc_*, kcm_*) finds its device: the firmware or the port
  *  registers this once, before the first global call (a firmware returns its static device;

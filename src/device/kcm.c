@@ -32,6 +32,12 @@ void kiln_device_setup(kiln_device *dev, const kiln_device_config *cfg)
     dev->session_finished = true;
 }
 
+void kiln_device_set_check_pair(kiln_device *dev, kiln_check_pair_fn fn, void *ctx)
+{
+    dev->check_pair = fn;
+    dev->check_pair_ctx = ctx;
+}
+
 kcm_status_e kiln_kcm_init(kiln_device *dev)
 {
     if (dev->kcm_ready) {
@@ -93,6 +99,8 @@ kcm_status_e kiln_kcm_finalize(kiln_device *dev)
         dev->drbg_ready = false;
     }
     mbedtls_platform_zeroize(dev->storage_key, sizeof(dev->storage_key));
+    mbedtls_platform_zeroize(dev->key_match, sizeof(dev->key_match));
+    dev->key_match_set = false;
     dev->kcm_ready = false;
     return KCM_STATUS_SUCCESS;
 }

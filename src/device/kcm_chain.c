@@ -339,7 +339,7 @@ kcm_status_e kcm_crt_matches_stored_key(kiln_device *dev, const mbedtls_x509_crt
         st = private_key_view(dev, priv_name, priv_name_len, &priv, &priv_len, &owned);
     }
     if (st == KCM_STATUS_SUCCESS) {
-        st = kcm_crypto_crt_matches_key(crt, priv, priv_len);
+        st = kcm_crypto_crt_matches_key(dev, crt, priv, priv_len);
     }
     kcm_secure_free(owned, priv_len);
     return st;

@@ -7,6 +7,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/x509_csr.h>
 
 #include <string.h>
@@ -49,6 +50,13 @@ static kcm_status_e key_parse_status(int rc, bool private_key)
     }
 }
 
+/* A private key parsed into pk (initialised by the caller), or why not. */
+static kcm_status_e parse_private(mbedtls_pk_context *pk, const uint8_t *der, size_t len)
+{
+    int rc = mbedtls_pk_parse_key(pk, der, len, NULL, 0);
+    return rc != 0 ? key_parse_status(rc, true) : KCM_STATUS_SUCCESS;
+}
+
 static kcm_status_e require_p256(const mbedtls_pk_context *pk, kcm_status_e not_ec)
 {
     if (!mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY)) {
@@ -64,9 +72,10 @@ kcm_status_e kcm_crypto_check_private_key(const uint8_t *der, size_t len)
 {
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
-    int rc = mbedtls_pk_parse_key(&pk, der, len, NULL, 0);
-    kcm_status_e st = rc != 0 ? key_parse_status(rc, true)
-                              : require_p256(&pk, KCM_CRYPTO_STATUS_PK_UNKNOWN_PK_ALG);
+    kcm_status_e st = parse_private(&pk, der, len);
+    if (st == KCM_STATUS_SUCCESS) {
+        st = require_p256(&pk, KCM_CRYPTO_STATUS_PK_UNKNOWN_PK_ALG);
+    }
     if (st == KCM_STATUS_SUCCESS &&
         mbedtls_ecp_check_privkey(&mbedtls_pk_ec(pk)->grp, &mbedtls_pk_ec(pk)->d) != 0) {
         st = KCM_CRYPTO_STATUS_INVALID_PK_PRIVKEY;
@@ -145,17 +154,54 @@ bool kcm_crypto_sig_verify(const kcm_sig *sig, const mbedtls_x509_crt *parent)
                                  sig->sig_len) == 0;
 }
 
-kcm_status_e kcm_crypto_crt_matches_key(const mbedtls_x509_crt *crt, const uint8_t *priv_der,
-                                        size_t priv_len)
+/* ---- pairs known to match ----
+ * Whether a private key belongs to a certificate depends on nothing but the bytes of the
+ * certificate's SubjectPublicKeyInfo and of the key's DER, so a match is remembered by SHA-256
+ * over both (the SubjectPublicKeyInfo is one DER element: the concatenation splits one way
+ * only). Only a match is remembered; a mismatch or an error is computed again each time, and a
+ * changed key or certificate is a digest not seen before. remember: store the pair's digest;
+ * otherwise, is it the one stored? (compared in constant time: it is derived from a key.) */
+static bool pair_memo(kiln_device *dev, const uint8_t *spki, size_t spki_len, const uint8_t *priv,
+                      size_t priv_len, bool remember)
 {
+    uint8_t digest[32], diff = 0;
+    mbedtls_sha256_context c;
+    mbedtls_sha256_init(&c);
+    bool ok = mbedtls_sha256_starts_ret(&c, 0) == 0 &&
+              mbedtls_sha256_update_ret(&c, spki, spki_len) == 0 &&
+              mbedtls_sha256_update_ret(&c, priv, priv_len) == 0 &&
+              mbedtls_sha256_finish_ret(&c, digest) == 0;
+    mbedtls_sha256_free(&c);
+    for (size_t i = 0; i < sizeof(digest); i++) {
+        diff |= dev->key_match[i] ^ digest[i];
+    }
+    bool known = ok && dev->key_match_set && diff == 0;
+    if (ok && remember) {
+        memcpy(dev->key_match, digest, sizeof(digest));
+        dev->key_match_set = true;
+    }
+    mbedtls_platform_zeroize(digest, sizeof(digest));
+    return known;
+}
+
+kcm_status_e kcm_crypto_crt_matches_key(kiln_device *dev, const mbedtls_x509_crt *crt,
+                                        const uint8_t *priv_der, size_t priv_len)
+{
+    if (pair_memo(dev, crt->pk_raw.p, crt->pk_raw.len, priv_der, priv_len, false)) {
+        return KCM_STATUS_SUCCESS;
+    }
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
-    kcm_status_e st = KCM_STATUS_SUCCESS;
-    int rc = mbedtls_pk_parse_key(&pk, priv_der, priv_len, NULL, 0);
-    if (rc != 0) {
-        st = key_parse_status(rc, true);
-    } else if (mbedtls_pk_check_pair(&crt->pk, &pk) != 0) {
-        st = KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR;
+    kcm_status_e st = parse_private(&pk, priv_der, priv_len);
+    if (st == KCM_STATUS_SUCCESS) {
+        int rc = dev->check_pair != NULL
+                     ? dev->check_pair(dev->check_pair_ctx, &crt->pk, &pk, kcm_drbg_random, dev)
+                     : mbedtls_pk_check_pair(&crt->pk, &pk);
+        if (rc != 0) {
+            st = KCM_CRYPTO_STATUS_SELF_GENERATED_CERTIFICATE_VERIFICATION_ERROR;
+        } else {
+            pair_memo(dev, crt->pk_raw.p, crt->pk_raw.len, priv_der, priv_len, true);
+        }
     }
     mbedtls_pk_free(&pk);
     return st;
@@ -193,6 +239,11 @@ kcm_status_e kcm_crypto_generate_p256(kiln_device *dev, uint8_t *priv_der, size_
         der_to_front(pub_der, pub_cap, mbedtls_pk_write_pubkey_der(&pk, pub_der, pub_cap),
                      pub_len) != 0) {
         st = KCM_CRYPTO_STATUS_FAILED_TO_WRITE_PUBLIC_KEY;
+    }
+    /* The public point was computed from the private key here: a certificate for exactly this
+     * public key matches it, as the check would find. */
+    if (st == KCM_STATUS_SUCCESS && pub_der != NULL) {
+        pair_memo(dev, pub_der, *pub_len, priv_der, *priv_len, true);
     }
     mbedtls_pk_free(&pk);
     if (st != KCM_STATUS_SUCCESS) {
@@ -268,16 +319,15 @@ static kcm_status_e csr_prepare(mbedtls_x509write_csr *csr, mbedtls_pk_context *
                                 const uint8_t *priv_der, size_t priv_len,
                                 const kcm_csr_params_s *params)
 {
-    int rc = mbedtls_pk_parse_key(pk, priv_der, priv_len, NULL, 0);
-    if (rc != 0) {
-        return key_parse_status(rc, true);
+    kcm_status_e st = parse_private(pk, priv_der, priv_len);
+    if (st != KCM_STATUS_SUCCESS) {
+        return st;
     }
     mbedtls_x509write_csr_set_md_alg(csr, MBEDTLS_MD_SHA256);
     mbedtls_x509write_csr_set_key(csr, pk);
     if (mbedtls_x509write_csr_set_subject_name(csr, params->subject) != 0) {
         return KCM_CRYPTO_STATUS_INVALID_NAME_FORMAT;
     }
-    kcm_status_e st = KCM_STATUS_SUCCESS;
     if (params->key_usage != 0) {
         st = csr_set_key_usage(csr, params->key_usage);
     }

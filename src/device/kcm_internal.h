@@ -139,9 +139,10 @@ typedef struct kcm_sig {
 bool kcm_crypto_sig_prepare(const mbedtls_x509_crt *child, kcm_sig *sig);
 /** True when parent's key verifies the signature. */
 bool kcm_crypto_sig_verify(const kcm_sig *sig, const mbedtls_x509_crt *parent);
-/** Does the private key (DER) belong to the parsed certificate? */
-kcm_status_e kcm_crypto_crt_matches_key(const mbedtls_x509_crt *crt, const uint8_t *priv_der,
-                                        size_t priv_len);
+/** Does the private key (DER) belong to the parsed certificate? A pair that matched before
+ *  on this device (dev->key_match) answers without a scalar multiplication. */
+kcm_status_e kcm_crypto_crt_matches_key(kiln_device *dev, const mbedtls_x509_crt *crt,
+                                        const uint8_t *priv_der, size_t priv_len);
 /** The same with the certificate's public key against a stored private key. */
 kcm_status_e kcm_crt_matches_stored_key(kiln_device *dev, const mbedtls_x509_crt *crt,
                                         const uint8_t *priv_name, size_t priv_name_len);

@@ -379,6 +379,205 @@ static void test_encoding_is_deterministic_cbor(void **state)
     assert_int_equal(kiln_ledger_entry_encode(&e, buf, &len), KILN_LEDGER_INVALID_ARGUMENT);
 }
 
+/* ---- several chains in one file ---- */
+
+#define CHAINS      3
+#define CHAIN_LEN   5
+#define CHAIN_ITEMS (CHAINS * (CHAIN_LEN + 1))
+
+static const char *const chain_names[CHAINS] = {"", "st-a", "st-b"};
+
+/* One item of a hand-made export: an entry or a checkpoint. */
+typedef struct chain_item {
+    bool checkpoint;
+    kiln_ledger_entry e;
+    kiln_ledger_checkpoint c;
+} chain_item;
+
+/* Entries of three chains (the unnamed one, st-a, st-b) interleaved as concurrent writers store
+ * them, each chain's signed checkpoint after its last entry (signed_chains: a bit per chain). */
+static size_t chain_items(const fixture *f, chain_item *items, unsigned signed_chains)
+{
+    uint8_t heads[CHAINS][32];
+    size_t n = 0;
+    memset(heads, 0, sizeof(heads));
+    for (unsigned seq = 1; seq <= CHAIN_LEN; seq++) {
+        for (unsigned k = 0; k < CHAINS; k++) {
+            chain_item *it = &items[n++];
+            memset(it, 0, sizeof(*it));
+            kiln_ledger_entry *e = &it->e;
+            e->seq = seq;
+            e->time = 1764633600 + seq;
+            strcpy(e->kind, KILN_LEDGER_KIND_OUTCOME);
+            snprintf(e->endpoint, sizeof(e->endpoint), "ep-%u-%u", k, seq);
+            strcpy(e->station, chain_names[k][0] ? chain_names[k] : "st-0");
+            strcpy(e->outcome, "success");
+            strcpy(e->chain, chain_names[k]);
+            memcpy(e->prev_hash, heads[k], 32);
+            assert_int_equal(kiln_ledger_entry_hash(e, heads[k]), KILN_LEDGER_OK);
+            if (seq == CHAIN_LEN && (signed_chains & (1u << k))) {
+                chain_item *cp = &items[n++];
+                uint8_t digest[KILN_PKI_DIGEST_SIZE];
+                memset(cp, 0, sizeof(*cp));
+                cp->checkpoint = true;
+                cp->c.seq = seq;
+                cp->c.time = e->time;
+                memcpy(cp->c.head, heads[k], 32);
+                strcpy(cp->c.chain, chain_names[k]);
+                kiln_ledger_checkpoint_digest(seq, heads[k], digest);
+                assert_int_equal(
+                    kiln_pki_signer_sign_digest(f->key, digest, cp->c.sig, &cp->c.sig_len),
+                    KILN_PKI_OK);
+            }
+        }
+    }
+    return n;
+}
+
+static uint8_t *write_items(const chain_item *items, size_t n, kiln_ledger_format format,
+                            size_t *len)
+{
+    char *data = NULL;
+    FILE *out = open_memstream(&data, len);
+    assert_non_null(out);
+    for (size_t i = 0; i < n; i++) {
+        kiln_ledger_status st = items[i].checkpoint
+                                    ? kiln_ledger_write_checkpoint(out, format, &items[i].c)
+                                    : kiln_ledger_write_entry(out, format, &items[i].e);
+        assert_int_equal(st, KILN_LEDGER_OK);
+    }
+    fclose(out);
+    return (uint8_t *)data;
+}
+
+static kiln_ledger_verdict verify_items(const fixture *f, const chain_item *items, size_t n,
+                                        kiln_ledger_format format)
+{
+    size_t len;
+    uint8_t *data = write_items(items, n, format, &len);
+    kiln_ledger_verdict v = verify_file(data, len, f->key);
+    free(data);
+    return v;
+}
+
+static void expect_chain(const kiln_ledger_verdict *v, kiln_ledger_status status, uint64_t seq,
+                         const char *chain)
+{
+    expect(v, status, seq);
+    if (strcmp(v->chain, chain) != 0) {
+        fail_msg("the verdict names chain '%s' (%s), expected '%s'", v->chain, v->detail, chain);
+    }
+}
+
+/* A file of three interleaved chains verifies; each problem is named with its chain. */
+static void test_named_chains_in_files(void **state)
+{
+    fixture *f = *state;
+    chain_item items[CHAIN_ITEMS];
+    kiln_ledger_format formats[] = {KILN_LEDGER_FORMAT_JSONL, KILN_LEDGER_FORMAT_CBOR};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = chain_items(f, items, 7);
+        kiln_ledger_verdict v = verify_items(f, items, n, formats[i]);
+        expect_chain(&v, KILN_LEDGER_OK, 0, "");
+        assert_int_equal(v.chains, CHAINS);
+        assert_int_equal(v.entries, CHAINS * CHAIN_LEN);
+        assert_int_equal(v.signed_seq, CHAINS * CHAIN_LEN);
+        /* entry 3 of st-b changed after it was chained */
+        items[(3 - 1) * CHAINS + 2].e.serial[0] = 'x'; /* seq 3 of chain 2, st-b */
+        v = verify_items(f, items, n, formats[i]);
+        expect_chain(&v, KILN_LEDGER_CHANGED, 3, "st-b");
+        assert_non_null(strstr(v.detail, "chain st-b seq 3: "));
+        /* the same entry moved into st-a: st-a's links break there */
+        n = chain_items(f, items, 7);
+        strcpy(items[(3 - 1) * CHAINS + 2].e.chain, "st-a");
+        v = verify_items(f, items, n, formats[i]);
+        expect_chain(&v, KILN_LEDGER_FORKED, 3, "st-a");
+        /* st-a unsigned (its writer died), the others signed */
+        n = chain_items(f, items, 5);
+        v = verify_items(f, items, n, formats[i]);
+        expect_chain(&v, KILN_LEDGER_UNSIGNED_TAIL, 1, "st-a");
+        /* st-b's checkpoint relabelled as st-a's: its head is not st-a's (the chain is in the
+         * hashed entries, so a checkpoint signs one chain's head only) */
+        n = chain_items(f, items, 7);
+        for (size_t k = 0; k < n; k++) {
+            if (items[k].checkpoint && strcmp(items[k].c.chain, "st-b") == 0) {
+                strcpy(items[k].c.chain, "st-a");
+            }
+        }
+        v = verify_items(f, items, n, formats[i]);
+        expect_chain(&v, KILN_LEDGER_CHANGED, 5, "st-a");
+    }
+}
+
+/* docs/ledger.md's worked example, unnamed (112 bytes) and in chain st-1 (117 bytes). */
+static void test_worked_example(void **state)
+{
+    (void)state;
+    kiln_ledger_entry e = {.seq = 2, .time = 1764633600, .has_cert = true};
+    strcpy(e.kind, "certificate");
+    strcpy(e.endpoint, "ep-1");
+    strcpy(e.serial, "SN-1");
+    strcpy(e.issuer_ca, "CA");
+    strcpy(e.station, "st-1");
+    strcpy(e.outcome, "issued");
+    for (int i = 0; i < 32; i++) {
+        e.cert_sha256[i] = (uint8_t)i;
+        e.prev_hash[i] = (uint8_t)(0xa0 + i % 16);
+    }
+    static const uint8_t unnamed[32] = {0x2e, 0xb0, 0x37, 0xcd, 0xee, 0xdd, 0x18, 0x59,
+                                        0xed, 0xb0, 0x02, 0xd0, 0xc9, 0x1e, 0x34, 0x8c,
+                                        0xc4, 0x6c, 0x10, 0x37, 0xab, 0x4e, 0xa2, 0x42,
+                                        0x64, 0x6f, 0xa3, 0xf4, 0xa8, 0xdb, 0x6d, 0x43};
+    static const uint8_t named[32] = {0x0b, 0xa8, 0x6f, 0x1f, 0x5d, 0x6b, 0xbb, 0xe0,
+                                      0xe6, 0xe4, 0x74, 0x94, 0x42, 0x46, 0xac, 0xcb,
+                                      0xf8, 0x01, 0xae, 0xb9, 0xdf, 0x75, 0x29, 0x95,
+                                      0x85, 0x72, 0x3e, 0x4e, 0xaa, 0x91, 0xc2, 0x81};
+    uint8_t buf[KILN_LEDGER_ENTRY_MAX], hash[32];
+    size_t len;
+    assert_int_equal(kiln_ledger_entry_encode(&e, buf, &len), KILN_LEDGER_OK);
+    assert_int_equal(len, 112);
+    assert_int_equal(kiln_ledger_entry_hash(&e, hash), KILN_LEDGER_OK);
+    assert_memory_equal(hash, unnamed, 32);
+    strcpy(e.chain, "st-1");
+    assert_int_equal(kiln_ledger_entry_encode(&e, buf, &len), KILN_LEDGER_OK);
+    assert_int_equal(len, 117);
+    assert_int_equal(kiln_ledger_entry_hash(&e, hash), KILN_LEDGER_OK);
+    assert_memory_equal(hash, named, 32);
+}
+
+/* A named chain's entry is the 10 items and the chain as an 11th; "" has the 10 only. */
+static void test_named_chain_encoding(void **state)
+{
+    fixture *f = *state;
+    chain_item items[CHAIN_ITEMS];
+    chain_items(f, items, 7);
+    uint8_t buf[KILN_LEDGER_ENTRY_MAX];
+    size_t len;
+    assert_int_equal(kiln_ledger_entry_encode(&items[1].e, buf, &len), KILN_LEDGER_OK);
+    struct cbor_load_result res;
+    cbor_item_t *item = cbor_load(buf, len, &res);
+    assert_non_null(item);
+    assert_int_equal(cbor_array_size(item), 11);
+    cbor_item_t *chain = cbor_array_handle(item)[10];
+    assert_true(cbor_isa_string(chain) && cbor_string_length(chain) == 4);
+    assert_memory_equal(cbor_string_handle(chain), "st-a", 4);
+    cbor_decref(&item);
+    assert_int_equal(kiln_ledger_entry_encode(&items[0].e, buf, &len), KILN_LEDGER_OK);
+    assert_int_equal(buf[0], 0x8a);
+    /* An 11th item that names no chain, or a "chain" key with "", is not canonical. */
+    assert_int_equal(kiln_ledger_entry_encode(&items[1].e, buf, &len), KILN_LEDGER_OK);
+    assert_int_equal(buf[len - 5], 0x64);
+    buf[len - 5] = 0x60;
+    kiln_ledger_verdict v = verify_file(buf, len - 4, f->key);
+    expect(&v, KILN_LEDGER_MALFORMED, 1);
+    const char *line = "{\"seq\":1,\"time\":1,\"kind\":\"ca\",\"endpoint\":\"\",\"serial\":\"\","
+                       "\"cert_sha256\":\"\",\"issuer_ca\":\"\",\"station\":\"\",\"outcome\":\"\","
+                       "\"prev_hash\":\"00000000000000000000000000000000000000000000000000000000"
+                       "00000000\",\"chain\":\"\"}\n";
+    v = verify_file((const uint8_t *)line, strlen(line), f->key);
+    expect(&v, KILN_LEDGER_MALFORMED, 1);
+}
+
 static void test_key_file_is_private(void **state)
 {
     fixture *f = *state;
@@ -416,6 +615,9 @@ int main(void)
         T(test_cbor_tampering),
         T(test_encoding_is_deterministic_cbor),
         T(test_key_file_is_private),
+        T(test_named_chains_in_files),
+        T(test_named_chain_encoding),
+        T(test_worked_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,9 @@
 #!/bin/sh
-# A real PostgreSQL (as tests/sf/test_postgres.sh starts it) for test_ledger_pg.
+# A real PostgreSQL (as tests/sf/test_postgres.sh starts it) for test_ledger_pg or
+# test_ledger_chains_pg; with TOOL (factory_tool) the exports BIN leaves next to the key are
+# verified offline too.  usage: test_ledger_pg.sh BIN [TOOL]
 BIN=$1
+TOOL=$2
 PGBIN=/usr/lib/postgresql/15/bin
 [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL 15 is not installed"; exit 77; }
 ROOT=$(mktemp -d /tmp/kiln-ledger-pg.XXXXXX)
@@ -26,5 +29,6 @@ $RUN "$PGBIN/createdb" -h 127.0.0.1 -p "$PORT" -U kiln ledger || exit 1
 KEYDIR=$(mktemp -d)
 "$BIN" "postgresql://kiln@127.0.0.1:$PORT/ledger" "$KEYDIR/ledger.key"
 rc=$?
+[ -n "$TOOL" ] && [ $rc -eq 0 ] && { . "$(dirname "$0")/offline_chains.sh" || rc=1; }
 rm -rf "$KEYDIR"
 exit $rc

@@ -172,5 +172,22 @@ check "release of another host's claim: released, exit 0" \
     --station st-b --records-db "$DB" > "$TMP_ROOT/f2.out" 2>&1 || true
 check "then another station issues it" test "$(prepared st-b | tr -d ' ')" -eq \
     $((N / 2 - A_HALF - LEFT_HALF + 1))
+# A dead-looking pid of this host name but another PID namespace (a second container with host
+# networking): that pid means nothing here, so no automatic takeover either.
+sh -c 'exit 0' & DEAD=$!
+wait $DEAD
+sql "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, pid_ns)
+     VALUES('ns-1', 'st-ns', '$(hostname)', $DEAD, '2026-01-01T00:00:00.000Z', 'pid:[1]')" >/dev/null
+printf 'endpoint_name,serial_number,address\nns-1,SN-n1,tcp:127.0.0.1:1\n' > "$TMP_ROOT/ns.csv"
+"$FT" --home-dir "$HOME_DIR" prepare-batch --devices "$TMP_ROOT/ns.csv" --out "$TMP_ROOT/bn" \
+    --station st-b --records-db "$DB" > "$TMP_ROOT/n1.out" 2>&1 || true
+check "same host name, another PID namespace: refused (1031), not taken over" grep -q \
+    '"status": 1031' "$TMP_ROOT/n1.out"
+sql "UPDATE endpoint_claims SET pid_ns='$(readlink /proc/self/ns/pid)' WHERE endpoint='ns-1'" \
+    >/dev/null
+"$FT" --home-dir "$HOME_DIR" prepare-batch --devices "$TMP_ROOT/ns.csv" --out "$TMP_ROOT/bn" \
+    --station st-b --records-db "$DB" > "$TMP_ROOT/n2.out" 2>&1 || true
+check "the same claim in this namespace: taken over and issued" grep -q \
+    '"endpoint": "ns-1".*"result": "prepared"' "$TMP_ROOT/n2.out"
 check "ledger holds" "$FT" --home-dir "$HOME_DIR" ledger verify --records-db "$DB"
 finish

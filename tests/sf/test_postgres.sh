@@ -43,7 +43,7 @@ sed "s|^service-url: .*|service-url: https://127.0.0.1:$PORT_B|" "$STATION" >"$W
 export FACTORY_STATION=$STATION
 start_service "$DIR" "$PORT_A" "$WORK/a.log"
 PID_A=$LAST_PID
-start_service "$DIR" "$PORT_B" "$WORK/b.log" --db "$DB"
+start_service "$DIR" "$PORT_B" "$WORK/b.log" --db "$DB" --replica sf-b
 grep -q "database postgresql" "$WORK/a.log.out" || fail "instance A is not on PostgreSQL"
 
 # Full flow for several devices, every step alternating between the instances.
@@ -76,6 +76,11 @@ start_service "$DIR" "$PORT_A" "$WORK/a.log"
 # refusals are rows of the shared database, the same answer as a missing session's.
 "$BIN/factory_service" add-station "$DIR" station2 "$WORK/station2.pem" >/dev/null
 q() { psql -At -h 127.0.0.1 -p "$PG_PORT" -U kiln factory -c "$1"; }
+# The ledger: a chain per pooled connection, B's named after its --replica (sf-b, sf-b/2 ..),
+# A's after the host name; none in the unnamed chain, whose appends all queued on one lock.
+[ "$(q "SELECT COUNT(*) FROM ledger WHERE kind = 'certificate' AND (chain = 'sf-b' OR chain LIKE 'sf-b/%')")" -gt 0 ] ||
+    fail "no certificate entry in B's chains: $(q "SELECT string_agg(DISTINCT chain, ' ') FROM ledger")"
+[ "$(q "SELECT COUNT(*) FROM ledger WHERE chain = ''")" -eq 0 ] || fail "entries in the unnamed chain"
 p=$("$BIN/factory_tool" new_device pg-own | payload)
 r=$("$BIN/factory_client" --storage "$WORK/devo" sf "$p" --factory-trust "$TRUST")
 before=$(q "SELECT * FROM sessions WHERE sid = 'pg-own'")
@@ -154,11 +159,13 @@ qq() { psql -At -h 127.0.0.1 -p "$PG_PORT" -U kiln factory -c "$1"; }
 "$BIN/factory_service" ledger export "$DIR" --format cbor -o "$WORK/ledger.cbor" || fail "export"
 "$BIN/factory_tool" ledger verify "$WORK/ledger.cbor" --pubkey "$WORK/ledger.pub" >/dev/null ||
     fail "factory_tool rejects the PostgreSQL export"
-seq=$(qq "SELECT MIN(seq) FROM ledger WHERE kind = 'certificate'")
-qq "UPDATE ledger SET serial = serial || '0' WHERE seq = $seq" >/dev/null
+# Each pooled connection of each replica appends to a chain of its own: the verdict names it.
+set -- $(qq "SELECT id, seq, chain FROM ledger WHERE kind = 'certificate' ORDER BY id LIMIT 1" | tr '|' ' ')
+id=$1 seq=$2 chain=$3
+qq "UPDATE ledger SET serial = serial || '0' WHERE id = $id" >/dev/null
 "$BIN/factory_service" ledger verify "$DIR" >"$WORK/ledger.out" && fail "a changed entry verified"
-grep -q "does not hold: CHANGED: seq $seq\b" "$WORK/ledger.out" || fail "tamper: $(cat "$WORK/ledger.out")"
-qq "UPDATE ledger SET serial = left(serial, -1) WHERE seq = $seq" >/dev/null
+grep -qF "does not hold: CHANGED: chain $chain seq $seq: " "$WORK/ledger.out" || fail "tamper: $(cat "$WORK/ledger.out")"
+qq "UPDATE ledger SET serial = left(serial, -1) WHERE id = $id" >/dev/null
 "$BIN/factory_service" ledger verify "$DIR" >/dev/null || fail "the restored ledger does not hold"
 
 assert_no_secrets_in "$WORK/a.log" "$DIR"/keys/*.key "$STATION"

@@ -175,11 +175,12 @@ static void close_db(ledger_db *d)
 static int print_verdict(const ledger_tool_place *p, const kiln_ledger_verdict *v)
 {
     if (p->json) {
-        json_t *o =
-            json_pack("{sisssIsIsIsIss}", "status", (int)v->status, "verdict",
-                      kiln_ledger_status_name(v->status), "seq", (json_int_t)v->seq, "entries",
-                      (json_int_t)v->entries, "checkpoints", (json_int_t)v->checkpoints,
-                      "signed_seq", (json_int_t)v->signed_seq, "detail", v->detail);
+        /* chain: the chain of seq ("" the unnamed one, and when the ledger holds) */
+        json_t *o = json_pack("{sisssIsssIsIsIsIss}", "status", (int)v->status, "verdict",
+                              kiln_ledger_status_name(v->status), "seq", (json_int_t)v->seq,
+                              "chain", v->chain, "entries", (json_int_t)v->entries, "checkpoints",
+                              (json_int_t)v->checkpoints, "signed_seq", (json_int_t)v->signed_seq,
+                              "chains", (json_int_t)v->chains, "detail", v->detail);
         char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         printf("%s\n", text ? text : "{}");
         free(text);

@@ -8,6 +8,7 @@
  *   factory_service audit DIR [--refusals] [--format csv|json | --json] [--db URL]
  *   factory_service stats DIR [--batch NAME] [--format text|json | --json] [--db URL]
  *   factory_service run DIR [--listen ADDR:PORT] [--db URL] [--threads N] [--log FILE]
+ *                            [--replica NAME]
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -35,7 +36,7 @@ static const char *const usage_lines[][2] = {
     {"audit", "audit DIR [--refusals] [--format csv|json | --json] [--db URL]"},
     {"stats", "stats DIR [--batch NAME] [--format text|json | --json] [--db URL]"},
     {"run", "run DIR [--listen ADDR:PORT] [--db URL] [--threads N] [--log FILE]\n"
-            "        [--metrics-listen ADDR:PORT]"},
+            "        [--metrics-listen ADDR:PORT] [--replica NAME]"},
     {"ledger", "ledger verify|export|pubkey DIR [--format jsonl|cbor] [-o FILE] [--db URL]"},
 };
 #define NCOMMANDS (sizeof(usage_lines) / sizeof(usage_lines[0]))
@@ -85,7 +86,7 @@ static int fail(sf_status st, const char *what)
 
 typedef struct options {
     const char *listen, *san, *batch, *url, *db, *format, *log, *key_uri_prefix;
-    const char *metrics_listen;
+    const char *metrics_listen, *replica;
     int threads;
     bool refusals, format_given;
     const char *positional[4];
@@ -104,7 +105,8 @@ enum {
     OPT_THREADS,
     OPT_JSON,
     OPT_REFUSALS,
-    OPT_METRICS_LISTEN
+    OPT_METRICS_LISTEN,
+    OPT_REPLICA
 };
 
 /* argv[0] is the command; options and positional arguments in any order. Returns 0, 1 after
@@ -124,6 +126,7 @@ static int parse(int argc, char **argv, options *o)
         {"json", no_argument, NULL, OPT_JSON},
         {"refusals", no_argument, NULL, OPT_REFUSALS},
         {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+        {"replica", required_argument, NULL, OPT_REPLICA},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -152,6 +155,11 @@ static int parse(int argc, char **argv, options *o)
             o->threads = (int)threads;
         } else if (c == OPT_METRICS_LISTEN) {
             o->metrics_listen = optarg;
+        } else if (c == OPT_REPLICA) {
+            if (*optarg == '\0' || strlen(optarg) > 128) {
+                return usage_error(argv[0], "--replica needs a name of 1..128 bytes");
+            }
+            o->replica = optarg;
         } else if (c == OPT_JSON || c == OPT_REFUSALS) {
             o->format = c == OPT_JSON ? "json" : o->format;
             o->refusals |= c == OPT_REFUSALS;
@@ -187,7 +195,7 @@ static int with_db(const options *o, sf_service **svc, sf_db **db)
 static int run(const options *o)
 {
     sf_service *svc = NULL;
-    sf_status st = sf_service_open(o->positional[0], o->db, &svc);
+    sf_status st = sf_service_open_as(o->positional[0], o->db, o->replica, &svc);
     if (st != SF_OK) {
         return fail(st, o->positional[0]);
     }

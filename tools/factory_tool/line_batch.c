@@ -7,6 +7,7 @@
 
 #include "line_cli.h"
 #include "line_errors.h"
+#include "line_files.h"
 #include "kiln_version.h"
 #include "line_metrics.h"
 #include "tool_opt.h"
@@ -170,7 +171,46 @@ typedef struct batch_view {
     const ft_globals *g;
     bool progress;
     line_metrics *metrics;
+    char *lines; /* the JSON lines of one records turn, written whole by on_turn */
+    size_t len, cap;
 } batch_view;
+
+/* Keeps a device's line for the end of the turn; false when out of memory. */
+static bool keep_line(batch_view *v, json_t *o)
+{
+    char *text = json_dumps(o, JSON_PRESERVE_ORDER);
+    size_t n = text != NULL ? strlen(text) + 1 : 0;
+    if (text == NULL) {
+        return false;
+    }
+    if (v->len + n > v->cap) {
+        size_t cap = 2 * (v->len + n);
+        char *grown = realloc(v->lines, cap);
+        if (grown == NULL) {
+            free(text);
+            return false;
+        }
+        v->lines = grown;
+        v->cap = cap;
+    }
+    memcpy(v->lines + v->len, text, n - 1);
+    v->lines[v->len + n - 1] = '\n';
+    v->len += n;
+    free(text);
+    json_decref(o);
+    return true;
+}
+
+/* After a turn's reports: its lines in one write (a kill never leaves half a line). */
+static void on_turn(void *user)
+{
+    batch_view *v = user;
+    if (v->len > 0) {
+        fflush(stdout);
+        (void)line_file_write_all(STDOUT_FILENO, (const uint8_t *)v->lines, v->len);
+        v->len = 0;
+    }
+}
 
 static void print_progress(const line_engine *e)
 {
@@ -196,9 +236,12 @@ static void on_finished(void *user, line_engine *e, line_job *j)
     if (j->identity.cert_sha256[0]) {
         json_object_set_new(o, "certSha256", json_string(j->identity.cert_sha256));
     }
-    line_cli_print_line(o, v->progress);
     if (v->progress) {
+        line_cli_print_line(o, true);
         print_progress(e);
+    } else if (!keep_line(v, o)) {
+        on_turn(v); /* out of memory: the lines kept so far, then this one on its own */
+        line_cli_print_line(o, false);
     }
 }
 
@@ -289,7 +332,7 @@ static int run_batch(const ft_globals *g, int argc, char **argv, line_mode mode)
         return rc;
     }
     char host[256];
-    batch_view view = {g, isatty(STDERR_FILENO) && g->verbose == 0, NULL};
+    batch_view view = {.g = g, .progress = isatty(STDERR_FILENO) && g->verbose == 0};
     if (o.metrics_listen != NULL && (rc = batch_metrics_start(g, &o, list.count, &view)) != 0) {
         line_records_close(rec);
         fcu_close(f);
@@ -309,11 +352,14 @@ static int run_batch(const ft_globals *g, int argc, char **argv, line_mode mode)
                      .backoff = 0.1,
                      .reprovision = o.reprovision,
                      .on_finished = on_finished,
+                     .on_turn = on_turn,
                      .on_log = on_log,
                      .user = &view};
     line_cli_signals_on(&e);
     rc = line_engine_run(&e, list.items, list.count);
     line_cli_signals_off();
+    on_turn(&view); /* nothing is left by the engine's last turn; kept in case */
+    free(view.lines);
     print_summary(&e, records_path);
     batch_metrics_end(&o, &view);
     if (records_path != NULL) {

@@ -35,7 +35,8 @@
     X(UNSIGNED_TAIL, 11, "entries after the last checkpoint are not covered by a signature")       \
     X(BAD_SIGNATURE, 12, "a checkpoint's signature does not verify with the public key")           \
     X(BAD_CHECKPOINT, 13, "a checkpoint names a sequence number the ledger has not reached")       \
-    X(EMPTY, 14, "the ledger has no entries")
+    X(EMPTY, 14, "the ledger has no entries")                                                      \
+    X(CHAIN_BUSY, 15, "every name of the chain (NAME, NAME/2 .. NAME/64) is held by another writer")
 
 #define KILN_LEDGER_STATUS_ENUMERATOR(name, code, text) KILN_LEDGER_##name = code,
 typedef enum kiln_ledger_status {
@@ -68,6 +69,7 @@ typedef struct kiln_ledger_entry {
     char issuer_ca[KILN_LEDGER_TEXT_MAX + 1], station[KILN_LEDGER_TEXT_MAX + 1],
         outcome[KILN_LEDGER_TEXT_MAX + 1];
     uint8_t prev_hash[KILN_LEDGER_HASH_SIZE];
+    char chain[KILN_LEDGER_TEXT_MAX + 1]; /* the writer's chain; "" the unnamed one (10 items) */
 } kiln_ledger_entry;
 
 /** One decoded checkpoint: the head hash after entry seq, signed. */
@@ -76,12 +78,13 @@ typedef struct kiln_ledger_checkpoint {
     uint8_t head[KILN_LEDGER_HASH_SIZE];
     uint8_t sig[KILN_PKI_SIG_MAX];
     size_t sig_len;
+    char chain[KILN_LEDGER_TEXT_MAX + 1]; /* the chain whose head it signs ("" unnamed) */
 } kiln_ledger_checkpoint;
 
 /* ---- encoding ---- */
 
 /** Longest entry encoding. */
-#define KILN_LEDGER_ENTRY_MAX (16 + 6 * (KILN_LEDGER_TEXT_MAX + 3) + 2 * 34 + 2 * 9)
+#define KILN_LEDGER_ENTRY_MAX (16 + 7 * (KILN_LEDGER_TEXT_MAX + 3) + 2 * 34 + 2 * 9)
 
 /** The canonical encoding of an entry; *len is set. */
 kiln_ledger_status kiln_ledger_entry_encode(const kiln_ledger_entry *e,
@@ -100,8 +103,11 @@ typedef struct kiln_ledger_verdict {
     kiln_ledger_status status;
     uint64_t seq;                  /* the first bad sequence number (0 when none applies) */
     uint64_t entries, checkpoints; /* how many were read */
-    uint64_t signed_seq;           /* the last sequence number a good checkpoint covers */
-    char detail[200];              /* one sentence naming seq and what is wrong */
+    uint64_t signed_seq; /* the last sequence number a good checkpoint covers (of chain; when OK,
+                            the entries covered in all chains) */
+    uint64_t chains;     /* how many chains were read */
+    char chain[KILN_LEDGER_TEXT_MAX + 1]; /* the chain of seq ("" the unnamed one, and when OK) */
+    char detail[400]; /* one sentence naming (chain and) seq and what is wrong */
 } kiln_ledger_verdict;
 
 /** An incremental verifier: feed items in stored order, then finish. */
@@ -152,11 +158,11 @@ typedef struct kiln_ledger_sink {
 typedef struct kiln_ledger_store_ops {
     kiln_ledger_status (*begin)(void *store, bool *own);
     kiln_ledger_status (*end)(void *store, kiln_ledger_status status, bool own);
-    /** next_seq 1 and a zero head when empty; last_checkpoint 0 when none. */
-    kiln_ledger_status (*read_head)(void *store, uint64_t *next_seq,
+    /** The head of chain: next_seq 1 and a zero head when empty; last_checkpoint 0 when none. */
+    kiln_ledger_status (*read_head)(void *store, const char *chain, uint64_t *next_seq,
                                     uint8_t head[KILN_LEDGER_HASH_SIZE], uint64_t *last_checkpoint);
     kiln_ledger_status (*append_entry)(void *store, const kiln_ledger_entry *e);
-    /** Stored after the last entry appended so far. */
+    /** Stored after the last entry of c->chain appended so far. */
     kiln_ledger_status (*append_checkpoint)(void *store, const kiln_ledger_checkpoint *c);
     kiln_ledger_status (*iterate)(void *store, const kiln_ledger_sink *sink);
     void (*destroy)(void *store); /* called by kiln_ledger_close; may be NULL */
@@ -168,6 +174,19 @@ typedef struct kiln_ledger kiln_ledger;
 kiln_ledger_status kiln_ledger_open_store(const kiln_ledger_store_ops *ops, void *store,
                                           const kiln_pki_signer *signer, unsigned checkpoint_every,
                                           kiln_ledger **out);
+/** The same for the chain named chain ("" the unnamed one) of a store. cache_head: the store
+ *  guarantees this writer is the chain's only one (PostgreSQL: a session advisory lock), so the
+ *  head is read once and then kept in memory; the store's append_entry / append_checkpoint may
+ *  then return LEDGER_HEAD_STALE (ledger_internal.h) when the remembered head row is gone (the
+ *  caller's transaction rolled back), after which the head is read again. */
+kiln_ledger_status kiln_ledger_open_chain(const kiln_ledger_store_ops *ops, void *store,
+                                          const kiln_pki_signer *signer, unsigned checkpoint_every,
+                                          const char *chain, bool cache_head, kiln_ledger **out);
+/** The chain this writer appends to ("" the unnamed one). */
+const char *kiln_ledger_chain(const kiln_ledger *l);
+/** Tells the writer that the caller's transaction its last appends joined was rolled back: the
+ *  head is read again at the next append (the store also notices on its own). */
+void kiln_ledger_rolled_back(kiln_ledger *l);
 /** Verifies / exports any store (read in storage order). */
 kiln_ledger_status kiln_ledger_verify_store(const kiln_ledger_store_ops *ops, void *store,
                                             const uint8_t point[KILN_PKI_POINT_SIZE],

@@ -1,6 +1,8 @@
-/* The ledger in PostgreSQL: the same tables as in SQLite on a caller's libpq connection (the
- * service, or the line once its records move there). Appends from every process on the
- * database keep one chain (pg_advisory_xact_lock in the append's transaction). */
+/* The ledger in PostgreSQL: the same tables as in SQLite (plus a chain column) on a caller's
+ * libpq connection (the service, the line). A ledger holds several chains: each writer opened
+ * with kiln_ledger_open_pg_chain owns one (a session advisory lock) and never waits for another
+ * writer; kiln_ledger_open_pg writes the unnamed chain, whose writers serialize on
+ * pg_advisory_xact_lock in the append's transaction. */
 #ifndef KILN_LEDGER_PG_H
 #define KILN_LEDGER_PG_H
 
@@ -14,6 +16,15 @@ kiln_ledger_status kiln_ledger_pg_schema(PGconn *conn);
  *  transaction, else runs in its own. */
 kiln_ledger_status kiln_ledger_open_pg(PGconn *conn, const kiln_pki_signer *signer,
                                        unsigned checkpoint_every, kiln_ledger **out);
+/** A writer over conn that owns a chain of its own: the first of name, name/2 .. name/64 that
+ *  no other session holds (pg_try_advisory_lock, kept until the ledger closes or the session
+ *  ends); KILN_LEDGER_CHAIN_BUSY when all are held. Its head is kept in memory. Opening also
+ *  signs the head of every chain whose last entries no checkpoint covers and whose writer is
+ *  gone (its lock free): the tail a SIGKILLed writer left. kiln_ledger_chain() names the chain
+ *  taken. */
+kiln_ledger_status kiln_ledger_open_pg_chain(PGconn *conn, const kiln_pki_signer *signer,
+                                             unsigned checkpoint_every, const char *name,
+                                             kiln_ledger **out);
 kiln_ledger_status kiln_ledger_verify_pg(PGconn *conn, const uint8_t point[KILN_PKI_POINT_SIZE],
                                          kiln_ledger_verdict *verdict);
 kiln_ledger_status kiln_ledger_export_pg(PGconn *conn, FILE *out, kiln_ledger_format format);

@@ -40,7 +40,8 @@ bool ledger_set_text(char dst[KILN_LEDGER_TEXT_MAX + 1], const char *src)
 
 static bool entry_texts_valid(const kiln_ledger_entry *e)
 {
-    const char *texts[] = {e->kind, e->endpoint, e->serial, e->issuer_ca, e->station, e->outcome};
+    const char *texts[] = {e->kind,    e->endpoint, e->serial, e->issuer_ca,
+                           e->station, e->outcome,  e->chain};
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         size_t len = strnlen(texts[i], KILN_LEDGER_TEXT_MAX + 1);
         if (len > KILN_LEDGER_TEXT_MAX || !lc_utf8_valid((const uint8_t *)texts[i], len)) {
@@ -58,7 +59,8 @@ kiln_ledger_status kiln_ledger_entry_encode(const kiln_ledger_entry *e,
     }
     kiln_bundle_writer w;
     kiln_bw_init(&w, out, KILN_LEDGER_ENTRY_MAX);
-    kiln_bw_array(&w, LEDGER_ENTRY_FIELDS);
+    bool named = e->chain[0] != '\0';
+    kiln_bw_array(&w, LEDGER_ENTRY_FIELDS + (named ? LEDGER_CHAIN_FIELD : 0));
     kiln_bw_uint(&w, e->seq);
     kiln_bw_uint(&w, e->time);
     kiln_bw_text(&w, e->kind);
@@ -69,6 +71,10 @@ kiln_ledger_status kiln_ledger_entry_encode(const kiln_ledger_entry *e,
     kiln_bw_text(&w, e->station);
     kiln_bw_text(&w, e->outcome);
     kiln_bw_bytes(&w, e->prev_hash, KILN_LEDGER_HASH_SIZE);
+    if (named) {
+        kiln_bw_text(&w,
+                     e->chain); /* only named chains: the unnamed one's bytes stay as they were */
+    }
     if (!kiln_bw_complete(&w)) {
         return KILN_LEDGER_INVALID_ARGUMENT;
     }
@@ -101,7 +107,7 @@ void kiln_ledger_checkpoint_digest(uint64_t seq, const uint8_t head[KILN_LEDGER_
     (void)kiln_pki_sha256(buf, kiln_bw_length(&w), digest);
 }
 
-bool ledger_entry_decode_fields(lc_reader *r, kiln_ledger_entry *e)
+bool ledger_entry_decode_fields(lc_reader *r, uint64_t fields, kiln_ledger_entry *e)
 {
     size_t cert_len, prev_len;
     memset(e, 0, sizeof(*e));
@@ -117,28 +123,42 @@ bool ledger_entry_decode_fields(lc_reader *r, kiln_ledger_entry *e)
     /* The certificate hash is there or not: no other length has one meaning. */
     ok = ok && (cert_len == 0 || cert_len == KILN_LEDGER_HASH_SIZE) &&
          prev_len == KILN_LEDGER_HASH_SIZE;
+    /* A chain item is there only for a named chain: "" has one spelling, the 10 items. */
+    if (ok && fields == LEDGER_ENTRY_FIELDS + LEDGER_CHAIN_FIELD) {
+        ok = lc_get_text(r, e->chain, KILN_LEDGER_TEXT_MAX) && e->chain[0] != '\0';
+    } else if (fields != LEDGER_ENTRY_FIELDS) {
+        ok = false;
+    }
     e->has_cert = ok && cert_len == KILN_LEDGER_HASH_SIZE;
     return ok;
 }
 
-bool ledger_checkpoint_decode_fields(lc_reader *r, kiln_ledger_checkpoint *c)
+bool ledger_checkpoint_decode_fields(lc_reader *r, uint64_t fields, kiln_ledger_checkpoint *c)
 {
     size_t head_len;
     memset(c, 0, sizeof(*c));
-    return lc_get_uint(r, &c->seq) && lc_get_uint(r, &c->time) &&
-           lc_get_bytes(r, c->head, KILN_LEDGER_HASH_SIZE, &head_len) &&
-           head_len == KILN_LEDGER_HASH_SIZE &&
-           lc_get_bytes(r, c->sig, KILN_PKI_SIG_MAX, &c->sig_len);
+    bool ok = lc_get_uint(r, &c->seq) && lc_get_uint(r, &c->time) &&
+              lc_get_bytes(r, c->head, KILN_LEDGER_HASH_SIZE, &head_len) &&
+              head_len == KILN_LEDGER_HASH_SIZE &&
+              lc_get_bytes(r, c->sig, KILN_PKI_SIG_MAX, &c->sig_len);
+    if (ok && fields == LEDGER_CHECKPOINT_FIELDS + LEDGER_CHAIN_FIELD) {
+        return lc_get_text(r, c->chain, KILN_LEDGER_TEXT_MAX) && c->chain[0] != '\0';
+    }
+    return ok && fields == LEDGER_CHECKPOINT_FIELDS;
 }
 
 size_t ledger_checkpoint_encode(const kiln_ledger_checkpoint *c, uint8_t *out, size_t cap)
 {
     kiln_bundle_writer w;
     kiln_bw_init(&w, out, cap);
-    kiln_bw_array(&w, LEDGER_CHECKPOINT_FIELDS);
+    bool named = c->chain[0] != '\0';
+    kiln_bw_array(&w, LEDGER_CHECKPOINT_FIELDS + (named ? LEDGER_CHAIN_FIELD : 0));
     kiln_bw_uint(&w, c->seq);
     kiln_bw_uint(&w, c->time);
     kiln_bw_bytes(&w, c->head, KILN_LEDGER_HASH_SIZE);
     kiln_bw_bytes(&w, c->sig, c->sig_len);
+    if (named) {
+        kiln_bw_text(&w, c->chain);
+    }
     return kiln_bw_complete(&w) ? kiln_bw_length(&w) : 0;
 }

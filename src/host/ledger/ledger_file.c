@@ -1,5 +1,6 @@
-/* Export files: a CBOR sequence (RFC 8742) of entries (arrays of 10) and checkpoints (arrays
- * of 4), or JSON lines with one object per entry or checkpoint. */
+/* Export files: a CBOR sequence (RFC 8742) of entries (arrays of 10, 11 in a named chain) and
+ * checkpoints (arrays of 4, 5 in a named chain), or JSON lines with one object per entry or
+ * checkpoint ("chain" only in a named chain). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,26 +47,37 @@ kiln_ledger_status kiln_ledger_write_entry(FILE *out, kiln_ledger_format format,
     char cert[2 * KILN_LEDGER_HASH_SIZE + 1], prev[2 * KILN_LEDGER_HASH_SIZE + 1];
     sf_hex_encode(e->cert_sha256, e->has_cert ? KILN_LEDGER_HASH_SIZE : 0, cert);
     sf_hex_encode(e->prev_hash, KILN_LEDGER_HASH_SIZE, prev);
-    return put_json(out,
-                    json_pack("{sIsIssssssssssssssss}", "seq", (json_int_t)e->seq, "time",
-                              (json_int_t)e->time, "kind", e->kind, "endpoint", e->endpoint,
-                              "serial", e->serial, "cert_sha256", cert, "issuer_ca", e->issuer_ca,
-                              "station", e->station, "outcome", e->outcome, "prev_hash", prev));
+    json_t *obj = json_pack("{sIsIssssssssssssssss}", "seq", (json_int_t)e->seq, "time",
+                            (json_int_t)e->time, "kind", e->kind, "endpoint", e->endpoint, "serial",
+                            e->serial, "cert_sha256", cert, "issuer_ca", e->issuer_ca, "station",
+                            e->station, "outcome", e->outcome, "prev_hash", prev);
+    if (obj != NULL && e->chain[0] != '\0' &&
+        json_object_set_new(obj, "chain", json_string(e->chain)) != 0) {
+        json_decref(obj);
+        obj = NULL;
+    }
+    return put_json(out, obj);
 }
 
 kiln_ledger_status kiln_ledger_write_checkpoint(FILE *out, kiln_ledger_format format,
                                                 const kiln_ledger_checkpoint *c)
 {
     if (format == KILN_LEDGER_FORMAT_CBOR) {
-        uint8_t buf[128];
+        uint8_t buf[LEDGER_CHECKPOINT_MAX];
         size_t len = ledger_checkpoint_encode(c, buf, sizeof(buf));
         return len != 0 && fwrite(buf, 1, len, out) == len ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
     }
     char head[2 * KILN_LEDGER_HASH_SIZE + 1], sig[2 * KILN_PKI_SIG_MAX + 1];
     sf_hex_encode(c->head, KILN_LEDGER_HASH_SIZE, head);
     sf_hex_encode(c->sig, c->sig_len, sig);
-    return put_json(out, json_pack("{sIsIssss}", "checkpoint", (json_int_t)c->seq, "time",
-                                   (json_int_t)c->time, "head", head, "sig", sig));
+    json_t *obj = json_pack("{sIsIssss}", "checkpoint", (json_int_t)c->seq, "time",
+                            (json_int_t)c->time, "head", head, "sig", sig);
+    if (obj != NULL && c->chain[0] != '\0' &&
+        json_object_set_new(obj, "chain", json_string(c->chain)) != 0) {
+        json_decref(obj);
+        obj = NULL;
+    }
+    return put_json(out, obj);
 }
 
 /* ---- reading an export ---- */
@@ -83,7 +95,11 @@ static void read_cbor(kiln_ledger_verifier *v, const uint8_t *data, size_t len)
             kiln_ledger_verifier_malformed(v, "an item is not a CBOR array");
             return;
         }
-        if (fields == LEDGER_ENTRY_FIELDS && ledger_entry_decode_fields(&r, &e)) {
+        bool entry =
+            fields == LEDGER_ENTRY_FIELDS || fields == LEDGER_ENTRY_FIELDS + LEDGER_CHAIN_FIELD;
+        bool checkpoint = fields == LEDGER_CHECKPOINT_FIELDS ||
+                          fields == LEDGER_CHECKPOINT_FIELDS + LEDGER_CHAIN_FIELD;
+        if (entry && ledger_entry_decode_fields(&r, fields, &e)) {
             /* Hashes are over the canonical form: an item spelt another way is refused. */
             uint8_t canon[KILN_LEDGER_ENTRY_MAX];
             size_t canon_len;
@@ -93,7 +109,7 @@ static void read_cbor(kiln_ledger_verifier *v, const uint8_t *data, size_t len)
                 return;
             }
             kiln_ledger_verifier_entry(v, &e);
-        } else if (fields == LEDGER_CHECKPOINT_FIELDS && ledger_checkpoint_decode_fields(&r, &c)) {
+        } else if (checkpoint && ledger_checkpoint_decode_fields(&r, fields, &c)) {
             kiln_ledger_verifier_checkpoint(v, &c);
         } else {
             kiln_ledger_verifier_malformed(v, "an item is neither an entry nor a checkpoint");
@@ -124,13 +140,24 @@ static bool json_hex(json_t *obj, const char *key, uint8_t *out, size_t max, siz
     return json_is_string(value) && hex_to(json_string_value(value), out, max, len);
 }
 
+/* The "chain" key: absent for the unnamed chain, else a non-empty text; *fields grows by one. */
+static bool json_chain(json_t *obj, char *out, size_t *fields)
+{
+    if (json_object_get(obj, "chain") == NULL) {
+        return true;
+    }
+    (*fields)++;
+    return json_text(obj, "chain", out) && out[0] != '\0';
+}
+
 static bool json_entry(json_t *obj, kiln_ledger_entry *e)
 {
-    size_t cert_len = 0, prev_len = 0;
+    size_t cert_len = 0, prev_len = 0, fields = LEDGER_ENTRY_FIELDS;
     memset(e, 0, sizeof(*e));
-    bool ok = json_object_size(obj) == LEDGER_ENTRY_FIELDS && json_uint(obj, "seq", &e->seq) &&
-              json_uint(obj, "time", &e->time) && json_text(obj, "kind", e->kind) &&
-              json_text(obj, "endpoint", e->endpoint) && json_text(obj, "serial", e->serial) &&
+    bool ok = json_chain(obj, e->chain, &fields) && json_object_size(obj) == fields &&
+              json_uint(obj, "seq", &e->seq) && json_uint(obj, "time", &e->time) &&
+              json_text(obj, "kind", e->kind) && json_text(obj, "endpoint", e->endpoint) &&
+              json_text(obj, "serial", e->serial) &&
               json_hex(obj, "cert_sha256", e->cert_sha256, KILN_LEDGER_HASH_SIZE, &cert_len) &&
               json_text(obj, "issuer_ca", e->issuer_ca) && json_text(obj, "station", e->station) &&
               json_text(obj, "outcome", e->outcome) &&
@@ -141,9 +168,9 @@ static bool json_entry(json_t *obj, kiln_ledger_entry *e)
 
 static bool json_checkpoint(json_t *obj, kiln_ledger_checkpoint *c)
 {
-    size_t head_len = 0;
+    size_t head_len = 0, fields = LEDGER_CHECKPOINT_FIELDS;
     memset(c, 0, sizeof(*c));
-    return json_object_size(obj) == LEDGER_CHECKPOINT_FIELDS &&
+    return json_chain(obj, c->chain, &fields) && json_object_size(obj) == fields &&
            json_uint(obj, "checkpoint", &c->seq) && json_uint(obj, "time", &c->time) &&
            json_hex(obj, "head", c->head, KILN_LEDGER_HASH_SIZE, &head_len) &&
            head_len == KILN_LEDGER_HASH_SIZE &&
@@ -190,7 +217,7 @@ kiln_ledger_status kiln_ledger_verify_buffer(const uint8_t *data, size_t len,
     if (kiln_ledger_verifier_new(point, &v) != KILN_LEDGER_OK) {
         return kiln_ledger_verifier_finish(NULL, verdict);
     }
-    /* A CBOR item of the ledger starts with an array head (0x84, 0x8a); JSON with '{'. */
+    /* A CBOR item of the ledger starts with an array head (0x84, 0x85, 0x8a, 0x8b); JSON '{'. */
     if (len > 0 && data[0] == '{') {
         read_jsonl(v, data, len);
     } else {

@@ -2,7 +2,8 @@
  * table ledger_checkpoint (after_id: the ledger row it was written after). Storage order is
  * the rowid; the verifier is fed rows in that order, so a row moved, removed or added shows. Each
  * append reads the head from the last row inside the write transaction, so several processes
- * may share one database. */
+ * may share one database. A SQLite file holds the unnamed chain only (SQLite lets one writer in
+ * at a time anyway: named chains would buy nothing); PostgreSQL has the named ones. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -130,10 +131,13 @@ static kiln_ledger_status sq_end(void *store, kiln_ledger_status status, bool ow
 }
 
 /* The head: the next sequence number and the hash the next entry links to. */
-static kiln_ledger_status sq_read_head(void *store, uint64_t *next_seq,
+static kiln_ledger_status sq_read_head(void *store, const char *chain, uint64_t *next_seq,
                                        uint8_t head[KILN_LEDGER_HASH_SIZE], uint64_t *last_cp)
 {
     sqlite_store *s = store;
+    if (chain[0] != '\0') {
+        return KILN_LEDGER_INVALID_ARGUMENT; /* a SQLite file holds the unnamed chain only */
+    }
     kiln_ledger_entry e;
     sqlite3_reset(s->last_entry);
     int rc = sqlite3_step(s->last_entry);

@@ -19,7 +19,7 @@
 #include "line_errors.h"
 #include "line_records_pg.h"
 
-#define CLAIM_MAX_COLS 5
+#define CLAIM_MAX_COLS 6
 #define CLAIM_SQL_MAX  1024
 
 /* A row of a query, as text (NULL for SQL NULL). */
@@ -155,6 +155,7 @@ static void now_text(char out[32])
 typedef struct claim_row {
     char endpoint[256], host[256], pid[24], claimed_at[32];
     char bundles[1024]; /* prepare-batch's --out, "" for other commands */
+    char pid_ns[64];    /* the holder's PID namespace, "" for claims older than schema 3 */
 } claim_row;
 
 typedef struct claim_rows {
@@ -187,6 +188,15 @@ static void collect_claim(void *user, const char *const *cols)
     copy_text(c->pid, sizeof(c->pid), cols[2]);
     copy_text(c->claimed_at, sizeof(c->claimed_at), cols[3]);
     copy_text(c->bundles, sizeof(c->bundles), cols[4]);
+    copy_text(c->pid_ns, sizeof(c->pid_ns), cols[5]);
+}
+
+/* True when the claim's pid and --out mean here what they meant to its holder: same host name
+ * and, when recorded, the same PID namespace (containers sharing a host name do not). */
+static bool same_place(line_records *r, const claim_row *c)
+{
+    return strcmp(c->host, line_records_host(r)) == 0 &&
+           (c->pid_ns[0] == '\0' || strcmp(c->pid_ns, line_records_pid_ns(r)) == 0);
 }
 
 /* A prepare-batch writes a bundle file before its row commits (in groups), so a stopped one may
@@ -198,7 +208,7 @@ static int bundle_verdict(line_records *r, const claim_row *c, char *where, size
     if (c->bundles[0] == '\0') {
         return 0;
     }
-    bool here = strcmp(c->host, line_records_host(r)) == 0;
+    bool here = same_place(r, c);
     snprintf(where, where_size, "%s%s%s", here ? "" : c->host, here ? "" : ":", c->bundles);
     if (!here) {
         return LINE_E_CLAIM_BUNDLE_LEFT;
@@ -219,7 +229,7 @@ static int station_claims(line_records *r, const char *station, const char *endp
 {
     static const char sql[] =
         "SELECT endpoint, COALESCE(host, ''), COALESCE(CAST(pid AS TEXT), ''), claimed_at,"
-        " COALESCE(bundles, '')"
+        " COALESCE(bundles, ''), COALESCE(pid_ns, '')"
         " FROM endpoint_claims WHERE station=?1 AND (CAST(?2 AS TEXT) IS NULL OR endpoint=?2)"
         " ORDER BY endpoint";
     const char *params[] = {station, endpoint};
@@ -241,7 +251,7 @@ static int release_one(line_records *r, const char *station, const claim_row *c,
                        size_t msg_size)
 {
     msg[0] = '\0';
-    if (strcmp(c->host, line_records_host(r)) == 0 && pid_alive(c->pid)) {
+    if (same_place(r, c) && pid_alive(c->pid)) {
         line_error_format(msg, msg_size, LINE_E_CLAIM_HOLDER_ALIVE, station, c->pid);
         return LINE_E_CLAIM_HOLDER_ALIVE;
     }
@@ -295,14 +305,14 @@ int line_claims_take_over(line_records *r, const char *endpoint, const char *sta
 {
     static const char sql[] =
         "SELECT endpoint, COALESCE(host, ''), COALESCE(CAST(pid AS TEXT), ''), claimed_at,"
-        " COALESCE(bundles, '') FROM endpoint_claims WHERE endpoint=?1 AND station=?2";
+        " COALESCE(bundles, ''), COALESCE(pid_ns, '') FROM endpoint_claims"
+        " WHERE endpoint=?1 AND station=?2";
     const char *params[] = {endpoint, holder};
     claim_rows rows = {0};
     int n = query(r, sql, 2, params, collect_claim, &rows);
     int rc = n < 0 || rows.oom ? -1 : 1;
     const claim_row *c = rows.items;
-    if (n == 1 && !rows.oom && strcmp(c->host, line_records_host(r)) == 0 && c->pid[0] &&
-        !pid_alive(c->pid)) {
+    if (n == 1 && !rows.oom && same_place(r, c) && c->pid[0] && !pid_alive(c->pid)) {
         char where[1400];
         int code = claim_verdict(r, endpoint);
         code = code == 0 ? bundle_verdict(r, c, where, sizeof(where)) : code;
@@ -311,14 +321,21 @@ int line_claims_take_over(line_records *r, const char *endpoint, const char *sta
         } else if (code == 0) {
             /* The claim as read: nobody resumed it meanwhile (same host, pid, time). */
             static const char take[] =
-                "UPDATE endpoint_claims SET station=?1, pid=?2, claimed_at=?3, bundles=?8"
-                " WHERE endpoint=?4 AND station=?5 AND claimed_at=?6 AND host=?7";
+                "UPDATE endpoint_claims SET station=?1, pid=?2, claimed_at=?3, bundles=?8,"
+                " pid_ns=?9 WHERE endpoint=?4 AND station=?5 AND claimed_at=?6 AND host=?7";
             char pid[24], now[32];
             snprintf(pid, sizeof(pid), "%ld", (long)getpid());
             now_text(now);
-            const char *p[] = {station, pid,           now,     endpoint,
-                               holder,  c->claimed_at, c->host, line_records_bundles(r)};
-            int changed = query(r, take, 8, p, NULL, NULL);
+            const char *p[] = {station,
+                               pid,
+                               now,
+                               endpoint,
+                               holder,
+                               c->claimed_at,
+                               c->host,
+                               line_records_bundles(r),
+                               line_records_pid_ns(r)};
+            int changed = query(r, take, 9, p, NULL, NULL);
             rc = changed < 0 ? -1 : changed == 1 ? 0 : 1;
         }
     }

@@ -3,20 +3,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
 
 #include "line_errors.h"
 
@@ -112,6 +111,7 @@ struct line_loop {
     } * timers;
     size_t ntimers, tcap;
     volatile int stop;
+    int epfd; /* every connection's fd, edge-triggered: a wait costs what is ready, not all */
 };
 
 void line_conn_init(line_conn *c, const line_address *addr, double timeout, uint32_t max_length)
@@ -124,13 +124,9 @@ void line_conn_init(line_conn *c, const line_address *addr, double timeout, uint
     ftcd_reader_init(&c->reader, FTCD_KIND_RESPONSE, max_length);
 }
 
+/* The frame is the caller's (it keeps it for a resend and wipes it): only forgotten here. */
 static void drop_output(line_conn *c)
 {
-    if (c->out != NULL) {
-        /* Request frames carry private keys. */
-        OPENSSL_cleanse(c->out, c->out_len);
-        free(c->out);
-    }
     c->out = NULL;
     c->out_len = c->out_off = 0;
 }
@@ -138,9 +134,11 @@ static void drop_output(line_conn *c)
 static void close_fd(line_conn *c)
 {
     if (c->fd >= 0) {
-        close(c->fd);
+        close(c->fd); /* leaves the loop's epoll set with it */
         c->fd = -1;
     }
+    c->watched = false;
+    c->ready = 0;
 }
 
 void line_conn_close(line_conn *c)
@@ -167,7 +165,10 @@ static void fail(line_conn *c, int code, const char *arg1, const char *arg2, con
     char head[256];
     line_error_format(head, sizeof(head), code, arg1, arg2);
     if (detail != NULL && *detail) {
-        snprintf(c->error_text, sizeof(c->error_text), "%s: %s", head, detail);
+        /* a long detail is cut at the end of error_text */
+        if (snprintf(c->error_text, sizeof(c->error_text), "%s: %s", head, detail) < 0) {
+            c->error_text[0] = '\0';
+        }
     } else {
         snprintf(c->error_text, sizeof(c->error_text), "%s", head);
     }
@@ -181,6 +182,20 @@ static void fail_connect(line_conn *c, const char *detail)
     char port[16];
     snprintf(port, sizeof(port), "%u", c->addr.port);
     fail(c, LINE_E_TCP_CONNECT, c->addr.host, port, detail);
+}
+
+static int loop_watch(struct line_loop *lp, line_conn *c);
+
+/* A new fd joins the loop the connection is in; false (the request failed) when it cannot. */
+static bool watch_new_fd(line_conn *c)
+{
+    if (c->loop == NULL || loop_watch(c->loop, c) == 0) {
+        return true;
+    }
+    char detail[300];
+    snprintf(detail, sizeof(detail), "cannot watch the connection: %s", strerror(errno));
+    fail(c, LINE_E_GENERAL, detail, NULL, NULL);
+    return false;
 }
 
 /* Lists serial ports present on this machine, for error 1014. */
@@ -268,11 +283,28 @@ static int open_serial(line_conn *c)
         return -1;
     }
     c->fd = fd;
-    return 0;
+    return watch_new_fd(c) ? 0 : -1;
 }
 
-static int start_tcp_connect(line_conn *c)
+/* The address to connect to: a numeric host (the usual line: a list of IP addresses) is
+ * converted directly, a name is resolved. Returns 0, or -1 with the request failed. */
+static int tcp_target(line_conn *c, struct sockaddr_storage *sa, socklen_t *len)
 {
+    memset(sa, 0, sizeof(*sa));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
+    if (inet_pton(AF_INET, c->addr.host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)c->addr.port);
+        *len = sizeof(*v4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, c->addr.host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)c->addr.port);
+        *len = sizeof(*v6);
+        return 0;
+    }
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -280,29 +312,39 @@ static int start_tcp_connect(line_conn *c)
     char port[16];
     snprintf(port, sizeof(port), "%u", c->addr.port);
     int gai = getaddrinfo(c->addr.host, port, &hints, &res);
-    if (gai != 0 || res == NULL) {
-        fail_connect(c, gai_strerror(gai));
+    if (gai != 0 || res == NULL || res->ai_addrlen > sizeof(*sa)) {
+        fail_connect(c, gai != 0 ? gai_strerror(gai) : "no usable address");
+        if (res != NULL) {
+            freeaddrinfo(res);
+        }
         return -1;
     }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    memcpy(sa, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int start_tcp_connect(line_conn *c)
+{
+    struct sockaddr_storage sa;
+    socklen_t sa_len = 0;
+    if (tcp_target(c, &sa, &sa_len) != 0) {
+        return -1;
+    }
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
-        freeaddrinfo(res);
         fail_connect(c, strerror(errno));
         return -1;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    int rc = connect(fd, (struct sockaddr *)&sa, sa_len);
     int err = errno;
-    freeaddrinfo(res);
     c->fd = fd;
-    if (rc == 0) {
-        c->state = LINE_CONN_SENDING;
-        return 0;
-    }
-    if (err == EINPROGRESS) {
-        c->state = LINE_CONN_CONNECTING;
-        return 0;
+    if (rc == 0 || err == EINPROGRESS) {
+        c->state = rc == 0 ? LINE_CONN_SENDING : LINE_CONN_CONNECTING;
+        return watch_new_fd(c) ? 0 : -1;
     }
     fail_connect(c, strerror(err));
     return -1;
@@ -348,12 +390,7 @@ void line_conn_request(line_conn *c, const uint8_t *frame, size_t len)
     c->t_request = line_now();
     c->t_sent = c->t_answer = 0;
     c->deadline = c->timeout > 0 ? c->t_request + c->timeout : 0;
-    c->out = malloc(len);
-    if (c->out == NULL) {
-        fail(c, LINE_E_GENERAL, "out of memory", NULL, NULL);
-        return;
-    }
-    memcpy(c->out, frame, len);
+    c->out = frame;
     c->out_len = len;
     c->out_off = 0;
 
@@ -384,14 +421,16 @@ static bool is_tcp(const line_conn *c)
     return c->addr.transport == LINE_TCP;
 }
 
-static void on_writable(line_conn *c)
+/* revents: what the fd's edges said; a connect that failed shows EPOLLERR or EPOLLHUP (only
+ * then is its error fetched: one syscall less per device). */
+static void on_writable(line_conn *c, uint32_t revents)
 {
     if (c->state == LINE_CONN_CONNECTING) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err != 0) {
-            fail_connect(c, strerror(err));
+        if ((revents & (EPOLLERR | EPOLLHUP)) != 0) {
+            int err = 0;
+            socklen_t len = sizeof(err);
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            fail_connect(c, err != 0 ? strerror(err) : "the connection failed");
             return;
         }
         c->state = LINE_CONN_SENDING;
@@ -401,6 +440,7 @@ static void on_writable(line_conn *c)
                                      MSG_NOSIGNAL | MSG_DONTWAIT)
                               : write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->ready &= ~(uint32_t)EPOLLOUT; /* the next edge says when there is room */
             return;
         }
         if (w < 0 && errno == EINTR) {
@@ -430,6 +470,11 @@ static void on_readable(line_conn *c)
 {
     uint8_t buf[16384];
     ssize_t n = read(c->fd, buf, sizeof(buf));
+    if ((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ||
+        (n > 0 && (size_t)n < sizeof(buf))) {
+        /* all there was is read: the next bytes come with a new edge */
+        c->ready &= ~(uint32_t)EPOLLIN;
+    }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         return;
     }
@@ -502,7 +547,12 @@ static void on_timeout(line_conn *c)
 
 line_loop *line_loop_new(void)
 {
-    return calloc(1, sizeof(line_loop));
+    line_loop *lp = calloc(1, sizeof(line_loop));
+    if (lp != NULL && (lp->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        free(lp);
+        lp = NULL;
+    }
+    return lp;
 }
 
 void line_loop_free(line_loop *lp)
@@ -510,21 +560,37 @@ void line_loop_free(line_loop *lp)
     if (lp == NULL) {
         return;
     }
+    close(lp->epfd);
     free(lp->conns);
     free(lp->timers);
     free(lp);
 }
 
+/* Edge-triggered for both directions: what an edge said is kept in c->ready until a read or
+ * write finds nothing more, so no wait is needed for what is already known. */
+static int loop_watch(line_loop *lp, line_conn *c)
+{
+    /* EPOLLRDHUP stays in ready: a close that came with the last bytes (no later edge) is
+     * still read as the end. */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    c->ready = 0;
+    if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        return -1;
+    }
+    c->watched = true;
+    return 0;
+}
+
 int line_loop_add(line_loop *lp, line_conn *c)
 {
+    size_t slot = lp->nconns;
     for (size_t i = 0; i < lp->nconns; i++) {
         if (lp->conns[i] == NULL) {
-            lp->conns[i] = c;
-            c->loop = lp;
-            return 0;
+            slot = i;
+            break;
         }
     }
-    if (lp->nconns == lp->cap) {
+    if (slot == lp->cap) {
         size_t cap = lp->cap ? lp->cap * 2 : 16;
         line_conn **grown = realloc(lp->conns, cap * sizeof(*grown));
         if (grown == NULL) {
@@ -533,7 +599,11 @@ int line_loop_add(line_loop *lp, line_conn *c)
         lp->conns = grown;
         lp->cap = cap;
     }
-    lp->conns[lp->nconns++] = c;
+    if (c->fd >= 0 && !c->watched && loop_watch(lp, c) != 0) {
+        return -1;
+    }
+    lp->conns[slot] = c;
+    lp->nconns += slot == lp->nconns;
     c->loop = lp;
     return 0;
 }
@@ -545,6 +615,10 @@ void line_loop_remove(line_loop *lp, line_conn *c)
             lp->conns[i] = NULL;
         }
     }
+    if (c->fd >= 0 && c->watched) {
+        epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    }
+    c->watched = false;
     c->loop = NULL;
 }
 
@@ -576,40 +650,46 @@ static bool in_flight(const line_conn *c)
     return c != NULL && c->state != LINE_CONN_IDLE && c->fd >= 0;
 }
 
-/* The poll set of one turn: the connections in flight and what each waits for. */
-typedef struct poll_set {
-    struct pollfd *fds;
-    line_conn **conns;
-    size_t n, cap;
-} poll_set;
-
-static int poll_set_fit(poll_set *ps, size_t count)
+/* True when what the connection waits for is already known to be there. */
+static bool actionable(const line_conn *c)
 {
-    if (ps->cap >= count) {
-        return 0;
+    if (!in_flight(c)) {
+        return false;
     }
-    free(ps->fds);
-    free(ps->conns);
-    ps->cap = count;
-    ps->fds = malloc(count * sizeof(*ps->fds));
-    ps->conns = malloc(count * sizeof(*ps->conns));
-    return ps->fds != NULL && ps->conns != NULL ? 0 : -1;
+    uint32_t want = c->state == LINE_CONN_RECEIVING ? EPOLLIN | EPOLLRDHUP : EPOLLOUT;
+    return (c->ready & (want | EPOLLERR | EPOLLHUP)) != 0;
 }
 
-/* Fills the poll set; returns the earliest deadline or timer (< 0: none). */
-static double poll_set_fill(line_loop *lp, poll_set *ps)
+static void step(line_conn *c)
+{
+    if (!actionable(c)) {
+        return;
+    }
+    if (c->state == LINE_CONN_RECEIVING) {
+        on_readable(c);
+    } else {
+        on_writable(c, c->ready);
+    }
+    if (actionable(c) && c->state == LINE_CONN_RECEIVING) {
+        on_readable(c); /* sent, and the answer had already arrived */
+    }
+}
+
+/* Steps every connection that can go on without waiting; returns the earliest deadline or
+ * timer (< 0: none) and in *busy whether anything is in flight, in *more whether a connection
+ * can go on at once still (a full read buffer). */
+static double step_known(line_loop *lp, bool *busy, bool *more)
 {
     double wake = -1;
-    ps->n = 0;
+    *busy = *more = false;
     for (size_t i = 0; i < lp->nconns; i++) {
         line_conn *c = lp->conns[i];
-        if (!in_flight(c)) {
+        step(c);
+        if (lp->conns[i] != c || !in_flight(c)) {
             continue;
         }
-        ps->fds[ps->n].fd = c->fd;
-        ps->fds[ps->n].events = c->state == LINE_CONN_RECEIVING ? POLLIN : POLLOUT;
-        ps->fds[ps->n].revents = 0;
-        ps->conns[ps->n++] = c;
+        *busy = true;
+        *more = *more || actionable(c);
         if (c->deadline > 0 && (wake < 0 || c->deadline < wake)) {
             wake = c->deadline;
         }
@@ -620,21 +700,6 @@ static double poll_set_fill(line_loop *lp, poll_set *ps)
         }
     }
     return wake;
-}
-
-static void dispatch_ready(line_loop *lp, const poll_set *ps)
-{
-    for (size_t i = 0; i < ps->n; i++) {
-        line_conn *c = ps->conns[i];
-        if (ps->fds[i].revents == 0 || c->loop != lp || c->fd != ps->fds[i].fd || !in_flight(c)) {
-            continue;
-        }
-        if (c->state == LINE_CONN_RECEIVING) {
-            on_readable(c);
-        } else {
-            on_writable(c);
-        }
-    }
 }
 
 static void expire(line_loop *lp)
@@ -678,36 +743,44 @@ static int wait_ms(double wake)
     return ms <= 0 ? 0 : (int)(ms + 1);
 }
 
+/* The edges of one wait: each connection learns what became ready and goes on. An event of a
+ * connection closed earlier in the same batch finds it without fd (or in another loop). */
+static void dispatch(line_loop *lp, const struct epoll_event *evs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        line_conn *c = evs[i].data.ptr;
+        if (c->loop != lp || c->fd < 0 || !c->watched) {
+            continue;
+        }
+        c->ready |= evs[i].events;
+        step(c);
+    }
+}
+
 int line_loop_run(line_loop *lp, line_idle_fn idle, void *arg)
 {
-    poll_set ps = {0};
+    struct epoll_event evs[64];
     int rc = 0;
     while (!lp->stop) {
         bool more = idle != NULL ? idle(arg) : false;
-        if (poll_set_fit(&ps, lp->nconns) != 0) {
-            rc = -1;
-            break;
-        }
-        double wake = poll_set_fill(lp, &ps);
-        if (ps.n == 0 && lp->ntimers == 0) {
+        bool busy, now;
+        double wake = step_known(lp, &busy, &now);
+        if (!busy && lp->ntimers == 0) {
             if (!more) {
                 break;
             }
             continue;
         }
-        int got = poll(ps.fds, (nfds_t)ps.n, wait_ms(wake));
+        int got =
+            epoll_wait(lp->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), now ? 0 : wait_ms(wake));
         if (got < 0 && errno != EINTR) {
             rc = -1;
             break;
         }
-        if (got > 0) {
-            dispatch_ready(lp, &ps);
-        }
+        dispatch(lp, evs, got);
         expire(lp);
         compact(lp);
     }
-    free(ps.fds);
-    free(ps.conns);
     return rc;
 }
 

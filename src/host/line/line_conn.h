@@ -1,6 +1,6 @@
 /* Host side of the factory line: one connection to one device (TCP client, serial line or
  * file), sending request frames and reading response frames without blocking, and an event
- * loop (poll) that drives many connections and timers at once. */
+ * loop (epoll, edge-triggered) that drives many connections and timers at once. */
 #ifndef KILN_LINE_CONN_H
 #define KILN_LINE_CONN_H
 
@@ -48,11 +48,13 @@ struct line_conn {
     /* Private state. */
     int fd;
     line_conn_state state;
-    uint8_t *out;
+    const uint8_t *out; /* the caller's frame, not a copy */
     size_t out_len, out_off;
     ftcd_reader reader;
     double deadline;
     struct line_loop *loop;
+    bool watched;   /* fd is in the loop's epoll set */
+    uint32_t ready; /* what the fd's edges said is there (EPOLLIN, EPOLLOUT, ...) */
 
     /* Result of the last request, valid in on_done. */
     int error;            /* 0 or a LINE_E_* code */
@@ -72,7 +74,8 @@ bool line_serial_port_available(void);
 
 /** Prepares a connection (does not connect). */
 void line_conn_init(line_conn *c, const line_address *addr, double timeout, uint32_t max_length);
-/** Starts a request: connects if needed, sends frame (copied), reads one response frame.
+/** Starts a request: connects if needed, sends frame, reads one response frame. The frame is
+ *  not copied: it must stay as it is until on_done (the caller wipes and frees it).
  *  Completion (success or error) is reported through on_done from the loop; for files, the
  *  frame is written at once and on_done is called before this returns (answered = false). */
 void line_conn_request(line_conn *c, const uint8_t *frame, size_t len);
@@ -94,7 +97,7 @@ int line_loop_add(line_loop *lp, line_conn *c);
 void line_loop_remove(line_loop *lp, line_conn *c);
 /** Calls fn(arg) at monotonic time `at`. */
 int line_loop_timer(line_loop *lp, double at, line_timer_fn fn, void *arg);
-/** Runs until idle returns false and nothing is in flight. Returns 0, or -1 on a poll error. */
+/** Runs until idle returns false and nothing is in flight. Returns 0, or -1 on an epoll error. */
 int line_loop_run(line_loop *lp, line_idle_fn idle, void *arg);
 /** Makes line_loop_run return soon (from a signal handler: only sets a flag). */
 void line_loop_stop(line_loop *lp);

@@ -14,21 +14,33 @@
 #include "line_bundle.h"
 #include "line_errors.h"
 #include "line_files.h"
+#include "kiln_pki.h"
 
 #define LINE_SUCCESS_MESSAGE "Command executed successfully"
 
+/* The request frame of a bundle (ftcd_frame.h's format), its SHA-256 by OpenSSL: the frame
+ * codec's own digest is the device side's software SHA-256, several times slower on a host. */
 int line_frame_request(const uint8_t *payload, size_t len, uint8_t **frame, size_t *frame_len)
 {
     size_t need = ftcd_request_size(len);
-    *frame = need ? malloc(need) : NULL;
+    *frame = need && payload != NULL ? malloc(need) : NULL;
     if (*frame == NULL) {
         return -1;
     }
-    if (ftcd_encode_request(payload, len, *frame, need, frame_len) != FTCD_STATUS_SUCCESS) {
-        free(*frame);
+    uint8_t *p = *frame;
+    memcpy(p, FTCD_TOKEN, FTCD_TOKEN_SIZE);
+    p[FTCD_TOKEN_SIZE] = (uint8_t)len;
+    p[FTCD_TOKEN_SIZE + 1] = (uint8_t)(len >> 8);
+    p[FTCD_TOKEN_SIZE + 2] = (uint8_t)(len >> 16);
+    p[FTCD_TOKEN_SIZE + 3] = (uint8_t)(len >> 24);
+    memcpy(p + FTCD_REQUEST_HEAD, payload, len);
+    if (!kiln_pki_sha256(payload, len, p + FTCD_REQUEST_HEAD + len)) {
+        OPENSSL_cleanse(p, need);
+        free(p);
         *frame = NULL;
         return -1;
     }
+    *frame_len = need;
     return 0;
 }
 
@@ -109,8 +121,8 @@ static void finish(line_job *j, line_outcome outcome)
     line_engine *e = j->engine;
     j->outcome = outcome;
     if (j->conn_ready) {
+        line_conn_close(&j->conn); /* closed first: the fd leaves epoll with close */
         line_loop_remove(e->loop, &j->conn);
-        line_conn_close(&j->conn);
         j->conn_ready = false;
     }
     drop_frame(j);
@@ -118,11 +130,9 @@ static void finish(line_job *j, line_outcome outcome)
     e->t_configurator += j->t_configurator;
     e->t_exchange += j->t_exchange;
     e->running--;
-    for (int i = 0; i < e->n_in_flight; i++) {
-        if (e->in_flight[i] == j) {
-            e->in_flight[i] = e->in_flight[--e->n_in_flight];
-            break;
-        }
+    if (j->holds_address) {
+        e->busy[j->addr_slot]--;
+        j->holds_address = false;
     }
     e->done[e->n_done++] = j;
     if (e->wait_since <= 0) {
@@ -133,14 +143,17 @@ static void finish(line_job *j, line_outcome outcome)
     }
 }
 
+static line_attempt attempt_of(const line_engine *e, const line_job *j);
+
 /* The final row of a finished job (inside the turn's transaction). */
 static void record_final(line_engine *e, line_job *j)
 {
     if (e->records == NULL || j->record_id <= 0) {
         return;
     }
-    line_records_finish(
-        e->records, j->record_id, line_job_state(j),
+    line_attempt a = attempt_of(e, j);
+    line_records_finish_known(
+        e->records, j->record_id, &a, line_job_state(j),
         j->outcome == LINE_JOB_SUCCEEDED || j->outcome == LINE_JOB_SKIPPED ? 0 : j->status,
         j->message[0] ? j->message : NULL, j->device_status, j->tries);
     if (j->outcome == LINE_JOB_FAILED && j->device_status < 0) {
@@ -223,8 +236,8 @@ static bool maybe_retry(line_job *j)
     note(e, "%s: %s; retry %d in %.2f s", j->dev->endpoint, j->conn.error_text, j->tries + 1,
          delay);
     /* The connection may be half-dead; start clean. */
-    line_loop_remove(e->loop, &j->conn);
     line_conn_close(&j->conn);
+    line_loop_remove(e->loop, &j->conn);
     j->conn_ready = false;
     j->waiting_retry = true;
     line_loop_timer(e->loop, line_now() + delay, retry_now, j);
@@ -502,8 +515,9 @@ static int record_start(line_engine *e, line_job *j)
 static void start_job(line_engine *e, line_job *j)
 {
     e->running++;
-    if (e->n_in_flight < e->parallel) {
-        e->in_flight[e->n_in_flight++] = j;
+    if (j->addr_slot >= 0) {
+        e->busy[j->addr_slot]++;
+        j->holds_address = true;
     }
     j->engine = e;
     j->step = 1;
@@ -527,28 +541,52 @@ static void start_job(line_engine *e, line_job *j)
 static uint32_t address_hash(const char *text)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (; text != NULL && *text; text++) {
+    for (; *text; text++) {
         h = (h ^ (uint8_t)*text) * 16777619u;
     }
     return h;
 }
 
+/* Gives the jobs of one address one slot of e->busy (the index of the first of them), once per
+ * batch through a hash table of the addresses: the busy check is then one load per job.
+ * Returns 0, or -1 when out of memory. */
+static int address_slots(line_engine *e)
+{
+    size_t cap = 16;
+    while (cap < 2 * e->njobs) {
+        cap *= 2;
+    }
+    int *table = malloc(cap * sizeof(*table));
+    e->busy = calloc(e->njobs ? e->njobs : 1, sizeof(*e->busy));
+    if (table == NULL || e->busy == NULL) {
+        free(table);
+        return -1;
+    }
+    memset(table, -1, cap * sizeof(*table));
+    for (size_t i = 0; i < e->njobs; i++) {
+        const char *addr = e->jobs[i].dev->address;
+        e->jobs[i].addr_slot = -1;
+        if (addr == NULL) {
+            continue;
+        }
+        size_t k = address_hash(addr) & (cap - 1);
+        while (table[k] >= 0 && strcmp(e->jobs[table[k]].dev->address, addr) != 0) {
+            k = (k + 1) & (cap - 1);
+        }
+        if (table[k] < 0) {
+            table[k] = (int)i;
+        }
+        e->jobs[i].addr_slot = table[k];
+    }
+    free(table);
+    return 0;
+}
+
 /* True while another job in flight talks to the same address: a device serves one exchange
- * at a time, and two writers on one serial line would interleave their frames. Only the jobs
- * in flight are looked at, so the cost does not grow with the batch. */
+ * at a time, and two writers on one serial line would interleave their frames. */
 static bool address_busy(const line_engine *e, const line_job *candidate)
 {
-    if (candidate->dev->address == NULL) {
-        return false;
-    }
-    for (int i = 0; i < e->n_in_flight; i++) {
-        const line_job *j = e->in_flight[i];
-        if (j->addr_hash == candidate->addr_hash && j->started && j->outcome == LINE_JOB_PENDING &&
-            j->dev->address != NULL && strcmp(j->dev->address, candidate->dev->address) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return candidate->addr_slot >= 0 && e->busy[candidate->addr_slot] > 0;
 }
 
 /* The next job to start in list order, skipping (for now) those whose device is busy; NULL
@@ -653,6 +691,9 @@ static void flush_turn(line_engine *e, bool start)
     for (size_t i = 0; i < n; i++) {
         report(e, e->done[i]);
     }
+    if (n > 0 && e->on_turn != NULL) {
+        e->on_turn(e->user);
+    }
     int sends = e->n_sending;
     e->n_sending = 0;
     for (int i = 0; i < sends; i++) {
@@ -710,7 +751,6 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     e->njobs = count;
     for (size_t i = 0; i < count; i++) {
         e->jobs[i].dev = &devices[i];
-        e->jobs[i].addr_hash = address_hash(devices[i].address);
     }
     if (e->parallel < 1) {
         e->parallel = 1;
@@ -721,18 +761,16 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     if (e->group_delay <= 0) {
         e->group_delay = 0.05;
     }
-    e->n_in_flight = 0;
     e->n_done = 0;
     e->n_sending = 0;
     e->wait_since = 0;
-    e->in_flight = calloc((size_t)e->parallel, sizeof(*e->in_flight));
     e->sending = calloc((size_t)e->parallel, sizeof(*e->sending));
     e->done = calloc(count ? count : 1, sizeof(*e->done));
-    if (e->in_flight == NULL || e->sending == NULL || e->done == NULL) {
-        free(e->in_flight);
+    if (address_slots(e) != 0 || e->sending == NULL || e->done == NULL) {
+        free(e->busy);
         free(e->sending);
         free(e->done);
-        e->in_flight = NULL;
+        e->busy = NULL;
         e->sending = e->done = NULL;
         free(e->jobs);
         e->jobs = NULL;
@@ -753,9 +791,8 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     line_loop_free(loop);
     free(e->jobs);
     e->jobs = NULL;
-    free(e->in_flight);
-    e->in_flight = NULL;
-    e->n_in_flight = 0;
+    free(e->busy);
+    e->busy = NULL;
     free(e->sending);
     free(e->done);
     e->sending = e->done = NULL;

@@ -1,4 +1,4 @@
-/* The line engine: carries bundles to many devices at once from one process (one poll loop),
+/* The line engine: carries bundles to many devices at once from one process (one epoll loop),
  * with retries on transport faults and a record of every attempt. A factory's own tool calls
  * it the way factory_tool's inject, inject-batch and write do: fill a line_engine, call
  * line_engine_run with the devices, and print each device's result from on_finished.
@@ -53,7 +53,8 @@ typedef struct line_job {
     struct line_engine *engine;
     line_conn conn;
     bool conn_ready, waiting_retry, started;
-    uint32_t addr_hash; /* of dev->address: the busy check compares it before the text */
+    bool holds_address; /* started and not finished: its address is busy */
+    int addr_slot;      /* index in the engine's busy counts shared by one address (-1: none) */
     int step;
     int64_t record_id;
     uint8_t *frame;
@@ -73,10 +74,12 @@ typedef struct line_engine {
     const char *station;
     const char *bundles_dir, *answers_dir; /* write */
     int parallel, max_tries;
-    double timeout, backoff; /* seconds: per exchange; before the first resend (doubles) */
-    bool reprovision;        /* provision endpoints the records say are done */
-    line_job_fn on_finished; /* each device's result, in the order they finish */
-    line_log_fn on_log;      /* retries and other notes (may be NULL) */
+    double timeout, backoff;     /* seconds: per exchange; before the first resend (doubles) */
+    bool reprovision;            /* provision endpoints the records say are done */
+    line_job_fn on_finished;     /* each device's result, in the order they finish */
+    void (*on_turn)(void *user); /* after a records turn's on_finished calls (may be NULL):
+                                  * a caller that collects the turn's lines writes them here */
+    line_log_fn on_log;          /* retries and other notes (may be NULL) */
     /* Records grouping (0: defaults parallel / 4, at most 32, and 0.02 s): the rows of up to
      * `group` devices go into one transaction, at the latest group_delay after the first of them
      * finished. A device's started row still commits before its bundle is sent, and a device is
@@ -93,8 +96,7 @@ typedef struct line_engine {
     line_job *jobs;
     size_t next; /* jobs before `next` have all been started */
     int running;
-    line_job **in_flight; /* the jobs started and not finished: at most `parallel` */
-    int n_in_flight;
+    int *busy;       /* per address slot: jobs started and not finished on it */
     line_job **done; /* finished; final rows not yet committed, not yet reported */
     size_t n_done;
     line_job **sending; /* prepared in this turn: sent once their started rows committed */

@@ -20,12 +20,16 @@ struct line_records {
     sqlite3 *db;
     lrpg *pg; /* set instead of db: the records are on PostgreSQL */
     char host[256];
+    char pid_ns[64]; /* this process's PID namespace: its pids mean something only there */
     sqlite3_stmt *begin, *finish, *add, *provisioned, *identity;
     /* Prepared once: a batch claims, releases and looks up one row per device. */
     sqlite3_stmt *claim_insert, *claim_holder, *release, *set_identity, *row_of_id;
     /* The tamper-evident ledger beside the attempts (NULL: not kept by this caller). */
     kiln_ledger *ledger;
     kiln_pki_signer *ledger_key;
+    /* PostgreSQL: the ledger opens at the first entry, on the chain named after its station. */
+    bool ledger_lazy;
+    unsigned ledger_every;
     char issuer_ca[KILN_LEDGER_TEXT_MAX + 1];
     char *bundles; /* prepare-batch's --out, written with each claim (NULL otherwise) */
 };
@@ -125,6 +129,7 @@ static int records_migrate(line_records *r, const char *path, char *why, size_t 
     if (rc == SQLITE_OK && (version == 1 || version == 2))
         rc = sqlite3_exec(r->db,
                           "ALTER TABLE endpoint_claims ADD COLUMN bundles TEXT;"
+                          "ALTER TABLE endpoint_claims ADD COLUMN pid_ns TEXT;"
                           "UPDATE schema_version SET version=3;",
                           NULL, NULL, &err);
     if (rc == SQLITE_OK)
@@ -148,6 +153,9 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
     if (gethostname(r->host, sizeof(r->host) - 1) != 0) {
         strcpy(r->host, "localhost");
     }
+    /* Two containers may share a host name (host networking) but not their pids. */
+    ssize_t ns = readlink("/proc/self/ns/pid", r->pid_ns, sizeof(r->pid_ns) - 1);
+    r->pid_ns[ns > 0 ? ns : 0] = '\0';
     if (line_records_is_url(path)) {
         if ((r->pg = lrpg_open(path, r->host, why, why_size)) == NULL) {
             free(r);
@@ -196,10 +204,11 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
                 "SELECT cert_sha256, cert_sha1, bundle_sha256 FROM attempts WHERE endpoint=?"
                 " AND state=? ORDER BY id DESC LIMIT 1") != 0 ||
         prepare(r, &r->claim_insert,
-                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, bundles)"
-                " VALUES(?1, ?2, ?3, ?4, " NOW_SQL ", ?5) ON CONFLICT(endpoint) DO UPDATE SET"
-                " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at,"
-                " bundles=excluded.bundles WHERE endpoint_claims.station=excluded.station") != 0 ||
+                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, bundles,"
+                " pid_ns) VALUES(?1, ?2, ?3, ?4, " NOW_SQL ", ?5, ?6) ON CONFLICT(endpoint) DO"
+                " UPDATE SET host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at,"
+                " bundles=excluded.bundles, pid_ns=excluded.pid_ns"
+                " WHERE endpoint_claims.station=excluded.station") != 0 ||
         prepare(r, &r->claim_holder, "SELECT station FROM endpoint_claims WHERE endpoint=?1") !=
             0 ||
         prepare(r, &r->release, "DELETE FROM endpoint_claims WHERE endpoint=?1 AND station=?2") !=
@@ -309,21 +318,42 @@ int line_records_attach_ledger(line_records *r, kiln_pki_signer *key, const char
                                unsigned checkpoint_every)
 {
     snprintf(r->issuer_ca, sizeof(r->issuer_ca), "%s", issuer_ca ? issuer_ca : "");
-    kiln_ledger_status st =
-        r->ledger != NULL ? KILN_LEDGER_STORAGE
-        : r->pg != NULL   ? kiln_ledger_open_pg(lrpg_conn(r->pg), key, checkpoint_every, &r->ledger)
-                          : kiln_ledger_open(r->db, key, checkpoint_every, &r->ledger);
+    /* On PostgreSQL the chain is the station's (N stations never wait for each other's
+     * appends), known at the first entry; a SQLite file keeps its one unnamed chain. */
+    kiln_ledger_status st = r->ledger != NULL || r->ledger_lazy ? KILN_LEDGER_STORAGE
+                            : r->pg != NULL
+                                ? KILN_LEDGER_OK
+                                : kiln_ledger_open(r->db, key, checkpoint_every, &r->ledger);
     if (st != KILN_LEDGER_OK) {
         kiln_pki_signer_free(key);
         return -1;
     }
+    r->ledger_lazy = r->pg != NULL;
+    r->ledger_every = checkpoint_every;
     r->ledger_key = key;
     return 0;
 }
 
+/* The attached ledger, opened on station's chain first when it waits for its station. */
+static kiln_ledger *ledger_ready(line_records *r, const char *station)
+{
+    if (r->ledger == NULL && r->ledger_lazy) {
+        const char *name = line_records_station(r, station);
+        kiln_ledger_status st = kiln_ledger_open_pg_chain(lrpg_conn(r->pg), r->ledger_key,
+                                                          r->ledger_every, name, &r->ledger);
+        if (st != KILN_LEDGER_OK) {
+            r->ledger = NULL;
+            fprintf(stderr, "factory_tool: ledger error %d: %s (chain %s)\n", (int)st,
+                    kiln_ledger_strerror(st), name);
+        }
+    }
+    return r->ledger;
+}
+
 int line_records_ledger_append(line_records *r, const kiln_ledger_record *rec)
 {
-    return r->ledger != NULL && kiln_ledger_append(r->ledger, rec, NULL) == KILN_LEDGER_OK ? 0 : -1;
+    kiln_ledger *l = ledger_ready(r, rec->station);
+    return l != NULL && kiln_ledger_append(l, rec, NULL) == KILN_LEDGER_OK ? 0 : -1;
 }
 
 /* A hex digit's value, or -1 (sscanf per byte was a sixth of a record's cost). */
@@ -361,8 +391,11 @@ static int ledger_note(line_records *r, const char *kind, const line_attempt *a,
     uint8_t cert[KILN_LEDGER_HASH_SIZE];
     bool has_cert = hex_sha256(a->cert_sha256, cert);
     bool certificate = strcmp(kind, KILN_LEDGER_KIND_CERTIFICATE) == 0;
-    if (r->ledger == NULL || (certificate && !has_cert)) {
+    if ((r->ledger == NULL && !r->ledger_lazy) || (certificate && !has_cert)) {
         return 0;
+    }
+    if (ledger_ready(r, a->station) == NULL) {
+        return -1;
     }
     char outcome[64];
     if (error_code != 0) {
@@ -463,6 +496,13 @@ int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha2
 int line_records_finish(line_records *r, int64_t id, const char *state, int error_code,
                         const char *error_text, int device_status, int tries)
 {
+    return line_records_finish_known(r, id, NULL, state, error_code, error_text, device_status,
+                                     tries);
+}
+
+int line_records_finish_known(line_records *r, int64_t id, const line_attempt *a, const char *state,
+                              int error_code, const char *error_text, int device_status, int tries)
+{
     if (r->pg != NULL) {
         lrpg_row row;
         int rc = lrpg_finish(r->pg, id, state, error_code, error_text, device_status, tries, &row);
@@ -482,7 +522,15 @@ int line_records_finish(line_records *r, int64_t id, const char *state, int erro
     if (sqlite3_step(st) != SQLITE_DONE) {
         return -1;
     }
-    return ledger_note_row(r, id, KILN_LEDGER_KIND_OUTCOME, state, error_code);
+    if (a == NULL) {
+        return ledger_note_row(r, id, KILN_LEDGER_KIND_OUTCOME, state, error_code);
+    }
+    /* what the row holds: "" where a column is NULL (ledger_note_row's column_or_empty) */
+    line_attempt row = {.endpoint = a->endpoint,
+                        .serial = a->serial ? a->serial : "",
+                        .station = a->station ? a->station : "",
+                        .cert_sha256 = a->cert_sha256 ? a->cert_sha256 : ""};
+    return ledger_note(r, KILN_LEDGER_KIND_OUTCOME, &row, state, error_code);
 }
 
 static int64_t add_sqlite(line_records *r, const line_attempt *a, const char *state, int error_code,
@@ -529,7 +577,7 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
 {
     station = line_records_station(r, station);
     if (r->pg != NULL) {
-        int rc = lrpg_claim(r->pg, endpoint, station, r->bundles, holder, holder_size);
+        int rc = lrpg_claim(r->pg, endpoint, station, r->bundles, r->pid_ns, holder, holder_size);
         return rc == 1 ? line_claims_take_over(r, endpoint, station, holder) : rc;
     }
     sqlite3_stmt *ins = r->claim_insert, *sel = r->claim_holder;
@@ -542,11 +590,17 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
     sqlite3_bind_text(ins, 3, r->host, -1, SQLITE_STATIC);
     sqlite3_bind_int64(ins, 4, (int64_t)getpid());
     sqlite3_bind_text(ins, 5, r->bundles, -1, SQLITE_STATIC); /* NULL binds NULL */
+    sqlite3_bind_text(ins, 6, r->pid_ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(sel, 1, endpoint, -1, SQLITE_STATIC);
-    rc = rc == 0 && sqlite3_step(ins) == SQLITE_DONE && sqlite3_step(sel) == SQLITE_ROW ? 0 : -1;
-    if (rc == 0) {
+    rc = rc == 0 && sqlite3_step(ins) == SQLITE_DONE ? 0 : -1;
+    if (rc == 0 && sqlite3_changes(r->db) == 1) {
+        /* inserted, or taken over from this station: the holder is this station */
+        snprintf(holder, holder_size, "%s", station);
+    } else if (rc == 0 && sqlite3_step(sel) == SQLITE_ROW) {
         copy_column(sel, 0, holder, holder_size);
         rc = strcmp(holder, station) == 0 ? 0 : 1;
+    } else {
+        rc = -1;
     }
     sqlite3_reset(ins);
     sqlite3_reset(sel);
@@ -573,6 +627,11 @@ int line_records_set_bundles(line_records *r, const char *path)
 const char *line_records_bundles(const line_records *r)
 {
     return r->bundles;
+}
+
+const char *line_records_pid_ns(const line_records *r)
+{
+    return r->pid_ns;
 }
 
 sqlite3 *line_records_sqlite(line_records *r)
@@ -615,7 +674,11 @@ int line_records_transaction(line_records *r)
 int line_records_commit(line_records *r)
 {
     if (r->pg != NULL) {
-        return lrpg_exec(r->pg, "COMMIT");
+        int rc = lrpg_exec(r->pg, "COMMIT");
+        if (rc != 0) {
+            kiln_ledger_rolled_back(r->ledger); /* the batch's entries went with it */
+        }
+        return rc;
     }
     return sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
@@ -623,6 +686,7 @@ int line_records_commit(line_records *r)
 int line_records_rollback(line_records *r)
 {
     if (r->pg != NULL) {
+        kiln_ledger_rolled_back(r->ledger); /* the head is read again at the next entry */
         return lrpg_exec(r->pg, "ROLLBACK");
     }
     return sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;

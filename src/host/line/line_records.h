@@ -60,6 +60,11 @@ int line_records_set_identity(line_records *r, int64_t id, const char *cert_sha2
 /** Finishes an attempt. device_status < 0 when the device gave no ReturnStatus. */
 int line_records_finish(line_records *r, int64_t id, const char *state, int error_code,
                         const char *error_text, int device_status, int tries);
+/** line_records_finish for a caller that still has the attempt it began (endpoint, serial,
+ *  station and cert_sha256 as stored): the ledger entry is made from it, without reading the
+ *  row back. */
+int line_records_finish_known(line_records *r, int64_t id, const line_attempt *a, const char *state,
+                              int error_code, const char *error_text, int device_status, int tries);
 /** Inserts a finished row in one step (skips, prepared bundles, verify-batch results). */
 int64_t line_records_add(line_records *r, const line_attempt *a, const char *state, int error_code,
                          const char *error_text, int device_status);
@@ -85,6 +90,9 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
 int line_records_set_bundles(line_records *r, const char *path);
 /** The absolute --out claims are made with, or NULL. */
 const char *line_records_bundles(const line_records *r);
+/** This process's PID namespace ("pid:[N]", "" when unknown), written with each claim: a
+ *  claim's pid is checked only from the same host name and namespace. */
+const char *line_records_pid_ns(const line_records *r);
 /** Gives the claim back (the attempt failed: no certificate reached the device). */
 int line_records_release(line_records *r, const char *endpoint, const char *station);
 

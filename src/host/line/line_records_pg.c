@@ -1,5 +1,5 @@
 /* The records on PostgreSQL: the SQLite file's schema (attempts, endpoint_claims PRIMARY KEY
- * endpoint, schema_version 2) on a libpq connection, for N stations on one database. Rows are
+ * endpoint, schema_version 3) on a libpq connection, for N stations on one database. Rows are
  * written on one connection (which the ledger joins, so an entry commits with its row); the
  * claims go over a second one, each claim one INSERT ... ON CONFLICT in its own transaction, so
  * a claim is never held back by a station's open batch transaction nor deadlocks with one. */
@@ -46,6 +46,7 @@ static const char pg_schema[] =
     " claimed_at TEXT NOT NULL);"
     /* version 2 -> 3: where a claim's prepare-batch writes its bundles */
     "ALTER TABLE endpoint_claims ADD COLUMN IF NOT EXISTS bundles TEXT;"
+    "ALTER TABLE endpoint_claims ADD COLUMN IF NOT EXISTS pid_ns TEXT;"
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
     "INSERT INTO schema_version(version) SELECT 3"
     " WHERE NOT EXISTS (SELECT 1 FROM schema_version);"
@@ -316,7 +317,7 @@ PGconn *lrpg_claims_conn(lrpg *p)
 /* One statement, its own transaction: inserted when the endpoint has no claim, taken over when
  * this station holds it (the resume rule), else the holder is read and reported. */
 int lrpg_claim(lrpg *p, const char *endpoint, const char *station, const char *bundles,
-               char *holder, size_t holder_size)
+               const char *pid_ns, char *holder, size_t holder_size)
 {
     PGconn *c = claims_conn(p);
     if (c == NULL) {
@@ -324,17 +325,17 @@ int lrpg_claim(lrpg *p, const char *endpoint, const char *station, const char *b
     }
     char pid[24];
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-    const char *params[] = {endpoint, station, p->host, pid, bundles};
+    const char *params[] = {endpoint, station, p->host, pid, bundles, pid_ns};
     /* A claim released between the two statements is tried again. */
     for (int round = 0; round < 3; round++) {
         PGresult *res =
             run(c, false,
-                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, bundles)"
-                " VALUES($1, $2, $3, $4, " PG_NOW ", $5) ON CONFLICT (endpoint) DO UPDATE SET"
-                " host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at,"
-                " bundles=excluded.bundles WHERE endpoint_claims.station=excluded.station"
-                " RETURNING station",
-                5, params);
+                "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, bundles,"
+                " pid_ns) VALUES($1, $2, $3, $4, " PG_NOW ", $5, $6) ON CONFLICT (endpoint) DO"
+                " UPDATE SET host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at,"
+                " bundles=excluded.bundles, pid_ns=excluded.pid_ns"
+                " WHERE endpoint_claims.station=excluded.station RETURNING station",
+                6, params);
         int got = tuples(res) ? PQntuples(res) : -1;
         PQclear(res);
         if (got != 0) {

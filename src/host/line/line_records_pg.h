@@ -33,7 +33,7 @@ int lrpg_set_identity(lrpg *p, int64_t id, const char *cert_sha256, const char *
 int lrpg_finish(lrpg *p, int64_t id, const char *state, int error_code, const char *error_text,
                 int device_status, int tries, lrpg_row *row);
 int lrpg_claim(lrpg *p, const char *endpoint, const char *station, const char *bundles,
-               char *holder, size_t holder_size);
+               const char *pid_ns, char *holder, size_t holder_size);
 int lrpg_release(lrpg *p, const char *endpoint, const char *station);
 /** The connection the claims go over (opened on first use; NULL when it cannot be). */
 PGconn *lrpg_claims_conn(lrpg *p);

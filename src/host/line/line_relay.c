@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "line_engine.h"
 #include "line_errors.h"
 
@@ -111,6 +113,7 @@ int line_relay(const line_address *addr, double timeout, const uint8_t *payload,
         rc = take_answer(&conn, out);
     }
     line_conn_close(&conn);
+    OPENSSL_cleanse(frame, frame_len); /* a bundle's frame carries its private keys */
     free(frame);
     return rc;
 }

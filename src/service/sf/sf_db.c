@@ -80,6 +80,11 @@ int sf_db_broken(const sf_db *db)
     return db->broken;
 }
 
+const char *sf_db_last_error(const sf_db *db)
+{
+    return db->last_error;
+}
+
 sf_status sf_db_begin(sf_db *db)
 {
     return sf_db_exec(db, db->ops->begin_sql, 0, NULL, NULL, NULL);
@@ -87,22 +92,31 @@ sf_status sf_db_begin(sf_db *db)
 
 sf_status sf_db_commit(sf_db *db)
 {
-    return sf_db_exec(db, "COMMIT", 0, NULL, NULL, NULL);
+    sf_status st = sf_db_exec(db, "COMMIT", 0, NULL, NULL, NULL);
+    if (st != SF_OK) {
+        kiln_ledger_rolled_back(db->ledger); /* its entries went with the transaction */
+    }
+    return st;
 }
 
 void sf_db_rollback(sf_db *db)
 {
     (void)sf_db_exec(db, "ROLLBACK", 0, NULL, NULL, NULL);
+    kiln_ledger_rolled_back(db->ledger); /* the head is read again at the next append */
 }
 
-sf_status sf_db_ledger_attach(sf_db *db, const kiln_pki_signer *signer, unsigned every)
+sf_status sf_db_ledger_attach(sf_db *db, const kiln_pki_signer *signer, unsigned every,
+                              const char *chain)
 {
     if (db->ledger != NULL) {
         return SF_OK;
     }
-    if (db->ops->ledger_open(db, signer, every, &db->ledger) != KILN_LEDGER_OK) {
+    kiln_ledger_status lst = db->ops->ledger_open(db, signer, every, chain, &db->ledger);
+    if (lst != KILN_LEDGER_OK) {
         db->ledger = NULL;
-        snprintf(db->last_error, sizeof(db->last_error), "the ledger tables cannot be opened");
+        snprintf(db->last_error, sizeof(db->last_error),
+                 "the ledger tables cannot be opened: ledger error %d: %s", (int)lst,
+                 kiln_ledger_strerror(lst));
         return SF_DATABASE;
     }
     return SF_OK;

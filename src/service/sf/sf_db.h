@@ -27,6 +27,8 @@ int sf_db_is_postgres(const sf_db *db);
 /** 1 when the connection to the database server was lost (PostgreSQL restarted, network cut):
  *  close it rather than use it again. */
 int sf_db_broken(const sf_db *db);
+/** The engine's message of the last failure (never parameters). */
+const char *sf_db_last_error(const sf_db *db);
 sf_status sf_db_begin(sf_db *db);
 sf_status sf_db_commit(sf_db *db);
 void sf_db_rollback(sf_db *db);
@@ -37,7 +39,11 @@ void sf_db_rollback(sf_db *db);
 struct kiln_ledger;
 struct kiln_ledger_verdict;
 struct kiln_pki_signer;
-sf_status sf_db_ledger_attach(sf_db *db, const struct kiln_pki_signer *signer, unsigned every);
+/** chain: the writer's chain on PostgreSQL (the first free of chain, chain/2 ..: each pooled
+ *  connection owns one, so replicas never wait for each other's appends); SQLite keeps its one
+ *  unnamed chain. */
+sf_status sf_db_ledger_attach(sf_db *db, const struct kiln_pki_signer *signer, unsigned every,
+                              const char *chain);
 /** Signs the head and closes the attached ledger (sf_db_close does it too). */
 void sf_db_ledger_detach(sf_db *db);
 /** The attached ledger, or NULL. */

@@ -15,7 +15,7 @@ typedef struct sf_db_ops {
     /* The ledger on this very connection (kiln_ledger_open / _open_pg, _verify_*, _export_*):
      * the narrow hook that keeps the engine's handle private. */
     kiln_ledger_status (*ledger_open)(sf_db *db, const kiln_pki_signer *signer, unsigned every,
-                                      kiln_ledger **out);
+                                      const char *chain, kiln_ledger **out);
     kiln_ledger_status (*ledger_verify)(sf_db *db, const uint8_t point[KILN_PKI_POINT_SIZE],
                                         kiln_ledger_verdict *verdict);
     kiln_ledger_status (*ledger_export)(sf_db *db, FILE *out, kiln_ledger_format format);

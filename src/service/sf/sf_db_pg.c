@@ -126,9 +126,11 @@ static void pg_close(sf_db *base)
 }
 
 static kiln_ledger_status pg_ledger_open(sf_db *base, const kiln_pki_signer *signer, unsigned every,
-                                         kiln_ledger **out)
+                                         const char *chain, kiln_ledger **out)
 {
-    return kiln_ledger_open_pg(((pg_db *)base)->conn, signer, every, out);
+    PGconn *conn = ((pg_db *)base)->conn;
+    return chain != NULL && *chain ? kiln_ledger_open_pg_chain(conn, signer, every, chain, out)
+                                   : kiln_ledger_open_pg(conn, signer, every, out);
 }
 
 static kiln_ledger_status pg_ledger_verify(sf_db *base, const uint8_t point[KILN_PKI_POINT_SIZE],

@@ -338,8 +338,9 @@ static void sqlite_close(sf_db *base)
 }
 
 static kiln_ledger_status sqlite_ledger_open(sf_db *base, const kiln_pki_signer *signer,
-                                             unsigned every, kiln_ledger **out)
+                                             unsigned every, const char *chain, kiln_ledger **out)
 {
+    (void)chain; /* one writer at a time on SQLite: the file keeps its one unnamed chain */
     return kiln_ledger_open(((sqlite_db *)base)->handle, signer, every, out);
 }
 

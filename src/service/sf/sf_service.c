@@ -347,7 +347,9 @@ static sf_status ledger_init(const char *dir, sf_db *db)
     kiln_pki_signer *key = NULL;
     sf_status st = sf_ledger_key_load(dir, &key);
     if (st == SF_OK) {
-        st = sf_db_ledger_attach(db, key, SF_LEDGER_CHECKPOINT_EVERY);
+        char replica[200];
+        sf_service_default_replica(replica, sizeof(replica));
+        st = sf_db_ledger_attach(db, key, SF_LEDGER_CHECKPOINT_EVERY, replica);
     }
     for (int i = 0; i < 3 && st == SF_OK; i++) {
         st = sf_ledger_ca_event(db, cas[i], "created");
@@ -618,12 +620,32 @@ static sf_status load_wrap_key(const char *dir, uint8_t wrap_key[32])
     return st;
 }
 
+void sf_service_default_replica(char *out, size_t size)
+{
+    out[0] = '\0';
+    if (gethostname(out, size - 1) != 0 || out[0] == '\0') {
+        snprintf(out, size, "factory_service");
+    }
+    out[size - 1] = '\0';
+}
+
 sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out)
+{
+    return sf_service_open_as(dir, db_url, NULL, out);
+}
+
+sf_status sf_service_open_as(const char *dir, const char *db_url, const char *replica,
+                             sf_service **out)
 {
     *out = NULL;
     sf_service *svc = calloc(1, sizeof(*svc));
     if (svc == NULL) {
         return SF_INTERNAL;
+    }
+    if (replica != NULL && *replica) {
+        snprintf(svc->replica, sizeof(svc->replica), "%s", replica);
+    } else {
+        sf_service_default_replica(svc->replica, sizeof(svc->replica));
     }
     pthread_mutex_init(&svc->pool_lock, NULL);
     snprintf(svc->dir, sizeof(svc->dir), "%s", dir);
@@ -721,7 +743,10 @@ sf_db *sf_service_db_acquire(sf_service *svc)
         return NULL;
     }
     if (svc->ledger_key != NULL &&
-        sf_db_ledger_attach(db, svc->ledger_key, SF_LEDGER_CHECKPOINT_EVERY) != SF_OK) {
+        sf_db_ledger_attach(db, svc->ledger_key, SF_LEDGER_CHECKPOINT_EVERY, svc->replica) !=
+            SF_OK) {
+        fprintf(stderr, "factory_service: error %d: %s: %s\n", SF_DATABASE,
+                sf_status_text(SF_DATABASE), sf_db_last_error(db));
         sf_db_close(db);
         return NULL;
     }

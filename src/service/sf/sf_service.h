@@ -53,6 +53,7 @@ typedef struct sf_service {
     char dir[1024];
     sf_config cfg;
     char db_url[1024];
+    char replica[200]; /* names this replica's ledger chains on PostgreSQL (default: host name) */
     kiln_pki_signer *signing;    /* keys/signing.key or the token key keys/signing.uri names */
     kiln_pki_ca *device_issuer;  /* device-ca.pem and the signer of its key */
     kiln_pki_signer *ledger_key; /* keys/ledger.key: signs the ledger's checkpoints */
@@ -79,6 +80,13 @@ sf_status sf_service_init_dir_keys(const char *dir, const char *listen, const ch
 bool sf_service_key_ref(const char *dir, const char *name, char *out, size_t size);
 /** Loads the state folder; db_url overrides the configured database (NULL: use config). */
 sf_status sf_service_open(const char *dir, const char *db_url, sf_service **out);
+/** The same for replica (NULL or "": this host's name): on PostgreSQL each pooled connection
+ *  appends to a ledger chain of its own, the first free of replica, replica/2 .. (docs/ledger.md),
+ *  so replicas never wait for each other's appends. */
+sf_status sf_service_open_as(const char *dir, const char *db_url, const char *replica,
+                             sf_service **out);
+/** This host's name, the default replica name ("factory_service" when it has none). */
+void sf_service_default_replica(char *out, size_t size);
 void sf_service_close(sf_service *svc);
 /** A database connection for the calling thread (opened on demand); NULL on failure. */
 sf_db *sf_service_db_acquire(sf_service *svc);

@@ -125,7 +125,8 @@ static int dir_get(void *ctx, const char *key, uint8_t *buf, size_t buf_size, si
 /* The journal holds the whole change, values included:
  *   "KLNJ" | count u32 | count x (op 'P'/'D' | key_len u8 | key | [value_len u32 | value])
  * (big endian). It is written and synced as journal.tmp and renamed into place: that rename is
- * the commit point. Applying it writes each value file without a sync, then one syncfs makes
+ * the commit point. Applying it writes each value file in place without a sync (no temporary
+ * and rename: until the journal goes, a torn value is rewritten from it), then one syncfs makes
  * them all durable before the journal goes, so a commit costs three flushes however many items
  * it holds (it was one per item). Applying is idempotent: a journal found on open is applied
  * again. */
@@ -186,11 +187,12 @@ static int walk_journal(kiln_dir_kv *kv, const uint8_t *j, size_t len, bool appl
         if (!apply) {
             continue;
         }
-        char tmp[4300], path[4300];
+        /* Straight into the value file, without a temporary and a rename: the journal is
+         * durable, so a value torn by a crash here is written again on the next open. */
+        char path[4300];
         path_of(path, sizeof(path), kv, key, VALUE_SUFFIX);
         if (op == 'P') {
-            path_of(tmp, sizeof(tmp), kv, key, TMP_SUFFIX);
-            if (write_file(tmp, value, value_len, false) != 0 || rename(tmp, path) != 0) {
+            if (write_file(path, value, value_len, false) != 0) {
                 return -1;
             }
         } else if (unlink(path) != 0 && errno != ENOENT) {

@@ -1,10 +1,13 @@
-/* Root key, entropy and the default device on Linux. */
+/* Root key, entropy, the certificate/private-key check and the default device on Linux. */
 #include "kiln/port_linux.h"
 
+#include <mbedtls/ecp.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,53 @@ int kiln_linux_entropy(void *ctx, uint8_t *buf, size_t len)
         done += (size_t)n;
     }
     return 0;
+}
+
+/* The process's P-256 group. Its generator table is made once, by a multiplication with the
+ * public scalar 1; after that a multiplication only reads the group, so threads may share it. */
+static mbedtls_ecp_group p256;
+static bool p256_ready;
+static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
+
+static void p256_init(void)
+{
+    mbedtls_ecp_point r;
+    mbedtls_mpi one;
+    mbedtls_ecp_group_init(&p256);
+    mbedtls_ecp_point_init(&r);
+    mbedtls_mpi_init(&one);
+    p256_ready = mbedtls_ecp_group_load(&p256, MBEDTLS_ECP_DP_SECP256R1) == 0 &&
+                 mbedtls_mpi_lset(&one, 1) == 0 &&
+                 mbedtls_ecp_mul(&p256, &r, &one, &p256.G, NULL, NULL) == 0 && p256.T != NULL;
+    mbedtls_ecp_point_free(&r);
+    mbedtls_mpi_free(&one);
+}
+
+int kiln_linux_check_pair(void *ctx, const struct mbedtls_pk_context *pub,
+                          const struct mbedtls_pk_context *prv,
+                          int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
+{
+    (void)ctx;
+    if (pthread_once(&p256_once, p256_init) != 0 || !p256_ready ||
+        mbedtls_pk_get_type(pub) != MBEDTLS_PK_ECKEY ||
+        mbedtls_pk_get_type(prv) != MBEDTLS_PK_ECKEY ||
+        mbedtls_pk_ec(*prv)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+        return mbedtls_pk_check_pair(pub, prv);
+    }
+    /* What mbedtls_ecp_check_pub_priv checks, in its order: the same curve and public point,
+     * then the point the private scalar gives (which also rejects a scalar out of range). */
+    const mbedtls_ecp_keypair *q = mbedtls_pk_ec(*pub), *k = mbedtls_pk_ec(*prv);
+    if (q->grp.id != k->grp.id || mbedtls_ecp_point_cmp(&q->Q, &k->Q) != 0) {
+        return MBEDTLS_ERR_ECP_BAD_INPUT_DATA;
+    }
+    mbedtls_ecp_point r;
+    mbedtls_ecp_point_init(&r);
+    int rc = mbedtls_ecp_mul(&p256, &r, &k->d, &p256.G, f_rng, p_rng);
+    if (rc == 0 && mbedtls_ecp_point_cmp(&r, &k->Q) != 0) {
+        rc = MBEDTLS_ERR_ECP_BAD_INPUT_DATA;
+    }
+    mbedtls_ecp_point_free(&r);
+    return rc;
 }
 
 static int read_exact(int fd, uint8_t *buf, size_t len)
@@ -98,6 +148,7 @@ void kiln_linux_device_setup(kiln_linux_device *d, const kiln_kv_backend *kv,
         .entropy_ctx = NULL,
     };
     kiln_device_setup(&d->dev, &cfg);
+    kiln_device_set_check_pair(&d->dev, kiln_linux_check_pair, NULL);
 }
 
 int kiln_linux_device_open_dir(kiln_linux_device *d, const char *dir)
