@@ -59,12 +59,19 @@ static kiln_ledger_verdict verify(PGconn *c)
     return v;
 }
 
+/* The two writer processes hold their chains at once: each says it opened (opened[1]), then
+ * waits for the parent's go (go[0]), so neither can finish and free "proc" before the other
+ * asked for it, however loaded the machine is. */
+static int opened[2], go[2];
+
 /* A writer process: PROC_EACH entries in transactions of three, on a chain of base's. */
 static int proc_writer(void)
 {
     PGconn *c = connect_db();
     kiln_ledger *l = NULL;
-    if (kiln_ledger_open_pg_chain(c, key, EVERY, "proc", &l) != KILN_LEDGER_OK) {
+    char byte = 1;
+    if (kiln_ledger_open_pg_chain(c, key, EVERY, "proc", &l) != KILN_LEDGER_OK ||
+        write(opened[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1) {
         return 1;
     }
     int bad = 0;
@@ -105,12 +112,17 @@ static void concurrent(PGconn *a, PGconn *b, kiln_ledger **la, kiln_ledger **lb)
     printf("  station/2 appended %d entries while station's transaction was open\n", done);
     /* two processes at once */
     pid_t pids[2];
+    CHECK(pipe(opened) == 0 && pipe(go) == 0);
     for (int w = 0; w < 2; w++) {
         pids[w] = fork();
         if (pids[w] == 0) {
             _exit(proc_writer());
         }
     }
+    close(opened[1]); /* a child that dies before it opened ends the read below */
+    char bytes[2] = {1, 1};
+    CHECK(read(opened[0], bytes, 1) == 1 && read(opened[0], bytes + 1, 1) == 1);
+    CHECK(write(go[1], bytes, 2) == 2);
     for (int w = 0; w < 2; w++) {
         int status = 1;
         waitpid(pids[w], &status, 0);
