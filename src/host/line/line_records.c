@@ -143,6 +143,17 @@ static int records_migrate(line_records *r, const char *path, char *why, size_t 
     return rc == SQLITE_OK ? 0 : -1;
 }
 
+/* The host name and PID namespace claims are made under: two containers may share a host name
+ * (host networking) but not their pids. */
+static void where_am_i(line_records *r)
+{
+    if (gethostname(r->host, sizeof(r->host) - 1) != 0) {
+        strcpy(r->host, "localhost");
+    }
+    ssize_t ns = readlink("/proc/self/ns/pid", r->pid_ns, sizeof(r->pid_ns) - 1);
+    r->pid_ns[ns > 0 ? ns : 0] = '\0';
+}
+
 line_records *line_records_open(const char *path, char *why, size_t why_size)
 {
     line_records *r = calloc(1, sizeof(*r));
@@ -150,12 +161,7 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
         snprintf(why, why_size, "out of memory");
         return NULL;
     }
-    if (gethostname(r->host, sizeof(r->host) - 1) != 0) {
-        strcpy(r->host, "localhost");
-    }
-    /* Two containers may share a host name (host networking) but not their pids. */
-    ssize_t ns = readlink("/proc/self/ns/pid", r->pid_ns, sizeof(r->pid_ns) - 1);
-    r->pid_ns[ns > 0 ? ns : 0] = '\0';
+    where_am_i(r);
     if (line_records_is_url(path)) {
         if ((r->pg = lrpg_open(path, r->host, why, why_size)) == NULL) {
             free(r);
