@@ -102,6 +102,25 @@ static bool tuples(PGresult *res)
     return PQresultStatus(res) == PGRES_TUPLES_OK;
 }
 
+/* True when the records schema is already at version 3. Its DDL is then skipped: ALTER TABLE
+ * ... IF NOT EXISTS takes an ACCESS EXCLUSIVE lock even when the column exists, and queued
+ * behind a running station's open rows transaction it blocks that station's claims connection,
+ * which the rows transaction waits for: a deadlock across two connections that PostgreSQL
+ * cannot see. */
+static bool schema_current(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT to_regclass('schema_version') IS NOT NULL");
+    bool has = tuples(r) && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!has) {
+        return false;
+    }
+    r = PQexec(c, "SELECT COALESCE(max(version), 0) >= 3 FROM schema_version");
+    bool current = tuples(r) && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return current;
+}
+
 /* A connection with the tables made (under an advisory lock: N stations start at once). */
 static PGconn *connect_db(const char *url, bool schema, char *why, size_t why_size)
 {
@@ -117,8 +136,8 @@ static PGconn *connect_db(const char *url, bool schema, char *why, size_t why_si
     char lock[80];
     snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%lld)", PG_SCHEMA_LOCK);
     if (schema && (!ok_result(PQexec(c, "BEGIN")) || !ok_result(PQexec(c, lock)) ||
-                   !ok_result(PQexec(c, pg_schema)) || kiln_ledger_pg_schema(c) != KILN_LEDGER_OK ||
-                   !ok_result(PQexec(c, "COMMIT")))) {
+                   (!schema_current(c) && !ok_result(PQexec(c, pg_schema))) ||
+                   kiln_ledger_pg_schema(c) != KILN_LEDGER_OK || !ok_result(PQexec(c, "COMMIT")))) {
         snprintf(why, why_size, "cannot initialise the PostgreSQL records database: %s",
                  PQerrorMessage(c));
         PQfinish(c);
