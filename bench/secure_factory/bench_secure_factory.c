@@ -12,9 +12,12 @@
  *                                                     end to end with the largest count)
  *   bench_secure_factory replicas [SESSIONS [CLIENTS ...]]   (PostgreSQL only: the service-alone
  *                                                     figure of 1 and of 2 replicas on one
- *                                                     database, and their ratio)
+ *                                                     database, and their ratio; then the
+ *                                                     same with each replica held to a CPU
+ *                                                     budget of its own, as on its own machine)
  * KILN_BENCH_SERVICE_ONLY=1 skips the end-to-end runs; KILN_BENCH_SQLITE_ONLY=1 the PostgreSQL
- * ones; KILN_BENCH_THREADS=N sizes the service's thread pool (default 4). The crypto bound
+ * ones; KILN_BENCH_REPLICA_CPUS=C the replicas' budget (default 0.25, 0 skips; needs a
+ * writable cgroup v1 cpu controller, i.e. root); KILN_BENCH_THREADS=N sizes the service's thread pool (default 4). The crypto bound
  * (session_bound.c) is printed first, and each service-alone figure as a share of it. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -33,6 +36,7 @@
 #include "sf_crypto.h"
 #include "sf_http.h"
 #include "sf_service.h"
+#include "cpu_budget.h"
 #include "session_bound.h"
 
 static double crypto_bound; /* sessions/s the service's crypto alone allows, this run */
@@ -445,6 +449,7 @@ static int run(const char *label, const char *dir, const char *db_url, int sessi
 #define MAX_REPLICAS 4
 
 typedef struct replica_set {
+    cpu_budget *budgets; /* NULL, or one per replica: its threads run inside */
     sf_service *svc[MAX_REPLICAS];
     sf_http *http[MAX_REPLICAS];
     char urls[MAX_REPLICAS][64];
@@ -461,21 +466,35 @@ static void replicas_stop(replica_set *r)
     r->count = 0;
 }
 
-static int replicas_start(replica_set *r, const char *dir, const char *db_url, int n)
+/* A replica's threads (HTTP pool, acceptor, database) are made by the thread that opens it, so
+ * with budgets that thread opens each replica from inside the replica's group. */
+static int replica_open(replica_set *r, int i, const char *dir, const char *db_url)
+{
+    if (r->budgets != NULL && cpu_budget_enter(&r->budgets[i]) != 0) {
+        return -1;
+    }
+    int ok = sf_service_open(dir, db_url, &r->svc[i]) == SF_OK;
+    if (ok && sf_http_start(r->svc[i], "127.0.0.1:0", bench_threads, NULL, &r->http[i]) != SF_OK) {
+        sf_service_close(r->svc[i]);
+        ok = 0;
+    }
+    if (r->budgets != NULL && cpu_budget_leave() != 0) {
+        ok = 0; /* the bench's own threads would run inside the replica's budget */
+    }
+    return ok ? 0 : -1;
+}
+
+static int replicas_start(replica_set *r, const char *dir, const char *db_url, int n,
+                          cpu_budget *budgets)
 {
     memset(r, 0, sizeof(*r));
+    r->budgets = budgets;
     for (int i = 0; i < n; i++) {
-        if (sf_service_open(dir, db_url, &r->svc[i]) != SF_OK) {
+        if (replica_open(r, i, dir, db_url) != 0) {
             replicas_stop(r);
             return -1;
         }
         r->count++;
-        if (sf_http_start(r->svc[i], "127.0.0.1:0", bench_threads, NULL, &r->http[i]) != SF_OK) {
-            sf_service_close(r->svc[i]);
-            r->count--;
-            replicas_stop(r);
-            return -1;
-        }
         snprintf(r->urls[i], sizeof(r->urls[i]), "https://127.0.0.1:%d", sf_http_port(r->http[i]));
         r->list[i] = r->urls[i];
     }
@@ -484,13 +503,13 @@ static int replicas_start(replica_set *r, const char *dir, const char *db_url, i
 
 /* Service-alone sessions/s of n replicas (0 on failure). */
 static double run_replica_count(const char *dir, const char *db_url, int n, int sessions,
-                                int clients, const char *label)
+                                int clients, const char *label, cpu_budget *budgets)
 {
     replica_set r;
     char name[64], path[1200];
     snprintf(name, sizeof(name), "%s-%d-%d", label, n, clients); /* a station per run */
     snprintf(path, sizeof(path), "%s/station-%s.pem", dir, name);
-    if (replicas_start(&r, dir, db_url, n) != 0 ||
+    if (replicas_start(&r, dir, db_url, n, budgets) != 0 ||
         sf_service_add_station(r.svc[0], name, "default", r.urls[0], path) != SF_OK) {
         fprintf(stderr, "bench: cannot start %d replicas\n", n);
         replicas_stop(&r);
@@ -518,16 +537,82 @@ static double run_replica_count(const char *dir, const char *db_url, int n, int 
     return rc == 0 ? b.last_rate : 0;
 }
 
+/* Sessions/s of n replicas, each in a fresh group of `cpus`; the share of CFS periods each was
+ * throttled in goes to throttled[]. 0 with why set when groups cannot be made here. */
+static double budgeted_rate(const char *state, const char *db_url, int n, int sessions, int clients,
+                            double cpus, double throttled[2], char *why, int why_size)
+{
+    cpu_budget budgets[2];
+    char name[64];
+    int made = 0;
+    for (; made < n; made++) {
+        snprintf(name, sizeof(name), "kiln-bench-replica-%ld-%d", (long)getpid(), made);
+        if (cpu_budget_create(&budgets[made], name, cpus, why, why_size) != 0) {
+            break;
+        }
+    }
+    double rate = made == n ? run_replica_count(state, db_url, n, sessions, clients,
+                                                n == 1 ? "1-budgeted" : "2-budgeted", budgets)
+                            : 0;
+    for (int i = 0; i < made; i++) {
+        throttled[i] = cpu_budget_throttled_share(&budgets[i]);
+        cpu_budget_remove(&budgets[i]);
+    }
+    return rate;
+}
+
+/* One machine cannot show what a second machine adds: one replica already uses every core, and
+ * the clients and PostgreSQL take the rest. So each replica also runs inside a CPU budget of
+ * its own (KILN_BENCH_REPLICA_CPUS, default 0.25 of a core; 0 skips): a replica on a machine of
+ * its own, with PostgreSQL and the clients outside. If replicas contend for the database (locks,
+ * the quota row, serialization retries), two budgeted replicas stay near one. */
+static int run_budgeted_replicas(const char *state, const char *db_url, int sessions)
+{
+    const char *env = getenv("KILN_BENCH_REPLICA_CPUS");
+    double cpus = env != NULL ? atof(env) : 0.25;
+    if (cpus <= 0) {
+        return 0;
+    }
+    int rc = 0;
+    for (int c = 0; c < client_count; c++) {
+        double alone[2] = {0, 0}, both[2] = {0, 0};
+        char why[320] = "";
+        double one = budgeted_rate(state, db_url, 1, sessions, client_list[c], cpus, alone, why,
+                                   sizeof(why));
+        double two = one > 0 ? budgeted_rate(state, db_url, 2, sessions, client_list[c], cpus, both,
+                                             why, sizeof(why))
+                             : 0;
+        if (why[0] != '\0') {
+            printf("budgeted replicas skipped (%s)\n", why);
+            return 0;
+        }
+        if (one <= 0 || two <= 0) {
+            rc = -1;
+            continue;
+        }
+        printf("replicas   clients=%d  each replica held to %.2f CPU: 1 replica %.0f sessions/s, "
+               "2 replicas %.0f sessions/s: %.2fx  (throttled in %.0f %% of CFS periods alone, "
+               "%.0f %% / %.0f %% side by side)\n",
+               client_list[c], cpus, one, two, two / one, 100 * alone[0], 100 * both[0],
+               100 * both[1]);
+        fflush(stdout);
+    }
+    return rc;
+}
+
 /* bench_secure_factory replicas [SESSIONS [CLIENTS ...]]: 1 and 2 replicas on one PostgreSQL
- * per station count; the ratio next to the crypto bound. */
+ * per station count; the ratio next to the crypto bound; then the same with a CPU budget per
+ * replica. */
 static int run_replicas(const char *state, const char *db_url, int sessions)
 {
     /* A first run warms PostgreSQL up (its caches, the tables' first pages): without it the
      * first figure is the cold start's. */
-    int rc = run_replica_count(state, db_url, 1, sessions / 4 + 1, 4, "warm-up") > 0 ? 0 : -1;
+    int rc = run_replica_count(state, db_url, 1, sessions / 4 + 1, 4, "warm-up", NULL) > 0 ? 0 : -1;
     for (int c = 0; c < client_count; c++) {
-        double one = run_replica_count(state, db_url, 1, sessions, client_list[c], "1-replica");
-        double two = run_replica_count(state, db_url, 2, sessions, client_list[c], "2-replicas");
+        double one =
+            run_replica_count(state, db_url, 1, sessions, client_list[c], "1-replica", NULL);
+        double two =
+            run_replica_count(state, db_url, 2, sessions, client_list[c], "2-replicas", NULL);
         if (one <= 0 || two <= 0) {
             rc = -1;
             continue;
@@ -538,7 +623,7 @@ static int run_replicas(const char *state, const char *db_url, int sessions)
                client_list[c], one, two, two / one, crypto_bound);
         fflush(stdout);
     }
-    return rc;
+    return rc != 0 ? rc : run_budgeted_replicas(state, db_url, sessions);
 }
 
 /* The URL of a throw-away PostgreSQL started by pg.sh in dir/pg, or "" with why in url. */
