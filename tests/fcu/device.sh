@@ -83,6 +83,7 @@ cat > "$X/sign.sh" <<EOS
 # CSR on stdin, the certificate and its issuer on stdout; \$1 picks a misbehaviour.
 case "\$1" in
 fail) cat >/dev/null; echo "CA offline" >&2; exit 3 ;;
+hang) sleep 300 & echo \$! > "$X/hang.pid"; sleep 300; exit 0 ;;
 other) cat >/dev/null; cat "$X/ca.pem"; exit 0 ;;
 wrongcn) extra="-subj /CN=someone-else" ;;
 esac
@@ -100,6 +101,21 @@ ext_fails() { # CODE TEXT MODE: verify with the external CA misbehaving as MODE
 check "an external CA that fails is error 409 with its exit status, nothing written" ext_fails 409 "exit status 3" fail
 check "a certificate for another key is error 410" ext_fails 410 "not for the key of the device's CSR" other
 check "a certificate with another CN is error 410" ext_fails 410 "CN is not the endpoint name" wrongcn
+# A CA that hangs: killed at the deadline with what it started (its own process group).
+gone() { # PID: not running (a killed orphan may stay a zombie until init reaps it)
+    ! kill -0 "$1" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ]
+}
+hung_ca_killed() {
+    start=$(date +%s)
+    (export KILN_EXTERNAL_CA_TIMEOUT=1 && ext_fails 409 "did not answer within 1 s (KILN_EXTERNAL_CA_TIMEOUT) and was killed" hang) &&
+        [ $(($(date +%s) - start)) -lt 30 ] && [ -s "$X/hang.pid" ] &&
+        for _ in 1 2 3 4 5 6 7 8 9 10; do gone "$(cat "$X/hang.pid")" && return 0; sleep 0.2; done &&
+        { echo "the CA's own child $(cat "$X/hang.pid") still runs"; false; }
+}
+check "an external CA that hangs is error 409 at the deadline, its children killed" hung_ca_killed
+bad_timeout() { (export KILN_EXTERNAL_CA_TIMEOUT=$1 && ext_fails 409 "KILN_EXTERNAL_CA_TIMEOUT must be whole seconds from 1 to 3600" ""); }
+check "a KILN_EXTERNAL_CA_TIMEOUT of 0.5 is error 409" bad_timeout 0.5
+check "a KILN_EXTERNAL_CA_TIMEOUT of 3601 is error 409" bad_timeout 3601
 mv "$X/sign.sh" "$X/sign.sh.away"
 check "a command that cannot start is error 409" ext_fails 409 "cannot start .*sign.sh" ""
 mv "$X/sign.sh.away" "$X/sign.sh"

@@ -130,6 +130,10 @@ const char *fcu__external_ca(const fcu *f, const fcu_config *cfg);
 /** The device certificate [and its issuers] for req from the external CA command, checked. */
 int fcu__external_ca_sign(const char *command, X509_REQ *req, const char *endpoint,
                           fcu_device_creds *c, fcu_error *err);
+/** The external CA's answer (PEM certificates, untrusted bytes) checked against the CSR's key
+ *  and the endpoint; the chain's DER into c. 410 when refused. */
+int fcu__external_ca_check_answer(const char *answer, size_t answer_len, EVP_PKEY *csr_key,
+                                  const char *endpoint, fcu_device_creds *c, fcu_error *err);
 bool fcu__is_p256(EVP_PKEY *key);
 /** Fails when fcu.crt's chain and the configured chain depth do not agree. */
 int fcu__check_ca_chain(const fcu *f, const fcu_config *cfg, const fcu_device_names *names,
