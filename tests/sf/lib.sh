@@ -44,6 +44,15 @@ start_postgres() {
         start >/dev/null || fail "pg_ctl start: $(cat "$PG_ROOT/server.log")"
     $RUN "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U kiln factory || fail "createdb"
     DB=postgresql://kiln@127.0.0.1:$PG_PORT/factory
+    pg_watchdog
+}
+# The EXIT trap does not run when ctest's timeout SIGKILLs the test, and pg_ctl's server is not
+# the test's child: a watchdog outside the test's process tree (ctest kills the tree) stops the
+# server once the test's shell is gone.
+pg_watchdog() {
+    (setsid sh -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+        $2 "$3/pg_ctl" -D "$4" -m immediate stop; rm -rf "$5"' \
+        pg-watchdog "$$" "$RUN" "$PGBIN" "$PG_DATA" "$PG_ROOT" >/dev/null 2>&1 </dev/null &)
 }
 pg_stop() {
     $RUN "$PGBIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true

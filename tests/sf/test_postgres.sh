@@ -4,32 +4,7 @@
 # instances, one instance is killed mid-session, and the quota holds across instances.
 BIN=$1
 . "$(dirname "$0")/lib.sh"
-PGBIN=/usr/lib/postgresql/15/bin
-if [ ! -x "$PGBIN/initdb" ]; then
-    echo "PostgreSQL 15 is not installed (scripts/install-deps.sh installs it)"
-    exit 77
-fi
-PG_ROOT=$(mktemp -d /tmp/kiln-sf-pg.XXXXXX)
-chmod 755 "$PG_ROOT"
-RUN=""
-if [ "$(id -u)" -eq 0 ]; then
-    id postgres >/dev/null 2>&1 || { echo "no postgres user"; exit 77; }
-    chown postgres "$PG_ROOT"
-    RUN="runuser -u postgres --"
-fi
-PG_DATA=$PG_ROOT/data
-PG_PORT=$(free_port)
-pg_stop() {
-    $RUN "$PGBIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$PG_ROOT"
-}
-$RUN "$PGBIN/initdb" -D "$PG_DATA" -A trust -U kiln --no-sync >"$WORK/initdb.log" 2>&1 ||
-    fail "initdb: $(cat "$WORK/initdb.log")"
-$RUN "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$PG_ROOT/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
-    start >/dev/null || fail "pg_ctl start: $(cat "$PG_ROOT/server.log")"
-$RUN "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U kiln factory || fail "createdb"
-DB=postgresql://kiln@127.0.0.1:$PG_PORT/factory
+start_postgres
 
 DIR=$WORK/service
 PORT_A=$(free_port)
