@@ -64,6 +64,7 @@ printf 'correct horse\n' > "$TMP_ROOT/pass"
 printf 'wrong horse\n' > "$TMP_ROOT/bad"
 check "backup without a passphrase fails with 403" fails_with 403 ft ca backup -o "$TMP_ROOT/x.kcab"
 check "and writes nothing" test ! -e "$TMP_ROOT/x.kcab"
+ft ledger pubkey > "$TMP_ROOT/ledger-before.pub"
 check "ca backup" ft ca backup -o "$TMP_ROOT/ca.kcab" --passphrase-file "$TMP_ROOT/pass"
 check "archive is 0600" test "$(stat -c %a "$TMP_ROOT/ca.kcab")" = 600
 check "archive holds no plain key" sh -c "! grep -aq 'PRIVATE KEY' '$TMP_ROOT/ca.kcab'"
@@ -84,8 +85,11 @@ check "restore (passphrase from KILN_BACKUP_PASSPHRASE)" env KILN_BACKUP_PASSPHR
 check "restored key equals the original" cmp "$HOME_DIR/keystore/fcu_key.pem" "$TMP_ROOT/ks-orig/fcu_key.pem"
 check "restored key is 0600" test "$(stat -c %a "$HOME_DIR/keystore/fcu_key.pem")" = 600
 check "history restored" cmp "$HOME_DIR/keystore/ca-history/0001.crt" "$TMP_ROOT/ks-orig/ca-history/0001.crt"
+check "the ledger key restored with the CA" cmp "$HOME_DIR/keystore/ledger.key" "$TMP_ROOT/ks-orig/ledger.key"
+check "restored ledger key is 0600" test "$(stat -c %a "$HOME_DIR/keystore/ledger.key")" = 600
 check "the restore is in the ledger" test "$(sqlite3 "$HOME_DIR/kiln-records.db" "SELECT outcome FROM ledger WHERE kind='ca' ORDER BY seq DESC LIMIT 1")" = restored
 check "prepare after restore" ft prepare --endpoint-name ep-3 --serial-number SN-3 -o "$TMP_ROOT/b3.cbor"
 check "its device certificate verifies against the restored CA" $CHECK "$TMP_ROOT/b3.cbor" "$HOME_DIR/keystore/fcu.crt" bootstrap ep-3
+check "the ledger, signed on both sides of the restore, verifies with the public key from before" ft ledger verify --pubkey "$TMP_ROOT/ledger-before.pub"
 check "passphrase never in the output" sh -c "! grep -rq 'horse' '$TMP_ROOT/f.out' '$TMP_ROOT/check.out'"
 finish

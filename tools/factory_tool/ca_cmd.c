@@ -39,7 +39,10 @@
 #define CA_PASS_MAX  1024
 #define CA_HISTORY   "ca-history"
 
-static const char *const backup_files[] = {"fcu_key.pem", "fcu.crt", "fcu.csr"};
+/* fcu_key.pem must be there; the others are taken when present. ledger.key is the ledger's
+ * signing key: restored with the CA, checkpoints signed after the restore still verify with the
+ * public key an auditor already holds. */
+static const char *const backup_files[] = {"fcu_key.pem", "fcu.crt", "fcu.csr", "ledger.key"};
 
 static const char ca_usage[] =
     "usage: factory_tool ca csr [-o FILE]\n"
