@@ -268,6 +268,16 @@ static void test_addresses(void)
     CHECK_EQ(line_address_parse("serial:/dev/ttyS0", &a, why, sizeof(why)), 0);
     CHECK_EQ(a.port, 115200);
     CHECK_EQ(line_address_parse("file:/tmp/x.bin", &a, why, sizeof(why)), 0);
+    CHECK_EQ(line_address_parse("tcp:[::1]:5000", &a, why, sizeof(why)), 0);
+    CHECK(strcmp(a.host, "::1") == 0);
+    CHECK_EQ(a.port, 5000);
+    line_address_format(&a, back, sizeof(back));
+    CHECK(strcmp(back, "tcp:[::1]:5000") == 0);
+    CHECK_EQ(line_address_parse("tcp:fe80::1:5000", &a, why, sizeof(why)), 0);
+    CHECK(strcmp(a.host, "fe80::1") == 0);
+    CHECK_EQ(line_address_parse("tcp:[::1]5000", &a, why, sizeof(why)), -1);
+    CHECK_EQ(line_address_parse("tcp:[::1:5000", &a, why, sizeof(why)), -1);
+    CHECK_EQ(line_address_parse("tcp:[]:5000", &a, why, sizeof(why)), -1);
     CHECK_EQ(line_address_parse("tcp:host", &a, why, sizeof(why)), -1);
     CHECK_EQ(line_address_parse("tcp:host:70000", &a, why, sizeof(why)), -1);
     CHECK_EQ(line_address_parse("udp:host:1", &a, why, sizeof(why)), -1);

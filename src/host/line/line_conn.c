@@ -50,15 +50,21 @@ int line_address_parse(const char *text, line_address *out, char *why, size_t wh
     memset(out, 0, sizeof(*out));
     const char *rest;
     if (strncmp(text, "tcp:", 4) == 0) {
+        /* An IPv6 host may be bracketed, tcp:[::1]:5000, as in a URL; the last colon is the port's.
+         */
         rest = text + 4;
         const char *colon = strrchr(rest, ':');
-        if (colon == NULL || colon == rest || (size_t)(colon - rest) >= sizeof(out->host) ||
+        const char *close = rest[0] == '[' ? strchr(rest, ']') : NULL;
+        size_t skip = close != NULL ? 1 : 0;
+        size_t host_len = colon != NULL ? (size_t)(colon - rest) - 2 * skip : 0;
+        if (colon == NULL || colon == rest || host_len == 0 || host_len >= sizeof(out->host) ||
+            (rest[0] == '[' && (close == NULL || close + 1 != colon)) ||
             !parse_number(colon + 1, 65535, &out->port) || out->port == 0) {
-            snprintf(why, why_size, "address '%s' is not tcp:HOST:PORT", text);
+            snprintf(why, why_size, "address '%s' is not tcp:HOST:PORT (tcp:[IPv6]:PORT)", text);
             return -1;
         }
         out->transport = LINE_TCP;
-        memcpy(out->host, rest, (size_t)(colon - rest));
+        memcpy(out->host, rest + skip, host_len);
         return 0;
     }
     if (strncmp(text, "serial:", 7) == 0) {
@@ -88,7 +94,8 @@ void line_address_format(const line_address *a, char *buf, size_t size)
 {
     switch (a->transport) {
     case LINE_TCP:
-        snprintf(buf, size, "tcp:%s:%u", a->host, a->port);
+        snprintf(buf, size, strchr(a->host, ':') != NULL ? "tcp:[%s]:%u" : "tcp:%s:%u", a->host,
+                 a->port);
         break;
     case LINE_SERIAL:
         snprintf(buf, size, "serial:%s@%u", a->host, a->port);
