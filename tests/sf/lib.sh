@@ -19,7 +19,8 @@ free_port() {
 
 # start_postgres: a PostgreSQL 15 server for this test (initdb and pg_ctl on a temporary folder,
 # as the postgres user when run as root: initdb refuses root) on a free loopback port, with a
-# database "factory"; DB is its URL, PG_PORT its port. Exits 77 when PostgreSQL is missing.
+# database "factory"; DB is its URL, PG_PORT its port (PG_LISTEN: the addresses it listens on,
+# default 127.0.0.1). Exits 77 when PostgreSQL is missing.
 # Stopped (immediate) and removed when the test ends.
 PGBIN=/usr/lib/postgresql/15/bin
 start_postgres() {
@@ -40,7 +41,7 @@ start_postgres() {
     $RUN "$PGBIN/initdb" -D "$PG_DATA" -A trust -U kiln --no-sync >"$WORK/initdb.log" 2>&1 ||
         fail "initdb: $(cat "$WORK/initdb.log")"
     $RUN "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$PG_ROOT/server.log" -w -t 60 \
-        -o "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+        -o "-p $PG_PORT -k $PG_ROOT -c listen_addresses=${PG_LISTEN:-127.0.0.1} -c fsync=off -c max_connections=200" \
         start >/dev/null || fail "pg_ctl start: $(cat "$PG_ROOT/server.log")"
     $RUN "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U kiln factory || fail "createdb"
     DB=postgresql://kiln@127.0.0.1:$PG_PORT/factory

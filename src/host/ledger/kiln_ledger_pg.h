@@ -10,6 +10,12 @@
 
 #include <libpq-fe.h>
 
+/** Asks the server to notice within about 30 s that the host at the other end of conn is gone
+ *  (a power cut, a pulled cable): TCP keepalives (10 s idle, 3 probes 5 s apart) and a 30 s
+ *  user timeout on the server's side of this session. Without them the session, its chain's
+ *  advisory lock and the row locks of an open transaction (a service replica's quota row) stay
+ *  held for the operating system's default of about two hours. -1 when the server refused. */
+int kiln_ledger_pg_guard_session(PGconn *conn);
 /** Creates the tables when missing. */
 kiln_ledger_status kiln_ledger_pg_schema(PGconn *conn);
 /** A writer over conn (borrowed; must outlive the ledger). An append joins the caller's open

@@ -415,6 +415,15 @@ static bool schema_complete(PGconn *conn)
     return complete;
 }
 
+int kiln_ledger_pg_guard_session(PGconn *conn)
+{
+    PGresult *r = PQexec(conn, "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;"
+                               " SET tcp_keepalives_count = 3; SET tcp_user_timeout = 30000");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 kiln_ledger_status kiln_ledger_pg_schema(PGconn *conn)
 {
     if (schema_complete(conn)) {

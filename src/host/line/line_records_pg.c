@@ -133,6 +133,12 @@ static PGconn *connect_db(const char *url, bool schema, char *why, size_t why_si
         return NULL;
     }
     PQclear(PQexec(c, "SET client_min_messages TO warning"));
+    if (kiln_ledger_pg_guard_session(c) != 0) {
+        snprintf(why, why_size, "cannot set the PostgreSQL session's keepalives: %s",
+                 PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
     char lock[80];
     snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%lld)", PG_SCHEMA_LOCK);
     if (schema && (!ok_result(PQexec(c, "BEGIN")) || !ok_result(PQexec(c, lock)) ||

@@ -165,6 +165,11 @@ sf_status sf_db_pg_open(const char *conninfo, sf_db **out)
     }
     PGresult *r = PQexec(db->conn, "SET client_min_messages = warning");
     PQclear(r);
+    if (kiln_ledger_pg_guard_session(db->conn) != 0) { /* a dead replica's row locks */
+        note_error(&db->base, PQerrorMessage(db->conn));
+        pg_close(&db->base);
+        return SF_DATABASE;
+    }
     *out = &db->base;
     return SF_OK;
 }
