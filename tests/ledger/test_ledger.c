@@ -596,6 +596,61 @@ static void test_key_file_is_private(void **state)
     assert_int_equal(kiln_ledger_key_open(path, &again), KILN_LEDGER_KEY);
 }
 
+static void append_one(kiln_ledger *l, const char *endpoint, const char *outcome)
+{
+    kiln_ledger_record r = {KILN_LEDGER_KIND_OUTCOME, endpoint, "sn", NULL, "", "st", outcome};
+    assert_int_equal(kiln_ledger_append(l, &r, NULL), KILN_LEDGER_OK);
+}
+
+/* Each SQLite writer keeps the head in memory: another connection's commits in between, and a
+ * rolled-back transaction of its own (whose row's id the other then reuses), must make it read
+ * the head again, or entries link to rows that are not their predecessors. */
+static void test_sqlite_head_kept_in_memory_stays_true(void **state)
+{
+    fixture *f = *state;
+    char path[128];
+    key_path(f, "shared.db", path, sizeof(path));
+    sqlite3 *a, *b;
+    assert_int_equal(sqlite3_open(path, &a), SQLITE_OK);
+    assert_int_equal(sqlite3_open(path, &b), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(a, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(a, 5000);
+    sqlite3_busy_timeout(b, 5000);
+    kiln_ledger *la, *lb;
+    assert_int_equal(kiln_ledger_open(a, f->key, 7, &la), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_open(b, f->key, 7, &lb), KILN_LEDGER_OK);
+    for (int i = 0; i < 20; i++) {
+        append_one(i % 3 ? la : lb, "interleaved", "success");
+    }
+    /* a's transaction rolls back its entry; b then writes the same row id; a appends again. */
+    assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    append_one(la, "rolled-back", "success");
+    assert_int_equal(sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    append_one(lb, "after-rollback", "success");
+    append_one(la, "after-rollback", "success");
+    /* a rollback with nobody else writing: the same connection reuses the id itself. */
+    assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    append_one(la, "rolled-back", "success");
+    assert_int_equal(sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    append_one(la, "after-own-rollback", "success");
+    assert_int_equal(kiln_ledger_checkpoint_now(la), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_close(la), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_close(lb), KILN_LEDGER_OK);
+    kiln_ledger_verdict v;
+    kiln_ledger_verify_db(a, kiln_pki_signer_point(f->key), &v);
+    expect(&v, KILN_LEDGER_OK, 0);
+    assert_int_equal(v.entries, 23);
+    assert_int_equal(v.signed_seq, 23);
+    sqlite3_close(a);
+    sqlite3_close(b);
+    unlink(path);
+    char side[160];
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -618,6 +673,7 @@ int main(void)
         T(test_named_chains_in_files),
         T(test_named_chain_encoding),
         T(test_worked_example),
+        T(test_sqlite_head_kept_in_memory_stays_true),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

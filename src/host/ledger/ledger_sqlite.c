@@ -1,8 +1,11 @@
 /* The ledger in SQLite: table ledger (one row per entry, columns as the entry's fields) and
  * table ledger_checkpoint (after_id: the ledger row it was written after). Storage order is
- * the rowid; the verifier is fed rows in that order, so a row moved, removed or added shows. Each
- * append reads the head from the last row inside the write transaction, so several processes
- * may share one database. A SQLite file holds the unnamed chain only (SQLite lets one writer in
+ * the rowid; the verifier is fed rows in that order, so a row moved, removed or added shows. The
+ * writer keeps the head in memory; inside the write transaction each append first checks that
+ * it is still the head (the last row is the one this connection wrote or read, and no other
+ * connection has committed since: PRAGMA data_version), else the head is read again from the
+ * last row. So several processes may share one database, and a rolled-back transaction (its
+ * rows gone) is noticed. A SQLite file holds the unnamed chain only (SQLite lets one writer in
  * at a time anyway: named chains would buy nothing); PostgreSQL has the named ones. */
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +45,29 @@ static const char schema[] = "CREATE TABLE IF NOT EXISTS ledger ("
 typedef struct sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *last_entry, *last_checkpoint, *insert_entry, *insert_checkpoint;
+    sqlite3_stmt *data_version, *last_id;
+    /* What the kept head stands on: the last row's id and the database's data_version then. */
+    bool head_known;
+    sqlite3_int64 head_row, head_version;
 } sqlite_store;
+
+/* One integer from a one-row statement; -1 when it failed. */
+static sqlite3_int64 step_int(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_int64 v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return v;
+}
+
+/* The head kept in memory is still the chain's: no other connection committed since it was
+ * known, and the last row is still the one it links to (a rollback of this connection's own
+ * transaction removed none). Only called inside the write transaction. */
+static bool head_still_ours(sqlite_store *s)
+{
+    return s->head_known && s->data_version != NULL &&
+           step_int(s->data_version) == s->head_version && step_int(s->last_id) == s->head_row;
+}
 
 static void sq_destroy(void *store)
 {
@@ -54,6 +79,8 @@ static void sq_destroy(void *store)
     sqlite3_finalize(s->last_checkpoint);
     sqlite3_finalize(s->insert_entry);
     sqlite3_finalize(s->insert_checkpoint);
+    sqlite3_finalize(s->data_version);
+    sqlite3_finalize(s->last_id);
     free(s);
 }
 
@@ -144,12 +171,20 @@ static kiln_ledger_status sq_read_head(void *store, const char *chain, uint64_t 
     kiln_ledger_status st = KILN_LEDGER_OK;
     *next_seq = 1;
     memset(head, 0, KILN_LEDGER_HASH_SIZE);
+    s->head_known = false;
+    sqlite3_int64 row = 0;
     if (rc == SQLITE_ROW) {
+        row = sqlite3_column_int64(s->last_entry, 0);
         st =
             row_entry(s->last_entry, &e) ? kiln_ledger_entry_hash(&e, head) : KILN_LEDGER_MALFORMED;
         *next_seq = e.seq + 1;
     } else if (rc != SQLITE_DONE) {
         st = KILN_LEDGER_STORAGE;
+    }
+    if (st == KILN_LEDGER_OK && s->data_version != NULL) {
+        s->head_row = row;
+        s->head_version = step_int(s->data_version);
+        s->head_known = s->head_version >= 0;
     }
     sqlite3_reset(s->last_entry);
     sqlite3_reset(s->last_checkpoint);
@@ -163,6 +198,9 @@ static kiln_ledger_status sq_read_head(void *store, const char *chain, uint64_t 
 static kiln_ledger_status sq_append_checkpoint(void *store, const kiln_ledger_checkpoint *c)
 {
     sqlite_store *s = store;
+    if (!head_still_ours(s)) {
+        return LEDGER_HEAD_STALE;
+    }
     sqlite3_stmt *st = s->insert_checkpoint;
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)c->seq);
@@ -177,6 +215,9 @@ static kiln_ledger_status sq_append_checkpoint(void *store, const kiln_ledger_ch
 static kiln_ledger_status sq_append_entry(void *store, const kiln_ledger_entry *e)
 {
     sqlite_store *s = store;
+    if (!head_still_ours(s)) {
+        return LEDGER_HEAD_STALE;
+    }
     sqlite3_stmt *st = s->insert_entry;
     const char *texts[] = {e->kind, e->endpoint, e->serial};
     const char *tail[] = {e->issuer_ca, e->station, e->outcome};
@@ -192,6 +233,8 @@ static kiln_ledger_status sq_append_entry(void *store, const kiln_ledger_entry *
     sqlite3_bind_blob(st, 10, e->prev_hash, KILN_LEDGER_HASH_SIZE, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
+    s->head_row = sqlite3_last_insert_rowid(s->db);
+    s->head_known = rc == SQLITE_DONE;
     return rc == SQLITE_DONE ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
 }
 
@@ -291,9 +334,11 @@ kiln_ledger_status kiln_ledger_open(sqlite3 *db, const kiln_pki_signer *signer,
         INSERT_ENTRY_SQL,
         ("INSERT INTO ledger_checkpoint (after_id, seq, time, head, sig)"
          " VALUES ((SELECT coalesce(max(id), 0) FROM ledger), ?, ?, ?, ?)"),
+        "PRAGMA data_version",
+        "SELECT coalesce(max(id), 0) FROM ledger",
     };
-    sqlite3_stmt **stmts[] = {&s->last_entry, &s->last_checkpoint, &s->insert_entry,
-                              &s->insert_checkpoint};
+    sqlite3_stmt **stmts[] = {&s->last_entry,        &s->last_checkpoint, &s->insert_entry,
+                              &s->insert_checkpoint, &s->data_version,    &s->last_id};
     bool ok = sqlite3_exec(db, schema, NULL, NULL, NULL) == SQLITE_OK;
     for (size_t i = 0; ok && i < sizeof(sql) / sizeof(sql[0]); i++) {
         ok = sqlite3_prepare_v2(db, sql[i], -1, stmts[i], NULL) == SQLITE_OK;
@@ -302,7 +347,7 @@ kiln_ledger_status kiln_ledger_open(sqlite3 *db, const kiln_pki_signer *signer,
         sq_destroy(s);
         return KILN_LEDGER_STORAGE;
     }
-    return kiln_ledger_open_store(&sqlite_ops, s, signer, checkpoint_every, out);
+    return kiln_ledger_open_chain(&sqlite_ops, s, signer, checkpoint_every, "", true, out);
 }
 
 kiln_ledger_status kiln_ledger_verify_db(sqlite3 *db, const uint8_t point[KILN_PKI_POINT_SIZE],
