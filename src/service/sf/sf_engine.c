@@ -510,14 +510,30 @@ typedef struct step {
 
 typedef sf_status (*step_fn)(step *c);
 
+/* A step lends its connection back to the pool while it runs the crypto between its read and
+ * its write (the write is a compare-and-swap on the version, never an open transaction), so a
+ * few connections serve every request thread and keep their page caches warm. */
+static void step_lend_db(step *c)
+{
+    sf_service_db_release(c->svc, c->db);
+    c->db = NULL;
+}
+
+static int step_take_db(step *c)
+{
+    if (c->db == NULL) {
+        c->db = sf_service_db_acquire(c->svc);
+    }
+    return c->db != NULL;
+}
+
 static sf_status run_step(step *c, const char *sid, step_fn fn)
 {
-    c->db = sf_service_db_acquire(c->svc);
-    if (c->db == NULL) {
-        return SF_DATABASE;
-    }
     sf_status st = SF_SESSION_CONFLICT;
     for (int round = 0; round < MAX_CAS_ROUNDS && st == SF_SESSION_CONFLICT && !c->final; round++) {
+        if (!step_take_db(c)) {
+            return SF_DATABASE;
+        }
         c->now = (long long)time(NULL);
         sf_session_free(&c->s);
         st = sf_store_session_get(c->db, sid, &c->s);
@@ -533,7 +549,9 @@ static sf_status run_step(step *c, const char *sid, step_fn fn)
         st = SF_DATABASE; /* lost the race MAX_CAS_ROUNDS times */
     }
     sf_session_free(&c->s);
-    sf_service_db_release(c->svc, c->db);
+    if (c->db != NULL) {
+        sf_service_db_release(c->svc, c->db);
+    }
     return st;
 }
 
@@ -641,6 +659,7 @@ static sf_status configuration_step(step *c)
         sf_hex_decode(s->msg1, msg1, sizeof(msg1), &msg1_len) != SF_OK) {
         return SF_MESSAGE_MALFORMED;
     }
+    step_lend_db(c);
     EVP_PKEY *device_key = NULL;
     st = sfc_point_to_key(resp.device_pub, &device_key);
     if (st == SF_OK) {
@@ -657,6 +676,9 @@ static sf_status configuration_step(step *c)
                                  device_key);
     }
     EVP_PKEY_free(device_key);
+    if (!step_take_db(c)) {
+        return SF_DATABASE;
+    }
     if (st == SF_OK) {
         st = sf_store_session_update(c->db, s, version, s->batch, NULL);
     }
