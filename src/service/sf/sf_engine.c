@@ -163,14 +163,16 @@ sf_status sf_engine_new_device(sf_service *svc, const sf_caller *who, const char
     if (!sf_session_id_valid(sid) || !endpoint_name_ok(svc, sid)) {
         return SF_SESSION_ID_INVALID;
     }
-    sf_db *db = sf_service_db_acquire(svc);
-    if (db == NULL) {
-        return SF_DATABASE;
-    }
     sf_session s;
     memset(&s, 0, sizeof(s));
-    /* The usual case is a device never seen: try the insert first, one statement. */
+    /* The usual case is a device never seen: try the insert first, one statement. The session's
+     * keys are made before a connection is taken (see step_lend_db). */
     sf_status st = fresh_session(svc, &s, sid, who, 1, (long long)time(NULL));
+    sf_db *db = sf_service_db_acquire(svc);
+    if (db == NULL) {
+        sf_session_free(&s);
+        return SF_DATABASE;
+    }
     if (st == SF_OK) {
         st = sf_store_session_insert(db, &s);
     }
