@@ -46,6 +46,10 @@ check "every device reported before the kill has its bundle and its row" \
 check "the resumed batch prepares every device" sh -c "'$FT' --home-dir '$HOME_DIR' prepare-batch --devices '$TMP_ROOT/many.csv' --out '$TMP_ROOT/b' > '$TMP_ROOT/k2.out' && tail -n 1 '$TMP_ROOT/k2.out' | grep -q '\"succeeded\": $N, \"failed\": 0'"
 check "after the resume every bundle file has its row" \
     $PY "$TMP_ROOT/agree.py" "$DB" "$TMP_ROOT/b" "$TMP_ROOT/k2.out" all $N
+# The device lines are written directly (not through jansson): byte for byte jansson's layout.
+check "every device line is laid out as json.dumps writes it" $PY -c 'import json, sys
+lines = open(sys.argv[1]).read().splitlines()[:-1]
+sys.exit(not lines or any(json.dumps(json.loads(l)) != l for l in lines))' "$TMP_ROOT/k2.out"
 check "no stale .tmp file is left" sh -c "! ls '$TMP_ROOT/b' | grep -q tmp"
 
 # --- one archive per batch ------------------------------------------------------------------

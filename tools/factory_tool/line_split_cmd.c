@@ -97,22 +97,78 @@ static void print_result(void *user, const line_split_result *r)
 static char *batch_text;
 static size_t batch_len, batch_cap;
 
+/* Room for n more bytes in the batch; false when out of memory. */
+static bool batch_room(size_t n)
+{
+    if (batch_len + n <= batch_cap) {
+        return true;
+    }
+    size_t cap = (batch_len + n) * 2;
+    char *grown = realloc(batch_text, cap);
+    if (grown == NULL) {
+        return false;
+    }
+    batch_text = grown;
+    batch_cap = cap;
+    return true;
+}
+
+/* Printable ASCII that JSON writes as it is (no quote, no backslash), or NULL (null). */
+static bool plain_text(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p != NULL && *p; p++) {
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void put_text(const char *key, const char *s, const char *after)
+{
+    int n = s != NULL ? sprintf(batch_text + batch_len, "\"%s\": \"%s\"%s", key, s, after)
+                      : sprintf(batch_text + batch_len, "\"%s\": null%s", key, after);
+    batch_len += (size_t)n;
+}
+
+/* The line of a result whose texts need no escaping, written directly: byte for byte what
+ * jansson's json_dumps(line_cli_result_line(...), JSON_PRESERVE_ORDER) writes (callgrind: a
+ * third of the writer's cost per device went to building and dumping the JSON object). */
+static bool put_plain_line(const line_split_result *r)
+{
+    const char *texts[] = {r->dev->endpoint, r->dev->serial, r->message, r->state};
+    size_t need = 96;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        if (!plain_text(texts[i])) {
+            return false;
+        }
+        need += texts[i] != NULL ? strlen(texts[i]) : 0;
+    }
+    if (r->response != NULL || r->state == NULL || !batch_room(need)) {
+        return false;
+    }
+    batch_text[batch_len++] = '{';
+    put_text("endpoint", r->dev->endpoint, ", ");
+    put_text("serial", r->dev->serial, ", ");
+    batch_len += (size_t)sprintf(batch_text + batch_len, "\"status\": %d, ", r->status);
+    put_text("message", r->message, ", ");
+    put_text("result", r->state, "}\n");
+    return true;
+}
+
 static void print_result_batched(void *user, const line_split_result *r)
 {
+    if (put_plain_line(r)) {
+        return;
+    }
     json_t *o = line_cli_result_line(r->dev, false, r->status, r->message, r->state, r->response);
     char *text = json_dumps(o, JSON_PRESERVE_ORDER);
     json_decref(o);
     size_t n = text != NULL ? strlen(text) + 1 : 0;
-    if (n > 0 && batch_len + n > batch_cap) {
-        size_t cap = (batch_len + n) * 2;
-        char *grown = realloc(batch_text, cap);
-        if (grown == NULL) {
-            print_result(user, r); /* out of memory: this line on its own */
-            free(text);
-            return;
-        }
-        batch_text = grown;
-        batch_cap = cap;
+    if (n > 0 && !batch_room(n)) {
+        print_result(user, r); /* out of memory: this line on its own */
+        free(text);
+        return;
     }
     if (n > 0) {
         memcpy(batch_text + batch_len, text, n - 1);

@@ -80,7 +80,7 @@ typedef struct line_engine {
     void (*on_turn)(void *user); /* after a records turn's on_finished calls (may be NULL):
                                   * a caller that collects the turn's lines writes them here */
     line_log_fn on_log;          /* retries and other notes (may be NULL) */
-    /* Records grouping (0: defaults parallel / 4, at most 32, and 0.02 s): the rows of up to
+    /* Records grouping (0: defaults parallel / 2, at most 64, and 0.05 s): the rows of up to
      * `group` devices go into one transaction, at the latest group_delay after the first of them
      * finished. A device's started row still commits before its bundle is sent, and a device is
      * reported (on_finished) only after its final row committed. */

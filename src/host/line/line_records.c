@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -203,7 +204,7 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
                 "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid,"
                 " cert_sha256, cert_sha1, bundle_sha256, state, error_code, error_text,"
                 " device_status, tries, started_at, finished_at, issuer_ca)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,0," NOW_SQL "," NOW_SQL ",?20)") != 0 ||
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?21,?21,?20)") != 0 ||
         prepare(r, &r->provisioned,
                 "SELECT 1 FROM attempts WHERE endpoint=? AND state='success' LIMIT 1") != 0 ||
         prepare(r, &r->identity,
@@ -211,7 +212,7 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
                 " AND state=? ORDER BY id DESC LIMIT 1") != 0 ||
         prepare(r, &r->claim_insert,
                 "INSERT INTO endpoint_claims(endpoint, station, host, pid, claimed_at, bundles,"
-                " pid_ns) VALUES(?1, ?2, ?3, ?4, " NOW_SQL ", ?5, ?6) ON CONFLICT(endpoint) DO"
+                " pid_ns) VALUES(?1, ?2, ?3, ?4, ?7, ?5, ?6) ON CONFLICT(endpoint) DO"
                 " UPDATE SET host=excluded.host, pid=excluded.pid, claimed_at=excluded.claimed_at,"
                 " bundles=excluded.bundles, pid_ns=excluded.pid_ns"
                 " WHERE endpoint_claims.station=excluded.station") != 0 ||
@@ -539,6 +540,21 @@ int line_records_finish_known(line_records *r, int64_t id, const line_attempt *a
     return ledger_note(r, KILN_LEDGER_KIND_OUTCOME, &row, state, error_code);
 }
 
+/* Binds the time now as NOW_SQL writes it (UTC, milliseconds truncated): formatted here, once
+ * per statement, instead of by SQLite's strftime (callgrind: 18 printf calls per device). */
+static void bind_now(sqlite3_stmt *st, int index)
+{
+    struct timespec ts;
+    struct tm tm;
+    char text[40];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(ts.tv_nsec / 1000000));
+    sqlite3_bind_text(st, index, text, n, SQLITE_TRANSIENT);
+}
+
 static int64_t add_sqlite(line_records *r, const line_attempt *a, const char *state, int error_code,
                           const char *error_text, int device_status)
 {
@@ -552,6 +568,7 @@ static int64_t add_sqlite(line_records *r, const line_attempt *a, const char *st
     if (device_status >= 0) {
         sqlite3_bind_int(st, 14, device_status);
     }
+    bind_now(st, 21);
     return sqlite3_step(st) == SQLITE_DONE ? sqlite3_last_insert_rowid(r->db) : -1;
 }
 
@@ -597,6 +614,7 @@ int line_records_claim(line_records *r, const char *endpoint, const char *statio
     sqlite3_bind_int64(ins, 4, (int64_t)getpid());
     sqlite3_bind_text(ins, 5, r->bundles, -1, SQLITE_STATIC); /* NULL binds NULL */
     sqlite3_bind_text(ins, 6, r->pid_ns, -1, SQLITE_STATIC);
+    bind_now(ins, 7);
     sqlite3_bind_text(sel, 1, endpoint, -1, SQLITE_STATIC);
     rc = rc == 0 && sqlite3_step(ins) == SQLITE_DONE ? 0 : -1;
     if (rc == 0 && sqlite3_changes(r->db) == 1) {
