@@ -17,8 +17,9 @@
  *                                                     budget of its own, as on its own machine)
  * KILN_BENCH_SERVICE_ONLY=1 skips the end-to-end runs; KILN_BENCH_SQLITE_ONLY=1 the PostgreSQL
  * ones; KILN_BENCH_REPLICA_CPUS=C the replicas' budget (default 0.25, 0 skips; needs a
- * writable cgroup v1 cpu controller, i.e. root); KILN_BENCH_THREADS=N sizes the service's thread pool (default 4). The crypto bound
- * (session_bound.c) is printed first, and each service-alone figure as a share of it. */
+ * writable cgroup v1 cpu controller, i.e. root); KILN_BENCH_THREADS=N sizes the service's thread
+ * pool (default 4). The crypto bound (session_bound.c) is printed first, and each service-alone
+ * figure as a share of it. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
