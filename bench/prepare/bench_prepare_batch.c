@@ -161,10 +161,10 @@ static void print_row(const char *what, int devices, figure f, figure bound)
 }
 
 /* One run of the tool into a fresh output (a directory, or an archive when tar). */
-static figure bench_tool(const char *home, const char *out, const char *csv, int devices,
-                         figure bound, int records, int jobs, int tar)
+static figure bench_tool(const char *home, const char *out, const char *csv, int records, int jobs,
+                         int tar)
 {
-    char dest[1200], cmd[2600], jobs_text[8], what[80];
+    char dest[1200], cmd[2600], jobs_text[8];
     snprintf(dest, sizeof(dest), "%s/bundles%s", out, tar ? ".tar" : "");
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'/kiln-records.db*", dest, home);
     shell(cmd);
@@ -181,36 +181,89 @@ static figure bench_tool(const char *home, const char *out, const char *csv, int
                     jobs_text,
                     records ? NULL : "--no-records",
                     NULL};
-    figure f = run_timed(argv);
-    snprintf(what, sizeof(what), "prepare-batch %s, --jobs %d%s",
-             records ? "records" : "--no-records", jobs, tar ? ", FILE.tar" : "");
-    print_row(what, devices, f, bound);
+    return run_timed(argv);
+}
+
+static void tool_label(char *what, size_t size, int records, int jobs, int tar)
+{
+    snprintf(what, size, "prepare-batch %s, --jobs %d%s", records ? "records" : "--no-records",
+             jobs, tar ? ", FILE.tar" : "");
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The bound is sampled before every tool row of a size and once after the last (a sample is up
+ * to BOUND_SAMPLE_DEVICES devices), and the median per-device wall and CPU time of the samples
+ * stand for it: one sample taken minutes before a row swung 1.4x on this VM. */
+#define BOUND_SAMPLES        7
+#define BOUND_SAMPLE_DEVICES 2000
+
+typedef struct bound_samples {
+    double wall[BOUND_SAMPLES], cpu[BOUND_SAMPLES];
+    int count;
+} bound_samples;
+
+static void bound_sample(bound_samples *b, int devices)
+{
+    int n = devices < BOUND_SAMPLE_DEVICES ? devices : BOUND_SAMPLE_DEVICES;
+    figure f = openssl_bound(n);
+    b->wall[b->count] = f.seconds / n;
+    b->cpu[b->count] = f.cpu_seconds / n;
+    b->count++;
+}
+
+/* The bound for `devices`: the samples' medians scaled to the size. */
+static figure bound_median(bound_samples *b, int devices, double *cpu_min, double *cpu_max)
+{
+    qsort(b->wall, (size_t)b->count, sizeof(double), compare_double);
+    qsort(b->cpu, (size_t)b->count, sizeof(double), compare_double);
+    *cpu_min = b->cpu[0];
+    *cpu_max = b->cpu[b->count - 1];
+    figure f = {b->wall[b->count / 2] * devices, b->cpu[b->count / 2] * devices};
     return f;
 }
 
-/* One size: the bound, then the tool in its forms. */
+/* One size: the tool in its forms, with the bound sampled around every row (see
+ * bound_samples), then the rows against the bound's median. */
 static void bench_size(const char *home, const char *out, int devices)
 {
-    char csv[1200];
+    char csv[1200], what[80];
     snprintf(csv, sizeof(csv), "%s/devices-%d.csv", home, devices);
     write_devices(csv, devices);
-    figure bound = openssl_bound(devices);
-    print_row("openssl bound (keygen+sign)", devices, bound, bound);
-    figure bound2 = openssl_bound_threads(devices, 2);
-    print_row("openssl bound, 2 threads", devices, bound2, bound);
-    figure rows[2][2];
-    for (int records = 0; records < 2; records++) {
+    bound_samples samples = {.count = 0};
+    figure rows[3][2];
+    for (int form = 0; form < 3; form++) {
         for (int jobs = 1; jobs <= 2; jobs++) {
-            rows[records][jobs - 1] = bench_tool(home, out, csv, devices, bound, records, jobs, 0);
+            bound_sample(&samples, devices);
+            rows[form][jobs - 1] = bench_tool(home, out, csv, form > 0, jobs, form == 2);
         }
     }
-    figure tar1 = bench_tool(home, out, csv, devices, bound, 1, 1, 1);
-    figure tar2 = bench_tool(home, out, csv, devices, bound, 1, 2, 1);
+    bound_sample(&samples, devices);
+    figure bound2 = openssl_bound_threads(devices, 2);
+    double cpu_min, cpu_max;
+    figure bound = bound_median(&samples, devices, &cpu_min, &cpu_max);
+    snprintf(what, sizeof(what), "openssl bound (keygen+sign), median");
+    print_row(what, devices, bound, bound);
+    printf("%-40s %7d %d samples of %d devices around the rows: CPU %.1f-%.1f us/device\n",
+           "  bound samples", devices, samples.count,
+           devices < BOUND_SAMPLE_DEVICES ? devices : BOUND_SAMPLE_DEVICES, 1e6 * cpu_min,
+           1e6 * cpu_max);
+    print_row("openssl bound, 2 threads", devices, bound2, bound);
+    for (int form = 0; form < 3; form++) {
+        for (int jobs = 1; jobs <= 2; jobs++) {
+            tool_label(what, sizeof(what), form > 0, jobs, form == 2);
+            print_row(what, devices, rows[form][jobs - 1], bound);
+        }
+    }
     printf("%-40s %7d 2 threads/1 (wall): bound %.2fx, --no-records %.2fx, records %.2fx, "
            "FILE.tar %.2fx\n",
            "scaling", devices, bound.seconds / bound2.seconds,
            rows[0][0].seconds / rows[0][1].seconds, rows[1][0].seconds / rows[1][1].seconds,
-           tar1.seconds / tar2.seconds);
+           rows[2][0].seconds / rows[2][1].seconds);
 }
 
 int main(void)
@@ -251,7 +304,8 @@ int main(void)
         p = end;
     }
     printf("bound = openssl bound's wall time / this row's wall time, cpu-bnd = the same with "
-           "CPU time (user + system, all threads), same size, same run\n");
+           "CPU time (user + system, all threads), same size, same run; the bound is the median "
+           "of samples taken around the rows\n");
     FILE *load = fopen("/proc/loadavg", "r");
     char text[128] = "?";
     if (load != NULL && fgets(text, sizeof(text), load) != NULL) {
