@@ -196,10 +196,10 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
     if (prepare(r, &r->begin,
                 "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid,"
                 " cert_sha256, cert_sha1, bundle_sha256, state, started_at, issuer_ca)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,'started',?21,?20)") != 0 ||
+                " VALUES(?,?,?,?,?,?,?,?,?,?,'started'," NOW_SQL ",?20)") != 0 ||
         prepare(r, &r->finish,
                 "UPDATE attempts SET state=?, error_code=?, error_text=?, device_status=?,"
-                " tries=?, finished_at=?7 WHERE id=?6") != 0 ||
+                " tries=?, finished_at=" NOW_SQL " WHERE id=?") != 0 ||
         prepare(r, &r->add,
                 "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid,"
                 " cert_sha256, cert_sha1, bundle_sha256, state, error_code, error_text,"
@@ -318,7 +318,6 @@ static void bind_attempt(line_records *r, sqlite3_stmt *st, const line_attempt *
 }
 
 static void copy_column(sqlite3_stmt *st, int col, char *out, size_t size);
-static void bind_now(sqlite3_stmt *st, int index);
 
 /* ---- the ledger beside the attempts ---- */
 
@@ -474,7 +473,6 @@ int64_t line_records_begin(line_records *r, const line_attempt *a)
     sqlite3_reset(r->begin);
     sqlite3_clear_bindings(r->begin);
     bind_attempt(r, r->begin, a);
-    bind_now(r->begin, 21);
     if (sqlite3_step(r->begin) != SQLITE_DONE) {
         return -1;
     }
@@ -528,7 +526,6 @@ int line_records_finish_known(line_records *r, int64_t id, const line_attempt *a
     }
     sqlite3_bind_int(st, 5, tries);
     sqlite3_bind_int64(st, 6, id);
-    bind_now(st, 7);
     if (sqlite3_step(st) != SQLITE_DONE) {
         return -1;
     }
