@@ -6,4 +6,8 @@
  *  (*per_core); -1 when a primitive failed. */
 double sf_bench_session_bound(int sessions, int threads, double *per_core);
 
+/** CPU seconds per session of the same crypto on the calling thread (its CPU clock, so the
+ *  figure does not depend on what else shares the cores); -1 when a primitive failed. */
+double sf_bench_session_bound_cpu(int sessions);
+
 #endif
