@@ -218,8 +218,17 @@ static void decode_device_cert(const uint8_t *bundle, size_t len, line_identity 
 
 void line_identity_of_bundle(const uint8_t *bundle, size_t len, line_identity *out)
 {
+    uint8_t d[KILN_PKI_DIGEST_SIZE];
+    line_identity_of_hashed_bundle(bundle, len, kiln_pki_sha256(bundle, len, d) ? d : NULL, out);
+}
+
+void line_identity_of_hashed_bundle(const uint8_t *bundle, size_t len, const uint8_t *bundle_sha256,
+                                    line_identity *out)
+{
     memset(out, 0, sizeof(*out));
-    digest_hex(false, bundle, len, out->bundle_sha256);
+    if (bundle_sha256 != NULL) {
+        hex(bundle_sha256, KILN_PKI_DIGEST_SIZE, out->bundle_sha256);
+    }
     const uint8_t *der = NULL;
     size_t der_len = 0;
     if (!walk_device_cert(bundle, len, &der, &der_len)) {

@@ -46,5 +46,9 @@ typedef struct line_identity {
 } line_identity;
 
 void line_identity_of_bundle(const uint8_t *bundle, size_t len, line_identity *out);
+/* The same with the bundle's SHA-256 already known (the request frame's trailer: the line
+ * hashes each bundle once); NULL leaves bundle_sha256 empty, as a failed digest does. */
+void line_identity_of_hashed_bundle(const uint8_t *bundle, size_t len, const uint8_t *bundle_sha256,
+                                    line_identity *out);
 
 #endif

@@ -250,7 +250,8 @@ static int set_bundle(line_job *j, const uint8_t *bundle, size_t len)
     if (line_frame_request(bundle, len, &j->frame, &j->frame_len) != 0) {
         return -1;
     }
-    line_identity_of_bundle(bundle, len, &j->identity);
+    /* The frame's trailer is the bundle's SHA-256: not computed a second time. */
+    line_identity_of_hashed_bundle(bundle, len, j->frame + FTCD_REQUEST_HEAD + len, &j->identity);
     return 0;
 }
 
