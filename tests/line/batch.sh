@@ -27,12 +27,20 @@ check "the batch fails because one device is unreachable" test "$rc" = 1
 check "one JSON line per device plus a summary" test "$(wc -l < "$TMP_ROOT/b1.out")" = 8
 check "summary counts" test "$(tail -n 1 "$TMP_ROOT/b1.out" | $PY -c 'import json,sys; s=json.loads(sys.stdin.read())["summary"]; print(s["devices"], s["succeeded"], s["failed"], s["skipped"])')" = "7 6 1 0"
 check "the unreachable device was retried and reported with 1021" sh -c "grep '\"ep-7\"' '$TMP_ROOT/b1.out' | $PY -c 'import json,sys; j=json.loads(sys.stdin.read()); sys.exit(0 if j[\"status\"]==1021 and j[\"tries\"]==3 and j[\"serial\"]==\"SN, with comma\" else 1)'"
+# Device lines without text to escape are written directly: byte for byte jansson's layout.
+check "every device line is laid out as json.dumps writes it" $PY -c 'import json, sys
+lines = open(sys.argv[1]).read().splitlines()[:-1]
+dr = [l for l in lines if "deviceResponse" in l and "certSha256" in l]
+sys.exit(len(dr) < 6 or any(json.dumps(json.loads(l)) != l for l in lines))' "$TMP_ROOT/b1.out"
 check "no progress bar when stderr is not a terminal" sh -c "! grep -q '\[#' '$TMP_ROOT/b1.err'"
 check "the records path is printed" grep -q "records: $DB" "$TMP_ROOT/b1.err"
 
 # Again: the six provisioned devices are skipped (no second certificate), ep-7 is tried again.
 ft inject-batch --devices "$TMP_ROOT/devices.csv" --retries 0 -t 10 >"$TMP_ROOT/b2.out" 2>/dev/null || true
 check "provisioned endpoints are skipped" test "$(tail -n 1 "$TMP_ROOT/b2.out" | $PY -c 'import json,sys; s=json.loads(sys.stdin.read())["summary"]; print(s["succeeded"], s["failed"], s["skipped"])')" = "0 1 6"
+check "skipped lines are laid out as json.dumps writes them" $PY -c 'import json, sys
+lines = open(sys.argv[1]).read().splitlines()[:-1]
+sys.exit(len(lines) != 7 or any(json.dumps(json.loads(l)) != l for l in lines))' "$TMP_ROOT/b2.out"
 check "one certificate per endpoint so far" test "$(sqlite3 "$DB" "SELECT COUNT(DISTINCT cert_sha256) FROM attempts WHERE state='success'")" = 6
 
 # --reprovision issues new certificates.
