@@ -73,16 +73,9 @@ typedef struct client {
     int index;
 } client;
 
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double now_s(void)
 {
-    return clock_s(CLOCK_MONOTONIC);
+    return sf_bench_clock_s(CLOCK_MONOTONIC);
 }
 
 static int root_key(void *ctx, uint8_t key[32])
@@ -259,7 +252,7 @@ static void *wave_main(void *arg)
             station_step(w, w->stations[ww->index], s);
         }
     }
-    ww->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    ww->cpu = sf_bench_clock_s(CLOCK_THREAD_CPUTIME_ID);
     return NULL;
 }
 
@@ -322,7 +315,8 @@ typedef struct cpu_mark {
 
 static cpu_mark cpu_now(void)
 {
-    return (cpu_mark){clock_s(CLOCK_PROCESS_CPUTIME_ID), clock_s(CLOCK_THREAD_CPUTIME_ID)};
+    return (cpu_mark){sf_bench_clock_s(CLOCK_PROCESS_CPUTIME_ID),
+                      sf_bench_clock_s(CLOCK_THREAD_CPUTIME_ID)};
 }
 
 /* The bound's CPU per session is sampled before, between and after the five waves: the same

@@ -73,7 +73,7 @@ static int service_half(const bound_job *job, const device_half *d)
     return ok ? 0 : -1;
 }
 
-static double clock_s(clockid_t id)
+double sf_bench_clock_s(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
@@ -82,7 +82,7 @@ static double clock_s(clockid_t id)
 
 static double wall_s(void)
 {
-    return clock_s(CLOCK_MONOTONIC);
+    return sf_bench_clock_s(CLOCK_MONOTONIC);
 }
 
 static void *bound_main(void *arg)
@@ -93,11 +93,11 @@ static void *bound_main(void *arg)
         job->failed = job->sessions;
         return NULL;
     }
-    double t0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    double t0 = sf_bench_clock_s(CLOCK_THREAD_CPUTIME_ID);
     for (int i = 0; i < job->sessions; i++) {
         job->failed += service_half(job, &d) != 0;
     }
-    job->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - t0;
+    job->cpu = sf_bench_clock_s(CLOCK_THREAD_CPUTIME_ID) - t0;
     return NULL;
 }
 

@@ -175,32 +175,6 @@ typedef struct batch_view {
     size_t len, cap;
 } batch_view;
 
-/* Keeps a device's line for the end of the turn; false when out of memory. */
-static bool keep_line(batch_view *v, json_t *o)
-{
-    char *text = json_dumps(o, JSON_PRESERVE_ORDER);
-    size_t n = text != NULL ? strlen(text) + 1 : 0;
-    if (text == NULL) {
-        return false;
-    }
-    if (v->len + n > v->cap) {
-        size_t cap = 2 * (v->len + n);
-        char *grown = realloc(v->lines, cap);
-        if (grown == NULL) {
-            free(text);
-            return false;
-        }
-        v->lines = grown;
-        v->cap = cap;
-    }
-    memcpy(v->lines + v->len, text, n - 1);
-    v->lines[v->len + n - 1] = '\n';
-    v->len += n;
-    free(text);
-    json_decref(o);
-    return true;
-}
-
 /* Room for n more bytes of lines; false when out of memory. */
 static bool lines_room(batch_view *v, size_t n)
 {
@@ -217,14 +191,20 @@ static bool lines_room(batch_view *v, size_t n)
     return true;
 }
 
-/* Printable ASCII that JSON writes as it is (no quote, no backslash); NULL (null) too. */
-static bool plain_json_text(const char *s)
+/* Keeps a device's line for the end of the turn; false when out of memory. */
+static bool keep_line(batch_view *v, json_t *o)
 {
-    for (const unsigned char *p = (const unsigned char *)s; p != NULL && *p; p++) {
-        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') {
-            return false;
-        }
+    char *text = json_dumps(o, JSON_PRESERVE_ORDER);
+    size_t n = text != NULL ? strlen(text) + 1 : 0;
+    if (text == NULL || !lines_room(v, n)) {
+        free(text);
+        return false;
     }
+    memcpy(v->lines + v->len, text, n - 1);
+    v->lines[v->len + n - 1] = '\n';
+    v->len += n;
+    free(text);
+    json_decref(o);
     return true;
 }
 
@@ -243,14 +223,14 @@ static size_t plain_line_size(const line_job *j, const char *message, const char
                            message,          state,          r ? r->message : NULL};
     size_t need = 256 + strlen(j->identity.cert_sha256);
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        if (!plain_json_text(texts[i])) {
+        if (!line_cli_plain_json_text(texts[i])) {
             return 0;
         }
         need += texts[i] != NULL ? strlen(texts[i]) : 0;
     }
     for (size_t i = 0; r != NULL && i < r->warnings.count; i++) {
         if (r->warnings.items[i].message == NULL ||
-            !plain_json_text(r->warnings.items[i].message)) {
+            !line_cli_plain_json_text(r->warnings.items[i].message)) {
             return 0;
         }
         need += strlen(r->warnings.items[i].message) + 4;

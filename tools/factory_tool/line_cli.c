@@ -132,6 +132,16 @@ int line_cli_exit_status(int run_status)
     return run_status == 0 ? FT_EXIT_OK : FT_EXIT_FAILED;
 }
 
+bool line_cli_plain_json_text(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p != NULL && *p; p++) {
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') {
+            return false;
+        }
+    }
+    return true;
+}
+
 json_t *line_cli_result_line(const line_device *d, bool with_address, int status,
                              const char *message, const char *result,
                              const fcu_device_response_status *response)

@@ -49,6 +49,10 @@ int line_cli_exit_status(int run_status);
 /** One batch result line {"endpoint", "serial"[, "address"], "status", "message", "result"
  *  [, "deviceResponse"]}; the caller may add members (tries, ...) before line_cli_print_line,
  *  which prints it on stdout and frees it. Names that are not UTF-8 are shown escaped. */
+/* Printable ASCII that JSON writes as it is (no quote, no backslash); NULL (null) too: texts a
+ * device line may write directly instead of through jansson. */
+bool line_cli_plain_json_text(const char *s);
+
 json_t *line_cli_result_line(const line_device *d, bool with_address, int status,
                              const char *message, const char *result,
                              const fcu_device_response_status *response);

@@ -113,17 +113,6 @@ static bool batch_room(size_t n)
     return true;
 }
 
-/* Printable ASCII that JSON writes as it is (no quote, no backslash), or NULL (null). */
-static bool plain_text(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; p != NULL && *p; p++) {
-        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void put_text(const char *key, const char *s, const char *after)
 {
     int n = s != NULL ? sprintf(batch_text + batch_len, "\"%s\": \"%s\"%s", key, s, after)
@@ -139,7 +128,7 @@ static bool put_plain_line(const line_split_result *r)
     const char *texts[] = {r->dev->endpoint, r->dev->serial, r->message, r->state};
     size_t need = 96;
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        if (!plain_text(texts[i])) {
+        if (!line_cli_plain_json_text(texts[i])) {
             return false;
         }
         need += texts[i] != NULL ? strlen(texts[i]) : 0;
