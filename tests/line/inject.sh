@@ -30,6 +30,7 @@ check "the success is recorded with the certificate fingerprints" sh -c "'$FT' -
 # --- to_file, then the device reads the file ------------------------------------------------
 check "inject to_file writes a request frame" sh -c "'$FT' --home-dir '$HOME_DIR' inject --endpoint-name ep-file --serial-number SN-file to_file --output '$TMP_ROOT/req.bin' > '$TMP_ROOT/file.json' && test \"\$(stat -c %a '$TMP_ROOT/req.bin')\" = 600"
 check "factory_client file answers the frame" "$FC" --storage "$TMP_ROOT/dev-file" file --input "$TMP_ROOT/req.bin" --output "$TMP_ROOT/resp.bin"
+check "the recorded bundle_sha256 is the SHA-256 of the bundle in the written frame" sh -c "'$FT' --home-dir '$HOME_DIR' records export --format json | $PY -c 'import hashlib,json,sys; f=open(sys.argv[1],\"rb\").read(); n=int.from_bytes(f[8:12],\"little\"); cbor=f[12:12+n]; r=[x for x in json.load(sys.stdin) if x[\"endpoint\"]==\"ep-file\"]; h=hashlib.sha256(cbor).hexdigest(); sys.exit(0 if f[:8]==b\"mbedprov\" and len(f)==12+n+32 and f[12+n:].hex()==h and len(r)==1 and r[0][\"bundle_sha256\"]==h else 1)' '$TMP_ROOT/req.bin'"
 check "to_file is recorded as written, not as success" sh -c "'$FT' --home-dir '$HOME_DIR' records list --endpoint ep-file | grep -q ' written '"
 
 # --- 1021: nobody listens --------------------------------------------------------------------
