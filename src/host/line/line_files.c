@@ -103,6 +103,22 @@ int line_file_replace(const char *path, const uint8_t *data, size_t len)
     return err;
 }
 
+int line_file_install(const char *path, const uint8_t *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return errno == EEXIST ? line_file_replace(path, data, len) : errno;
+    }
+    int err = line_file_write_all(fd, data, len);
+    if (close(fd) != 0 && err == 0) {
+        err = errno;
+    }
+    if (err != 0) {
+        unlink(path);
+    }
+    return err;
+}
+
 int line_file_remove(const char *path)
 {
     return unlink(path) != 0 && errno != ENOENT ? errno : 0;

@@ -12,6 +12,10 @@ int line_file_read(const char *path, uint8_t **data, size_t *len);
 int line_file_write(const char *path, const uint8_t *data, size_t len);
 /** Writes through path.tmp and a rename, so a reader never sees half a file. */
 int line_file_replace(const char *path, const uint8_t *data, size_t len);
+/** A new file is written in place (open O_EXCL, write, close: a crash can leave it empty, never
+ *  with another file's bytes); a file already there is replaced as line_file_replace does, so a
+ *  complete file is never torn. Two syscalls fewer per new file than line_file_replace. */
+int line_file_install(const char *path, const uint8_t *data, size_t len);
 /** Removes path; a file that is not there is not an error. */
 int line_file_remove(const char *path);
 /** Writes all of data to fd (retrying short writes and EINTR). */

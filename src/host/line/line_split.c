@@ -324,7 +324,7 @@ static int save_context(const char *dir, const char *endpoint, const fcu_operati
     size_t len = 0;
     int err = fcu_operation_context_save(ctx, &data, &len) != 0
                   ? ENOMEM
-                  : line_file_replace(path, data, len);
+                  : line_file_install(path, data, len);
     free(data);
     return err;
 }
@@ -337,7 +337,7 @@ static int store_bundle(const char *dir, const line_device *d, const fcu_device_
     int err = save_context(dir, d->endpoint, r->operation_ctx, remove_stale, path, sizeof(path));
     if (err == 0) {
         line_file_path(path, sizeof(path), dir, d->endpoint, ".cbor");
-        err = line_file_replace(path, r->config_data, r->config_size);
+        err = line_file_install(path, r->config_data, r->config_size);
     }
     if (err != 0) {
         snprintf(message, size, "General error on factory tool: cannot write %s: %s", path,
