@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
+#include "kiln_lazy.h"
 #include "kiln_ledger.h"
 #include "kiln_ledger_pg.h"
 #include "tool_opt.h"
@@ -150,7 +151,7 @@ static int open_db(const ledger_tool_place *p, const char *path, ledger_db *d)
         if (d->pg == NULL || PQstatus(d->pg) != CONNECTION_OK) {
             /* libpq's message, not the URL: it may hold a password */
             failure(p, "cannot connect to the PostgreSQL ledger database: %s",
-                    d->pg ? PQerrorMessage(d->pg) : "out of memory");
+                    d->pg ? PQerrorMessage(d->pg) : lazy_why(&lazy_libpq, "out of memory"));
             PQfinish(d->pg);
             d->pg = NULL;
             return 1;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kiln_lazy.h"
 #include "line_cli.h"
 #include "line_errors.h"
 #include "line_files.h"
@@ -363,9 +364,10 @@ static int batch_metrics_start(const ft_globals *g, const batch_options *o, size
     if (v->metrics == NULL || line_metrics_listen(v->metrics, o->metrics_listen) != 0) {
         line_metrics_free(v->metrics);
         v->metrics = NULL;
+        const char *why = lazy_why(&lazy_libmicrohttpd, NULL);
         return line_cli_error(g, FT_EXIT_FAILED,
-                              "cannot serve metrics on %s (ADDR:PORT, free port)",
-                              o->metrics_listen);
+                              "cannot serve metrics on %s (ADDR:PORT, free port)%s%s",
+                              o->metrics_listen, why ? ": " : "", why ? why : "");
     }
     ft_log(g, 1, "metrics on http://%s/metrics", o->metrics_listen);
     return 0;

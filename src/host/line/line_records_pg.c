@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "kiln_lazy.h"
 #include "kiln_ledger_pg.h"
 #include "line_text.h"
 
@@ -128,7 +129,7 @@ static PGconn *connect_db(const char *url, bool schema, char *why, size_t why_si
     if (c == NULL || PQstatus(c) != CONNECTION_OK) {
         /* libpq's message names host and port, never the password of the URL. */
         snprintf(why, why_size, "cannot connect to the PostgreSQL records database: %s",
-                 c ? PQerrorMessage(c) : "out of memory");
+                 c ? PQerrorMessage(c) : lazy_why(&lazy_libpq, "out of memory"));
         PQfinish(c);
         return NULL;
     }

@@ -8,6 +8,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "kiln_lazy.h"
+
 struct kiln_station {
     char urls[KILN_STATION_MAX_URLS][KILN_STATION_URL_MAX];
     int url_count;
@@ -214,6 +216,8 @@ sf_status kiln_station_open(const char *path, kiln_station **out, char *err, siz
     curl_global_init(CURL_GLOBAL_DEFAULT);
     st->curl = curl_easy_init();
     if (st->curl == NULL) {
+        snprintf(err, err_size, "cannot start the HTTP client: %s",
+                 lazy_why(&lazy_libcurl, "out of memory"));
         kiln_station_close(st);
         return SF_INTERNAL;
     }
