@@ -651,6 +651,82 @@ static void test_sqlite_head_kept_in_memory_stays_true(void **state)
     unlink(side);
 }
 
+/* The head is checked once per write transaction: the entries after the first of a transaction
+ * link to the kept head. A transaction that rolls back several entries, another connection's
+ * commit between two transactions of several entries each, and two writers sharing one
+ * connection must still make the next transaction read the head again. */
+static void test_sqlite_head_checked_once_per_transaction(void **state)
+{
+    fixture *f = *state;
+    char path[128];
+    key_path(f, "per-transaction.db", path, sizeof(path));
+    sqlite3 *a, *b;
+    assert_int_equal(sqlite3_open(path, &a), SQLITE_OK);
+    assert_int_equal(sqlite3_open(path, &b), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(a, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(a, 5000);
+    sqlite3_busy_timeout(b, 5000);
+    kiln_ledger *la, *la2, *lb;
+    assert_int_equal(kiln_ledger_open(a, f->key, 5, &la), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_open(b, f->key, 5, &lb), KILN_LEDGER_OK);
+    int kept = 0;
+    for (int round = 0; round < 3; round++) {
+        /* several entries, rolled back */
+        assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        for (int i = 0; i < 4; i++) {
+            append_one(la, "rolled-back", "success");
+        }
+        assert_int_equal(sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        /* several entries, committed, then the other connection writes */
+        assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        for (int i = 0; i < 3; i++) {
+            append_one(la, "kept", "success");
+        }
+        assert_int_equal(sqlite3_exec(a, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        append_one(lb, "other", "success");
+        kept += 4;
+    }
+    /* a second writer on connection a: the first one's transactions still end for both */
+    assert_int_equal(kiln_ledger_open(a, f->key, 5, &la2), KILN_LEDGER_OK);
+    assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    append_one(la, "rolled-back", "success");
+    append_one(la2, "rolled-back", "success");
+    append_one(la, "rolled-back", "success");
+    assert_int_equal(sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    append_one(lb, "other", "success");
+    assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    append_one(la2, "kept", "success");
+    append_one(la, "kept", "success");
+    append_one(la2, "kept", "success");
+    assert_int_equal(sqlite3_exec(a, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(kiln_ledger_close(la2), KILN_LEDGER_OK);
+    /* the first writer alone again, after its partner closed */
+    assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    append_one(la, "rolled-back", "success");
+    append_one(la, "rolled-back", "success");
+    assert_int_equal(sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    append_one(lb, "other", "success");
+    append_one(la, "kept", "success");
+    append_one(la, "kept", "success");
+    kept += 7;
+    assert_int_equal(kiln_ledger_checkpoint_now(la), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_close(la), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_close(lb), KILN_LEDGER_OK);
+    kiln_ledger_verdict v;
+    kiln_ledger_verify_db(a, kiln_pki_signer_point(f->key), &v);
+    expect(&v, KILN_LEDGER_OK, 0);
+    assert_int_equal(v.entries, kept);
+    assert_int_equal(v.signed_seq, kept);
+    sqlite3_close(a);
+    sqlite3_close(b);
+    unlink(path);
+    char side[160];
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -674,6 +750,7 @@ int main(void)
         T(test_named_chain_encoding),
         T(test_worked_example),
         T(test_sqlite_head_kept_in_memory_stays_true),
+        T(test_sqlite_head_checked_once_per_transaction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
