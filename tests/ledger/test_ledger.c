@@ -11,6 +11,9 @@
 #include <cmocka.h>
 
 #include <cbor.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
@@ -596,6 +599,52 @@ static void test_key_file_is_private(void **state)
     assert_int_equal(kiln_ledger_key_open(path, &again), KILN_LEDGER_KEY);
 }
 
+/* The key file kiln_ledger_key_open created is read directly (not through OpenSSL's decoders):
+ * what it signs must verify with the point the generic reader finds; a key file in another
+ * form (SEC1 "EC PRIVATE KEY") still opens, through the generic reader. */
+static void test_key_file_forms(void **state)
+{
+    fixture *f = *state;
+    char path[128];
+    key_path(f, "ledger.key", path, sizeof(path));
+    kiln_pki_signer *direct, *generic;
+    assert_int_equal(kiln_ledger_key_open(path, &direct), KILN_LEDGER_OK);
+    assert_int_equal(kiln_pki_signer_from_file(path, &generic), KILN_PKI_OK);
+    assert_memory_equal(kiln_pki_signer_point(direct), kiln_pki_signer_point(generic),
+                        KILN_PKI_POINT_SIZE);
+    uint8_t digest[KILN_PKI_DIGEST_SIZE] = {1, 2, 3}, sig[KILN_PKI_SIG_MAX];
+    size_t sig_len = 0;
+    assert_int_equal(kiln_pki_signer_sign_digest(direct, digest, sig, &sig_len), KILN_PKI_OK);
+    assert_true(kiln_ledger_sig_verify(kiln_pki_signer_point(generic), digest, sig, sig_len));
+    kiln_pki_signer_free(direct);
+    kiln_pki_signer_free(generic);
+
+    char sec1[128];
+    key_path(f, "sec1.key", sec1, sizeof(sec1));
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    assert_non_null(key);
+    BIO *mem = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PrivateKey_traditional(mem, key, NULL, NULL, 0, NULL, NULL), 1);
+    char *pem;
+    long pem_len = BIO_get_mem_data(mem, &pem);
+    assert_non_null(strstr(pem, "BEGIN EC PRIVATE KEY"));
+    int fd = open(sec1, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, pem, (size_t)pem_len), pem_len);
+    close(fd);
+    BIO_free(mem);
+    EVP_PKEY_free(key);
+    assert_int_equal(kiln_ledger_key_open(sec1, &direct), KILN_LEDGER_OK);
+    assert_int_equal(kiln_pki_signer_from_file(sec1, &generic), KILN_PKI_OK);
+    assert_memory_equal(kiln_pki_signer_point(direct), kiln_pki_signer_point(generic),
+                        KILN_PKI_POINT_SIZE);
+    assert_int_equal(kiln_pki_signer_sign_digest(direct, digest, sig, &sig_len), KILN_PKI_OK);
+    assert_true(kiln_ledger_sig_verify(kiln_pki_signer_point(generic), digest, sig, sig_len));
+    kiln_pki_signer_free(direct);
+    kiln_pki_signer_free(generic);
+    unlink(sec1);
+}
+
 static void append_one(kiln_ledger *l, const char *endpoint, const char *outcome)
 {
     kiln_ledger_record r = {KILN_LEDGER_KIND_OUTCOME, endpoint, "sn", NULL, "", "st", outcome};
@@ -651,6 +700,82 @@ static void test_sqlite_head_kept_in_memory_stays_true(void **state)
     unlink(side);
 }
 
+/* The head is checked once per write transaction: the entries after the first of a transaction
+ * link to the kept head. A transaction that rolls back several entries, another connection's
+ * commit between two transactions of several entries each, and two writers sharing one
+ * connection must still make the next transaction read the head again. */
+static void test_sqlite_head_checked_once_per_transaction(void **state)
+{
+    fixture *f = *state;
+    char path[128];
+    key_path(f, "per-transaction.db", path, sizeof(path));
+    sqlite3 *a, *b;
+    assert_int_equal(sqlite3_open(path, &a), SQLITE_OK);
+    assert_int_equal(sqlite3_open(path, &b), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(a, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(a, 5000);
+    sqlite3_busy_timeout(b, 5000);
+    kiln_ledger *la, *la2, *lb;
+    assert_int_equal(kiln_ledger_open(a, f->key, 5, &la), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_open(b, f->key, 5, &lb), KILN_LEDGER_OK);
+    int kept = 0;
+    for (int round = 0; round < 3; round++) {
+        /* several entries, rolled back */
+        assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        for (int i = 0; i < 4; i++) {
+            append_one(la, "rolled-back", "success");
+        }
+        assert_int_equal(sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        /* several entries, committed, then the other connection writes */
+        assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        for (int i = 0; i < 3; i++) {
+            append_one(la, "kept", "success");
+        }
+        assert_int_equal(sqlite3_exec(a, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        append_one(lb, "other", "success");
+        kept += 4;
+    }
+    /* a second writer on connection a: the first one's transactions still end for both */
+    assert_int_equal(kiln_ledger_open(a, f->key, 5, &la2), KILN_LEDGER_OK);
+    assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    append_one(la, "rolled-back", "success");
+    append_one(la2, "rolled-back", "success");
+    append_one(la, "rolled-back", "success");
+    assert_int_equal(sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    append_one(lb, "other", "success");
+    assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    append_one(la2, "kept", "success");
+    append_one(la, "kept", "success");
+    append_one(la2, "kept", "success");
+    assert_int_equal(sqlite3_exec(a, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(kiln_ledger_close(la2), KILN_LEDGER_OK);
+    /* the first writer alone again, after its partner closed */
+    assert_int_equal(sqlite3_exec(a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    append_one(la, "rolled-back", "success");
+    append_one(la, "rolled-back", "success");
+    assert_int_equal(sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    append_one(lb, "other", "success");
+    append_one(la, "kept", "success");
+    append_one(la, "kept", "success");
+    kept += 7;
+    assert_int_equal(kiln_ledger_checkpoint_now(la), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_close(la), KILN_LEDGER_OK);
+    assert_int_equal(kiln_ledger_close(lb), KILN_LEDGER_OK);
+    kiln_ledger_verdict v;
+    kiln_ledger_verify_db(a, kiln_pki_signer_point(f->key), &v);
+    expect(&v, KILN_LEDGER_OK, 0);
+    assert_int_equal(v.entries, kept);
+    assert_int_equal(v.signed_seq, kept);
+    sqlite3_close(a);
+    sqlite3_close(b);
+    unlink(path);
+    char side[160];
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -670,10 +795,12 @@ int main(void)
         T(test_cbor_tampering),
         T(test_encoding_is_deterministic_cbor),
         T(test_key_file_is_private),
+        T(test_key_file_forms),
         T(test_named_chains_in_files),
         T(test_named_chain_encoding),
         T(test_worked_example),
         T(test_sqlite_head_kept_in_memory_stays_true),
+        T(test_sqlite_head_checked_once_per_transaction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

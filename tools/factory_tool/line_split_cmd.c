@@ -113,11 +113,42 @@ static bool batch_room(size_t n)
     return true;
 }
 
+/* Appends s (room made by the caller): copies, not sprintf (a fifth of the writer's cost per
+ * device went to five sprintf calls). */
+static void put_raw(const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(batch_text + batch_len, s, n);
+    batch_len += n;
+}
+
 static void put_text(const char *key, const char *s, const char *after)
 {
-    int n = s != NULL ? sprintf(batch_text + batch_len, "\"%s\": \"%s\"%s", key, s, after)
-                      : sprintf(batch_text + batch_len, "\"%s\": null%s", key, after);
-    batch_len += (size_t)n;
+    put_raw("\"");
+    put_raw(key);
+    put_raw(s != NULL ? "\": \"" : "\": null");
+    if (s != NULL) {
+        put_raw(s);
+        put_raw("\"");
+    }
+    put_raw(after);
+}
+
+/* "%d" of n. */
+static void put_int(int n)
+{
+    char digits[16];
+    size_t at = sizeof(digits);
+    unsigned v = n < 0 ? 0u - (unsigned)n : (unsigned)n;
+    do {
+        digits[--at] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (n < 0) {
+        digits[--at] = '-';
+    }
+    memcpy(batch_text + batch_len, digits + at, sizeof(digits) - at);
+    batch_len += sizeof(digits) - at;
 }
 
 /* The line of a result whose texts need no escaping, written directly: byte for byte what
@@ -139,7 +170,9 @@ static bool put_plain_line(const line_split_result *r)
     batch_text[batch_len++] = '{';
     put_text("endpoint", r->dev->endpoint, ", ");
     put_text("serial", r->dev->serial, ", ");
-    batch_len += (size_t)sprintf(batch_text + batch_len, "\"status\": %d, ", r->status);
+    put_raw("\"status\": ");
+    put_int(r->status);
+    put_raw(", ");
     put_text("message", r->message, ", ");
     put_text("result", r->state, "}\n");
     return true;

@@ -199,7 +199,10 @@ kiln_ledger_status kiln_ledger_export_store(const kiln_ledger_store_ops *ops, vo
 struct sqlite3;
 
 /** A writer over an open database (tables ledger and ledger_checkpoint created when missing).
- *  signer is borrowed and must outlive the ledger; checkpoint_every 0 means the default. */
+ *  signer is borrowed and must outlive the ledger; checkpoint_every 0 means the default. While
+ *  a writer is open on db it holds db's commit and rollback hooks (sqlite3_commit_hook,
+ *  sqlite3_rollback_hook: they tell it where a transaction ends, so that the head is checked
+ *  once per transaction, not at every entry); the caller sets none of its own on db. */
 kiln_ledger_status kiln_ledger_open(struct sqlite3 *db, const kiln_pki_signer *signer,
                                     unsigned checkpoint_every, kiln_ledger **out);
 /** Appends an entry (inside the caller's transaction when one is open); writes a checkpoint

@@ -5,8 +5,14 @@
  * it is still the head (the last row is the one this connection wrote or read, and no other
  * connection has committed since: PRAGMA data_version), else the head is read again from the
  * last row. So several processes may share one database, and a rolled-back transaction (its
- * rows gone) is noticed. A SQLite file holds the unnamed chain only (SQLite lets one writer in
- * at a time anyway: named chains would buy nothing); PostgreSQL has the named ones. */
+ * rows gone) is noticed. The check is made once per write transaction: after an entry of this
+ * writer went in, no other connection can commit before this transaction ends, so the next
+ * entries of the same transaction stand on the head as kept, as long as no other writer on the
+ * same connection appended in between; the connection's commit and rollback hooks (set while a
+ * writer is open on it) mark when the transaction ends. A SQLite file holds the unnamed chain only
+ * (SQLite lets one writer in at a time anyway: named chains would buy nothing); PostgreSQL has the
+ * named ones. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,7 +55,91 @@ typedef struct sqlite_store {
     /* What the kept head stands on: the last row's id and the database's data_version then. */
     bool head_known;
     sqlite3_int64 head_row, head_version;
+    /* An entry of this writer went in inside the write transaction still open (the
+     * connection's transaction count was held_at then): the head is ours until it ends. */
+    struct connection *conn; /* NULL: the head is checked at every entry */
+    bool head_held;
+    uint64_t held_at;
 } sqlite_store;
+
+/* The writers' connections, each with its commit and rollback hooks counting the ends of its
+ * transactions (commit: called before it is made; a commit that fails turns into a rollback
+ * or leaves a transaction whose head is then checked again; rollback: an explicit one, or
+ * SQLite's own after an error). Shared by the writers open on one connection. */
+typedef struct connection {
+    sqlite3 *db;
+    unsigned writers;
+    uint64_t ends;
+    const sqlite_store *last; /* the writer whose entry went in last (another's moves the head) */
+    struct connection *next;
+} connection;
+
+static pthread_mutex_t connections_lock = PTHREAD_MUTEX_INITIALIZER;
+static connection *connections;
+
+static int transaction_committing(void *arg)
+{
+    ((connection *)arg)->ends++;
+    return 0; /* the commit goes ahead */
+}
+
+static void transaction_rolled_back(void *arg)
+{
+    ((connection *)arg)->ends++;
+}
+
+/* db's entry, its hooks set by the first writer; NULL when out of memory, or when db had a
+ * hook of its own (against kiln_ledger_open's contract: that hook is lost, and this writer
+ * checks the head at every entry). */
+static connection *connection_hold(sqlite3 *db)
+{
+    pthread_mutex_lock(&connections_lock);
+    connection *c = connections;
+    while (c != NULL && c->db != db) {
+        c = c->next;
+    }
+    if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
+        void *commit = sqlite3_commit_hook(db, transaction_committing, c);
+        void *rollback = sqlite3_rollback_hook(db, transaction_rolled_back, c);
+        if (commit != NULL || rollback != NULL) {
+            sqlite3_commit_hook(db, NULL, NULL);
+            sqlite3_rollback_hook(db, NULL, NULL);
+            free(c);
+            c = NULL;
+        } else {
+            c->db = db;
+            c->next = connections;
+            connections = c;
+        }
+    }
+    if (c != NULL) {
+        c->writers++;
+    }
+    pthread_mutex_unlock(&connections_lock);
+    return c;
+}
+
+static void connection_release(connection *c, const sqlite_store *s)
+{
+    if (c == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&connections_lock);
+    if (c->last == s) {
+        c->last = NULL;
+    }
+    if (--c->writers == 0) {
+        sqlite3_commit_hook(c->db, NULL, NULL);
+        sqlite3_rollback_hook(c->db, NULL, NULL);
+        connection **p = &connections;
+        while (*p != c) {
+            p = &(*p)->next;
+        }
+        *p = c->next;
+        free(c);
+    }
+    pthread_mutex_unlock(&connections_lock);
+}
 
 /* One integer from a one-row statement; -1 when it failed. */
 static sqlite3_int64 step_int(sqlite3_stmt *st)
@@ -65,6 +155,10 @@ static sqlite3_int64 step_int(sqlite3_stmt *st)
  * transaction removed none). Only called inside the write transaction. */
 static bool head_still_ours(sqlite_store *s)
 {
+    if (s->head_known && s->head_held && s->conn->ends == s->held_at && s->conn->last == s &&
+        !sqlite3_get_autocommit(s->db)) {
+        return true; /* checked already in this write transaction */
+    }
     return s->head_known && s->data_version != NULL &&
            step_int(s->data_version) == s->head_version && step_int(s->last_id) == s->head_row;
 }
@@ -75,6 +169,7 @@ static void sq_destroy(void *store)
     if (s == NULL) {
         return;
     }
+    connection_release(s->conn, s);
     sqlite3_finalize(s->last_entry);
     sqlite3_finalize(s->last_checkpoint);
     sqlite3_finalize(s->insert_entry);
@@ -172,6 +267,7 @@ static kiln_ledger_status sq_read_head(void *store, const char *chain, uint64_t 
     *next_seq = 1;
     memset(head, 0, KILN_LEDGER_HASH_SIZE);
     s->head_known = false;
+    s->head_held = false;
     sqlite3_int64 row = 0;
     if (rc == SQLITE_ROW) {
         row = sqlite3_column_int64(s->last_entry, 0);
@@ -205,10 +301,11 @@ static kiln_ledger_status sq_append_checkpoint(void *store, const kiln_ledger_ch
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)c->seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)c->time);
-    sqlite3_bind_blob(st, 3, c->head, KILN_LEDGER_HASH_SIZE, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 4, c->sig, (int)c->sig_len, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 3, c->head, KILN_LEDGER_HASH_SIZE, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, c->sig, (int)c->sig_len, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
+    s->head_held = s->head_held && rc == SQLITE_DONE && s->conn->ends == s->held_at;
     return rc == SQLITE_DONE ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
 }
 
@@ -221,20 +318,27 @@ static kiln_ledger_status sq_append_entry(void *store, const kiln_ledger_entry *
     sqlite3_stmt *st = s->insert_entry;
     const char *texts[] = {e->kind, e->endpoint, e->serial};
     const char *tail[] = {e->issuer_ca, e->station, e->outcome};
+    /* e outlives the step (SQLITE_STATIC: no copy of each field); reset right after it */
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)e->seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)e->time);
     for (int i = 0; i < 3; i++) {
-        sqlite3_bind_text(st, 3 + i, texts[i], -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 7 + i, tail[i], -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3 + i, texts[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7 + i, tail[i], -1, SQLITE_STATIC);
     }
     sqlite3_bind_blob(st, 6, e->cert_sha256, e->has_cert ? KILN_LEDGER_HASH_SIZE : 0,
-                      SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 10, e->prev_hash, KILN_LEDGER_HASH_SIZE, SQLITE_TRANSIENT);
+                      SQLITE_STATIC);
+    sqlite3_bind_blob(st, 10, e->prev_hash, KILN_LEDGER_HASH_SIZE, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     s->head_row = sqlite3_last_insert_rowid(s->db);
     s->head_known = rc == SQLITE_DONE;
+    /* inside a write transaction that now holds this entry: the head stays ours until it ends */
+    s->head_held = rc == SQLITE_DONE && s->conn != NULL && !sqlite3_get_autocommit(s->db);
+    s->held_at = s->conn != NULL ? s->conn->ends : 0;
+    if (s->conn != NULL && rc == SQLITE_DONE) {
+        s->conn->last = s;
+    }
     return rc == SQLITE_DONE ? KILN_LEDGER_OK : KILN_LEDGER_STORAGE;
 }
 
@@ -347,6 +451,7 @@ kiln_ledger_status kiln_ledger_open(sqlite3 *db, const kiln_pki_signer *signer,
         sq_destroy(s);
         return KILN_LEDGER_STORAGE;
     }
+    s->conn = connection_hold(db);
     return kiln_ledger_open_chain(&sqlite_ops, s, signer, checkpoint_every, "", true, out);
 }
 

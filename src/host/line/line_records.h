@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* A handle is used by one thread at a time (prepare-batch: its writer thread only). */
 typedef struct line_records line_records;
 
 /* Attempt states. */
@@ -68,6 +69,21 @@ int line_records_finish_known(line_records *r, int64_t id, const line_attempt *a
 /** Inserts a finished row in one step (skips, prepared bundles, verify-batch results). */
 int64_t line_records_add(line_records *r, const line_attempt *a, const char *state, int error_code,
                          const char *error_text, int device_status);
+
+/** One finished row of line_records_add_many: the arguments of line_records_add, and whether
+ *  the row (and its ledger entry) went in. */
+typedef struct line_records_row {
+    line_attempt a;
+    const char *state;
+    int error_code;
+    const char *error_text;
+    int device_status;
+    bool stored; /* set by line_records_add_many */
+} line_records_row;
+
+/** line_records_add for n rows, in order, as one transaction would add them one by one: on
+ *  SQLite with one INSERT of many rows at a time (fewer statements per row). */
+void line_records_add_many(line_records *r, line_records_row *rows, size_t n);
 
 /** Groups the rows added until line_records_commit into one transaction (a batch writes many
  *  devices per commit instead of one). Both return 0 or -1. */

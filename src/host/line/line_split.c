@@ -154,25 +154,29 @@ static void store_rows(line_split *s, prepared *batch, size_t n)
 {
     const line_device *items = s->list->items;
     bool grouped = line_records_transaction(s->records) == 0;
-    bool *failed = calloc(n, sizeof(*failed));
-    for (size_t i = 0; i < n; i++) {
+    line_records_row *rows = calloc(n, sizeof(*rows));
+    for (size_t i = 0; rows != NULL && i < n; i++) {
         const prepared *p = &batch[i];
-        line_attempt a = attempt_of(s, &items[p->index], &p->id);
-        bool stored = line_records_add(s->records, &a, p->state, p->status, p->message, -1) >= 0;
-        if (failed != NULL) {
-            failed[i] = !stored;
-        }
+        line_records_row row = {.a = attempt_of(s, &items[p->index], &p->id),
+                                .state = p->state,
+                                .error_code = p->status,
+                                .error_text = p->message,
+                                .device_status = -1};
+        rows[i] = row;
+    }
+    if (rows != NULL) {
+        line_records_add_many(s->records, rows, n);
     }
     bool committed = !grouped || line_records_commit(s->records) == 0;
     if (!committed) {
         line_records_rollback(s->records);
     }
     for (size_t i = 0; i < n; i++) {
-        if (!committed || failed == NULL || failed[i]) {
+        if (!committed || rows == NULL || !rows[i].stored) {
             row_lost(&batch[i]);
         }
     }
-    free(failed);
+    free(rows);
 }
 
 /* Bundles (archive mode), then the rows of n results in one transaction, then their reports. */
