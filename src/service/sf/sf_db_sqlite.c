@@ -53,6 +53,7 @@ struct sf_db_checkpointer {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
+    int restarted_log; /* frames of the log the last round restarted (0: none) */
 };
 
 static int checkpointers_running(void)
@@ -61,6 +62,50 @@ static int checkpointers_running(void)
     int n = checkpointer_count;
     pthread_mutex_unlock(&checkpointer_lock);
     return n > 0;
+}
+
+/* The checkpointer's busy handler while it restarts the log: the readers it waits for run one
+ * statement each, so it polls every 20 us (about 250 tries, some milliseconds, at most) rather
+ * than sleeping in SQLite's millisecond steps, with the service's writers queued on writer_lock
+ * meanwhile; a log it cannot restart now it restarts at a later round. */
+static int restart_busy(void *arg, int tries)
+{
+    (void)arg;
+    if (tries >= 250) {
+        return 0;
+    }
+    struct timespec pause = {0, 20000};
+    nanosleep(&pause, NULL);
+    return 1;
+}
+
+/* One round of the checkpointer. A connection reads the log only once it has read the
+ * database: until then sqlite3_wal_checkpoint_v2 returns SQLITE_OK with a log of -1 frames and
+ * copies nothing (so did every round here before 2026-12-05: the log was never checkpointed
+ * while the service ran), so the round reads first. */
+static void checkpoint_round(sf_db_checkpointer *c)
+{
+    sqlite3 *handle = c->handle;
+    (void)sqlite3_exec(handle, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+    /* PASSIVE never waits for readers or writers; what it cannot copy now it copies later. */
+    int log = -1, copied = -1;
+    if (sqlite3_wal_checkpoint_v2(handle, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) !=
+            SQLITE_OK ||
+        log <= 0 || copied != log || log == c->restarted_log) {
+        return; /* nothing new since the last restart (an idle service) */
+    }
+    /* All of it is in the database file, but a writer starts the log over only when no reader
+     * still uses it, which under steady traffic hardly ever happens: the log file then grows
+     * without end, each commit extending it (new blocks, zeroed by the file system) and each
+     * read of a page looking through a longer index. RESTART waits for those readers, with
+     * this process's writers held (their next commit would otherwise grow the log again), and
+     * starts the log over, so commits overwrite the same blocks of the file. */
+    pthread_mutex_lock(&writer_lock);
+    sqlite3_busy_handler(handle, restart_busy, NULL);
+    int rc = sqlite3_wal_checkpoint_v2(handle, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    sqlite3_busy_timeout(handle, 1000);
+    pthread_mutex_unlock(&writer_lock);
+    c->restarted_log = rc == SQLITE_OK ? log : 0;
 }
 
 static void *checkpointer_main(void *arg)
@@ -78,8 +123,7 @@ static void *checkpointer_main(void *arg)
             break;
         }
         pthread_mutex_unlock(&c->lock);
-        /* PASSIVE never waits for readers or writers; what it cannot copy now it copies later. */
-        (void)sqlite3_wal_checkpoint_v2(c->handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        checkpoint_round(c);
         pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);
@@ -129,6 +173,7 @@ void sf_db_checkpointer_stop(sf_db_checkpointer *c)
     pthread_mutex_lock(&checkpointer_lock);
     checkpointer_count--;
     pthread_mutex_unlock(&checkpointer_lock);
+    (void)sqlite3_exec(c->handle, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
     (void)sqlite3_wal_checkpoint_v2(c->handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
