@@ -46,6 +46,25 @@ check "every device reported before the kill has its bundle and its row" \
 check "the resumed batch prepares every device" sh -c "'$FT' --home-dir '$HOME_DIR' prepare-batch --devices '$TMP_ROOT/many.csv' --out '$TMP_ROOT/b' > '$TMP_ROOT/k2.out' && tail -n 1 '$TMP_ROOT/k2.out' | grep -q '\"succeeded\": $N, \"failed\": 0'"
 check "after the resume every bundle file has its row" \
     $PY "$TMP_ROOT/agree.py" "$DB" "$TMP_ROOT/b" "$TMP_ROOT/k2.out" all $N
+# The rows are inserted many to a statement: each row's certificate hashes and serial are those of
+# the device certificate inside its own bundle (a column or row shifted in the statement fails).
+check "every row's certificate hashes and serial are its own bundle's" $PY -c '
+import cbor2, hashlib, os, sqlite3, sys
+db, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+names = ("mbed.BootstrapDeviceCert", "mbed.LwM2MDeviceCert")
+bad = checked = 0
+for ep, serial, sha256, sha1, bsha in sqlite3.connect(db).execute(
+        "SELECT endpoint, serial, cert_sha256, cert_sha1, bundle_sha256 FROM attempts"
+        " WHERE state=?", ("prepared",)):
+    raw = open(os.path.join(out, ep + ".cbor"), "rb").read()
+    if hashlib.sha256(raw).hexdigest() != bsha:
+        continue  # an earlier attempt of the device (killed batch): its bundle was replaced
+    der = next(c["Data"] for c in cbor2.loads(raw)["Certificates"] if c["Name"] in names)
+    checked += 1
+    bad += ((hashlib.sha256(der).hexdigest(), hashlib.sha1(der).hexdigest()) != (sha256, sha1)
+            or serial != "SN-%d" % int(ep[3:]))
+print(checked, "rows checked,", bad, "bad")
+sys.exit(1 if bad or checked != n else 0)' "$DB" "$TMP_ROOT/b" $N
 # The device lines are written directly (not through jansson): byte for byte jansson's layout.
 check "every device line is laid out as json.dumps writes it" $PY -c 'import json, sys
 lines = open(sys.argv[1]).read().splitlines()[:-1]
