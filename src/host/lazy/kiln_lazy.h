@@ -31,29 +31,32 @@ void *lazy_resolve(lazy_lib *lib, const char *name, void **slot);
 /* Why LIB is unusable, or OTHERWISE when it was loaded (or never tried). */
 const char *lazy_why(lazy_lib *lib, const char *otherwise);
 
+/* FN, a pointer of the type of the header's prototype, set to NAME's address in LIB; the
+ * enclosing stub returns FAIL (nothing for a void stub) when LIB or NAME is missing. */
+#define LAZY_RESOLVE(lib, name, fn, ...)                                                           \
+    do {                                                                                           \
+        static void *slot;                                                                         \
+        void *address = lazy_resolve(&(lib), name, &slot);                                         \
+        if (address == NULL)                                                                       \
+            return __VA_ARGS__;                                                                    \
+        memcpy(&(fn), &address, sizeof(fn));                                                       \
+    } while (0)
+
 /* A stub with a result: FAIL when the library is missing. The function pointer's type is that of
  * the header's prototype, so a stub that does not match the library cannot compile. */
 #define LAZY_FN(lib, ret, name, params, args, fail)                                                \
     ret name params                                                                                \
     {                                                                                              \
-        static void *slot;                                                                         \
-        void *address = lazy_resolve(&(lib), #name, &slot);                                        \
-        if (address == NULL)                                                                       \
-            return fail;                                                                           \
         __typeof__(&name) fn;                                                                      \
-        memcpy(&fn, &address, sizeof(fn));                                                         \
+        LAZY_RESOLVE(lib, #name, fn, fail);                                                        \
         return fn args;                                                                            \
     }
 
 #define LAZY_VOID(lib, name, params, args)                                                         \
     void name params                                                                               \
     {                                                                                              \
-        static void *slot;                                                                         \
-        void *address = lazy_resolve(&(lib), #name, &slot);                                        \
-        if (address == NULL)                                                                       \
-            return;                                                                                \
         __typeof__(&name) fn;                                                                      \
-        memcpy(&fn, &address, sizeof(fn));                                                         \
+        LAZY_RESOLVE(lib, #name, fn);                                                              \
         fn args;                                                                                   \
     }
 

@@ -29,12 +29,8 @@ CURL_FN(CURLcode, curl_easy_perform, (CURL * curl), (curl), CURLE_FAILED_INIT)
  * number (curl.h: CURLOPTTYPE_*, CURLINFO_* are all pointers to the result). */
 CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...)
 {
-    static void *slot;
-    void *address = lazy_resolve(&lazy_libcurl, "curl_easy_setopt", &slot);
-    if (address == NULL)
-        return CURLE_FAILED_INIT;
     CURLcode (*fn)(CURL *, CURLoption, ...);
-    memcpy(&fn, &address, sizeof(fn));
+    LAZY_RESOLVE(lazy_libcurl, "curl_easy_setopt", fn, CURLE_FAILED_INIT);
     va_list ap;
     va_start(ap, option);
     CURLcode rc;
@@ -55,12 +51,8 @@ CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...)
 
 CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info, ...)
 {
-    static void *slot;
-    void *address = lazy_resolve(&lazy_libcurl, "curl_easy_getinfo", &slot);
-    if (address == NULL)
-        return CURLE_FAILED_INIT;
     CURLcode (*fn)(CURL *, CURLINFO, ...);
-    memcpy(&fn, &address, sizeof(fn));
+    LAZY_RESOLVE(lazy_libcurl, "curl_easy_getinfo", fn, CURLE_FAILED_INIT);
     va_list ap;
     va_start(ap, info);
     CURLcode rc = fn(curl, info, va_arg(ap, void *));

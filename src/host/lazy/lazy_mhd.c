@@ -14,12 +14,8 @@
 struct MHD_Daemon *MHD_start_daemon(unsigned int flags, uint16_t port, MHD_AcceptPolicyCallback apc,
                                     void *apc_cls, MHD_AccessHandlerCallback dh, void *dh_cls, ...)
 {
-    static void *slot;
-    void *address = lazy_resolve(&lazy_libmicrohttpd, "MHD_start_daemon_va", &slot);
-    if (address == NULL)
-        return NULL;
     __typeof__(&MHD_start_daemon_va) fn;
-    memcpy(&fn, &address, sizeof(fn));
+    LAZY_RESOLVE(lazy_libmicrohttpd, "MHD_start_daemon_va", fn, NULL);
     va_list ap;
     va_start(ap, dh_cls);
     struct MHD_Daemon *d = fn(flags, port, apc, apc_cls, dh, dh_cls, ap);
@@ -50,23 +46,15 @@ MHD_FN(enum MHD_Result, MHD_queue_response,
 const union MHD_ConnectionInfo *MHD_get_connection_info(struct MHD_Connection *connection,
                                                         enum MHD_ConnectionInfoType info_type, ...)
 {
-    static void *slot;
-    void *address = lazy_resolve(&lazy_libmicrohttpd, "MHD_get_connection_info", &slot);
-    if (address == NULL)
-        return NULL;
     __typeof__(&MHD_get_connection_info) fn;
-    memcpy(&fn, &address, sizeof(fn));
+    LAZY_RESOLVE(lazy_libmicrohttpd, "MHD_get_connection_info", fn, NULL);
     return fn(connection, info_type);
 }
 
 const union MHD_DaemonInfo *MHD_get_daemon_info(struct MHD_Daemon *daemon,
                                                 enum MHD_DaemonInfoType info_type, ...)
 {
-    static void *slot;
-    void *address = lazy_resolve(&lazy_libmicrohttpd, "MHD_get_daemon_info", &slot);
-    if (address == NULL)
-        return NULL;
     __typeof__(&MHD_get_daemon_info) fn;
-    memcpy(&fn, &address, sizeof(fn));
+    LAZY_RESOLVE(lazy_libmicrohttpd, "MHD_get_daemon_info", fn, NULL);
     return fn(daemon, info_type);
 }
