@@ -16,10 +16,14 @@ cp "$DIR/factory.db" "$WORK/copy.db"
 n=$(sqlite3 "$WORK/copy.db" "SELECT COUNT(*) FROM sessions WHERE state = 'done'")
 [ "$n" -eq 240 ] || fail "the database file holds $n of 240 sessions: the log is not checkpointed"
 
-# 240 sessions wrote about 4,000 pages of 4 KiB to the log; started over after each checkpoint
-# it holds only the commits of the last interval (a few hundred kilobytes here).
+# 240 sessions wrote about 4,000 pages of 4 KiB to the log. Each time the log starts over, SQLite
+# increments the checkpoint sequence number in its header (bytes 12-15, big-endian): it must have
+# done so, and the log's high-water mark stays well below what the sessions wrote. How far below
+# depends on how often a restart finds no reader (1-4 MB seen, more on a loaded machine).
+seq=$(od -An -tu1 -j12 -N4 "$DIR/factory.db-wal" | awk '{print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4}')
+[ "$seq" -gt 0 ] || fail "the log never started over (checkpoint sequence $seq)"
 wal=$(wc -c <"$DIR/factory.db-wal")
-[ "$wal" -lt 4000000 ] || fail "the log grew to $wal bytes: it does not start over"
+[ "$wal" -lt 12000000 ] || fail "the log grew to $wal bytes: it does not start over"
 kill "$LAST_PID"
 wait "$LAST_PID" 2>/dev/null || true
 echo "sf checkpoint: 2 passed, 0 failed"
