@@ -645,6 +645,28 @@ static void test_key_file_forms(void **state)
     unlink(sec1);
 }
 
+/* Two connections on one WAL database file: two writers of one ledger, as two processes are. */
+static void open_pair(const char *path, sqlite3 **a, sqlite3 **b)
+{
+    assert_int_equal(sqlite3_open(path, a), SQLITE_OK);
+    assert_int_equal(sqlite3_open(path, b), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(*a, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(*a, 5000);
+    sqlite3_busy_timeout(*b, 5000);
+}
+
+static void close_pair(const char *path, sqlite3 *a, sqlite3 *b)
+{
+    sqlite3_close(a);
+    sqlite3_close(b);
+    char side[160];
+    const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(side, sizeof(side), "%s%s", path, suffixes[i]);
+        unlink(side);
+    }
+}
+
 static void append_one(kiln_ledger *l, const char *endpoint, const char *outcome)
 {
     kiln_ledger_record r = {KILN_LEDGER_KIND_OUTCOME, endpoint, "sn", NULL, "", "st", outcome};
@@ -660,11 +682,7 @@ static void test_sqlite_head_kept_in_memory_stays_true(void **state)
     char path[128];
     key_path(f, "shared.db", path, sizeof(path));
     sqlite3 *a, *b;
-    assert_int_equal(sqlite3_open(path, &a), SQLITE_OK);
-    assert_int_equal(sqlite3_open(path, &b), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(a, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(a, 5000);
-    sqlite3_busy_timeout(b, 5000);
+    open_pair(path, &a, &b);
     kiln_ledger *la, *lb;
     assert_int_equal(kiln_ledger_open(a, f->key, 7, &la), KILN_LEDGER_OK);
     assert_int_equal(kiln_ledger_open(b, f->key, 7, &lb), KILN_LEDGER_OK);
@@ -690,14 +708,7 @@ static void test_sqlite_head_kept_in_memory_stays_true(void **state)
     expect(&v, KILN_LEDGER_OK, 0);
     assert_int_equal(v.entries, 23);
     assert_int_equal(v.signed_seq, 23);
-    sqlite3_close(a);
-    sqlite3_close(b);
-    unlink(path);
-    char side[160];
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
+    close_pair(path, a, b);
 }
 
 /* The head is checked once per write transaction: the entries after the first of a transaction
@@ -710,11 +721,7 @@ static void test_sqlite_head_checked_once_per_transaction(void **state)
     char path[128];
     key_path(f, "per-transaction.db", path, sizeof(path));
     sqlite3 *a, *b;
-    assert_int_equal(sqlite3_open(path, &a), SQLITE_OK);
-    assert_int_equal(sqlite3_open(path, &b), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(a, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(a, 5000);
-    sqlite3_busy_timeout(b, 5000);
+    open_pair(path, &a, &b);
     kiln_ledger *la, *la2, *lb;
     assert_int_equal(kiln_ledger_open(a, f->key, 5, &la), KILN_LEDGER_OK);
     assert_int_equal(kiln_ledger_open(b, f->key, 5, &lb), KILN_LEDGER_OK);
@@ -766,14 +773,7 @@ static void test_sqlite_head_checked_once_per_transaction(void **state)
     expect(&v, KILN_LEDGER_OK, 0);
     assert_int_equal(v.entries, kept);
     assert_int_equal(v.signed_seq, kept);
-    sqlite3_close(a);
-    sqlite3_close(b);
-    unlink(path);
-    char side[160];
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
+    close_pair(path, a, b);
 }
 
 int main(void)

@@ -75,18 +75,30 @@ static bool der_item(const uint8_t **p, const uint8_t *end, uint8_t tag, const u
     return true;
 }
 
+/* The body [*body, *end) of the one SEQUENCE that spans all of der, nothing after it. */
+static bool der_whole_sequence(const uint8_t *der, size_t len, const uint8_t **body,
+                               const uint8_t **end)
+{
+    const uint8_t *p = der, *seq;
+    size_t seq_len;
+    if (!der_item(&p, der + len, 0x30, &seq, &seq_len) || p != der + len) {
+        return false;
+    }
+    *body = seq;
+    *end = seq + seq_len;
+    return true;
+}
+
 /* The private scalar and the public point of a P-256 ECPrivateKey (RFC 5915) that carries its
  * public key. */
 static bool ec_private_key_fields(const uint8_t *der, size_t len, const uint8_t **scalar,
                                   const uint8_t **point)
 {
-    const uint8_t *p = der, *end = der + len, *seq, *item;
-    size_t seq_len, n;
-    if (!der_item(&p, end, 0x30, &seq, &seq_len) || p != end) {
+    const uint8_t *p, *end, *item;
+    size_t n;
+    if (!der_whole_sequence(der, len, &p, &end)) {
         return false;
     }
-    p = seq;
-    end = seq + seq_len;
     if (!der_item(&p, end, 0x02, &item, &n) || n != 1 || item[0] != 1 ||
         !der_item(&p, end, 0x04, scalar, &n) || n != 32) {
         return false;
@@ -112,13 +124,11 @@ static bool p256_pkcs8_inner(const uint8_t *der, size_t len, const uint8_t **inn
     static const uint8_t algorithm[] = {
         0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
         0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}; /* id-ecPublicKey, prime256v1 */
-    const uint8_t *p = der, *end = der + len, *seq, *item;
-    size_t seq_len, n;
-    if (!der_item(&p, end, 0x30, &seq, &seq_len) || p != end) {
+    const uint8_t *p, *end, *item;
+    size_t n;
+    if (!der_whole_sequence(der, len, &p, &end)) {
         return false;
     }
-    p = seq;
-    end = seq + seq_len;
     return der_item(&p, end, 0x02, &item, &n) && n == 1 && item[0] == 0 &&
            der_item(&p, end, 0x30, &item, &n) && n == sizeof(algorithm) &&
            memcmp(item, algorithm, n) == 0 && der_item(&p, end, 0x04, inner, inner_len) &&
