@@ -29,6 +29,9 @@
  * prepared before its claim committed. */
 #define LINE_CLAIM_CHUNK 512
 #define LINE_CLAIM_AHEAD (2 * LINE_CLAIM_CHUNK)
+/* The first chunk is small and the next ones double up to LINE_CLAIM_CHUNK: the workers wait
+ * for 32 claims (~0.1 ms) instead of LINE_CLAIM_AHEAD (~3 ms, all of a 1,000-device batch). */
+#define LINE_CLAIM_FIRST 32
 
 typedef struct prepared {
     size_t index;
@@ -276,7 +279,10 @@ static void claim_ahead(split_run *run, size_t ahead)
         if (!more) {
             return;
         }
-        size_t to = count - from > LINE_CLAIM_CHUNK ? from + LINE_CLAIM_CHUNK : count;
+        size_t chunk = from < LINE_CLAIM_FIRST ? LINE_CLAIM_FIRST
+                       : from < LINE_CLAIM_CHUNK ? from
+                                                 : LINE_CLAIM_CHUNK;
+        size_t to = count - from > chunk ? from + chunk : count;
         claim_range(run, from, to);
         pthread_mutex_lock(&run->lock);
         run->claimed = to;
@@ -562,7 +568,7 @@ int line_prepare_batch(line_split *s)
         jobs = (unsigned)s->list->count;
     }
     pthread_t *threads = jobs ? calloc(jobs, sizeof(*threads)) : NULL;
-    claim_ahead(&run, LINE_CLAIM_AHEAD);
+    claim_ahead(&run, LINE_CLAIM_FIRST);
     unsigned started = start_workers(&run, threads, jobs);
     if (started == 0) {
         claim_ahead(&run, s->list->count); /* the one thread cannot claim between devices */
