@@ -81,7 +81,7 @@ static const char schema[] =
     " pid INTEGER,"
     " claimed_at TEXT NOT NULL);"
     /* The schema's version: a file made before this table existed holds version 1 (the same
-     * attempts table) and is upgraded in place by stamping it; records_migrate() then takes
+     * attempts table) and is upgraded in place by stamping it; records_schema() then takes
      * it to 2. */
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
     "INSERT INTO schema_version(version) SELECT 1"
@@ -128,12 +128,20 @@ static int schema_version_get(sqlite3 *db)
     return v;
 }
 
-/* Version 2 adds the issuing CA of each attempt, 3 where a claim's prepare-batch put its
- * bundles; one writer migrates, the others see 3. */
-static int records_migrate(line_records *r, const char *path, char *why, size_t why_size)
+/* The schema, then its migration: version 2 adds the issuing CA of each attempt, 3 where a
+ * claim's prepare-batch put its bundles; one writer migrates, the others see 3. One
+ * transaction: a new file is made in one commit, not one per table, index and column. */
+static int records_schema(line_records *r, const char *path, char *why, size_t why_size)
 {
     char *err = NULL;
     int rc = sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, &err);
+    if (rc == SQLITE_OK && (rc = sqlite3_exec(r->db, schema, NULL, NULL, &err)) != SQLITE_OK) {
+        snprintf(why, why_size, "cannot initialise records database %s: %s", path,
+                 err ? err : sqlite3_errmsg(r->db));
+        sqlite3_free(err);
+        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     int version = rc == SQLITE_OK ? schema_version_get(r->db) : -1;
     if (version == 1)
         rc = sqlite3_exec(r->db,
@@ -199,15 +207,14 @@ line_records *line_records_open(const char *path, char *why, size_t why_size)
     sqlite3_busy_timeout(r->db, 10000);
     char *err = NULL;
     if (sqlite3_exec(r->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-                     &err) != SQLITE_OK ||
-        sqlite3_exec(r->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+                     &err) != SQLITE_OK) {
         snprintf(why, why_size, "cannot initialise records database %s: %s", path,
                  err ? err : sqlite3_errmsg(r->db));
         sqlite3_free(err);
         line_records_close(r);
         return NULL;
     }
-    if (records_migrate(r, path, why, why_size) != 0) {
+    if (records_schema(r, path, why, why_size) != 0) {
         line_records_close(r);
         return NULL;
     }
