@@ -428,8 +428,9 @@ static sf_status record_configuration(sf_session *s, const uint8_t th[SF_HASH_SI
     char *in_hex = hex_of(answer, answer_len);
     char *out_hex = hex_of(msg2, msg2_len);
     char *cert_hex = hex_of(cert_der, cert_len);
-    char key_hash[65], fp[41];
+    char key_hash[65], fp[41], msg2_hash[65];
     sfc_sha256_hex(resp->device_pub, SF_POINT_SIZE, key_hash);
+    sfc_sha256_hex(msg2, msg2_len, msg2_hash);
     sfc_sha1_hex(cert_der, cert_len, fp);
     if (!th_hex || !in_hex || !out_hex || !cert_hex) {
         free(th_hex);
@@ -450,6 +451,7 @@ static sf_status record_configuration(sf_session *s, const uint8_t th[SF_HASH_SI
     free(s->confirm);
     s->confirm = *confirm;
     *confirm = NULL;
+    sf_session_set(&s->msg2_hash, msg2_hash);
     sf_session_set(&s->device_key, key_hash);
     sf_session_set(&s->fingerprint, fp);
     s->updated = (long long)time(NULL);
@@ -636,6 +638,10 @@ static sf_status configuration_step(step *c)
                      "configuration was already sent for another device answer");
             return SF_SESSION_CONFLICT;
         }
+        sf_status st = sf_store_session_message(c->db, s->sid, s->attempt, &s->msg2_out);
+        if (st != SF_OK) {
+            return st == SF_NOT_FOUND ? SF_DATABASE : st; /* a config-sent row always has one */
+        }
         return set_payload(c->reply, SF_SCP_CONFIG, s->msg2_out) == 0 ? SF_OK : SF_INTERNAL;
     }
     if (strcmp(s->state, SF_STATE_DONE) == 0) {
@@ -700,45 +706,61 @@ sf_status sf_engine_get_configuration(sf_service *svc, const sf_caller *who, con
                            SF_MSG_INIT_RESPONSE, configuration_step, reply);
 }
 
+/* SHA-256 of the session's CONFIG_REQUEST: the row's hash, or for a session configured before
+ * schema 2 (no hash in its row) the hash of the stored message. */
+static sf_status config_request_hash(step *c, uint8_t hash[SF_HASH_SIZE])
+{
+    sf_session *s = &c->s;
+    size_t n = 0;
+    if (s->msg2_hash != NULL) {
+        return sf_hex_decode(s->msg2_hash, hash, SF_HASH_SIZE, &n) == SF_OK && n == SF_HASH_SIZE
+                   ? SF_OK
+                   : SF_DATABASE;
+    }
+    sf_status st = sf_store_session_message(c->db, s->sid, s->attempt, &s->msg2_out);
+    if (st != SF_OK) {
+        return st == SF_NOT_FOUND ? SF_DATABASE : st;
+    }
+    size_t cap = strlen(s->msg2_out) / 2;
+    uint8_t *msg2 = malloc(cap + 1);
+    st = msg2 != NULL && sf_hex_decode(s->msg2_out, msg2, cap + 1, &n) == SF_OK &&
+                 kiln_pki_sha256(msg2, n, hash)
+             ? SF_OK
+             : SF_INTERNAL;
+    free(msg2);
+    return st;
+}
+
 /* The device's final answer is authenticated with the session's confirmation key. */
 static sf_status check_final_answer(step *c, const sf_config_response *resp)
 {
     sf_session *s = &c->s;
     uint8_t th[SF_HASH_SIZE], confirm[SF_CONFIRM_KEY_SIZE], mac[SF_MAC_SIZE];
-    size_t th_len = 0, msg2_len = 0, msg2_cap = strlen(s->msg2_out) / 2;
+    size_t th_len = 0;
     if (sf_hex_decode(s->th, th, sizeof(th), &th_len) != SF_OK || th_len != SF_HASH_SIZE) {
         return SF_MESSAGE_MALFORMED;
     }
     if (CRYPTO_memcmp(resp->binding, th, SF_BINDING_SIZE) != 0) {
         return SF_DEVICE_MAC;
     }
-    uint8_t *msg2 = malloc(msg2_cap + 1);
-    sf_status st = msg2 != NULL && sf_hex_decode(s->msg2_out, msg2, msg2_cap, &msg2_len) == SF_OK
-                       ? SF_OK
-                       : SF_INTERNAL;
+    uint8_t input[sizeof(SF_LABEL_DONE) + 2 * SF_HASH_SIZE + 1];
+    size_t pos = sizeof(SF_LABEL_DONE);
+    memcpy(input, SF_LABEL_DONE, sizeof(SF_LABEL_DONE));
+    memcpy(input + pos, th, SF_HASH_SIZE);
+    pos += SF_HASH_SIZE;
+    sf_status st = config_request_hash(c, input + pos);
+    pos += SF_HASH_SIZE;
+    input[pos++] = resp->fcc_status;
     if (st == SF_OK) {
         st = unwrap_secret(c->svc, s->sid, s->confirm, confirm, sizeof(confirm));
     }
     if (st == SF_OK) {
-        uint8_t input[sizeof(SF_LABEL_DONE) + 2 * SF_HASH_SIZE + 1];
-        size_t pos = sizeof(SF_LABEL_DONE);
-        memcpy(input, SF_LABEL_DONE, sizeof(SF_LABEL_DONE));
-        memcpy(input + pos, th, SF_HASH_SIZE);
-        pos += SF_HASH_SIZE;
-        if (!kiln_pki_sha256(msg2, msg2_len, input + pos)) {
-            st = SF_CRYPTO;
-        }
-        pos += SF_HASH_SIZE;
-        input[pos++] = resp->fcc_status;
-        if (st == SF_OK) {
-            st = sfc_hmac_sha256(confirm, sizeof(confirm), input, pos, mac);
-        }
-        if (st == SF_OK && CRYPTO_memcmp(mac, resp->mac, SF_MAC_SIZE) != 0) {
-            st = SF_DEVICE_MAC;
-        }
+        st = sfc_hmac_sha256(confirm, sizeof(confirm), input, pos, mac);
+    }
+    if (st == SF_OK && CRYPTO_memcmp(mac, resp->mac, SF_MAC_SIZE) != 0) {
+        st = SF_DEVICE_MAC;
     }
     OPENSSL_cleanse(confirm, sizeof(confirm));
-    free(msg2);
     return st;
 }
 

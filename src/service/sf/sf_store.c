@@ -29,7 +29,7 @@ static const char *const schema[] = {
 };
 
 #define SESSION_COLUMNS                                                                            \
-    "sid, attempt, version, state, station, batch, msg1, th, msg2_in, msg2_out, confirm, "         \
+    "sid, attempt, version, state, station, batch, msg1, th, msg2_in, msg2_hash, confirm, "        \
     "device_key, cert, fingerprint, msg3_in, error_code, error_reason, created, updated, expires"
 #define SESSION_NCOLS 20
 
@@ -38,9 +38,9 @@ void sf_session_free(sf_session *s)
     if (s == NULL) {
         return;
     }
-    char **fields[] = {&s->sid,  &s->state,       &s->station,  &s->batch,       &s->msg1,
-                       &s->th,   &s->msg2_in,     &s->msg2_out, &s->confirm,     &s->device_key,
-                       &s->cert, &s->fingerprint, &s->msg3_in,  &s->error_reason};
+    char **fields[] = {&s->sid,  &s->state,       &s->station,  &s->batch,        &s->msg1,
+                       &s->th,   &s->msg2_in,     &s->msg2_out, &s->confirm,      &s->device_key,
+                       &s->cert, &s->fingerprint, &s->msg3_in,  &s->error_reason, &s->msg2_hash};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
     }
@@ -63,6 +63,40 @@ int sf_session_set(char **field, const char *value)
     return 0;
 }
 
+/* Schema 2 moves CONFIG_REQUEST (3-4 KB of hex, written once) out of the sessions row into
+ * session_messages: with it the row overflowed its page, so each of a session's later updates
+ * rewrote (and each read re-read) an overflow page. The row keeps its SHA-256, which is all the
+ * final step needs. The tables above are schema 1; these steps take any database from the
+ * version it records (none: 1) to SCHEMA_VERSION, in the one migration transaction. */
+#define SCHEMA_VERSION 2
+
+static const char *const schema_1_to_2[] = {
+    "CREATE TABLE session_messages (sid TEXT PRIMARY KEY, attempt BIGINT NOT NULL, msg2_out "
+    "TEXT NOT NULL)",
+    "INSERT INTO session_messages (sid, attempt, msg2_out) SELECT sid, attempt, msg2_out FROM "
+    "sessions WHERE msg2_out IS NOT NULL",
+    /* NULL in the rows copied above: their final step hashes the message from session_messages */
+    "ALTER TABLE sessions ADD COLUMN msg2_hash TEXT",
+    "ALTER TABLE sessions DROP COLUMN msg2_out",
+};
+
+static sf_status schema_version(sf_db *db, long *version)
+{
+    sf_status st =
+        sf_db_exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", 0,
+                   NULL, NULL, NULL);
+    sf_db_result res;
+    if (st == SF_OK) {
+        st = sf_db_exec(db, "SELECT MAX(version) FROM schema_version", 0, NULL, &res, NULL);
+    }
+    if (st == SF_OK) {
+        const char *v = sf_db_cell(&res, 0, 0);
+        *version = v != NULL ? strtol(v, NULL, 10) : 1;
+        sf_db_result_free(&res);
+    }
+    return st;
+}
+
 sf_status sf_store_migrate(sf_db *db)
 {
     sf_status st = sf_db_begin(db);
@@ -75,6 +109,24 @@ sf_status sf_store_migrate(sf_db *db)
     }
     for (size_t i = 0; st == SF_OK && i < sizeof(schema) / sizeof(schema[0]); i++) {
         st = sf_db_exec(db, schema[i], 0, NULL, NULL, NULL);
+    }
+    long version = 0;
+    if (st == SF_OK) {
+        st = schema_version(db, &version);
+    }
+    if (st == SF_OK && version > SCHEMA_VERSION) {
+        st = SF_CONFIG; /* a newer service's database: its columns are not ours to guess */
+    }
+    for (size_t i = 0;
+         st == SF_OK && version < 2 && i < sizeof(schema_1_to_2) / sizeof(schema_1_to_2[0]); i++) {
+        st = sf_db_exec(db, schema_1_to_2[i], 0, NULL, NULL, NULL);
+    }
+    if (st == SF_OK && version < SCHEMA_VERSION) {
+        st = sf_db_exec(db, "DELETE FROM schema_version", 0, NULL, NULL, NULL);
+        if (st == SF_OK) {
+            st = sf_db_exec(db, "INSERT INTO schema_version (version) VALUES (2)", 0, NULL, NULL,
+                            NULL);
+        }
     }
     if (st != SF_OK) {
         sf_db_rollback(db);
@@ -123,7 +175,7 @@ sf_status sf_store_session_get(sf_db *db, const char *sid, sf_session *out)
     out->msg1 = take(&res, 6);
     out->th = take(&res, 7);
     out->msg2_in = take(&res, 8);
-    out->msg2_out = take(&res, 9);
+    out->msg2_hash = take(&res, 9);
     out->confirm = take(&res, 10);
     out->device_key = take(&res, 11);
     out->cert = take(&res, 12);
@@ -138,6 +190,42 @@ sf_status sf_store_session_get(sf_db *db, const char *sid, sf_session *out)
     return SF_OK;
 }
 
+sf_status sf_store_session_message(sf_db *db, const char *sid, long attempt, char **msg2_out)
+{
+    *msg2_out = NULL;
+    char attempt_text[24];
+    num(attempt_text, attempt);
+    const char *params[] = {sid, attempt_text};
+    sf_db_result res;
+    sf_status st =
+        sf_db_exec(db, "SELECT msg2_out FROM session_messages WHERE sid = $1 AND attempt = $2", 2,
+                   params, &res, NULL);
+    if (st != SF_OK) {
+        return st;
+    }
+    if (res.rows == 0 || res.cells[0] == NULL) {
+        st = SF_NOT_FOUND;
+    } else {
+        *msg2_out = take(&res, 0);
+    }
+    sf_db_result_free(&res);
+    return st;
+}
+
+/* The session's CONFIG_REQUEST, when it carries one (the configuration step), in the same
+ * transaction as the row; the row of an earlier attempt is replaced. */
+static sf_status write_message(sf_db *db, const sf_session *s)
+{
+    char attempt[24];
+    num(attempt, s->attempt);
+    const char *params[] = {s->sid, attempt, s->msg2_out};
+    return sf_db_exec(db,
+                      "INSERT INTO session_messages (sid, attempt, msg2_out) VALUES ($1, $2, $3) "
+                      "ON CONFLICT (sid) DO UPDATE SET attempt = excluded.attempt, msg2_out = "
+                      "excluded.msg2_out",
+                      3, params, NULL, NULL);
+}
+
 /* The 20 session values in SESSION_COLUMNS order; numbers go into the nums buffers. */
 static void session_params(const sf_session *s, const char *params[SESSION_NCOLS], char nums[6][24],
                            long version)
@@ -150,7 +238,7 @@ static void session_params(const sf_session *s, const char *params[SESSION_NCOLS
     num(nums[5], s->expires);
     const char *p[SESSION_NCOLS] = {s->sid,          nums[0],        nums[1],    s->state,
                                     s->station,      s->batch,       s->msg1,    s->th,
-                                    s->msg2_in,      s->msg2_out,    s->confirm, s->device_key,
+                                    s->msg2_in,      s->msg2_hash,   s->confirm, s->device_key,
                                     s->cert,         s->fingerprint, s->msg3_in, nums[2],
                                     s->error_reason, nums[3],        nums[4],    nums[5]};
     memcpy(params, p, sizeof(p));
@@ -200,22 +288,25 @@ static sf_status write_audit(sf_db *db, const sf_session *s, const char *result)
 #define SESSION_UPDATE_SET                                                                         \
     "UPDATE sessions SET attempt = $2, version = $3, state = $4, station = $5, batch = $6, msg1 "  \
     "= "                                                                                           \
-    "$7, th = $8, msg2_in = $9, msg2_out = $10, confirm = $11, device_key = $12, cert = $13, "     \
+    "$7, th = $8, msg2_in = $9, msg2_hash = $10, confirm = $11, device_key = $12, cert = $13, "    \
     "fingerprint = $14, msg3_in = $15, error_code = $16, error_reason = $17, created = $18, "      \
     "updated = $19, expires = $20 WHERE sid = $1 AND version = $21"
 
-/* Runs sql with $1..$20 the session's values (version = expected + 1), $21 the expected version
- * and $22 extra. */
+/* Runs sql with $1..$20 the session's values (version = expected + 1), $21 the expected version,
+ * $22 extra and $23 the CONFIG_REQUEST. */
 static sf_status exec_with_session(sf_db *db, const sf_session *s, long expected_version,
                                    const char *extra, const char *sql, sf_db_result *res)
 {
-    const char *params[SESSION_NCOLS + 2];
+    const char *params[SESSION_NCOLS + 3];
     char nums[6][24], expected[24];
     session_params(s, params, nums, expected_version + 1);
     num(expected, expected_version);
     params[SESSION_NCOLS] = expected;
     params[SESSION_NCOLS + 1] = extra;
-    return sf_db_exec(db, sql, SESSION_NCOLS + 2, params, res, NULL);
+    params[SESSION_NCOLS + 2] = s->msg2_out;
+    /* PostgreSQL takes exactly the parameters a statement names: $23 only where it is used */
+    int nparams = strstr(sql, "$23") != NULL ? SESSION_NCOLS + 3 : SESSION_NCOLS + 2;
+    return sf_db_exec(db, sql, nparams, params, res, NULL);
 }
 
 /* PostgreSQL: the compare-and-set and the audit record in one statement, atomic without a
@@ -239,10 +330,10 @@ static sf_status update_with_audit_pg(sf_db *db, const sf_session *s, long expec
     return st;
 }
 
-/* PostgreSQL: quota unit and compare-and-set in one statement. l locks the session row at the
- * expected version first, so a concurrent writer makes l empty and nothing is consumed; the
- * quota unit is taken only if the row is ours, and the session moves only if the unit was taken
- * (or the batch has no quota). */
+/* PostgreSQL: quota unit, compare-and-set and the CONFIG_REQUEST (m) in one statement. l locks the
+ * session row at the expected version first, so a concurrent writer makes l empty and nothing is
+ * consumed; the quota unit is taken only if the row is ours, and the session moves only if the unit
+ * was taken (or the batch has no quota). */
 static sf_status update_with_quota_pg(sf_db *db, const sf_session *s, long expected_version,
                                       const char *quota_batch)
 {
@@ -253,7 +344,10 @@ static sf_status update_with_quota_pg(sf_db *db, const sf_session *s, long expec
         "(UPDATE quotas SET used = used + 1 WHERE batch = $22 AND used < lim AND EXISTS (SELECT 1 "
         "FROM l) RETURNING 1), s AS (" SESSION_UPDATE_SET " AND EXISTS (SELECT 1 FROM l) AND "
         "(EXISTS (SELECT 1 FROM q) OR NOT EXISTS (SELECT 1 FROM quotas WHERE batch = $22)) "
-        "RETURNING 1) SELECT (SELECT COUNT(*) FROM l), (SELECT COUNT(*) FROM s)",
+        "RETURNING 1), m AS (INSERT INTO session_messages (sid, attempt, msg2_out) SELECT $1, $2, "
+        "$23::text FROM s WHERE $23::text IS NOT NULL ON CONFLICT (sid) DO UPDATE SET attempt = "
+        "excluded.attempt, msg2_out = excluded.msg2_out RETURNING 1) SELECT (SELECT COUNT(*) "
+        "FROM l), (SELECT COUNT(*) FROM s)",
         &res);
     if (st == SF_OK) {
         long locked = (long)to_ll(sf_db_cell(&res, 0, 0));
@@ -268,14 +362,15 @@ static sf_status update_with_quota_pg(sf_db *db, const sf_session *s, long expec
 static sf_status update_session(sf_db *db, const sf_session *s, long expected_version,
                                 const char *quota_batch, const char *audit_result, int in_tx)
 {
-    if (sf_db_is_postgres(db) && quota_batch == NULL && audit_result != NULL) {
+    if (sf_db_is_postgres(db) && quota_batch == NULL && audit_result != NULL &&
+        s->msg2_out == NULL) {
         return update_with_audit_pg(db, s, expected_version, audit_result);
     }
     if (sf_db_is_postgres(db) && quota_batch != NULL && audit_result == NULL) {
         return update_with_quota_pg(db, s, expected_version, quota_batch);
     }
     /* A lone compare-and-set is atomic by itself. */
-    int lone = in_tx || (quota_batch == NULL && audit_result == NULL);
+    int lone = in_tx || (quota_batch == NULL && audit_result == NULL && s->msg2_out == NULL);
     sf_status st = lone ? SF_OK : sf_db_begin(db);
     if (st != SF_OK) {
         return st;
@@ -304,6 +399,9 @@ static sf_status update_session(sf_db *db, const sf_session *s, long expected_ve
         if (st == SF_OK && changes != 1) {
             st = SF_SESSION_CONFLICT;
         }
+    }
+    if (st == SF_OK && s->msg2_out != NULL) {
+        st = write_message(db, s);
     }
     if (st == SF_OK && audit_result != NULL) {
         st = write_audit(db, s, audit_result);

@@ -29,10 +29,12 @@ typedef struct sf_session {
     char *state;
     char *station;
     char *batch;
-    char *msg1;       /* hex of INIT_REQUEST */
-    char *th;         /* hex of the transcript hash */
-    char *msg2_in;    /* hex of the device's INIT_RESPONSE */
-    char *msg2_out;   /* hex of CONFIG_REQUEST */
+    char *msg1;    /* hex of INIT_REQUEST */
+    char *th;      /* hex of the transcript hash */
+    char *msg2_in; /* hex of the device's INIT_RESPONSE */
+    /* hex of CONFIG_REQUEST: stored in session_messages, not in the row; sf_store_session_get
+     * leaves it NULL (sf_store_session_message reads it), an update that carries it stores it */
+    char *msg2_out;
     char *confirm;    /* confirmation key, wrapped with the state folder's database key */
     char *device_key; /* SHA-256 of the device's public point, hex */
     char *cert;       /* hex DER of the issued device certificate */
@@ -41,6 +43,7 @@ typedef struct sf_session {
     long error_code;
     char *error_reason;
     long long created, updated, expires;
+    char *msg2_hash; /* SHA-256 of CONFIG_REQUEST, hex (NULL in rows made before schema 2) */
 } sf_session;
 
 void sf_session_free(sf_session *s);
@@ -50,6 +53,8 @@ int sf_session_set(char **field, const char *value);
 sf_status sf_store_migrate(sf_db *db);
 /** SF_NOT_FOUND when absent. */
 sf_status sf_store_session_get(sf_db *db, const char *sid, sf_session *out);
+/** The stored CONFIG_REQUEST (hex, heap) of the session's attempt; SF_NOT_FOUND when none. */
+sf_status sf_store_session_message(sf_db *db, const char *sid, long attempt, char **msg2_out);
 /** Inserts a new session (version 1). SF_SESSION_CONFLICT when one exists already. */
 sf_status sf_store_session_insert(sf_db *db, const sf_session *s);
 
