@@ -145,20 +145,36 @@ static void finish(line_job *j, line_outcome outcome)
 
 static line_attempt attempt_of(const line_engine *e, const line_job *j);
 
-/* The final row of a finished job (inside the turn's transaction). */
-static void record_final(line_engine *e, line_job *j)
+/* The final rows of the first n finished jobs (inside the turn's transaction), many to a
+ * statement. */
+static void record_finals(line_engine *e, size_t n)
 {
-    if (e->records == NULL || j->record_id <= 0) {
+    if (e->records == NULL) {
         return;
     }
-    line_attempt a = attempt_of(e, j);
-    line_records_finish_known(
-        e->records, j->record_id, &a, line_job_state(j),
-        j->outcome == LINE_JOB_SUCCEEDED || j->outcome == LINE_JOB_SKIPPED ? 0 : j->status,
-        j->message[0] ? j->message : NULL, j->device_status, j->tries);
-    if (j->outcome == LINE_JOB_FAILED && j->device_status < 0) {
-        /* no answer from the device: it holds no certificate; others may try it */
-        line_records_release(e->records, j->dev->endpoint, e->station);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        line_job *j = e->done[i];
+        if (j->record_id <= 0) {
+            continue; /* skipped, or failed before its started row */
+        }
+        e->ends[m++] = (line_records_end){
+            .id = j->record_id,
+            .a = attempt_of(e, j),
+            .state = line_job_state(j),
+            .error_code =
+                j->outcome == LINE_JOB_SUCCEEDED || j->outcome == LINE_JOB_SKIPPED ? 0 : j->status,
+            .error_text = j->message[0] ? j->message : NULL,
+            .device_status = j->device_status,
+            .tries = j->tries};
+    }
+    line_records_finish_many(e->records, e->ends, m);
+    for (size_t i = 0; i < n; i++) {
+        line_job *j = e->done[i];
+        if (j->record_id > 0 && j->outcome == LINE_JOB_FAILED && j->device_status < 0) {
+            /* no answer from the device: it holds no certificate; others may try it */
+            line_records_release(e->records, j->dev->endpoint, e->station);
+        }
     }
 }
 
@@ -498,19 +514,23 @@ static int load_bundle(line_engine *e, line_job *j)
     return 0;
 }
 
-static int record_start(line_engine *e, line_job *j)
+/* The started rows of the jobs prepared in this turn, many to a statement; a row that did
+ * not go in (record_id 0) is written again on its own after the turn (restart_record). */
+static void record_starts(line_engine *e)
 {
-    if (e->records == NULL) {
-        return 0;
+    if (e->records == NULL || e->n_sending == 0) {
+        return;
     }
     double t0 = line_now();
-    line_attempt a = attempt_of(e, j);
-    j->record_id = line_records_begin(e->records, &a);
-    e->t_records += line_now() - t0;
-    if (j->record_id < 0) {
-        j->record_id = 0; /* written again on its own after the turn (restart_record) */
+    int n = e->n_sending;
+    for (int i = 0; i < n; i++) {
+        e->starts[i] = (line_records_start){.a = attempt_of(e, e->sending[i])};
     }
-    return 0;
+    line_records_begin_many(e->records, e->starts, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        e->sending[i]->record_id = e->starts[i].id;
+    }
+    e->t_records += line_now() - t0;
 }
 
 static void start_job(line_engine *e, line_job *j)
@@ -534,7 +554,7 @@ static void start_job(line_engine *e, line_job *j)
         return;
     }
     int rc = e->mode == LINE_MODE_INJECT ? prepare_bundle(e, j) : load_bundle(e, j);
-    if (rc == 0 && record_start(e, j) == 0) {
+    if (rc == 0) {
         e->sending[e->n_sending++] = j; /* sent once its started row committed */
     }
 }
@@ -637,9 +657,7 @@ static bool restart_record(line_engine *e, line_job *j)
 static void turn_lost(line_engine *e, size_t finals)
 {
     line_records_rollback(e->records);
-    for (size_t i = 0; i < finals; i++) {
-        record_final(e, e->done[i]);
-    }
+    record_finals(e, finals);
     int n = e->n_sending;
     e->n_sending = 0;
     for (int i = 0; i < n; i++) {
@@ -663,15 +681,14 @@ static void flush_turn(line_engine *e, bool start)
     double t0 = line_now();
     bool grouped = e->records != NULL && line_records_transaction(e->records) == 0;
     size_t finals = e->n_done;
-    for (size_t i = 0; i < finals; i++) {
-        record_final(e, e->done[i]);
-    }
+    record_finals(e, finals);
     e->t_records += line_now() - t0;
     for (; pick != NULL; pick = start ? pick_next(e) : NULL) {
         pick->started = true;
         e->started++;
         start_job(e, pick);
     }
+    record_starts(e);
     t0 = line_now();
     if (grouped && line_records_commit(e->records) != 0) {
         turn_lost(e, finals);
@@ -767,12 +784,19 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     e->wait_since = 0;
     e->sending = calloc((size_t)e->parallel, sizeof(*e->sending));
     e->done = calloc(count ? count : 1, sizeof(*e->done));
-    if (address_slots(e) != 0 || e->sending == NULL || e->done == NULL) {
+    e->starts = calloc((size_t)e->parallel, sizeof(*e->starts));
+    e->ends = calloc(count ? count : 1, sizeof(*e->ends));
+    if (address_slots(e) != 0 || e->sending == NULL || e->done == NULL || e->starts == NULL ||
+        e->ends == NULL) {
         free(e->busy);
         free(e->sending);
         free(e->done);
+        free(e->starts);
+        free(e->ends);
         e->busy = NULL;
         e->sending = e->done = NULL;
+        e->starts = NULL;
+        e->ends = NULL;
         free(e->jobs);
         e->jobs = NULL;
         line_loop_free(e->loop);
@@ -796,7 +820,11 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     e->busy = NULL;
     free(e->sending);
     free(e->done);
+    free(e->starts);
+    free(e->ends);
     e->sending = e->done = NULL;
+    e->starts = NULL;
+    e->ends = NULL;
     if (rc != 0) {
         return 1;
     }

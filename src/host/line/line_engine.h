@@ -101,6 +101,8 @@ typedef struct line_engine {
     size_t n_done;
     line_job **sending; /* prepared in this turn: sent once their started rows committed */
     int n_sending;
+    line_records_start *starts; /* a turn's started rows (one per job in sending) */
+    line_records_end *ends;     /* a turn's final rows (one per job in done) */
     double wait_since; /* when the first of `done` finished (0: none) */
     line_loop *loop;
     volatile sig_atomic_t stop;
