@@ -192,6 +192,7 @@ static void fail_connect(line_conn *c, const char *detail)
 }
 
 static int loop_watch(struct line_loop *lp, line_conn *c);
+static bool send_some(line_conn *c);
 
 /* A new fd joins the loop the connection is in; false (the request failed) when it cannot. */
 static bool watch_new_fd(line_conn *c)
@@ -350,8 +351,10 @@ static int start_tcp_connect(line_conn *c)
     int err = errno;
     c->fd = fd;
     if (rc == 0 || err == EINPROGRESS) {
+        /* On loopback (and a fast link) the handshake is over when connect returns: the frame
+         * goes at once, and the fd is watched for the writable edge only if it did not. */
         c->state = rc == 0 ? LINE_CONN_SENDING : LINE_CONN_CONNECTING;
-        return watch_new_fd(c) ? 0 : -1;
+        return send_some(c) && watch_new_fd(c) ? 0 : -1;
     }
     fail_connect(c, strerror(err));
     return -1;
@@ -416,6 +419,7 @@ void line_conn_request(line_conn *c, const uint8_t *frame, size_t len)
     case LINE_TCP:
         if (c->fd >= 0) {
             c->state = LINE_CONN_SENDING;
+            (void)send_some(c);
             return;
         }
         (void)start_tcp_connect(c);
@@ -426,6 +430,50 @@ void line_conn_request(line_conn *c, const uint8_t *frame, size_t len)
 static bool is_tcp(const line_conn *c)
 {
     return c->addr.transport == LINE_TCP;
+}
+
+static int loop_want_out(line_conn *c);
+
+/* Sends what the fd takes now; false when the request failed (reported). A connection still
+ * connecting that fails here failed to connect: its error (ECONNREFUSED, ...) is the connect's.
+ * When the fd takes no more, the next writable edge goes on (the fd watched for it). */
+static bool send_some(line_conn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t w = is_tcp(c) ? send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                                     MSG_NOSIGNAL | MSG_DONTWAIT)
+                              : write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->ready &= ~(uint32_t)EPOLLOUT; /* the next edge says when there is room */
+            if (loop_want_out(c) != 0) {
+                char detail[300];
+                snprintf(detail, sizeof(detail), "cannot watch the connection: %s",
+                         strerror(errno));
+                fail(c, LINE_E_GENERAL, detail, NULL, NULL);
+                return false;
+            }
+            return true;
+        }
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            const char *detail = strerror(errno);
+            if (c->state == LINE_CONN_CONNECTING) {
+                fail_connect(c, detail);
+            } else if (is_tcp(c)) {
+                fail(c, LINE_E_TCP_SEND, NULL, NULL, detail);
+            } else {
+                fail(c, LINE_E_SERIAL_CONNECT, c->addr.host, NULL, detail);
+            }
+            return false;
+        }
+        c->state = LINE_CONN_SENDING; /* connected: bytes went */
+        c->out_off += (size_t)w;
+    }
+    c->t_sent = line_now();
+    c->state = LINE_CONN_RECEIVING;
+    return true;
 }
 
 /* revents: what the fd's edges said; a connect that failed shows EPOLLERR or EPOLLHUP (only
@@ -442,30 +490,7 @@ static void on_writable(line_conn *c, uint32_t revents)
         }
         c->state = LINE_CONN_SENDING;
     }
-    while (c->out_off < c->out_len) {
-        ssize_t w = is_tcp(c) ? send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                                     MSG_NOSIGNAL | MSG_DONTWAIT)
-                              : write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            c->ready &= ~(uint32_t)EPOLLOUT; /* the next edge says when there is room */
-            return;
-        }
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            const char *detail = strerror(errno);
-            if (is_tcp(c)) {
-                fail(c, LINE_E_TCP_SEND, NULL, NULL, detail);
-            } else {
-                fail(c, LINE_E_SERIAL_CONNECT, c->addr.host, NULL, detail);
-            }
-            return;
-        }
-        c->out_off += (size_t)w;
-    }
-    c->t_sent = line_now();
-    c->state = LINE_CONN_RECEIVING;
+    (void)send_some(c);
 }
 
 static void receive_failed(line_conn *c, const char *detail)
@@ -573,18 +598,42 @@ void line_loop_free(line_loop *lp)
     free(lp);
 }
 
-/* Edge-triggered for both directions: what an edge said is kept in c->ready until a read or
- * write finds nothing more, so no wait is needed for what is already known. */
-static int loop_watch(line_loop *lp, line_conn *c)
+/* Edge-triggered: what an edge said is kept in c->ready until a read or write finds nothing
+ * more, so no wait is needed for what is already known. A TCP connection whose request went
+ * out at once is watched for reading only (no writable edge per ACK); the writable edge is
+ * asked for when a send finds the socket full or still connecting (loop_want_out). */
+static uint32_t watch_events(const line_conn *c)
 {
     /* EPOLLRDHUP stays in ready: a close that came with the last bytes (no later edge) is
      * still read as the end. */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    uint32_t events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    return !is_tcp(c) || c->state != LINE_CONN_RECEIVING ? events | EPOLLOUT : events;
+}
+
+static int loop_watch(line_loop *lp, line_conn *c)
+{
+    struct epoll_event ev = {.events = watch_events(c), .data.ptr = c};
     c->ready = 0;
     if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
         return -1;
     }
     c->watched = true;
+    c->watch_out = (ev.events & EPOLLOUT) != 0;
+    return 0;
+}
+
+/* The writable edge for a fd watched without it (a later request on the connection that did
+ * not go at once); a fd not watched yet asks for it when it is (watch_events). */
+static int loop_want_out(line_conn *c)
+{
+    if (!c->watched || c->watch_out) {
+        return 0;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        return -1;
+    }
+    c->watch_out = true;
     return 0;
 }
 

@@ -54,6 +54,7 @@ struct line_conn {
     double deadline;
     struct line_loop *loop;
     bool watched;   /* fd is in the loop's epoll set */
+    bool watch_out; /* ... with EPOLLOUT (a TCP request that went at once needs none) */
     uint32_t ready; /* what the fd's edges said is there (EPOLLIN, EPOLLOUT, ...) */
 
     /* Result of the last request, valid in on_done. */

@@ -109,6 +109,8 @@ const char *line_job_state(const line_job *j)
     }
 }
 
+static void ready_push(line_engine *e, int i);
+
 static void wake(void *arg)
 {
     (void)arg; /* the loop turns: start_more sees the group's delay is over */
@@ -131,7 +133,10 @@ static void finish(line_job *j, line_outcome outcome)
     e->t_exchange += j->t_exchange;
     e->running--;
     if (j->holds_address) {
-        e->busy[j->addr_slot]--;
+        /* the address is free: its next job may start */
+        if (--e->busy[j->addr_slot] == 0 && e->addr_head[j->addr_slot] >= 0) {
+            ready_push(e, e->addr_head[j->addr_slot]);
+        }
         j->holds_address = false;
     }
     e->done[e->n_done++] = j;
@@ -145,20 +150,36 @@ static void finish(line_job *j, line_outcome outcome)
 
 static line_attempt attempt_of(const line_engine *e, const line_job *j);
 
-/* The final row of a finished job (inside the turn's transaction). */
-static void record_final(line_engine *e, line_job *j)
+/* The final rows of the first n finished jobs (inside the turn's transaction), many to a
+ * statement. */
+static void record_finals(line_engine *e, size_t n)
 {
-    if (e->records == NULL || j->record_id <= 0) {
+    if (e->records == NULL) {
         return;
     }
-    line_attempt a = attempt_of(e, j);
-    line_records_finish_known(
-        e->records, j->record_id, &a, line_job_state(j),
-        j->outcome == LINE_JOB_SUCCEEDED || j->outcome == LINE_JOB_SKIPPED ? 0 : j->status,
-        j->message[0] ? j->message : NULL, j->device_status, j->tries);
-    if (j->outcome == LINE_JOB_FAILED && j->device_status < 0) {
-        /* no answer from the device: it holds no certificate; others may try it */
-        line_records_release(e->records, j->dev->endpoint, e->station);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        line_job *j = e->done[i];
+        if (j->record_id <= 0) {
+            continue; /* skipped, or failed before its started row */
+        }
+        e->ends[m++] = (line_records_end){
+            .id = j->record_id,
+            .a = attempt_of(e, j),
+            .state = line_job_state(j),
+            .error_code =
+                j->outcome == LINE_JOB_SUCCEEDED || j->outcome == LINE_JOB_SKIPPED ? 0 : j->status,
+            .error_text = j->message[0] ? j->message : NULL,
+            .device_status = j->device_status,
+            .tries = j->tries};
+    }
+    line_records_finish_many(e->records, e->ends, m);
+    for (size_t i = 0; i < n; i++) {
+        line_job *j = e->done[i];
+        if (j->record_id > 0 && j->outcome == LINE_JOB_FAILED && j->device_status < 0) {
+            /* no answer from the device: it holds no certificate; others may try it */
+            line_records_release(e->records, j->dev->endpoint, e->station);
+        }
     }
 }
 
@@ -498,19 +519,23 @@ static int load_bundle(line_engine *e, line_job *j)
     return 0;
 }
 
-static int record_start(line_engine *e, line_job *j)
+/* The started rows of the jobs prepared in this turn, many to a statement; a row that did
+ * not go in (record_id 0) is written again on its own after the turn (restart_record). */
+static void record_starts(line_engine *e)
 {
-    if (e->records == NULL) {
-        return 0;
+    if (e->records == NULL || e->n_sending == 0) {
+        return;
     }
     double t0 = line_now();
-    line_attempt a = attempt_of(e, j);
-    j->record_id = line_records_begin(e->records, &a);
-    e->t_records += line_now() - t0;
-    if (j->record_id < 0) {
-        j->record_id = 0; /* written again on its own after the turn (restart_record) */
+    int n = e->n_sending;
+    for (int i = 0; i < n; i++) {
+        e->starts[i] = (line_records_start){.a = attempt_of(e, e->sending[i])};
     }
-    return 0;
+    line_records_begin_many(e->records, e->starts, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        e->sending[i]->record_id = e->starts[i].id;
+    }
+    e->t_records += line_now() - t0;
 }
 
 static void start_job(line_engine *e, line_job *j)
@@ -534,9 +559,52 @@ static void start_job(line_engine *e, line_job *j)
         return;
     }
     int rc = e->mode == LINE_MODE_INJECT ? prepare_bundle(e, j) : load_bundle(e, j);
-    if (rc == 0 && record_start(e, j) == 0) {
+    if (rc == 0) {
         e->sending[e->n_sending++] = j; /* sent once its started row committed */
     }
+}
+
+/* The jobs that may start now (their address free, or none), as a min-heap of list indices:
+ * the first of them in list order is the heap's top. */
+static void ready_push(line_engine *e, int i)
+{
+    size_t k = e->n_ready++;
+    while (k > 0 && e->ready[(k - 1) / 2] > i) {
+        e->ready[k] = e->ready[(k - 1) / 2];
+        k = (k - 1) / 2;
+    }
+    e->ready[k] = i;
+}
+
+static int ready_pop(line_engine *e)
+{
+    int top = e->ready[0];
+    int last = e->ready[--e->n_ready];
+    size_t k = 0;
+    for (size_t c = 1; c < e->n_ready; c = 2 * k + 1) {
+        if (c + 1 < e->n_ready && e->ready[c + 1] < e->ready[c]) {
+            c++;
+        }
+        if (e->ready[c] >= last) {
+            break;
+        }
+        e->ready[k] = e->ready[c];
+        k = c;
+    }
+    if (e->n_ready > 0) {
+        e->ready[k] = last;
+    }
+    return top;
+}
+
+static void free_slots(line_engine *e)
+{
+    free(e->busy);
+    free(e->addr_head);
+    free(e->next_same);
+    free(e->ready);
+    e->busy = e->addr_head = e->next_same = e->ready = NULL;
+    e->n_ready = 0;
 }
 
 static uint32_t address_hash(const char *text)
@@ -549,24 +617,33 @@ static uint32_t address_hash(const char *text)
 }
 
 /* Gives the jobs of one address one slot of e->busy (the index of the first of them), once per
- * batch through a hash table of the addresses: the busy check is then one load per job.
- * Returns 0, or -1 when out of memory. */
+ * batch through a hash table of the addresses, and chains each slot's jobs in list order; the
+ * first job of every slot (and every job without an address) may start. Returns 0, or -1 when
+ * out of memory. */
 static int address_slots(line_engine *e)
 {
     size_t cap = 16;
     while (cap < 2 * e->njobs) {
         cap *= 2;
     }
+    size_t n = e->njobs ? e->njobs : 1;
     int *table = malloc(cap * sizeof(*table));
-    e->busy = calloc(e->njobs ? e->njobs : 1, sizeof(*e->busy));
-    if (table == NULL || e->busy == NULL) {
+    e->busy = calloc(n, sizeof(*e->busy));
+    e->addr_head = malloc(n * sizeof(*e->addr_head));
+    e->next_same = malloc(n * sizeof(*e->next_same));
+    e->ready = malloc(n * sizeof(*e->ready));
+    e->n_ready = 0;
+    if (table == NULL || e->busy == NULL || e->addr_head == NULL || e->next_same == NULL ||
+        e->ready == NULL) {
         free(table);
+        free_slots(e);
         return -1;
     }
     memset(table, -1, cap * sizeof(*table));
     for (size_t i = 0; i < e->njobs; i++) {
         const char *addr = e->jobs[i].dev->address;
         e->jobs[i].addr_slot = -1;
+        e->addr_head[i] = -1;
         if (addr == NULL) {
             continue;
         }
@@ -580,36 +657,36 @@ static int address_slots(line_engine *e)
         e->jobs[i].addr_slot = table[k];
     }
     free(table);
+    for (size_t i = e->njobs; i-- > 0;) {
+        int slot = e->jobs[i].addr_slot;
+        e->next_same[i] = slot >= 0 ? e->addr_head[slot] : -1;
+        if (slot >= 0) {
+            e->addr_head[slot] = (int)i;
+        }
+    }
+    for (size_t i = 0; i < e->njobs; i++) {
+        int slot = e->jobs[i].addr_slot;
+        if (slot < 0 || e->addr_head[slot] == (int)i) {
+            ready_push(e, (int)i); /* in list order: each push stays where it lands */
+        }
+    }
     return 0;
 }
 
-/* True while another job in flight talks to the same address: a device serves one exchange
- * at a time, and two writers on one serial line would interleave their frames. */
-static bool address_busy(const line_engine *e, const line_job *candidate)
-{
-    return candidate->addr_slot >= 0 && e->busy[candidate->addr_slot] > 0;
-}
-
-/* The next job to start in list order, skipping (for now) those whose device is busy; NULL
- * when none may start now. */
+/* The next job to start: the first in list order of those whose device is free (a device
+ * serves one exchange at a time, and two writers on one serial line would interleave their
+ * frames); NULL when none may start now. The job is taken: the caller starts it. */
 static line_job *pick_next(line_engine *e)
 {
-    if (e->running >= e->parallel || e->stop) {
+    if (e->running >= e->parallel || e->stop || e->n_ready == 0) {
         return NULL;
     }
-    while (e->next < e->njobs && e->jobs[e->next].started) {
-        e->next++;
+    int i = ready_pop(e);
+    line_job *j = &e->jobs[i];
+    if (j->addr_slot >= 0) {
+        e->addr_head[j->addr_slot] = e->next_same[i];
     }
-    for (size_t i = e->next, seen = 0; i < e->njobs && seen < 256; i++) {
-        if (e->jobs[i].started) {
-            continue;
-        }
-        seen++;
-        if (!address_busy(e, &e->jobs[i])) {
-            return &e->jobs[i];
-        }
-    }
-    return NULL;
+    return j;
 }
 
 /* The claim and started row of a job whose turn was lost, written again on their own (a
@@ -637,9 +714,7 @@ static bool restart_record(line_engine *e, line_job *j)
 static void turn_lost(line_engine *e, size_t finals)
 {
     line_records_rollback(e->records);
-    for (size_t i = 0; i < finals; i++) {
-        record_final(e, e->done[i]);
-    }
+    record_finals(e, finals);
     int n = e->n_sending;
     e->n_sending = 0;
     for (int i = 0; i < n; i++) {
@@ -663,15 +738,14 @@ static void flush_turn(line_engine *e, bool start)
     double t0 = line_now();
     bool grouped = e->records != NULL && line_records_transaction(e->records) == 0;
     size_t finals = e->n_done;
-    for (size_t i = 0; i < finals; i++) {
-        record_final(e, e->done[i]);
-    }
+    record_finals(e, finals);
     e->t_records += line_now() - t0;
     for (; pick != NULL; pick = start ? pick_next(e) : NULL) {
         pick->started = true;
         e->started++;
         start_job(e, pick);
     }
+    record_starts(e);
     t0 = line_now();
     if (grouped && line_records_commit(e->records) != 0) {
         turn_lost(e, finals);
@@ -702,16 +776,21 @@ static void flush_turn(line_engine *e, bool start)
     }
 }
 
-/* A turn is due when enough devices wait (finished, or free slots to start), when the first
- * of them waited group_delay, or when nothing else is in flight. */
+/* A turn is due when enough devices wait: `group` of them finished, or `group` may start,
+ * or half of those in flight finished when fewer than 2 * group are (the last devices of a
+ * batch, or of its busiest addresses: one turn per device there costs a commit each); or when
+ * the first of them waited group_delay, or when nothing else is in flight. */
 static bool turn_due(const line_engine *e)
 {
-    bool can_start = !e->stop && e->started < e->njobs && e->running < e->parallel;
+    bool can_start = !e->stop && e->n_ready > 0 && e->running < e->parallel;
     if (e->n_done == 0 && !can_start) {
         return false;
     }
-    return e->running == 0 || e->stop || (int)e->n_done >= e->group ||
-           e->parallel - e->running >= e->group ||
+    size_t free_slots = (size_t)(e->parallel - e->running);
+    size_t startable = !can_start ? 0 : e->n_ready < free_slots ? e->n_ready : free_slots;
+    size_t half = ((size_t)e->running + e->n_done + 1) / 2;
+    size_t enough = half < (size_t)e->group ? half : (size_t)e->group;
+    return e->running == 0 || e->stop || e->n_done >= enough || startable >= (size_t)e->group ||
            (e->wait_since > 0 && line_now() >= e->wait_since + e->group_delay);
 }
 
@@ -767,12 +846,17 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     e->wait_since = 0;
     e->sending = calloc((size_t)e->parallel, sizeof(*e->sending));
     e->done = calloc(count ? count : 1, sizeof(*e->done));
-    if (address_slots(e) != 0 || e->sending == NULL || e->done == NULL) {
-        free(e->busy);
+    e->starts = calloc((size_t)e->parallel, sizeof(*e->starts));
+    e->ends = calloc(count ? count : 1, sizeof(*e->ends));
+    if (e->sending == NULL || e->done == NULL || e->starts == NULL || e->ends == NULL ||
+        address_slots(e) != 0) {
         free(e->sending);
         free(e->done);
-        e->busy = NULL;
+        free(e->starts);
+        free(e->ends);
         e->sending = e->done = NULL;
+        e->starts = NULL;
+        e->ends = NULL;
         free(e->jobs);
         e->jobs = NULL;
         line_loop_free(e->loop);
@@ -792,11 +876,14 @@ int line_engine_run(line_engine *e, const line_device *devices, size_t count)
     line_loop_free(loop);
     free(e->jobs);
     e->jobs = NULL;
-    free(e->busy);
-    e->busy = NULL;
+    free_slots(e);
     free(e->sending);
     free(e->done);
+    free(e->starts);
+    free(e->ends);
     e->sending = e->done = NULL;
+    e->starts = NULL;
+    e->ends = NULL;
     if (rc != 0) {
         return 1;
     }

@@ -94,13 +94,18 @@ typedef struct line_engine {
     double t_configurator, t_exchange, t_records, t_start;
     /* private */
     line_job *jobs;
-    size_t next; /* jobs before `next` have all been started */
     int running;
-    int *busy;       /* per address slot: jobs started and not finished on it */
+    int *busy;      /* per address slot: jobs started and not finished on it */
+    int *addr_head; /* per address slot: its next job not started (-1: none) */
+    int *next_same; /* per job: the next job of its address slot, in list order (-1: none) */
+    int *ready;     /* min-heap of job indices that may start now (their address is free) */
+    size_t n_ready;
     line_job **done; /* finished; final rows not yet committed, not yet reported */
     size_t n_done;
     line_job **sending; /* prepared in this turn: sent once their started rows committed */
     int n_sending;
+    line_records_start *starts; /* a turn's started rows (one per job in sending) */
+    line_records_end *ends;     /* a turn's final rows (one per job in done) */
     double wait_since; /* when the first of `done` finished (0: none) */
     line_loop *loop;
     volatile sig_atomic_t stop;

@@ -17,6 +17,9 @@
 #include "line_records_pg.h"
 #include "line_text.h"
 
+/* Rows per many-row INSERT or UPDATE (line_records_add_many, _begin_many, _finish_many). */
+#define LINE_RECORDS_ROWS 16
+
 struct line_records {
     sqlite3 *db;
     lrpg *pg; /* set instead of db: the records are on PostgreSQL */
@@ -29,6 +32,9 @@ struct line_records {
     char now_text[64];
     sqlite3_stmt *begin, *finish, *add, *provisioned, *identity;
     sqlite3_stmt *add_rows; /* LINE_RECORDS_ROWS rows in one INSERT, prepared at first use */
+    /* inject-batch's turns: [k - 1] begins k started rows in one INSERT, finishes k attempts
+     * in one UPDATE (a turn is rarely a multiple of LINE_RECORDS_ROWS; prepared at first use) */
+    sqlite3_stmt *begin_rows[LINE_RECORDS_ROWS], *finish_rows[LINE_RECORDS_ROWS];
     /* Prepared once: a batch claims, releases and looks up one row per device. */
     sqlite3_stmt *claim_insert, *claim_holder, *release, *set_identity, *row_of_id;
     /* The tamper-evident ledger beside the attempts (NULL: not kept by this caller). */
@@ -44,11 +50,14 @@ struct line_records {
 #define NOW_SQL              "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 #define LINE_RECORDS_NOW_LEN 24 /* 2026-12-05T13:50:49.123Z */
 
-/* line_records_add_many: rows per INSERT, and the parameters of each row after the shared ones
- * (?1 host, ?2 pid, ?3 issuer_ca, ?4 the time). */
-#define LINE_RECORDS_ROWS       16
+/* line_records_add_many: the parameters of each row after the shared ones (?1 host, ?2 pid,
+ * ?3 issuer_ca, ?4 the time). */
 #define LINE_RECORDS_ROW_PARAMS 12
 #define LINE_RECORDS_SHARED     4
+/* line_records_begin_many: the parameters of each started row after the same shared four;
+ * line_records_finish_many: of each finish, after ?1 the time. */
+#define LINE_RECORDS_BEGIN_PARAMS  8
+#define LINE_RECORDS_FINISH_PARAMS 6
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS attempts ("
@@ -268,6 +277,10 @@ void line_records_close(line_records *r)
     sqlite3_finalize(r->finish);
     sqlite3_finalize(r->add);
     sqlite3_finalize(r->add_rows);
+    for (int k = 0; k < LINE_RECORDS_ROWS; k++) {
+        sqlite3_finalize(r->begin_rows[k]);
+        sqlite3_finalize(r->finish_rows[k]);
+    }
     sqlite3_finalize(r->provisioned);
     sqlite3_finalize(r->identity);
     sqlite3_finalize(r->claim_insert);
@@ -502,6 +515,17 @@ static int ledger_note_pg(line_records *r, int rc, const lrpg_row *row, const ch
     return ledger_note(r, kind, &a, state, error_code);
 }
 
+/* The ledger entry of a finished attempt, from the attempt as begun: what the row holds, ""
+ * where a column is NULL (as ledger_note_row's column_or_empty reads it). */
+static int note_outcome(line_records *r, const line_attempt *a, const char *state, int error_code)
+{
+    line_attempt row = {.endpoint = a->endpoint,
+                        .serial = a->serial ? a->serial : "",
+                        .station = a->station ? a->station : "",
+                        .cert_sha256 = a->cert_sha256 ? a->cert_sha256 : ""};
+    return ledger_note(r, KILN_LEDGER_KIND_OUTCOME, &row, state, error_code);
+}
+
 int64_t line_records_begin(line_records *r, const line_attempt *a)
 {
     if (r->pg != NULL) {
@@ -567,15 +591,8 @@ int line_records_finish_known(line_records *r, int64_t id, const line_attempt *a
     if (done != SQLITE_DONE) {
         return -1;
     }
-    if (a == NULL) {
-        return ledger_note_row(r, id, KILN_LEDGER_KIND_OUTCOME, state, error_code);
-    }
-    /* what the row holds: "" where a column is NULL (ledger_note_row's column_or_empty) */
-    line_attempt row = {.endpoint = a->endpoint,
-                        .serial = a->serial ? a->serial : "",
-                        .station = a->station ? a->station : "",
-                        .cert_sha256 = a->cert_sha256 ? a->cert_sha256 : ""};
-    return ledger_note(r, KILN_LEDGER_KIND_OUTCOME, &row, state, error_code);
+    return a == NULL ? ledger_note_row(r, id, KILN_LEDGER_KIND_OUTCOME, state, error_code)
+                     : note_outcome(r, a, state, error_code);
 }
 
 /* Binds the time now as NOW_SQL writes it (UTC, milliseconds truncated): formatted here
@@ -711,6 +728,146 @@ void line_records_add_many(line_records *r, line_records_row *rows, size_t n)
         line_records_row *row = &rows[i];
         row->stored = line_records_add(r, &row->a, row->state, row->error_code, row->error_text,
                                        row->device_status) >= 0;
+    }
+}
+
+/* The INSERT of k started rows, each as r->begin writes one. */
+static int prepare_begin_rows(line_records *r, int k)
+{
+    static const char head[] =
+        "INSERT INTO attempts(endpoint, serial, address, station, batch, host, pid, cert_sha256,"
+        " cert_sha1, bundle_sha256, state, started_at, issuer_ca) VALUES";
+    char sql[sizeof(head) + LINE_RECORDS_ROWS * 128];
+    size_t at = (size_t)snprintf(sql, sizeof(sql), "%s", head);
+    for (int j = 0; j < k && at < sizeof(sql); j++) {
+        int b = LINE_RECORDS_SHARED + 1 + j * LINE_RECORDS_BEGIN_PARAMS;
+        at += (size_t)snprintf(sql + at, sizeof(sql) - at,
+                               "%s(?%d,?%d,?%d,?%d,?%d,?1,?2,?%d,?%d,?%d,'started',?4,?3)",
+                               j ? "," : "", b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7);
+    }
+    return at < sizeof(sql) ? prepare(r, &r->begin_rows[k - 1], sql) : -1;
+}
+
+/* k (1..LINE_RECORDS_ROWS) started rows in one INSERT; their ids set, or -1 when none went
+ * in. */
+static int begin_rows_sqlite(line_records *r, line_records_start *rows, int k)
+{
+    if (r->begin_rows[k - 1] == NULL && prepare_begin_rows(r, k) != 0) {
+        return -1;
+    }
+    sqlite3_stmt *st = r->begin_rows[k - 1];
+    bind_text(st, 1, r->host);
+    sqlite3_bind_int64(st, 2, (int64_t)r->pid);
+    bind_text(st, 3, r->issuer_ca);
+    bind_now(r, st, 4);
+    for (int j = 0; j < k; j++) {
+        const line_attempt *a = &rows[j].a;
+        int b = LINE_RECORDS_SHARED + 1 + j * LINE_RECORDS_BEGIN_PARAMS;
+        sqlite3_bind_text(st, b, a->endpoint, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, b + 1, a->serial ? a->serial : "", -1, SQLITE_STATIC);
+        bind_text(st, b + 2, a->address);
+        bind_text(st, b + 3, a->station);
+        bind_text(st, b + 4, a->batch);
+        bind_text(st, b + 5, a->cert_sha256);
+        bind_text(st, b + 6, a->cert_sha1);
+        bind_text(st, b + 7, a->bundle_sha256);
+    }
+    int done = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (done != SQLITE_DONE || sqlite3_changes(r->db) != k) {
+        return -1;
+    }
+    /* One statement in a write transaction: AUTOINCREMENT gave its rows consecutive ids, in
+     * the order of the VALUES, the last one last_insert_rowid. */
+    int64_t last = sqlite3_last_insert_rowid(r->db);
+    for (int j = 0; j < k; j++) {
+        rows[j].id = last - (k - 1) + j;
+    }
+    return 0;
+}
+
+void line_records_begin_many(line_records *r, line_records_start *rows, size_t n)
+{
+    size_t i = 0;
+    int k = 0;
+    /* A statement that fails adds none of its rows: they are tried one by one below. */
+    while (r->pg == NULL && i < n &&
+           begin_rows_sqlite(r, rows + i, k = n - i < LINE_RECORDS_ROWS ? (int)(n - i)
+                                                                       : LINE_RECORDS_ROWS) == 0) {
+        for (size_t m = i; m < i + (size_t)k; m++) {
+            if (ledger_note(r, KILN_LEDGER_KIND_CERTIFICATE, &rows[m].a, "issued", 0) != 0) {
+                rows[m].id = 0;
+            }
+        }
+        i += (size_t)k;
+    }
+    for (; i < n; i++) {
+        int64_t id = line_records_begin(r, &rows[i].a);
+        rows[i].id = id > 0 ? id : 0;
+    }
+}
+
+/* The UPDATE of k finishes, each as r->finish writes one (?1 the time). */
+static int prepare_finish_rows(line_records *r, int k)
+{
+    static const char head[] =
+        "UPDATE attempts SET state=v.column2, error_code=v.column3, error_text=v.column4,"
+        " device_status=v.column5, tries=v.column6, finished_at=?1 FROM (VALUES";
+    static const char tail[] = ") AS v WHERE attempts.id=v.column1";
+    char sql[sizeof(head) + sizeof(tail) + LINE_RECORDS_ROWS * 64];
+    size_t at = (size_t)snprintf(sql, sizeof(sql), "%s", head);
+    for (int j = 0; j < k && at < sizeof(sql); j++) {
+        int b = 2 + j * LINE_RECORDS_FINISH_PARAMS;
+        at += (size_t)snprintf(sql + at, sizeof(sql) - at, "%s(?%d,?%d,?%d,?%d,?%d,?%d)",
+                               j ? "," : "", b, b + 1, b + 2, b + 3, b + 4, b + 5);
+    }
+    if (at < sizeof(sql)) {
+        at += (size_t)snprintf(sql + at, sizeof(sql) - at, "%s", tail);
+    }
+    return at < sizeof(sql) ? prepare(r, &r->finish_rows[k - 1], sql) : -1;
+}
+
+/* k (1..LINE_RECORDS_ROWS) finishes in one UPDATE; 0, or -1 when none was written. */
+static int finish_rows_sqlite(line_records *r, const line_records_end *rows, int k)
+{
+    if (r->finish_rows[k - 1] == NULL && prepare_finish_rows(r, k) != 0) {
+        return -1;
+    }
+    sqlite3_stmt *st = r->finish_rows[k - 1];
+    bind_now(r, st, 1);
+    for (int j = 0; j < k; j++) {
+        const line_records_end *row = &rows[j];
+        int b = 2 + j * LINE_RECORDS_FINISH_PARAMS;
+        sqlite3_bind_int64(st, b, row->id);
+        sqlite3_bind_text(st, b + 1, row->state, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, b + 2, row->error_code);
+        bind_text(st, b + 3, row->error_text);
+        bind_status(st, b + 4, row->device_status);
+        sqlite3_bind_int(st, b + 5, row->tries);
+    }
+    int done = sqlite3_step(st);
+    sqlite3_reset(st);
+    return done == SQLITE_DONE ? 0 : -1;
+}
+
+void line_records_finish_many(line_records *r, line_records_end *rows, size_t n)
+{
+    size_t i = 0;
+    int k = 0;
+    /* A statement that fails writes none of its rows: they are tried one by one below. */
+    while (r->pg == NULL && i < n &&
+           finish_rows_sqlite(r, rows + i, k = n - i < LINE_RECORDS_ROWS ? (int)(n - i)
+                                                                        : LINE_RECORDS_ROWS) == 0) {
+        for (size_t m = i; m < i + (size_t)k; m++) {
+            rows[m].stored = note_outcome(r, &rows[m].a, rows[m].state, rows[m].error_code) == 0;
+        }
+        i += (size_t)k;
+    }
+    for (; i < n; i++) {
+        line_records_end *row = &rows[i];
+        row->stored = line_records_finish_known(r, row->id, &row->a, row->state, row->error_code,
+                                                row->error_text, row->device_status,
+                                                row->tries) == 0;
     }
 }
 

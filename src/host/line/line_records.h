@@ -85,6 +85,33 @@ typedef struct line_records_row {
  *  SQLite with one INSERT of many rows at a time (fewer statements per row). */
 void line_records_add_many(line_records *r, line_records_row *rows, size_t n);
 
+/** One started attempt of line_records_begin_many, and its id once inserted (> 0; 0 when it
+ *  did not go in). */
+typedef struct line_records_start {
+    line_attempt a;
+    int64_t id; /* set by line_records_begin_many */
+} line_records_start;
+
+/** line_records_begin for n attempts, in order, as one transaction would begin them one by
+ *  one: on SQLite with one INSERT of many rows at a time. */
+void line_records_begin_many(line_records *r, line_records_start *rows, size_t n);
+
+/** One finish of line_records_finish_many: line_records_finish_known's arguments, and whether
+ *  the row (and its ledger entry) was written. */
+typedef struct line_records_end {
+    int64_t id;
+    line_attempt a; /* as begun (endpoint, serial, station, cert_sha256): the ledger entry's */
+    const char *state;
+    int error_code;
+    const char *error_text;
+    int device_status, tries;
+    bool stored; /* set by line_records_finish_many */
+} line_records_end;
+
+/** line_records_finish_known for n attempts, in order: on SQLite with one UPDATE of many rows
+ *  at a time. */
+void line_records_finish_many(line_records *r, line_records_end *rows, size_t n);
+
 /** Groups the rows added until line_records_commit into one transaction (a batch writes many
  *  devices per commit instead of one). Both return 0 or -1. */
 int line_records_transaction(line_records *r);
